@@ -1,0 +1,19 @@
+# lossplug_add_plugin(<target> <sources>...)
+#
+# Builds a loss plugin the way the ABI wants it: a MODULE library with hidden
+# visibility, a version script that exports `lossplug_entry` alone, and
+# -z defs so that an undefined symbol fails the link instead of the load.
+# Requires LOSSPLUG_PLUGIN_MAP (the version script) and the lossplug::sdk
+# target, both set by lossplug's own build and by find_package(lossplug).
+function(lossplug_add_plugin target)
+  add_library(${target} MODULE ${ARGN})
+  target_link_libraries(${target} PRIVATE lossplug::sdk)
+  set_target_properties(${target} PROPERTIES
+    PREFIX ""
+    C_VISIBILITY_PRESET hidden
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  target_link_options(${target} PRIVATE
+    "LINKER:--version-script=${LOSSPLUG_PLUGIN_MAP}" "LINKER:-z,defs")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${LOSSPLUG_PLUGIN_MAP})
+endfunction()
