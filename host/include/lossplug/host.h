@@ -15,7 +15,7 @@
 #ifndef LOSSPLUG_HOST_H
 #define LOSSPLUG_HOST_H
 
-#include "abi.h"
+#include <lossplug/abi.h>
 
 #include <stddef.h>
 #include <stdint.h>
