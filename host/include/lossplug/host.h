@@ -24,15 +24,25 @@
 extern "C" {
 #endif
 
+/* Marks the functions liblossplug exports; everything else in the library is
+ * built with hidden visibility. */
+#ifndef LP_API
+#if defined(__GNUC__)
+#define LP_API __attribute__((visibility("default")))
+#else
+#define LP_API
+#endif
+#endif
+
 /* ---- library ------------------------------------------------------------- */
 
 /* "MAJOR.MINOR.PATCH" of liblossplug. Static storage. [any-thread] */
-const char *lp_version_string(void);
+LP_API const char *lp_version_string(void);
 
 /* Message and name ("LP_EINVAL") of a status; "unknown status" for others.
  * Static storage. [any-thread] */
-const char *lp_strerror(int32_t status);
-const char *lp_err_name(int32_t status);
+LP_API const char *lp_strerror(int32_t status);
+LP_API const char *lp_err_name(int32_t status);
 
 #define LP_ERROR_MAX 1024
 
@@ -66,7 +76,7 @@ typedef struct lp_registry_options {
 } lp_registry_options;
 
 /* Fill `opt` with the defaults. */
-void lp_registry_options_init(lp_registry_options *opt);
+LP_API void lp_registry_options_init(lp_registry_options *opt);
 
 /* Search every root for `*.so` files (not recursively), load each with
  * RTLD_NOW | RTLD_LOCAL, validate it and collect its losses. A bad plugin
@@ -74,11 +84,12 @@ void lp_registry_options_init(lp_registry_options *opt);
  * and the reason (see lp_registry_diag_*) while the others load. Fails only
  * on bad arguments or out of memory. `*out` must be closed with
  * lp_registry_close. [main-thread] */
-int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_error *err);
+LP_API int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out,
+                                lp_error *err);
 
 /* Deinit every plugin this registry initialised and free the registry. Code
  * stays mapped (plugins are never unloaded). NULL is a no-op. */
-void lp_registry_close(lp_registry *reg);
+LP_API void lp_registry_close(lp_registry *reg);
 
 /* A loss found by the registry. Registry-owned, valid until
  * lp_registry_close. */
@@ -91,13 +102,13 @@ typedef struct lp_loss_info {
 } lp_loss_info;
 
 /* Losses in discovery order (search roots in order, files sorted by name). */
-size_t lp_registry_loss_count(const lp_registry *reg);
-const lp_loss_info *lp_registry_loss_at(const lp_registry *reg, size_t index);
+LP_API size_t lp_registry_loss_count(const lp_registry *reg);
+LP_API const lp_loss_info *lp_registry_loss_at(const lp_registry *reg, size_t index);
 
 /* Find a loss by id. LP_ENOENT names the known ids (and the nearest one);
  * an id that two files provide is refused naming both. */
-int32_t lp_registry_find(const lp_registry *reg, const char *id, const lp_loss_info **out,
-                         lp_error *err);
+LP_API int32_t lp_registry_find(const lp_registry *reg, const char *id,
+                                const lp_loss_info **out, lp_error *err);
 
 typedef enum lp_diag_severity {
     LP_DIAG_WARNING = 1,
@@ -112,15 +123,15 @@ typedef struct lp_diag {
     const char *message; /* full sentence, starts with the path */
 } lp_diag;
 
-size_t lp_registry_diag_count(const lp_registry *reg);
-const lp_diag *lp_registry_diag_at(const lp_registry *reg, size_t index);
+LP_API size_t lp_registry_diag_count(const lp_registry *reg);
+LP_API const lp_diag *lp_registry_diag_at(const lp_registry *reg, size_t index);
 
 /* The search roots actually used, in order. */
-size_t lp_registry_root_count(const lp_registry *reg);
-const char *lp_registry_root_at(const lp_registry *reg, size_t index);
+LP_API size_t lp_registry_root_count(const lp_registry *reg);
+LP_API const char *lp_registry_root_at(const lp_registry *reg, size_t index);
 
 /* The installed plugin directory compiled into this library. */
-const char *lp_install_plugin_dir(void);
+LP_API const char *lp_install_plugin_dir(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,45 @@
+/* The dynamic loader. dlerror() keeps one message per thread that the next
+ * dl* call overwrites, and some libcs keep it process-wide: so every call and
+ * the dlerror() that follows it run under one lock, and the message is copied
+ * at once. This static mutex is the library's only global: the dynamic
+ * loader's own state is what forces it. */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static pthread_mutex_t lp__dl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lp__dl_copy_error(char *msg, size_t msg_len, const char *fallback) {
+    const char *e = dlerror();
+    snprintf(msg, msg_len, "%s", e != NULL ? e : fallback);
+    lp__one_line(msg);
+}
+
+void *lp__dl_open(const char *path, char *msg, size_t msg_len) {
+    pthread_mutex_lock(&lp__dl_lock);
+    (void)dlerror(); /* drop a stale message */
+    /* NOW: a missing symbol is reported here, not mid-training. LOCAL: the
+     * plugin's symbols do not leak into the next plugin's lookups. Never
+     * DEEPBIND (it breaks interposition of malloc and friends). */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        lp__dl_copy_error(msg, msg_len, "dlopen failed without a message");
+    pthread_mutex_unlock(&lp__dl_lock);
+    return h;
+}
+
+void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len) {
+    pthread_mutex_lock(&lp__dl_lock);
+    (void)dlerror();
+    void *sym = dlsym(handle, name);
+    const char *e = dlerror();
+    if (e != NULL || sym == NULL) {
+        snprintf(msg, msg_len, "%s", e != NULL ? e : "the symbol's address is NULL");
+        lp__one_line(msg);
+        sym = NULL;
+    }
+    pthread_mutex_unlock(&lp__dl_lock);
+    return sym;
+}

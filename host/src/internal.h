@@ -1,0 +1,200 @@
+/*
+ * liblossplug internals shared by the files of host/src. Nothing here is API:
+ * every name is lp__* (or a struct the public header declares opaque).
+ */
+#ifndef LOSSPLUG_HOST_INTERNAL_H
+#define LOSSPLUG_HOST_INTERNAL_H
+
+#include <lossplug/host.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#if defined(__GNUC__)
+#define LP__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define LP__PRINTF(fmt, args)
+#endif
+
+/* Size of the 1.0 layout of a struct: the end of its last 1.0 member. A
+ * plugin's struct_size must be at least this (abi-rules.md, rule 3). */
+#define LP__V1_SIZE(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
+
+#define LP__ID_MAX     63   /* longest id or name, in bytes */
+#define LP__MAX_LOSSES 1024 /* per file: beyond this, loss_count() is garbage */
+#define LP__MAX_SPECS  4096 /* params or fields per loss */
+#define LP__MAX_LIST   256  /* enum choices, required outputs */
+
+/* ---- error.c: status names and lp_error ---------------------------------- */
+
+/* Fill `err` (may be NULL) with `code` and a formatted message; returns
+ * `code` so that callers can `return lp__error_set(...)`. */
+int32_t lp__error_set(lp_error *err, int32_t code, const char *fmt, ...) LP__PRINTF(3, 4);
+void lp__error_clear(lp_error *err);
+
+/* ---- util.c: strings and growable arrays --------------------------------- */
+
+/* malloc'd copies; NULL on out of memory. */
+char *lp__strdup(const char *s);
+char *lp__vasprintf(const char *fmt, va_list ap) LP__PRINTF(1, 0);
+char *lp__asprintf(const char *fmt, ...) LP__PRINTF(1, 2);
+
+/* `dir` + "/" + `name` (no doubled slash). NULL on out of memory. */
+char *lp__path_join(const char *dir, const char *name);
+
+/* strerror(e), thread-safely, into buf (or a static string). */
+const char *lp__errno_text(int e, char *buf, size_t len);
+
+/* Replace control characters (newlines, tabs) by spaces, in place, so that
+ * every message stays on one line. */
+void lp__one_line(char *s);
+
+/* Make room for `need` elements of `size` bytes in *items (capacity *cap).
+ * LP_OK or LP_ENOMEM (then *items is unchanged). */
+int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size);
+
+/* True when `s` matches [a-z][a-z0-9_]* and is at most LP__ID_MAX bytes. */
+int lp__valid_name(const char *s);
+
+/* Levenshtein distance between a and b (b at most LP__ID_MAX bytes: longer
+ * strings are compared on their first LP__ID_MAX bytes). */
+size_t lp__edit_distance(const char *a, const char *b);
+
+/* ---- dl.c: the dynamic loader, behind a lock ---------------------------- */
+
+/* dlopen(path, RTLD_NOW | RTLD_LOCAL). On failure returns NULL and copies
+ * dlerror()'s message into msg. */
+void *lp__dl_open(const char *path, char *msg, size_t msg_len);
+
+/* dlsym(handle, name). On failure returns NULL and copies dlerror(). */
+void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len);
+
+/* ---- diag.c: the diagnostics list --------------------------------------- */
+
+typedef struct lp__diags {
+    lp_diag *items; /* path and message owned */
+    size_t count;
+    size_t cap;
+} lp__diags;
+
+/* Append a diagnostic whose message is `path` + ": " + the formatted text.
+ * LP_OK or LP_ENOMEM. */
+int32_t lp__diag_add(lp__diags *d, int32_t severity, int32_t code, const char *path,
+                     const char *fmt, ...) LP__PRINTF(5, 6);
+void lp__diags_free(lp__diags *d);
+
+/* ---- security.c: who may have written a plugin -------------------------- */
+
+/* Check that `st` (of the file or directory `path`) is writable by nobody
+ * but its owner and that the owner is root or `euid`. LP_OK, or
+ * LP_ESECURITY with a one-line reason and fix in `why` ("the file ... is
+ * writable by group (mode 0664): run 'chmod go-w ...'"). `what` is "file" or
+ * "directory". */
+int32_t lp__check_secure(const char *what, const char *path, const struct stat *st, uid_t euid,
+                         char *why, size_t why_len);
+
+/* ---- validate.c: what a plugin hands us --------------------------------- */
+
+/* Validate the entry at `raw` and copy it into `out` (host layout, zeroed
+ * beyond what the plugin has). LP_OK; LP_EABI or LP_EPLUGIN with a reason in
+ * `why`. Sets *newer_minor when the plugin speaks a newer minor. */
+int32_t lp__entry_copy(const lp_entry *raw, lp_entry *out, int *newer_minor, char *why,
+                       size_t why_len);
+
+/* A descriptor copied into host-sized, zeroed storage. `desc.params` and
+ * `desc.fields` point at `params` and `fields`; each element's struct_size
+ * is set to this host's size so that the arrays can be read with the usual
+ * stride rule. */
+typedef struct lp__desc_copy {
+    lp_loss_desc desc;
+    lp_param_spec *params; /* owned */
+    lp_field_spec *fields; /* owned */
+} lp__desc_copy;
+
+/* Validate `raw` and copy it into `out`. LP_OK; LP_ENOMEM; or LP_EABI /
+ * LP_EPLUGIN with a reason in `why` (then `out` holds nothing). */
+int32_t lp__desc_copy_make(const lp_loss_desc *raw, lp__desc_copy *out, char *why, size_t why_len);
+void lp__desc_copy_free(lp__desc_copy *c);
+
+/* ---- discover.c: search roots and directory scans ----------------------- */
+
+typedef struct lp__root {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+} lp__root;
+
+typedef struct lp__roots {
+    lp__root *items;
+    size_t count;
+    size_t cap;
+} lp__roots;
+
+/* Build the search roots in order (options' paths, LOSSPLUG_PATH, the
+ * install dir), dropping missing ones (with a warning for the first two
+ * kinds) and the same directory seen twice. LP_OK or LP_ENOMEM. */
+int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__diags *diags);
+void lp__roots_free(lp__roots *roots);
+
+/* The names of the `*.so` entries of `dir`, sorted with strcmp. On a
+ * directory that cannot be read, a warning diag and an empty list. LP_OK or
+ * LP_ENOMEM. */
+int32_t lp__scan_dir(const char *dir, char ***names, size_t *count, lp__diags *diags);
+void lp__names_free(char **names, size_t count);
+
+/* ---- the registry ------------------------------------------------------- */
+
+/* One distinct file (by st_dev/st_ino) the registry has met, loaded or not.
+ * Allocated on its own: `host.host_data` points back at it. */
+typedef struct lp__plugin {
+    lp_host host; /* the table passed to init; valid until deinit */
+    struct lp_registry *reg;
+    char *path; /* the first path it was reached by */
+    dev_t dev;
+    ino_t ino;
+    void *handle; /* never dlclosed; NULL when the file was refused earlier */
+    lp_entry entry;
+    int initialised; /* init succeeded and deinit is still due */
+    int has_error;
+    char error[LP_ERROR_MAX]; /* last message from host->error */
+} lp__plugin;
+
+/* One accepted descriptor. */
+typedef struct lp__loss {
+    lp_loss_info info; /* info.desc = &copy.desc */
+    lp__desc_copy copy;
+    lp__plugin *plugin;
+    int conflict; /* another file provides the same id: not listed */
+} lp__loss;
+
+struct lp_registry {
+    lp_registry_options opt; /* plugin_paths is not kept */
+    uid_t euid;
+    lp__roots roots;
+    lp__diags diags;
+    lp__plugin **plugins;
+    size_t plugin_count, plugin_cap;
+    lp__loss **losses; /* every accepted descriptor, in discovery order */
+    size_t loss_count, loss_cap;
+    lp__loss **listed; /* those without a conflict */
+    size_t listed_count;
+};
+
+/* Send a line to the options' log callback, if any. */
+void lp__log(const lp_registry *reg, int32_t level, const char *fmt, ...) LP__PRINTF(3, 4);
+
+/* host_init.c: fill the init table of `p`. */
+void lp__init_host_fill(lp__plugin *p);
+
+/* load.c: consider the file `path` (found in `root`): dedup, path security,
+ * dlopen, entry, init, descriptors. Problems become diags. LP_OK or
+ * LP_ENOMEM. */
+int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path);
+
+/* Undo init of every plugin still initialised, in reverse order. */
+void lp__plugins_deinit(lp_registry *reg);
+
+#endif /* LOSSPLUG_HOST_INTERNAL_H */

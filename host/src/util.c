@@ -1,0 +1,108 @@
+/* Small string and array helpers. Every allocation failure is returned to
+ * the caller, never handled by exiting. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *lp__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+char *lp__vasprintf(const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+char *lp__asprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = lp__vasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *lp__path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir);
+    int slash = n > 0 && dir[n - 1] == '/';
+    return lp__asprintf("%s%s%s", dir, slash ? "" : "/", name);
+}
+
+void lp__one_line(char *s) {
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+    }
+}
+
+int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap)
+        return LP_OK;
+    size_t new_cap = *cap < 8 ? 8 : *cap;
+    while (new_cap < need) {
+        if (new_cap > SIZE_MAX / 2)
+            return LP_ENOMEM;
+        new_cap *= 2;
+    }
+    if (new_cap > SIZE_MAX / size)
+        return LP_ENOMEM;
+    void *p = realloc(*items, new_cap * size);
+    if (p == NULL)
+        return LP_ENOMEM;
+    *items = p;
+    *cap = new_cap;
+    return LP_OK;
+}
+
+int lp__valid_name(const char *s) {
+    if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    size_t n = 1;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= LP__ID_MAX)
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+size_t lp__edit_distance(const char *a, const char *b) {
+    /* Two rows of the classic dynamic programme, indexed by b's prefix. */
+    size_t prev[LP__ID_MAX + 1], cur[LP__ID_MAX + 1];
+    size_t nb = strnlen(b, LP__ID_MAX);
+    for (size_t j = 0; j <= nb; j++)
+        prev[j] = j;
+    for (size_t i = 1; a[i - 1] != '\0'; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1;
+            size_t ins = cur[j - 1] + 1;
+            size_t best = sub < del ? sub : del;
+            cur[j] = best < ins ? best : ins;
+        }
+        memcpy(prev, cur, (nb + 1) * sizeof prev[0]);
+    }
+    return prev[nb];
+}
+
+const char *lp__errno_text(int e, char *buf, size_t len) {
+    /* The GNU strerror_r returns its message, which may not be `buf`. */
+    return strerror_r(e, buf, len);
+}
