@@ -1,0 +1,286 @@
+/*
+ * action_supervised: behaviour cloning against a teacher's discrete actions.
+ *
+ *   L = -coef * mean_i log p_i[a*_i],   p_i = softmax(logits_i)
+ *   dL/dlogits_ij = (coef / M) * (p_ij - 1[j = a*_i])
+ *
+ * over the M = rows * horizon samples of a minibatch. The teacher's actions
+ * are the experience field `teacher_actions` (i32, one per step), which the
+ * embedding program writes during rollout. docs/losses/action_supervised.md
+ * has the details.
+ */
+#include <lossplug/plugin.h>
+
+#include "lp_softmax.h"
+
+#include <stdlib.h>
+
+#define AS_FIELD  "teacher_actions"
+#define AS_OUTPUT "logits"
+
+enum { AS_P_COEF = 0 };
+
+static const lp_param_spec as_params[] = {
+    LP_PARAM_FLOAT_SPEC("coef", "multiplier of the cross-entropy against the teacher's actions",
+                        1.0, 0.0, 1e6),
+};
+
+static const lp_field_spec as_fields[] = {
+    LP_FIELD_SCALAR(AS_FIELD,
+                    "the teacher's discrete action at each step, in [0, num_actions); written by "
+                    "the embedding program during rollout",
+                    LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_I32),
+};
+
+static const char *const as_outputs[] = {AS_OUTPUT, NULL};
+
+/* The instance. `loss` is what create hands out; the host may copy it, so
+ * hooks find the instance through self->data, never through `self`. */
+typedef struct as_inst {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *params; /* host-owned, updated in place (annealing) */
+    char *name;             /* copy of the instance name, for messages */
+    int32_t field_actions;  /* handles resolved in attach */
+    int32_t out_logits;
+    int32_t stat_accuracy; /* negative: the host keeps no stats */
+    int32_t stat_entropy;
+    float *probs; /* scratch row of `probs_cap` floats */
+    int64_t probs_cap;
+} as_inst;
+
+static as_inst *as_of(const lp_loss *self) {
+    return (as_inst *)self->data;
+}
+
+static int32_t as_attach(const lp_loss *self, const lp_batch *all) {
+    as_inst *in = as_of(self);
+    const lp_host *h = in->host;
+
+    in->field_actions = h->field_handle != NULL ? h->field_handle(h, AS_FIELD) : -1;
+    if (in->field_actions < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "action_supervised '%s': the experience buffer has no field '" AS_FIELD
+                         "' (i32, one per step); the embedding program must write the teacher's "
+                         "actions into it during rollout",
+                         in->name);
+    in->out_logits = h->output_handle != NULL ? h->output_handle(h, AS_OUTPUT) : -1;
+    if (in->out_logits < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "action_supervised '%s': the model has no output '" AS_OUTPUT
+                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
+                         in->name);
+
+    /* The whole buffer, when given, lets a dtype clash surface before training. */
+    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL &&
+        (uint32_t)in->field_actions < all->field_count) {
+        const lp_tensor *t = &all->fields[in->field_actions];
+        if (t->dtype != LP_DTYPE_I32)
+            return lp_errorf(h, LP_ESPEC,
+                             "action_supervised '%s': field '" AS_FIELD
+                             "' has dtype %d, expected i32 (%d)",
+                             in->name, (int)t->dtype, (int)LP_DTYPE_I32);
+    }
+    return LP_OK;
+}
+
+/* Checks the minibatch views this loss reads; returns LP_OK or reports. */
+static int32_t as_check_batch(const as_inst *in, const lp_batch *mb) {
+    const lp_host *h = in->host;
+    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
+        mb->grads == NULL)
+        return lp_errorf(h, LP_EINVAL, "action_supervised '%s': incomplete minibatch", in->name);
+    if (in->field_actions < 0 || in->out_logits < 0)
+        return lp_errorf(h, LP_EINVAL, "action_supervised '%s': train called before attach",
+                         in->name);
+    if ((uint32_t)in->field_actions >= mb->field_count ||
+        (uint32_t)in->out_logits >= mb->output_count)
+        return lp_errorf(h, LP_EINVAL,
+                         "action_supervised '%s': minibatch lacks field '" AS_FIELD
+                         "' or output '" AS_OUTPUT "' (handles %d, %d; counts %u, %u)",
+                         in->name, (int)in->field_actions, (int)in->out_logits,
+                         (unsigned)mb->field_count, (unsigned)mb->output_count);
+
+    const lp_tensor *z = &mb->outputs[in->out_logits];
+    const lp_tensor *g = &mb->grads[in->out_logits];
+    const lp_tensor *a = &mb->fields[in->field_actions];
+    const int64_t rows = mb->rows, hor = mb->horizon;
+
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
+        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
+        return lp_errorf(h, LP_ESPEC,
+                         "action_supervised '%s': output '" AS_OUTPUT
+                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)rows, (long long)hor);
+    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != z->shape[0] ||
+        g->shape[1] != z->shape[1] || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
+        return lp_errorf(h, LP_ESPEC,
+                         "action_supervised '%s': gradient of '" AS_OUTPUT
+                         "' must be contiguous f32 of the output's shape",
+                         in->name);
+    if (a->dtype != LP_DTYPE_I32 || a->rank != 2 || a->shape[0] != rows || a->shape[1] != hor)
+        return lp_errorf(h, LP_ESPEC,
+                         "action_supervised '%s': field '" AS_FIELD
+                         "' must be i32 [%lld, %lld] in a minibatch",
+                         in->name, (long long)rows, (long long)hor);
+    return LP_OK;
+}
+
+static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                        lp_train_result *out) {
+    (void)ctx;
+    as_inst *in = as_of(self);
+    const lp_host *h = in->host;
+
+    int32_t rc = as_check_batch(in, mb);
+    if (rc != LP_OK)
+        return rc;
+
+    /* Read at every call: the host may anneal it in place. */
+    const lp_value *pc = &in->params[AS_P_COEF];
+    const double coef = pc->type == LP_PARAM_INT ? (double)pc->i : pc->f;
+    if (!(isfinite(coef) && coef >= 0.0))
+        return lp_errorf(h, LP_ERANGE,
+                         "action_supervised '%s': coef = %g is not a finite value >= 0", in->name,
+                         coef);
+    if (!isfinite(weight))
+        return lp_errorf(h, LP_ERANGE, "action_supervised '%s': weight %g is not finite", in->name,
+                         (double)weight);
+
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *at = &mb->fields[in->field_actions];
+    const int64_t rows = mb->rows, hor = mb->horizon, A = zt->shape[2];
+    const int64_t M = rows * hor;
+    const int32_t *act = (const int32_t *)at->data;
+    const int64_t as0 = at->strides[0], as1 = at->strides[1];
+
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+
+    /* Every action is checked before any gradient is written, so that a
+     * failing call leaves the host's buffers as they were. */
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < hor; t++) {
+            const int32_t a = act[r * as0 + t * as1];
+            if (a < 0 || (int64_t)a >= A)
+                return lp_errorf(h, LP_ERANGE,
+                                 "action_supervised '%s': teacher action %d at sample %lld "
+                                 "(row %lld, step %lld) is outside [0, %lld)",
+                                 in->name, (int)a, (long long)(r * hor + t), (long long)r,
+                                 (long long)t, (long long)A);
+        }
+    }
+
+    if (A > in->probs_cap) {
+        float *p = realloc(in->probs, (size_t)A * sizeof *p);
+        if (p == NULL)
+            return lp_errorf(h, LP_ENOMEM, "action_supervised '%s': out of memory (%lld actions)",
+                             in->name, (long long)A);
+        in->probs = p;
+        in->probs_cap = A;
+    }
+
+    const float *logits = (const float *)zt->data;
+    float *grads = (float *)mb->grads[in->out_logits].data;
+    float *p = in->probs;
+    const float c = (float)((double)weight * coef / (double)M);
+    double nll_sum = 0.0, ent_sum = 0.0;
+    int64_t correct = 0;
+
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const int64_t a = act[r * as0 + t * as1];
+            const float *z = logits + i * A;
+            const lp__lsm s = lp__softmax_f32(z, A, p);
+
+            nll_sum -= (double)lp__log_prob_f32(z, a, s);
+            ent_sum += (double)lp__entropy_f32(z, p, A, s);
+            correct += lp__argmax_f32(z, A) == a;
+
+            if (c != 0.0f) {
+                float *g = grads + i * A;
+                for (int64_t j = 0; j < A; j++)
+                    g[j] += c * p[j];
+                g[a] -= c;
+            }
+        }
+    }
+
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = coef * nll_sum / (double)M;
+    lp_stat(h, in->stat_accuracy, (double)correct / (double)M);
+    lp_stat(h, in->stat_entropy, ent_sum / (double)M);
+    return LP_OK;
+}
+
+static void as_destroy(const lp_loss *self) {
+    as_inst *in = as_of(self);
+    if (in == NULL)
+        return;
+    free(in->probs);
+    free(in->name);
+    free(in);
+}
+
+static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
+    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
+        args->host == NULL)
+        return LP_EINVAL;
+    const lp_host *h = args->host;
+    if (args->params == NULL || args->param_count < LP_COUNT_OF(as_params) ||
+        (args->params[AS_P_COEF].type != LP_PARAM_FLOAT &&
+         args->params[AS_P_COEF].type != LP_PARAM_INT))
+        return lp_errorf(h, LP_EINVAL,
+                         "action_supervised: parameters do not match the schema (coef)");
+
+    int32_t rc = LP_ENOMEM;
+    as_inst *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        goto fail;
+    const char *name = args->name != NULL ? args->name : "action_supervised";
+    size_t len = strlen(name) + 1;
+    in->name = malloc(len);
+    if (in->name == NULL)
+        goto fail;
+    memcpy(in->name, name, len);
+
+    in->host = h;
+    in->params = args->params;
+    in->field_actions = -1;
+    in->out_logits = -1;
+    /* A host that keeps no stats returns a negative handle; lp_stat then
+     * records nothing. */
+    in->stat_accuracy = lp_stat_handle(h, "accuracy");
+    in->stat_entropy = lp_stat_handle(h, "entropy");
+
+    in->loss.struct_size = sizeof(lp_loss);
+    in->loss.data = in;
+    in->loss.attach = as_attach;
+    in->loss.train = as_train;
+    in->loss.destroy = as_destroy;
+    *out = &in->loss;
+    return LP_OK;
+
+fail:
+    if (in != NULL)
+        free(in->name);
+    free(in);
+    return lp_errorf(h, rc, "action_supervised: out of memory creating the instance");
+}
+
+static const lp_loss_desc as_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "action_supervised",
+    .version = "1.0.0",
+    .summary = "behaviour cloning: cross-entropy of the policy against a teacher's actions",
+    LP_DESC_PARAMS(as_params),
+    LP_DESC_FIELDS(as_fields),
+    .outputs = as_outputs,
+    .create = as_create,
+};
+
+LP_PLUGIN_ENTRY(&as_desc)
