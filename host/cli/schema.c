@@ -1,0 +1,132 @@
+/* Reading a loss descriptor's schema safely, and naming what it contains. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copy element `index` of a plugin array whose elements are `stride` bytes
+ * (the plugin's struct_size) into `out`, zeroed, of `size` bytes: fields the
+ * plugin's layout lacks read as zero. */
+static void lp__copy_element(const void *base, uint32_t stride, uint32_t index, void *out,
+                             size_t size) {
+    memset(out, 0, size);
+    if (base == NULL || stride == 0)
+        return;
+    size_t n = stride < size ? stride : size;
+    memcpy(out, (const char *)base + (size_t)index * stride, n);
+}
+
+void lp__param_at(const lp_loss_desc *desc, uint32_t index, lp_param_spec *out) {
+    uint32_t stride = desc->params != NULL ? desc->params[0].struct_size : 0;
+    lp__copy_element(desc->params, stride, index, out, sizeof *out);
+}
+
+void lp__field_at(const lp_loss_desc *desc, uint32_t index, lp_field_spec *out) {
+    uint32_t stride = desc->fields != NULL ? desc->fields[0].struct_size : 0;
+    lp__copy_element(desc->fields, stride, index, out, sizeof *out);
+}
+
+const char *lp__param_type_name(int32_t type) {
+    switch (type) {
+    case LP_PARAM_FLOAT:
+        return "float";
+    case LP_PARAM_INT:
+        return "int";
+    case LP_PARAM_BOOL:
+        return "bool";
+    case LP_PARAM_STRING:
+        return "string";
+    case LP_PARAM_ENUM:
+        return "enum";
+    default:
+        return "unknown";
+    }
+}
+
+const char *lp__dtype_name(int32_t dtype) {
+    switch (dtype) {
+    case LP_DTYPE_F32:
+        return "f32";
+    case LP_DTYPE_F64:
+        return "f64";
+    case LP_DTYPE_I32:
+        return "i32";
+    case LP_DTYPE_I64:
+        return "i64";
+    case LP_DTYPE_U8:
+        return "u8";
+    default:
+        return "unknown";
+    }
+}
+
+/* Append `word` to the '|'-separated list in `buf`. */
+static void lp__append_word(char *buf, size_t size, const char *word) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, size - len, "%s%s", len > 0 ? "|" : "", word);
+}
+
+void lp__access_string(uint32_t access, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (access & LP_FIELD_READ)
+        lp__append_word(buf, size, "read");
+    if (access & LP_FIELD_WRITE)
+        lp__append_word(buf, size, "write");
+    if (access & LP_FIELD_OPTIONAL)
+        lp__append_word(buf, size, "optional");
+    if (buf[0] == '\0')
+        snprintf(buf, size, "none");
+}
+
+void lp__phase_string(uint32_t phase, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (phase & LP_PHASE_ROLLOUT)
+        lp__append_word(buf, size, "rollout");
+    if (phase & LP_PHASE_TRAIN)
+        lp__append_word(buf, size, "train");
+    if (buf[0] == '\0')
+        snprintf(buf, size, "none");
+}
+
+const char *lp__dim_name(int64_t dim) {
+    switch (dim) {
+    case LP_DIM_OBS:
+        return "OBS";
+    case LP_DIM_ACTION:
+        return "ACTION";
+    case LP_DIM_NUM_ACTIONS:
+        return "NUM_ACTIONS";
+    default:
+        return NULL;
+    }
+}
+
+void lp__shape_string(const lp_field_spec *f, char *buf, size_t size) {
+    size_t len = 0;
+    int32_t rank = f->rank < 0 ? 0 : f->rank > LP_MAX_RANK ? LP_MAX_RANK : f->rank;
+    len += (size_t)snprintf(buf, size, "[");
+    for (int32_t d = 0; d < rank && len < size; d++) {
+        const char *sep = d > 0 ? ", " : "";
+        const char *name = lp__dim_name(f->shape[d]);
+        if (name != NULL)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s", sep, name);
+        else
+            len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, sep, f->shape[d]);
+    }
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+}
+
+void lp__format_double(double v, char *buf, size_t size) {
+    /* Whole numbers read better without an exponent: 100, not 1e+02. */
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
+        snprintf(buf, size, "%" PRId64, (int64_t)v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
