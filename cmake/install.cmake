@@ -1,0 +1,66 @@
+# Install layout (`cmake --install`, `make install PREFIX=...`).
+#
+#   include/lossplug/{abi,plugin,host}.h
+#   lib/liblossplug.so*, lib/liblossplug.a
+#   lib/lossplug/plugins/        built-in plugins (installed by plugins/)
+#   bin/lossplug                 finds lib/ through its RUNPATH, from any prefix
+#   lib/cmake/lossplug/          find_package(lossplug): lossplug::sdk,
+#                                lossplug::lossplug, lossplug::lossplug_static,
+#                                lossplug_add_plugin()
+#   lib/pkgconfig/lossplug.pc, lossplug-sdk.pc
+#   share/lossplug/plugin.map    the plugins' linker version script
+#
+# Every installed file locates the others relative to itself, so an install
+# tree may be moved. Included last by the top-level CMakeLists.txt.
+include(CMakePackageConfigHelpers)
+
+set(LP_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/lossplug)
+set(LP_INSTALL_DATADIR ${CMAKE_INSTALL_DATADIR}/lossplug)
+set(LP_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+install(FILES
+  ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/abi.h
+  ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/plugin.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
+
+# Exported as lossplug::sdk, lossplug::lossplug, lossplug::lossplug_static.
+set_target_properties(lossplug_sdk PROPERTIES EXPORT_NAME sdk)
+install(TARGETS lossplug_sdk lossplug lossplug_static
+  EXPORT lossplugTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT lossplugTargets
+  NAMESPACE lossplug::
+  DESTINATION ${LP_INSTALL_CMAKEDIR})
+
+install(TARGETS lossplug_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# What lossplug_add_plugin() needs once installed.
+install(FILES ${PROJECT_SOURCE_DIR}/cmake/plugin.map DESTINATION ${LP_INSTALL_DATADIR})
+install(FILES ${PROJECT_SOURCE_DIR}/cmake/LossplugPlugin.cmake DESTINATION ${LP_INSTALL_CMAKEDIR})
+
+configure_package_config_file(
+  ${PROJECT_SOURCE_DIR}/cmake/lossplugConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/lossplugConfig.cmake
+  INSTALL_DESTINATION ${LP_INSTALL_CMAKEDIR}
+  PATH_VARS LP_INSTALL_DATADIR LP_INSTALL_PLUGINDIR CMAKE_INSTALL_INCLUDEDIR)
+# 0.x: minor versions may break, so only the same minor is compatible.
+write_basic_package_version_file(
+  ${PROJECT_BINARY_DIR}/lossplugConfigVersion.cmake
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${PROJECT_BINARY_DIR}/lossplugConfig.cmake
+  ${PROJECT_BINARY_DIR}/lossplugConfigVersion.cmake
+  DESTINATION ${LP_INSTALL_CMAKEDIR})
+
+# pkg-config files find the prefix from their own location (${pcfiledir}).
+file(RELATIVE_PATH LP_PC_TO_PREFIX "/prefix/${LP_INSTALL_PKGCONFIGDIR}" "/prefix")
+string(REGEX REPLACE "/$" "" LP_PC_TO_PREFIX "${LP_PC_TO_PREFIX}")
+foreach(pc lossplug lossplug-sdk)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/${pc}.pc.in ${PROJECT_BINARY_DIR}/${pc}.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/${pc}.pc DESTINATION ${LP_INSTALL_PKGCONFIGDIR})
+endforeach()
