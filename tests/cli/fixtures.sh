@@ -1,0 +1,89 @@
+#!/bin/sh
+# `lossplug list` against each fixture plugin of tests/fixtures (README.md
+# there): a refused plugin gives exit code 1 and its own message on stderr,
+# as "lossplug: error: <file>: <reason>"; the others still load.
+# usage: fixtures.sh LOSSPLUG_EXE FIXTURE_ROOT
+set -u
+. "$(dirname "$0")/lib.sh"
+lp=$1
+root=$2
+
+[ -f "$root/good/good.so" ] || { fail "no fixtures in $root (build target lp_fixtures)"; finish; }
+
+# list with nothing but DIRs searched
+list_in() {
+    args=
+    for d in "$@"; do args="$args --plugin-path $d"; done
+    # shellcheck disable=SC2086
+    run_lp --no-default-paths $args list
+}
+
+run_lp --no-default-paths --plugin-path "$root/good" list
+expect_rc 0 "good"
+expect_out "fixture_alpha" "good"
+expect_out "fixture_beta" "good"
+[ -s "$err" ] && { fail "good: unexpected stderr"; show_last; }
+
+# case | what its message on stderr must contain
+while IFS='|' read -r case reason; do
+    [ -n "$case" ] || continue
+    file=$root/$case/$case.so
+    [ -e "$file" ] || { fail "$case: fixture $file was not built"; continue; }
+    list_in "$root/$case" "$root/good"
+    expect_rc 1 "$case"
+    expect_err "lossplug: error: $file" "$case (the message names the file)"
+    expect_err "$reason" "$case"
+    expect_err_format "$case"
+    expect_out "fixture_alpha" "$case (the good plugin still loads)"
+done <<'CASES'
+no_entry|no 'lossplug_entry' symbol
+bad_major|the major versions must match
+small_entry|lp_entry.struct_size is
+small_struct|struct_size is
+missing_field|is NULL
+bad_id|is invalid: ids match [a-z][a-z0-9_]*
+bad_param|parameter '
+bad_field|field '
+null_create|create is NULL
+init_fails|init failed
+null_desc|returned NULL
+undefined_symbol|undefined symbol
+not_elf|cannot be loaded
+CASES
+
+# A newer minor version loads, with a warning.
+list_in "$root/newer_minor"
+expect_rc 0 "newer_minor"
+expect_err "lossplug: warning: $root/newer_minor/newer_minor.so" "newer_minor"
+expect_err_format "newer_minor"
+
+# Two files with one id: an error naming both files.
+list_in "$root/good" "$root/dup_id"
+expect_rc 1 "dup_id"
+expect_err "$root/good/good.so" "dup_id names the first file"
+expect_err "$root/dup_id/dup_id.so" "dup_id names the second file"
+expect_err_format "dup_id"
+
+# --json: still valid JSON, with the diagnostics, and still exit 1.
+run_lp --json --no-default-paths --plugin-path "$root/bad_major" --plugin-path "$root/good" list
+expect_rc 1 "list --json with a bad plugin"
+expect_json "any(x['severity'] == 'error' and x['path'].endswith('bad_major.so') for x in d['diagnostics']) and {'fixture_alpha', 'fixture_beta'} <= {l['id'] for l in d['losses']}"
+
+# The same file reached by two paths loads once.
+ln -s "$root/good" "$lp_tmp/good-link"
+list_in "$root/good" "$lp_tmp/good-link"
+expect_rc 0 "one file by two paths"
+[ "$(grep -c fixture_alpha "$out")" -eq 1 ] || { fail "one file by two paths: listed twice"; show_last; }
+
+# Path security: a group-writable directory is refused unless the user opts out.
+mkdir "$lp_tmp/open"
+cp "$root/good/good.so" "$lp_tmp/open/"
+chmod 0775 "$lp_tmp/open"
+list_in "$lp_tmp/open"
+expect_rc 1 "group-writable directory"
+expect_err "lossplug: error: $lp_tmp/open" "group-writable directory"
+run_lp --no-default-paths --allow-insecure-plugins --plugin-path "$lp_tmp/open" list
+expect_rc 0 "group-writable directory with --allow-insecure-plugins"
+expect_out "fixture_alpha" "group-writable directory with --allow-insecure-plugins"
+
+finish

@@ -1,0 +1,125 @@
+#!/bin/sh
+# Install the build tree into a temporary prefix, build the third-party
+# example out of tree against it (CMake package and pkg-config alone), and
+# check that the installed CLI lists and describes it, and finds the
+# installed built-in plugins with no --plugin-path.
+# It also builds a small embedding program against liblossplug, shared
+# through pkg-config and static through the CMake package.
+# usage: install.sh BUILD_DIR SOURCE_DIR SANITIZE(ON|OFF)
+set -u
+. "$(dirname "$0")/lib.sh"
+build=$1
+src=$2
+# A sanitized liblossplug needs a sanitized program.
+sanitize=
+case "${3:-OFF}" in ON | on | 1 | TRUE | true) sanitize="-fsanitize=address,undefined" ;; esac
+prefix=$lp_tmp/prefix
+example=$src/examples/third_party_plugin
+jobs="-j2"
+
+step() { echo "== $*"; }
+
+step "cmake --install into $prefix"
+if ! cmake --install "$build" --prefix "$prefix" >"$lp_tmp/install.log" 2>&1; then
+    cat "$lp_tmp/install.log" >&2
+    fail "cmake --install"
+    finish
+fi
+for f in include/lossplug/abi.h include/lossplug/plugin.h include/lossplug/host.h \
+    bin/lossplug lib/cmake/lossplug/lossplugConfig.cmake \
+    lib/cmake/lossplug/lossplugConfigVersion.cmake lib/cmake/lossplug/LossplugPlugin.cmake \
+    share/lossplug/plugin.map; do
+    [ -e "$prefix/$f" ] || fail "not installed: $f"
+done
+ls "$prefix"/lib*/liblossplug.so* >/dev/null 2>&1 || fail "not installed: liblossplug.so"
+ls "$prefix"/lib*/liblossplug.a >/dev/null 2>&1 || fail "not installed: liblossplug.a"
+ls "$prefix"/lib*/pkgconfig/lossplug.pc >/dev/null 2>&1 || fail "not installed: lossplug.pc"
+pcdir=$(dirname "$(ls "$prefix"/lib*/pkgconfig/lossplug-sdk.pc)")
+
+step "example with find_package(lossplug)"
+run cmake -S "$example" -B "$lp_tmp/ex-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
+expect_rc 0 "configure the example with CMake"
+run cmake --build "$lp_tmp/ex-cmake" $jobs
+expect_rc 0 "build the example with CMake"
+[ -f "$lp_tmp/ex-cmake/l2_logits.so" ] || fail "CMake built no l2_logits.so"
+
+step "example with pkg-config lossplug-sdk"
+run env PKG_CONFIG_PATH="$pcdir" make -C "$example" BUILD_DIR="$lp_tmp/ex-pc"
+expect_rc 0 "build the example with its pkg-config Makefile"
+[ -f "$lp_tmp/ex-pc/l2_logits.so" ] || fail "the Makefile built no l2_logits.so"
+
+step "exported symbols of the examples"
+sh "$(dirname "$0")/symbols.sh" "$lp_tmp/ex-cmake/l2_logits.so" "$lp_tmp/ex-pc/l2_logits.so" ||
+    fail "example plugins export more than lossplug_entry"
+
+lp=$prefix/bin/lossplug
+for dir in "$lp_tmp/ex-cmake" "$lp_tmp/ex-pc"; do
+    step "installed lossplug with --plugin-path $dir"
+    run "$lp" --plugin-path "$dir" list
+    expect_rc 0 "list the example ($dir)"
+    expect_out "l2_logits" "list the example ($dir)"
+    expect_out "$dir/l2_logits.so" "list the example ($dir)"
+    expect_out "action_supervised" "the installed built-ins are listed too ($dir)"
+
+    run "$lp" --plugin-path "$dir" describe l2_logits
+    expect_rc 0 "describe the example ($dir)"
+    expect_out "l2_logits 1.0.0" "describe the example ($dir)"
+    expect_out "coef" "describe the example's parameter ($dir)"
+    expect_out "model outputs: logits" "describe the example's outputs ($dir)"
+done
+
+step "embedding liblossplug: pkg-config lossplug (shared)"
+mkdir "$lp_tmp/embed"
+cat >"$lp_tmp/embed/embed.c" <<'C'
+#include <lossplug/host.h>
+#include <stdio.h>
+int main(void) {
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    lp_registry *reg = NULL;
+    lp_error err;
+    if (lp_registry_open(&opt, &reg, &err) != LP_OK)
+        return 1;
+    printf("liblossplug %s, %zu losses\n", lp_version_string(), lp_registry_loss_count(reg));
+    lp_registry_close(reg);
+    return 0;
+}
+C
+pc() { PKG_CONFIG_PATH="$pcdir" pkg-config "$@"; }
+# shellcheck disable=SC2046
+run cc -std=c11 -Wall -Wextra -Werror $sanitize $(pc --cflags lossplug) -o "$lp_tmp/embed/embed-shared" \
+    "$lp_tmp/embed/embed.c" $(pc --libs lossplug) -Wl,-rpath,"$(pc --variable=libdir lossplug)"
+expect_rc 0 "compile and link an embedding program with pkg-config lossplug"
+run "$lp_tmp/embed/embed-shared"
+expect_rc 0 "run the program linked with -llossplug"
+expect_out "0 losses" "run the program linked with -llossplug"
+
+step "embedding liblossplug: find_package + lossplug::lossplug_static"
+cat >"$lp_tmp/embed/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(embed LANGUAGES C)
+find_package(lossplug REQUIRED)
+add_executable(embed-static embed.c)
+target_link_libraries(embed-static PRIVATE lossplug::lossplug_static)
+CM
+run cmake -S "$lp_tmp/embed" -B "$lp_tmp/embed/build" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_EXE_LINKER_FLAGS="$sanitize"
+expect_rc 0 "configure an embedding program with find_package(lossplug)"
+run cmake --build "$lp_tmp/embed/build" $jobs
+expect_rc 0 "build an embedding program with lossplug::lossplug_static"
+run "$lp_tmp/embed/build/embed-static"
+expect_rc 0 "run the program linked with liblossplug.a"
+if ldd "$lp_tmp/embed/build/embed-static" 2>/dev/null | grep -q liblossplug; then
+    fail "embed-static is linked to liblossplug.so, not liblossplug.a"
+fi
+
+step "installed lossplug with no --plugin-path"
+run "$lp" list --json
+expect_rc 0 "list the installed built-ins"
+expect_json "any(l['id'] == 'action_supervised' and '/lib' in l['file'] and '/lossplug/plugins/' in l['file'] for l in d['losses'])"
+run "$lp" describe action_supervised
+expect_rc 0 "describe an installed built-in"
+
+finish
