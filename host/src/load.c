@@ -229,16 +229,22 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
      * what keeps the file from being swapped before dlopen reads it. */
     p->handle = lp__dl_open(path, why, sizeof why);
     if (p->handle == NULL) {
+        /* dlerror() usually starts with the path, which ours already does. */
+        const char *reason = why;
+        size_t n = strlen(path);
+        if (strncmp(reason, path, n) == 0 && strncmp(reason + n, ": ", 2) == 0)
+            reason += n + 2;
         rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
-                          "cannot be loaded: %s: " LP__DLOPEN_FIX, why);
+                          "cannot be loaded: %s: " LP__DLOPEN_FIX, reason);
         goto done;
     }
+    /* dlsym's message ("<path>: undefined symbol: lossplug_entry") adds
+     * nothing to ours. */
     const lp_entry *raw = lp__dl_sym(p->handle, LP_ENTRY_SYMBOL, why, sizeof why);
     if (raw == NULL) {
         rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
-                          "no '" LP_ENTRY_SYMBOL "' symbol (%s): not a lossplug plugin; a plugin "
-                          "defines and exports it with LP_PLUGIN_ENTRY",
-                          why);
+                          "no '" LP_ENTRY_SYMBOL "' symbol: not a lossplug plugin (a plugin "
+                          "defines and exports it with LP_PLUGIN_ENTRY)");
         goto done;
     }
     rc = lp__entry_copy(raw, &p->entry, &newer, why, sizeof why);

@@ -273,8 +273,9 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
     /* A far-off "nearest" id is noise: suggest only plausible typos. */
     size_t limit = strlen(id) / 3 > 2 ? strlen(id) / 3 : 2;
     if (best != NULL && best_d <= limit)
-        lp__append(err->message, sizeof err->message, "; did you mean '%s'?", best);
-    lp__append(err->message, sizeof err->message, " Known ids: ");
+        lp__append(err->message, sizeof err->message, "; did you mean '%s'? Known ids: ", best);
+    else
+        lp__append(err->message, sizeof err->message, ". Known ids: ");
     for (size_t i = 0; i < reg->listed_count; i++)
         lp__append(err->message, sizeof err->message, "%s%s", i == 0 ? "" : ", ",
                    reg->listed[i]->copy.desc.id);
