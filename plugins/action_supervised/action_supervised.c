@@ -185,7 +185,7 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
 
     const float *logits = (const float *)zt->data;
     float *grads = (float *)mb->grads[in->out_logits].data;
-    float *p = in->probs;
+    float *LP__RESTRICT p = in->probs;
     const float c = (float)((double)weight * coef / (double)M);
     double nll_sum = 0.0, ent_sum = 0.0;
     int64_t correct = 0;
@@ -202,7 +202,7 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
             correct += lp__argmax_f32(z, A) == a;
 
             if (c != 0.0f) {
-                float *g = grads + i * A;
+                float *LP__RESTRICT g = grads + i * A;
                 for (int64_t j = 0; j < A; j++)
                     g[j] += c * p[j];
                 g[a] -= c;
