@@ -1,0 +1,48 @@
+/* POSIX file I/O for checkpoints: whole writes and reads that survive short
+ * transfers and signals, and errno text without static buffers. */
+#include "ckpt_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+char *lp__ckpt_errno_text(int e, char *buf, size_t size) {
+    /* The XSI strerror_r (we build with _POSIX_C_SOURCE, not _GNU_SOURCE). */
+    if (strerror_r(e, buf, size) != 0)
+        snprintf(buf, size, "error %d", e);
+    return buf;
+}
+
+int lp__ckpt_write_all(int fd, const void *data, size_t size) {
+    const unsigned char *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return EIO;
+        p += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+int lp__ckpt_read_all(int fd, void *data, size_t size, size_t *got) {
+    unsigned char *p = data;
+    *got = 0;
+    while (*got < size) {
+        ssize_t n = read(fd, p + *got, size - *got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            break;
+        *got += (size_t)n;
+    }
+    return 0;
+}
