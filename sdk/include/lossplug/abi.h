@@ -46,7 +46,9 @@ extern "C" {
 /* True when a reader compiled against this header may use a struct written
  * by the other side: same major. Minor differences are handled per field
  * with LP_HAS_FIELD. */
-static inline int lp_abi_compatible(uint32_t major) { return major == LP_ABI_MAJOR; }
+static inline int lp_abi_compatible(uint32_t major) {
+    return major == LP_ABI_MAJOR;
+}
 
 /* True when the struct at `ptr` (whose first member is struct_size) is large
  * enough to contain `member`. Use it before reading any field that a later
@@ -144,7 +146,7 @@ enum {
  * struct_size. */
 typedef struct lp_param_spec {
     uint32_t struct_size;
-    uint32_t flags; /* LP_PARAM_REQUIRED | LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX */
+    uint32_t flags;   /* LP_PARAM_REQUIRED | LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX */
     const char *name; /* [a-z][a-z0-9_]* */
     const char *doc;  /* one line */
     int32_t type;     /* lp_param_type */
@@ -160,10 +162,10 @@ typedef struct lp_param_spec {
 /* A parameter's current value, in schema order. Frozen layout. Only the
  * member matching `type` is meaningful. */
 typedef struct lp_value {
-    int32_t type; /* lp_param_type */
-    int32_t b;    /* bool */
-    int64_t i;    /* int */
-    double f;     /* float */
+    int32_t type;  /* lp_param_type */
+    int32_t b;     /* bool */
+    int64_t i;     /* int */
+    double f;      /* float */
     const char *s; /* string, enum */
 } lp_value;
 
@@ -183,8 +185,8 @@ enum {
 
 /* Symbolic dimensions for lp_field_spec.shape, replaced by the host from the
  * environment (lp_env_info) when the spec is merged. */
-#define LP_DIM_OBS (-1)         /* splices in the whole observation shape */
-#define LP_DIM_ACTION (-2)      /* splices in the whole action shape */
+#define LP_DIM_OBS         (-1) /* splices in the whole observation shape */
+#define LP_DIM_ACTION      (-2) /* splices in the whole action shape */
 #define LP_DIM_NUM_ACTIONS (-3) /* one dimension: number of discrete actions */
 
 /* A field of the experience buffer that a loss reads or writes. The shape is
@@ -193,9 +195,9 @@ enum {
  * `specs[0].struct_size`. */
 typedef struct lp_field_spec {
     uint32_t struct_size;
-    uint32_t access; /* LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL */
-    uint32_t phase;  /* LP_PHASE_ROLLOUT | LP_PHASE_TRAIN: when it reads/writes */
-    int32_t dtype;   /* lp_dtype */
+    uint32_t access;  /* LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL */
+    uint32_t phase;   /* LP_PHASE_ROLLOUT | LP_PHASE_TRAIN: when it reads/writes */
+    int32_t dtype;    /* lp_dtype */
     const char *name; /* [a-z][a-z0-9_]* */
     const char *doc;  /* one line */
     int32_t rank;
@@ -344,8 +346,7 @@ typedef struct lp_loss {
 
     /* Override the descriptor's static field list, for fields that depend on
      * parameters. `*specs` stays plugin-owned, valid until destroy. */
-    int32_t (*fields)(const struct lp_loss *self, const lp_field_spec **specs,
-                      uint32_t *count);
+    int32_t (*fields)(const struct lp_loss *self, const lp_field_spec **specs, uint32_t *count);
 
     /* The buffer exists: resolve field, output and stat handles here.
      * `all` views the whole buffer (fields only). */
@@ -358,8 +359,7 @@ typedef struct lp_loss {
     int32_t (*rollout_start)(const struct lp_loss *self, const lp_ctx *ctx);
 
     /* One environment step was stored (ctx->step): `step` views it. */
-    int32_t (*rollout_step)(const struct lp_loss *self, const lp_ctx *ctx,
-                            const lp_batch *step);
+    int32_t (*rollout_step)(const struct lp_loss *self, const lp_ctx *ctx, const lp_batch *step);
 
     /* The train phase begins: `all` views the whole buffer (e.g. compute
      * advantages). */
@@ -396,16 +396,17 @@ typedef struct lp_loss {
     const void *(*get_extension)(const struct lp_loss *self, const char *id);
 } lp_loss;
 
-/* What create receives. Host-owned; `params`, `env` and `host` stay valid
- * until destroy. */
+/* What create receives. Host-owned. The struct itself is valid during create
+ * only; `host`, `name`, `params` and `env` (what its pointers point to) stay
+ * valid until destroy, so keep those pointers, not `args`. */
 typedef struct lp_create_args {
     uint32_t struct_size;
-    uint32_t param_count;     /* equals the descriptor's param_count */
-    const lp_host *host;      /* this instance's services */
-    const char *name;         /* instance name from the config */
-    const lp_value *params;   /* schema order, defaults applied. The host updates
-                                 values in place between hooks (annealing): read
-                                 them when you use them. */
+    uint32_t param_count;   /* equals the descriptor's param_count */
+    const lp_host *host;    /* this instance's services */
+    const char *name;       /* instance name from the config */
+    const lp_value *params; /* schema order, defaults applied. The host updates
+                               values in place between hooks (annealing): read
+                               them when you use them. */
     const lp_env_info *env;
 } lp_create_args;
 

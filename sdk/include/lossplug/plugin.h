@@ -65,7 +65,9 @@ extern "C" {
         if (atomic_fetch_sub(&lp__refs, 1) == 1 && ld != NULL)                                     \
             ld();                                                                                  \
     }                                                                                              \
-    static uint32_t lp__count(void) { return (uint32_t)LP_COUNT_OF(lp__descs); }                   \
+    static uint32_t lp__count(void) {                                                              \
+        return (uint32_t)LP_COUNT_OF(lp__descs);                                                   \
+    }                                                                                              \
     static const lp_loss_desc *lp__get(uint32_t i) {                                               \
         return i < LP_COUNT_OF(lp__descs) ? lp__descs[i] : NULL;                                   \
     }                                                                                              \
@@ -85,34 +87,49 @@ extern "C" {
 #define LP_DESC_FIELDS(arr) .fields = (arr), .field_count = (uint32_t)LP_COUNT_OF(arr)
 
 #define LP_PARAM_FLOAT_SPEC(name_, doc_, def, lo, hi)                                              \
-    {.struct_size = sizeof(lp_param_spec), .flags = LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX,           \
-     .name = (name_), .doc = (doc_), .type = LP_PARAM_FLOAT, .default_float = (def), .min = (lo),  \
-     .max = (hi)}
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .flags = LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX,        \
+        .name = (name_), .doc = (doc_), .type = LP_PARAM_FLOAT, .default_float = (def),            \
+        .min = (lo), .max = (hi)                                                                   \
+    }
 #define LP_PARAM_INT_SPEC(name_, doc_, def, lo, hi)                                                \
-    {.struct_size = sizeof(lp_param_spec), .flags = LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX,           \
-     .name = (name_), .doc = (doc_), .type = LP_PARAM_INT, .default_int = (def), .min = (lo),      \
-     .max = (hi)}
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .flags = LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX,        \
+        .name = (name_), .doc = (doc_), .type = LP_PARAM_INT, .default_int = (def), .min = (lo),   \
+        .max = (hi)                                                                                \
+    }
 #define LP_PARAM_BOOL_SPEC(name_, doc_, def)                                                       \
-    {.struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_), .type = LP_PARAM_BOOL,  \
-     .default_bool = (def)}
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_),                      \
+        .type = LP_PARAM_BOOL, .default_bool = (def)                                               \
+    }
 #define LP_PARAM_STRING_SPEC(name_, doc_, def)                                                     \
-    {.struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_),                         \
-     .type = LP_PARAM_STRING, .default_string = (def)}
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_),                      \
+        .type = LP_PARAM_STRING, .default_string = (def)                                           \
+    }
 /* `choices_` is a NULL-terminated array of strings. */
 #define LP_PARAM_ENUM_SPEC(name_, doc_, def, choices_)                                             \
-    {.struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_), .type = LP_PARAM_ENUM,  \
-     .default_string = (def), .choices = (choices_)}
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_),                      \
+        .type = LP_PARAM_ENUM, .default_string = (def), .choices = (choices_)                      \
+    }
 
 /* A per-step field of fixed shape; pass the dims after the dtype. */
 #define LP_FIELD_SPEC(name_, doc_, access_, phase_, dtype_, ...)                                   \
-    {.struct_size = sizeof(lp_field_spec), .access = (access_), .phase = (phase_),                 \
-     .dtype = (dtype_), .name = (name_), .doc = (doc_),                                            \
-     .rank = (int32_t)(sizeof((int64_t[]){0, __VA_ARGS__}) / sizeof(int64_t) - 1),                 \
-     .shape = {__VA_ARGS__}}
+    {                                                                                              \
+        .struct_size = sizeof(lp_field_spec), .access = (access_), .phase = (phase_),              \
+        .dtype = (dtype_), .name = (name_), .doc = (doc_),                                         \
+        .rank = (int32_t)(sizeof((int64_t[]){0, __VA_ARGS__}) / sizeof(int64_t) - 1), .shape = {   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
 /* A scalar per step. */
 #define LP_FIELD_SCALAR(name_, doc_, access_, phase_, dtype_)                                      \
-    {.struct_size = sizeof(lp_field_spec), .access = (access_), .phase = (phase_),                 \
-     .dtype = (dtype_), .name = (name_), .doc = (doc_), .rank = 0}
+    {                                                                                              \
+        .struct_size = sizeof(lp_field_spec), .access = (access_), .phase = (phase_),              \
+        .dtype = (dtype_), .name = (name_), .doc = (doc_), .rank = 0                               \
+    }
 
 /* ---- parameters ------------------------------------------------------------ */
 
@@ -131,14 +148,33 @@ static inline int32_t lp_param_index(const lp_loss_desc *desc, const char *name)
     return -1;
 }
 
-/* Current values by index (from lp_param_index or the schema order). */
-static inline double lp_param_f(const lp_create_args *a, int32_t i) {
-    return a->params[i].type == LP_PARAM_INT ? (double)a->params[i].i : a->params[i].f;
+/* Current values by index (from lp_param_index or the schema order), read
+ * during create. `args` is valid during create only: to read annealed values
+ * later, keep `args->params` (valid until destroy) and use lp_value_*. */
+static inline double lp_value_f(const lp_value *v) {
+    return v->type == LP_PARAM_INT ? (double)v->i : v->f;
 }
-static inline int64_t lp_param_i(const lp_create_args *a, int32_t i) { return a->params[i].i; }
-static inline int lp_param_b(const lp_create_args *a, int32_t i) { return a->params[i].b != 0; }
+static inline int64_t lp_value_i(const lp_value *v) {
+    return v->i;
+}
+static inline int lp_value_b(const lp_value *v) {
+    return v->b != 0;
+}
+static inline const char *lp_value_s(const lp_value *v) {
+    return v->s;
+}
+
+static inline double lp_param_f(const lp_create_args *a, int32_t i) {
+    return lp_value_f(&a->params[i]);
+}
+static inline int64_t lp_param_i(const lp_create_args *a, int32_t i) {
+    return lp_value_i(&a->params[i]);
+}
+static inline int lp_param_b(const lp_create_args *a, int32_t i) {
+    return lp_value_b(&a->params[i]);
+}
 static inline const char *lp_param_s(const lp_create_args *a, int32_t i) {
-    return a->params[i].s;
+    return lp_value_s(&a->params[i]);
 }
 
 /* ---- tensors -------------------------------------------------------------- */
