@@ -1,6 +1,6 @@
 #!/bin/sh
-# `lossplug list` against each fixture plugin of tests/fixtures (README.md
-# there): a refused plugin gives exit code 1 and its own message on stderr,
+# `lossplug list` against each fixture plugin of tests/fixtures (one case
+# per directory, built by the loader tests): a refused plugin gives exit code 1 and its own message on stderr,
 # as "lossplug: error: <file>: <reason>"; the others still load.
 # usage: fixtures.sh LOSSPLUG_EXE FIXTURE_ROOT
 set -u
@@ -37,18 +37,18 @@ while IFS='|' read -r case reason; do
     expect_out "fixture_alpha" "$case (the good plugin still loads)"
 done <<'CASES'
 no_entry|no 'lossplug_entry' symbol
-bad_major|the major versions must match
+bad_major|built for plugin ABI 2.0, but this host speaks ABI 1.0
 small_entry|lp_entry.struct_size is
-small_struct|struct_size is
-missing_field|is NULL
-bad_id|is invalid: ids match [a-z][a-z0-9_]*
-bad_param|parameter '
-bad_field|field '
+small_struct|lp_loss_desc.struct_size is
+missing_field|descriptor field 'id' is NULL
+bad_id|id 'Bad-Id' is invalid
+bad_param|refused: parameter
+bad_field|refused: field
 null_create|create is NULL
-init_fails|init failed
-null_desc|returned NULL
+init_fails|init failed with
+null_desc|returned NULL although loss_count()
 undefined_symbol|undefined symbol
-not_elf|cannot be loaded
+not_elf|invalid ELF header
 CASES
 
 # A newer minor version loads, with a warning.
