@@ -1,0 +1,47 @@
+/* Internal: config error messages, "FILE:LINE:COLUMN: what; how to fix". */
+#ifndef LP_CONFIG_DIAG_H
+#define LP_CONFIG_DIAG_H
+
+#include <lossplug/host.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A place in a file: 1-based line and column (in characters). line 0 means
+ * "not in the file". `file` is borrowed. */
+typedef struct lp__pos {
+    const char *file;
+    uint32_t line;
+    uint32_t col;
+} lp__pos;
+
+/* Set `err` to LP_ECONFIG and "FILE:LINE:COLUMN: " followed by the message;
+ * returns LP_ECONFIG. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int32_t
+lp__cfgerr(lp_error *err, lp__pos pos, const char *fmt, ...);
+
+/* Size of a buffer that holds any lp__quote result. */
+#define LP__QUOTE_MAX 72
+
+/* Write `len` bytes of user text into `out` (LP__QUOTE_MAX bytes) fit for a
+ * one-line message: control bytes, quotes and backslashes escaped, long
+ * text cut with "...". Returns `out`. */
+const char *lp__quote(char out[LP__QUOTE_MAX], const char *s, size_t len);
+
+/* A bounded string builder: appends are cut (ending in "...") once full. */
+typedef struct lp__sbuf {
+    char buf[640];
+    size_t len;
+    int full;
+} lp__sbuf;
+
+void lp__sbuf_init(lp__sbuf *sb);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void lp__sbuf_addf(lp__sbuf *sb, const char *fmt, ...);
+
+#endif
