@@ -61,7 +61,7 @@ int lp__valid_name(const char *s);
 
 /* Levenshtein distance between a and b (b at most LP__ID_MAX bytes: longer
  * strings are compared on their first LP__ID_MAX bytes). */
-size_t lp__edit_distance(const char *a, const char *b);
+size_t lp__id_distance(const char *a, const char *b);
 
 /* ---- dl.c: the dynamic loader, behind a lock ---------------------------- */
 

@@ -264,7 +264,7 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
     size_t best_d = (size_t)-1;
     for (size_t i = 0; i < reg->listed_count; i++) {
         const char *known = reg->listed[i]->copy.desc.id;
-        size_t d = lp__edit_distance(id, known);
+        size_t d = lp__id_distance(id, known);
         if (d < best_d) {
             best_d = d;
             best = known;

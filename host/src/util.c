@@ -82,7 +82,7 @@ int lp__valid_name(const char *s) {
     return 1;
 }
 
-size_t lp__edit_distance(const char *a, const char *b) {
+size_t lp__id_distance(const char *a, const char *b) {
     /* Two rows of the classic dynamic programme, indexed by b's prefix. */
     size_t prev[LP__ID_MAX + 1], cur[LP__ID_MAX + 1];
     size_t nb = strnlen(b, LP__ID_MAX);
