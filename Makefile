@@ -72,15 +72,19 @@ demo: build
 # Both builds always run; the summary says which failed, the exit code is
 # non-zero if any did.
 test: deps
-	@umask 022; plain=FAILED; asan=FAILED; \
+	@umask 022; plain="FAILED (build)"; asan="FAILED (build)"; \
 	echo "==> plain build ($(BUILD_DIR)/, $(BUILD_TYPE))"; \
-	if $(call lp_build,$(BUILD_DIR),-DLP_SANITIZE=OFF) && \
-	   (cd $(BUILD_DIR) && $(CTEST) --output-on-failure $(JOBS)); then plain=passed; fi; \
+	if $(call lp_build,$(BUILD_DIR),-DLP_SANITIZE=OFF); then \
+	    plain="FAILED (tests)"; \
+	    if (cd $(BUILD_DIR) && $(CTEST) --output-on-failure $(JOBS)); then plain=passed; fi; \
+	fi; \
 	echo "==> sanitizer build ($(ASAN_DIR)/, ASan + UBSan)"; \
-	if $(call lp_build,$(ASAN_DIR),-DLP_SANITIZE=ON) && \
-	   (cd $(ASAN_DIR) && $(CTEST) --output-on-failure $(JOBS)); then asan=passed; fi; \
+	if $(call lp_build,$(ASAN_DIR),-DLP_SANITIZE=ON); then \
+	    asan="FAILED (tests)"; \
+	    if (cd $(ASAN_DIR) && $(CTEST) --output-on-failure $(JOBS)); then asan=passed; fi; \
+	fi; \
 	echo; echo "==> make test summary"; \
-	echo "    plain build and tests ($(BUILD_DIR)/):     $$plain"; \
+	echo "    plain build and tests ($(BUILD_DIR)/):          $$plain"; \
 	echo "    sanitizer build and tests ($(ASAN_DIR)/): $$asan"; \
 	test "$$plain" = passed && test "$$asan" = passed
 
