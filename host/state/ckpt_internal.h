@@ -85,8 +85,9 @@ void lp__ckpt_scatter(const unsigned char *src, const lp_tensor *t);
 /* The message of errno value `e` (thread-safe) into buf. Returns buf. */
 char *lp__ckpt_errno_text(int e, char *buf, size_t size);
 
-/* Write all `size` bytes (retrying short writes and EINTR). 0 or an errno. */
-int lp__ckpt_write_all(int fd, const void *data, size_t size);
+/* Write all `size` bytes (retrying short writes and EINTR). 0 or an errno;
+ * *done receives the bytes written either way. */
+int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done);
 
 /* Read up to `size` bytes, stopping early only at end of file; *got receives
  * the count. 0 or an errno. */

@@ -13,10 +13,11 @@ char *lp__ckpt_errno_text(int e, char *buf, size_t size) {
     return buf;
 }
 
-int lp__ckpt_write_all(int fd, const void *data, size_t size) {
+int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done) {
     const unsigned char *p = data;
-    while (size > 0) {
-        ssize_t n = write(fd, p, size);
+    *done = 0;
+    while (*done < size) {
+        ssize_t n = write(fd, p + *done, size - *done);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -24,8 +25,7 @@ int lp__ckpt_write_all(int fd, const void *data, size_t size) {
         }
         if (n == 0)
             return EIO;
-        p += n;
-        size -= (size_t)n;
+        *done += (size_t)n;
     }
     return 0;
 }

@@ -32,18 +32,22 @@ typedef struct writer {
 
 #define UNTOUCHED "; the previous checkpoint (if any) is untouched"
 
-static int32_t io_error(writer *w, const char *what, int e) {
-    char text[128];
+/* A failure on the temporary: what, where (a byte offset, or none when
+ * `at` is UINT64_MAX) and the errno text. */
+static int32_t io_error(writer *w, const char *what, uint64_t at, int e) {
+    char text[128], where[48] = "";
     lp__ckpt_errno_text(e, text, sizeof text);
-    return lp__seterr(w->err, LP_EIO,
-                      "cannot save checkpoint '%s': %s '%s' at byte %llu: %s" UNTOUCHED, w->path,
-                      what, w->tmp, (unsigned long long)(w->flushed + w->used), text);
+    if (at != UINT64_MAX)
+        snprintf(where, sizeof where, " at byte %llu", (unsigned long long)at);
+    return lp__seterr(w->err, LP_EIO, "cannot save checkpoint '%s': %s '%s'%s: %s" UNTOUCHED,
+                      w->path, what, w->tmp, where, text);
 }
 
 static int32_t flush(writer *w) {
-    int e = lp__ckpt_write_all(w->fd, w->buf, w->used);
+    size_t done;
+    int e = lp__ckpt_write_all(w->fd, w->buf, w->used, &done);
     if (e != 0)
-        return io_error(w, "writing", e);
+        return io_error(w, "writing", w->flushed + done, e);
     w->flushed += w->used;
     w->used = 0;
     return LP_OK;
@@ -245,13 +249,13 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
         goto done;
 
     if (fsync(w.fd) != 0) {
-        rc = io_error(&w, "fsync of", errno);
+        rc = io_error(&w, "fsync of", UINT64_MAX, errno);
         goto done;
     }
     e = close(w.fd);
     w.fd = -1;
     if (e != 0 && errno != EINTR) {
-        rc = io_error(&w, "closing", errno);
+        rc = io_error(&w, "closing", UINT64_MAX, errno);
         goto done;
     }
     if (rename(w.tmp, path) != 0) {
