@@ -61,17 +61,17 @@ typedef void (*lp_log_fn)(void *user, int32_t level, const char *msg);
 typedef struct lp_registry lp_registry;
 
 typedef struct lp_registry_options {
-    uint32_t struct_size;        /* set by lp_registry_options_init */
+    uint32_t struct_size;            /* set by lp_registry_options_init */
     const char *const *plugin_paths; /* searched first, in order; copied */
     size_t plugin_path_count;
-    int use_env_path;            /* also search LOSSPLUG_PATH (':'-separated, read
-                                    with secure_getenv); default 1 */
-    int use_install_dir;         /* also search the installed plugin directory;
-                                    default 1 */
-    int allow_insecure;          /* load plugins from files or directories that are
-                                    writable by group/others or owned by another
-                                    user; default 0 */
-    lp_log_fn log;               /* may be NULL */
+    int use_env_path;    /* also search LOSSPLUG_PATH (':'-separated, read
+                            with secure_getenv); default 1 */
+    int use_install_dir; /* also search the installed plugin directory;
+                            default 1 */
+    int allow_insecure;  /* load plugins from files or directories that are
+                            writable by group/others or owned by another
+                            user; default 0 */
+    lp_log_fn log;       /* may be NULL */
     void *log_user;
 } lp_registry_options;
 
@@ -84,8 +84,7 @@ LP_API void lp_registry_options_init(lp_registry_options *opt);
  * and the reason (see lp_registry_diag_*) while the others load. Fails only
  * on bad arguments or out of memory. `*out` must be closed with
  * lp_registry_close. [main-thread] */
-LP_API int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out,
-                                lp_error *err);
+LP_API int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_error *err);
 
 /* Deinit every plugin this registry initialised and free the registry. Code
  * stays mapped (plugins are never unloaded). NULL is a no-op. */
@@ -107,8 +106,8 @@ LP_API const lp_loss_info *lp_registry_loss_at(const lp_registry *reg, size_t in
 
 /* Find a loss by id. LP_ENOENT names the known ids (and the nearest one);
  * an id that two files provide is refused naming both. */
-LP_API int32_t lp_registry_find(const lp_registry *reg, const char *id,
-                                const lp_loss_info **out, lp_error *err);
+LP_API int32_t lp_registry_find(const lp_registry *reg, const char *id, const lp_loss_info **out,
+                                lp_error *err);
 
 typedef enum lp_diag_severity {
     LP_DIAG_WARNING = 1,
@@ -117,9 +116,9 @@ typedef enum lp_diag_severity {
 
 /* A problem met while loading. Registry-owned, valid until close. */
 typedef struct lp_diag {
-    int32_t severity; /* lp_diag_severity */
-    int32_t code;     /* lp_status */
-    const char *path; /* file or directory concerned */
+    int32_t severity;    /* lp_diag_severity */
+    int32_t code;        /* lp_status */
+    const char *path;    /* file or directory concerned */
     const char *message; /* full sentence, starts with the path */
 } lp_diag;
 
@@ -132,6 +131,234 @@ LP_API const char *lp_registry_root_at(const lp_registry *reg, size_t index);
 
 /* The installed plugin directory compiled into this library. */
 LP_API const char *lp_install_plugin_dir(void);
+
+/* ---- sessions: losses composed from a config over one buffer ------------------ */
+
+/* A session opens a YAML config (docs/config.md), loads the plugins it names,
+ * creates their instances in config order, merges what they declare with what
+ * the program declares into one experience spec, allocates one buffer, and
+ * drives the loss lifecycle (docs/abi.md "Order of calls") when the program
+ * asks. Single-threaded: call it from one thread. No hidden threads, no
+ * globals, nothing printed. */
+typedef struct lp_session lp_session;
+
+/* A per-step field the program writes during rollout, or a per-sample model
+ * output. The shape may use LP_DIM_* symbols (abi.h). Caller-owned; copied. */
+typedef struct lp_decl {
+    const char *name; /* [a-z][a-z0-9_]* */
+    int32_t dtype;    /* lp_dtype */
+    int32_t rank;
+    int64_t shape[LP_MAX_RANK];
+} lp_decl;
+
+typedef struct lp_session_options {
+    uint32_t struct_size; /* set by lp_session_options_init */
+    /* Plugin search, as lp_registry_options; searched before the config's
+     * plugin_path. */
+    const char *const *plugin_paths;
+    size_t plugin_path_count;
+    int use_env_path;    /* default 1 */
+    int use_install_dir; /* default 1 */
+    int allow_insecure;  /* default 0 */
+    /* The environment: observation and action shapes, number of discrete
+     * actions (segments and horizon come from the config). */
+    lp_env_info env;
+    int env_set; /* 0: take the environment from the config's `program` section */
+    /* The fields the program writes during rollout and the outputs its model
+     * provides. count 0: take them from the config's `program` section. When
+     * both are given they must agree (a difference is an error naming both). */
+    const lp_decl *fields;
+    size_t field_count;
+    const lp_decl *outputs;
+    size_t output_count;
+    /* Top-level config sections the program owns (e.g. "env"): passed
+     * through untouched, readable with lp_session_section_scalar. Copied. */
+    const char *const *sections;
+    size_t section_count;
+    const char *stats_path; /* overrides the config's `stats.path`; NULL: keep it */
+    int seed_set;           /* 1: `seed` overrides the config's buffer.seed */
+    int64_t seed;
+    lp_log_fn log; /* plugin logs and host notices; may be NULL */
+    void *log_user;
+} lp_session_options;
+
+LP_API void lp_session_options_init(lp_session_options *opt);
+
+/* Open a session from the config file at `path` (relative plugin and stats
+ * paths are relative to its directory). Every check happens here, before
+ * anything runs: config errors (FILE:LINE:COLUMN), unknown plugins, params,
+ * and the merged spec (dtype/shape clash naming both declarers and their
+ * config lines, a field read that nobody writes, a field written by two, a
+ * model output a loss needs and the model lacks). On error *out is NULL and
+ * nothing is left allocated. */
+LP_API int32_t lp_session_open(const char *path, const lp_session_options *opt, lp_session **out,
+                               lp_error *err);
+
+/* The same from `len` bytes of YAML; `name` labels messages and gives the
+ * base directory of relative paths (NULL: "<string>", the current
+ * directory). */
+LP_API int32_t lp_session_open_string(const char *yaml, size_t len, const char *name,
+                                      const lp_session_options *opt, lp_session **out,
+                                      lp_error *err);
+
+/* Destroy the instances (reverse config order), deinit the plugins, free
+ * everything. NULL is a no-op. */
+LP_API void lp_session_close(lp_session *s);
+
+/* -- the merged spec and the buffer -- */
+
+/* One field of the merged spec. Session-owned, valid until close. */
+typedef struct lp_field_info {
+    const char *name;
+    int32_t dtype;
+    int32_t rank; /* per step, symbols resolved */
+    int64_t shape[LP_MAX_RANK];
+    const char *writer;   /* "program" or the writing instance's name */
+    const char *readers;  /* instance names, ", "-separated; "" when none */
+    uint32_t write_phase; /* LP_PHASE_* of the writer */
+    uint64_t offset;      /* byte offset in the buffer (64-byte aligned) */
+    uint64_t bytes;       /* segments * horizon * per-step bytes */
+} lp_field_info;
+
+LP_API size_t lp_session_field_count(const lp_session *s);
+LP_API const lp_field_info *lp_session_field_at(const lp_session *s, size_t index);
+
+/* Handle of a field (its index in the spec), or -1. Resolve once. */
+LP_API int32_t lp_session_field_handle(const lp_session *s, const char *name);
+
+/* A view of the whole field, shaped [segments, horizon, ...], contiguous.
+ * The data is session-owned, valid until close; the program writes rollout
+ * steps into it. A bad handle gives a view with data NULL. */
+LP_API lp_tensor lp_session_field(const lp_session *s, int32_t handle);
+
+/* Where step (row, t) of a field starts, for writing one element at a time.
+ * No checks beyond the handle's: row < segments, t < horizon are the
+ * caller's. */
+LP_API void *lp_session_step_ptr(const lp_session *s, int32_t handle, int64_t row, int64_t t);
+
+/* The environment and buffer dimensions in use. */
+LP_API const lp_env_info *lp_session_env(const lp_session *s);
+LP_API size_t lp_session_buffer_bytes(const lp_session *s);
+
+/* A scalar in a program-owned section (lp_session_options.sections) by
+ * dotted path, e.g. "env.num_envs": its text, or NULL when absent or not a
+ * scalar. `line`/`column` (may be NULL) receive its 1-based position for the
+ * program's own error messages. Session-owned, valid until close. */
+LP_API const char *lp_session_section_scalar(const lp_session *s, const char *dotted_path,
+                                             int *line, int *column);
+
+/* The config's display name (its path), for messages. */
+LP_API const char *lp_session_config_name(const lp_session *s);
+
+/* Instances in config order. */
+LP_API size_t lp_session_instance_count(const lp_session *s);
+LP_API const char *lp_session_instance_name(const lp_session *s, size_t index);
+LP_API const char *lp_session_instance_plugin(const lp_session *s, size_t index);
+
+/* -- the lifecycle -- */
+
+/* The model, in the train phase. Every callback returns LP_OK or fills `err`
+ * and returns a negative status, which ends the train phase with that
+ * error. */
+typedef struct lp_model {
+    void *user;
+    /* Run the model on minibatch `mb` (its fields) and write each output
+     * into outputs[i] (i in the order of the declared outputs; host-owned,
+     * contiguous [rows, horizon, ...]). */
+    int32_t (*forward)(void *user, const lp_batch *mb, const lp_tensor *outputs, lp_error *err);
+    /* Backpropagate `grads` (d total_loss / d outputs[i], same order and
+     * shapes) into the model's parameter gradients. */
+    int32_t (*backward)(void *user, const lp_batch *mb, const lp_tensor *grads, lp_error *err);
+    /* Clip, step the optimizer, zero the parameter gradients. */
+    int32_t (*step)(void *user, const lp_ctx *ctx, lp_error *err);
+} lp_model;
+
+/* Start an epoch: annealed params are brought up to date and every instance
+ * gets epoch_start. */
+LP_API int32_t lp_session_epoch_start(lp_session *s, lp_error *err);
+
+/* Start the rollout phase (rollout_start on instances enabled for it). */
+LP_API int32_t lp_session_rollout_start(lp_session *s, lp_error *err);
+
+/* The program stored step `t` (0 .. horizon-1) of every row: rollout_step on
+ * enabled instances, then env_steps += segments. */
+LP_API int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err);
+
+/* What a train phase did. */
+typedef struct lp_train_summary {
+    uint32_t struct_size;
+    int32_t minibatches;    /* minibatches trained */
+    int32_t update_epochs;  /* update epochs begun */
+    int32_t stopped;        /* 1 when an instance asked to stop early */
+    const char *stopped_by; /* that instance's name, or NULL; session-owned */
+    double total_loss;      /* mean over minibatches of sum(weight * loss) */
+} lp_train_summary;
+
+/* The whole train phase: stats reset; train_start; for each update epoch
+ * (segments shuffled with the seed, reproducibly): update_epoch_start, then
+ * per minibatch: model forward once, each enabled instance's train with its
+ * weight (gradients summed), model backward and step, minibatch_end; a stop
+ * request ends the phase after its minibatch. Then train_end, the stats are
+ * final, and when a stats path is set one line is appended to it. Ends the
+ * epoch: the epoch counter advances. `summary` may be NULL. */
+LP_API int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
+                                lp_error *err);
+
+/* Counters: the current epoch (from 0) and environment steps so far. */
+LP_API int64_t lp_session_epoch(const lp_session *s);
+LP_API int64_t lp_session_env_steps(const lp_session *s);
+
+/* -- stats -- */
+
+/* Stats of the last train phase, in registration order: "<instance>/<key>"
+ * for what instances recorded, "<instance>/loss" for each instance's loss,
+ * and "total_loss". The value is the mean over the phase's minibatches (NaN
+ * when nothing was recorded). Names are session-owned, valid until close. */
+LP_API size_t lp_session_stat_count(const lp_session *s);
+LP_API const char *lp_session_stat_name(const lp_session *s, size_t index);
+LP_API double lp_session_stat_value(const lp_session *s, size_t index);
+/* By name: LP_ENOENT when there is no such stat. */
+LP_API int32_t lp_session_stat(const lp_session *s, const char *name, double *value);
+
+/* -- checkpoints (docs/checkpoint.md) -- */
+
+/* A tensor the program saves with the session's state (model parameters,
+ * optimizer moments): caller-owned, valid during the call. */
+typedef struct lp_named_tensor {
+    const char *name; /* e.g. "model/w1"; not "host/..." nor an instance's prefix */
+    lp_tensor view;
+} lp_named_tensor;
+
+/* Write every instance's registered state (after its save hook), the host's
+ * counters and `extra` to `path`, atomically: on failure the previous file
+ * is intact. */
+LP_API int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *extra,
+                               size_t extra_count, lp_error *err);
+
+typedef struct lp_load_report lp_load_report;
+
+/* Restore from `path` into the instances' registered state, the counters and
+ * `extra` (the targets). strict: any missing, unexpected or mismatched entry
+ * fails and nothing is written. lenient: what matches by name is restored
+ * and the rest reported (resuming with another set of losses restores the
+ * instances whose names match). A corrupt or truncated file fails and
+ * nothing is written. Instances whose state was restored get their load
+ * hook. `*report` (may be NULL) must be freed with lp_load_report_free. */
+LP_API int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
+                               size_t extra_count, int strict, lp_load_report **report,
+                               lp_error *err);
+
+typedef enum lp_load_kind {
+    LP_LOAD_RESTORED = 0,
+    LP_LOAD_MISSING = 1,    /* the session has it, the file does not */
+    LP_LOAD_UNEXPECTED = 2, /* the file has it, the session does not */
+    LP_LOAD_MISMATCHED = 3, /* both, with another dtype or shape */
+} lp_load_kind;
+
+/* Entries of a report by kind; names are report-owned. */
+LP_API size_t lp_load_report_count(const lp_load_report *r, int32_t kind);
+LP_API const char *lp_load_report_name(const lp_load_report *r, int32_t kind, size_t index);
+LP_API void lp_load_report_free(lp_load_report *r);
 
 #ifdef __cplusplus
 }
