@@ -32,6 +32,10 @@ install(TARGETS lossplug_sdk lossplug lossplug_static
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# liblossplug.a holds its subsystems' objects but not the libraries they
+# use, so the installed static target names them for its users (libyaml:
+# the config subsystem). The shared library carries its own dependencies.
+target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml>")
 install(EXPORT lossplugTargets
   NAMESPACE lossplug::
   DESTINATION ${LP_INSTALL_CMAKEDIR})
