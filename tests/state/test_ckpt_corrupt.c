@@ -330,6 +330,7 @@ static void crafted_files(void **state) {
     fb b;
     uint64_t one[1] = {3}, sixteen[1] = {16}, big[1] = {(uint64_t)1 << 63};
     uint64_t over[3] = {(uint64_t)1 << 62, (uint64_t)1 << 62, 4};
+    uint64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     (void)state;
 
     /* Sanity: the builder makes valid files. */
@@ -372,7 +373,7 @@ static void crafted_files(void **state) {
            "checkpoint 'mem' is corrupt: entry 0 at offset 28: name length 300 is outside 1..255");
 
     fb_header(&b, 1, 0, 1);
-    fb_entry(&b, "abc", 3, LP_DTYPE_U8, 9, over, 1, 1);
+    fb_entry(&b, "abc", 3, LP_DTYPE_U8, 9, nine, 1, 1);
     fb_footer(&b, 0);
     expect(&b, LP_ECORRUPT,
            "checkpoint 'mem' is corrupt: entry 0 at offset 28: rank 9 at offset 34 is more than "
