@@ -32,7 +32,8 @@ static const lp_loss_desc l2_desc = {
 /* Everything an instance owns: the lp_loss handed to the host and its state. */
 typedef struct l2_state {
     lp_loss loss;
-    const lp_create_args *args; /* host-owned, valid until destroy */
+    const lp_host *host;    /* host-owned, valid until destroy */
+    const lp_value *params; /* host-owned, valid until destroy; annealed in place */
     int32_t coef_index;
     int32_t logits;   /* output handle, resolved in attach */
     int32_t stat_sum; /* "sum_sq": mean squared logit sum per step */
@@ -41,7 +42,7 @@ typedef struct l2_state {
 static int32_t l2_attach(const lp_loss *self, const lp_batch *all) {
     (void)all;
     l2_state *s = self->data;
-    const lp_host *host = s->args->host;
+    const lp_host *host = s->host;
     s->logits = host->output_handle(host, "logits");
     if (s->logits < 0)
         return lp_errorf(host, LP_ESPEC, "l2_logits: the model has no output 'logits'");
@@ -52,7 +53,7 @@ static int32_t l2_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
                         lp_train_result *out) {
     (void)ctx;
     l2_state *s = self->data;
-    const lp_host *host = s->args->host;
+    const lp_host *host = s->host;
     if (s->logits < 0 || (uint32_t)s->logits >= mb->output_count)
         return lp_errorf(host, LP_ESTATE, "l2_logits: train before attach");
     const lp_tensor *z = &mb->outputs[s->logits];
@@ -69,7 +70,7 @@ static int32_t l2_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
         out->loss = 0.0;
         return LP_OK;
     }
-    double coef = lp_param_f(s->args, s->coef_index);
+    double coef = lp_value_f(&s->params[s->coef_index]);
     double sum = 0.0;
     for (int64_t k = 0; k < total; k++)
         sum += (double)zd[k] * (double)zd[k];
@@ -90,7 +91,8 @@ static int32_t l2_create(const lp_create_args *args, const lp_loss **out) {
     l2_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return lp_errorf(args->host, LP_ENOMEM, "l2_logits: out of memory");
-    s->args = args;
+    s->host = args->host;
+    s->params = args->params;
     s->coef_index = lp_param_index(&l2_desc, "coef");
     s->logits = -1;
     s->stat_sum = lp_stat_handle(args->host, "sum_sq");
