@@ -116,6 +116,11 @@ static int32_t expect_kind(const walk *w, const lp__ynode *n, int32_t kind, cons
     }
 }
 
+/* "at the top level", "in buffer". */
+static const char *prep(const char *where) {
+    return strcmp(where, "the top level") == 0 ? "at" : "in";
+}
+
 /* Every key of `map` must be one of `keys` (or of `extra`). */
 static int32_t check_keys(const walk *w, const lp__ynode *map, const char *where,
                           const char *const *keys, size_t n, const char *const *extra,
@@ -144,18 +149,18 @@ static int32_t check_keys(const walk *w, const lp__ynode *map, const char *where
         char q[LP__QUOTE_MAX];
         const char *best = lp__suggest_result(&s);
         if (best != NULL)
-            return lp__cfgerr(w->err, at(w, k), "unknown key '%s' in %s; did you mean '%s'?",
-                              qtext(q, k), where, best);
-        return lp__cfgerr(w->err, at(w, k), "unknown key '%s' in %s; valid keys: %s", qtext(q, k),
-                          where, list.buf);
+            return lp__cfgerr(w->err, at(w, k), "unknown key '%s' %s %s; did you mean '%s'?",
+                              qtext(q, k), prep(where), where, best);
+        return lp__cfgerr(w->err, at(w, k), "unknown key '%s' %s %s; valid keys: %s", qtext(q, k),
+                          prep(where), where, list.buf);
     }
     return LP_OK;
 }
 
 static int32_t missing(const walk *w, const lp__ynode *map, const char *key, const char *where,
                        const char *example) {
-    return lp__cfgerr(w->err, at(w, map), "missing required key '%s' in %s; add %s", key, where,
-                      example);
+    return lp__cfgerr(w->err, at(w, map), "missing required key '%s' %s %s; add %s", key,
+                      prep(where), where, example);
 }
 
 /* A plain, non-empty scalar for a number. */

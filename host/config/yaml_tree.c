@@ -441,10 +441,17 @@ int32_t lp__ytree_parse(lp__arena *arena, const char *file, const char *input, s
         return lp__cfgerr(err, offset_pos(&b, (size_t)(nul - b.input)),
                           "NUL byte in the input; a config must be UTF-8 text");
 
+    /* A UTF-8 byte order mark is allowed, and not a column. (libyaml only
+     * skips it when it sniffs the encoding, which it must not do here.) */
+    if (b.len >= 3 && memcmp(b.input, "\xef\xbb\xbf", 3) == 0) {
+        b.input += 3;
+        b.len -= 3;
+    }
+
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p))
         return oom(&b);
-    yaml_parser_set_input_string(&p, (const unsigned char *)b.input, len);
+    yaml_parser_set_input_string(&p, (const unsigned char *)b.input, b.len);
     /* No BOM sniffing: UTF-16 input is refused as invalid UTF-8. */
     yaml_parser_set_encoding(&p, YAML_UTF8_ENCODING);
 
