@@ -273,9 +273,9 @@ static int32_t walk_plugin_path(walk *w, const lp__ynode *key, const lp__ynode *
     if (paths == NULL || pos == NULL)
         return oom(w);
     for (size_t i = 0; i < v->count; i++) {
-        char where[48];
-        snprintf(where, sizeof where, "plugin_path[%zu]", i);
-        const char *p;
+        char where[256];
+        lp__strf(where, sizeof where, "plugin_path[%zu]", i);
+        const char *p = NULL;
         rc = get_string(w, v->items[i], where, "a directory", &p);
         if (rc != LP_OK)
             return rc;
@@ -296,8 +296,8 @@ static int32_t opt_int(const walk *w, const lp__ynode *map, const char *key, con
     const lp__ynode *v = lp__ymap_get(map, key);
     if (v == NULL)
         return LP_OK;
-    char where[160];
-    snprintf(where, sizeof where, "%s.%s", section, key);
+    char where[256];
+    lp__strf(where, sizeof where, "%s.%s", section, key);
     if (kv != NULL)
         *kv = kv_at(w, key_node(map, key), v);
     return get_int(w, v, where, min, max, out);
@@ -356,7 +356,7 @@ static int32_t walk_stats(walk *w, const lp__ynode *key, const lp__ynode *v) {
     const lp__ynode *p = lp__ymap_get(v, "path");
     if (p == NULL)
         return missing(w, v, "path", "stats", "path: run/stats.csv (or .jsonl)");
-    const char *path;
+    const char *path = NULL;
     rc = get_string(w, p, "stats.path", "a file name ending in .csv or .jsonl", &path);
     if (rc != LP_OK)
         return rc;
@@ -381,9 +381,9 @@ static int32_t walk_stats(walk *w, const lp__ynode *key, const lp__ynode *v) {
 
 static int32_t bounds(const walk *w, const lp__ynode *rule, const char *where, const char *from_key,
                       const char *to_key, int64_t *from, int64_t *to) {
-    char wf[200], wt[200];
-    snprintf(wf, sizeof wf, "%s.%s", where, from_key);
-    snprintf(wt, sizeof wt, "%s.%s", where, to_key);
+    char wf[256], wt[256];
+    lp__strf(wf, sizeof wf, "%s.%s", where, from_key);
+    lp__strf(wt, sizeof wt, "%s.%s", where, to_key);
     const lp__ynode *f = lp__ymap_get(rule, from_key), *t = lp__ymap_get(rule, to_key);
     int32_t rc = LP_OK;
     if (f != NULL)
@@ -447,8 +447,8 @@ static int32_t walk_rules(walk *w, const lp__ynode *key, const lp__ynode *v, con
     if (rules == NULL)
         return oom(w);
     for (size_t i = 0; i < v->count; i++) {
-        char wi[200];
-        snprintf(wi, sizeof wi, "%s[%zu]", where, i);
+        char wi[256];
+        lp__strf(wi, sizeof wi, "%s[%zu]", where, i);
         rc = walk_rule(w, v->items[i], wi, &rules[i]);
         if (rc != LP_OK)
             return rc;
@@ -469,9 +469,9 @@ static int32_t walk_anneal_range(walk *w, const lp__ynode *n, const char *where,
         return lp__cfgerr(w->err, at(w, n),
                           "%s must be a list of 2 integers, found %zu items; write [start, end]",
                           where, n->count);
-    char ws[220], we[220];
-    snprintf(ws, sizeof ws, "%s[0]", where);
-    snprintf(we, sizeof we, "%s[1]", where);
+    char ws[256], we[256];
+    lp__strf(ws, sizeof ws, "%s[0]", where);
+    lp__strf(we, sizeof we, "%s[1]", where);
     rc = get_int(w, n->items[0], ws, 0, LP__BOUND_MAX, start);
     if (rc == LP_OK)
         rc = get_int(w, n->items[1], we, 0, LP__BOUND_MAX, end);
@@ -492,11 +492,11 @@ static int32_t walk_anneal_rule(walk *w, const lp__ynode *key, const lp__ynode *
         return rc;
     r->param = key->text;
     r->pos = at(w, key);
-    char wk[200];
+    char wk[256];
     const lp__ynode *to = lp__ymap_get(n, "to");
     if (to == NULL)
         return missing(w, n, "to", where, "to: VALUE (the value at the end of the range)");
-    snprintf(wk, sizeof wk, "%s.to", where);
+    lp__strf(wk, sizeof wk, "%s.to", where);
     rc = get_float(w, to, wk, &r->to);
     if (rc != LP_OK)
         return rc;
@@ -518,7 +518,7 @@ static int32_t walk_anneal_rule(walk *w, const lp__ynode *key, const lp__ynode *
                           "end]",
                           where);
     const char *clock_key = ep != NULL ? "epochs" : "steps";
-    snprintf(wk, sizeof wk, "%s.%s", where, clock_key);
+    lp__strf(wk, sizeof wk, "%s.%s", where, clock_key);
     r->clock = ep != NULL ? LP__ANNEAL_BY_EPOCH : LP__ANNEAL_BY_STEP;
     const lp__ynode *range = ep != NULL ? ep : st;
     rc = walk_anneal_range(w, range, wk, &r->start, &r->end);
@@ -530,8 +530,8 @@ static int32_t walk_anneal_rule(walk *w, const lp__ynode *key, const lp__ynode *
     const lp__ynode *sh = lp__ymap_get(n, "shape");
     if (sh == NULL)
         return LP_OK;
-    snprintf(wk, sizeof wk, "%s.shape", where);
-    const char *s;
+    lp__strf(wk, sizeof wk, "%s.shape", where);
+    const char *s = NULL;
     rc = get_string(w, sh, wk, "linear or cosine", &s);
     if (rc != LP_OK)
         return rc;
@@ -571,8 +571,8 @@ static int32_t walk_anneal(walk *w, const lp__ynode *v, const char *where, lp__s
                               "this plugin",
                               qtext(q, k), where);
         }
-        char wi[200];
-        snprintf(wi, sizeof wi, "%s.%s", where, k->text);
+        char wi[256];
+        lp__strf(wi, sizeof wi, "%s.%s", where, k->text);
         rc = walk_anneal_rule(w, k, v->items[2 * i + 1], wi, &rules[i]);
         if (rc != LP_OK)
             return rc;
@@ -590,22 +590,22 @@ static int32_t walk_schedule(walk *w, const lp__ynode *key, const lp__ynode *v, 
     if (rc != LP_OK)
         return rc;
     s->pos = at(w, key);
-    char wk[160];
+    char wk[256];
     const lp__ynode *n;
     if ((n = lp__ymap_get(v, "rollout")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.rollout", where);
+        lp__strf(wk, sizeof wk, "%s.rollout", where);
         rc = walk_rules(w, key_node(v, "rollout"), n, wk, &s->rollout);
         if (rc != LP_OK)
             return rc;
     }
     if ((n = lp__ymap_get(v, "train")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.train", where);
+        lp__strf(wk, sizeof wk, "%s.train", where);
         rc = walk_rules(w, key_node(v, "train"), n, wk, &s->train);
         if (rc != LP_OK)
             return rc;
     }
     if ((n = lp__ymap_get(v, "anneal")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.anneal", where);
+        lp__strf(wk, sizeof wk, "%s.anneal", where);
         rc = walk_anneal(w, n, wk, s);
     }
     return rc;
@@ -632,8 +632,8 @@ static int32_t walk_params(walk *w, const lp__ynode *key, const lp__ynode *v, co
                               "'%s' in %s is not a valid param name; use the name of a param of "
                               "this plugin",
                               qtext(q, k), where);
-        char wk[200];
-        snprintf(wk, sizeof wk, "%s.%s", where, k->text);
+        char wk[256];
+        lp__strf(wk, sizeof wk, "%s.%s", where, k->text);
         rc = expect_kind(w, val, LP__Y_SCALAR, wk);
         if (rc != LP_OK)
             return rc;
@@ -655,8 +655,8 @@ static int32_t walk_params(walk *w, const lp__ynode *key, const lp__ynode *v, co
 }
 
 static int32_t walk_loss(walk *w, const lp__ynode *n, size_t index, lp__loss_cfg *l) {
-    char where[200];
-    snprintf(where, sizeof where, "losses[%zu]", index);
+    char where[256];
+    lp__strf(where, sizeof where, "losses[%zu]", index);
     int32_t rc = expect_kind(w, n, LP__Y_MAP, where);
     if (rc == LP_OK)
         rc = check_keys(w, n, where, loss_keys, COUNT(loss_keys), NULL, 0);
@@ -666,15 +666,15 @@ static int32_t walk_loss(walk *w, const lp__ynode *n, size_t index, lp__loss_cfg
     const lp__ynode *v = lp__ymap_get(n, "plugin");
     if (v == NULL)
         return missing(w, n, "plugin", where, "plugin: ID (the loss to use)");
-    char wk[240];
-    snprintf(wk, sizeof wk, "%s.plugin", where);
+    char wk[256];
+    lp__strf(wk, sizeof wk, "%s.plugin", where);
     rc = get_name(w, v, wk, &l->plugin);
     if (rc != LP_OK)
         return rc;
     l->plugin_pos = kv_at(w, key_node(n, "plugin"), v);
 
     if ((v = lp__ymap_get(n, "name")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.name", where);
+        lp__strf(wk, sizeof wk, "%s.name", where);
         rc = get_name(w, v, wk, &l->name);
         if (rc != LP_OK)
             return rc;
@@ -684,24 +684,24 @@ static int32_t walk_loss(walk *w, const lp__ynode *n, size_t index, lp__loss_cfg
         l->name_defaulted = 1;
     }
     /* From here on, messages name the instance. */
-    snprintf(where, sizeof where, "losses.%s", l->name);
+    lp__strf(where, sizeof where, "losses.%s", l->name);
 
     l->weight = 1.0;
     if ((v = lp__ymap_get(n, "weight")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.weight", where);
+        lp__strf(wk, sizeof wk, "%s.weight", where);
         rc = get_float(w, v, wk, &l->weight);
         if (rc != LP_OK)
             return rc;
         l->weight_pos = kv_at(w, key_node(n, "weight"), v);
     }
     if ((v = lp__ymap_get(n, "params")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.params", where);
+        lp__strf(wk, sizeof wk, "%s.params", where);
         rc = walk_params(w, key_node(n, "params"), v, wk, l);
         if (rc != LP_OK)
             return rc;
     }
     if ((v = lp__ymap_get(n, "schedule")) != NULL) {
-        snprintf(wk, sizeof wk, "%s.schedule", where);
+        lp__strf(wk, sizeof wk, "%s.schedule", where);
         rc = walk_schedule(w, key_node(n, "schedule"), v, wk, &l->schedule);
     }
     return rc;

@@ -20,6 +20,13 @@ int32_t lp__cfgerr(lp_error *err, lp__pos pos, const char *fmt, ...) {
     return LP_ECONFIG;
 }
 
+void lp__strf(char *dst, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
 const char *lp__quote(char out[LP__QUOTE_MAX], const char *s, size_t len) {
     const size_t budget = LP__QUOTE_MAX - 5; /* room for "..." and NUL */
     size_t o = 0;

@@ -23,6 +23,13 @@ __attribute__((format(printf, 3, 4)))
 int32_t
 lp__cfgerr(lp_error *err, lp__pos pos, const char *fmt, ...);
 
+/* snprintf for the dotted paths in messages ("losses.a.params.x"): names
+ * are short, and a path that does not fit is cut, on purpose. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void lp__strf(char *dst, size_t cap, const char *fmt, ...);
+
 /* Size of a buffer that holds any lp__quote result. */
 #define LP__QUOTE_MAX 72
 

@@ -234,12 +234,12 @@ static void set_default(const lp_param_spec *s, lp_value *v) {
 static int32_t check_anneal(const lp__loss_cfg *loss, const lp_loss_desc *d,
                             const lp__anneal_rule *r, uint32_t *index, lp_error *err) {
     char where[256];
-    snprintf(where, sizeof where, "losses.%s.schedule.anneal", loss->name);
+    lp__strf(where, sizeof where, "losses.%s.schedule.anneal", loss->name);
     lp_param_spec s;
     long i = find_spec(d, r->param, &s);
     if (i < 0)
         return unknown_param(d, r->pos, r->param, where, err);
-    snprintf(where, sizeof where, "losses.%s.schedule.anneal.%s", loss->name, r->param);
+    lp__strf(where, sizeof where, "losses.%s.schedule.anneal.%s", loss->name, r->param);
     if (s.type != LP_PARAM_FLOAT && s.type != LP_PARAM_INT)
         return lp__cfgerr(err, r->pos,
                           "%s: param '%s' is %s, and only float and int params can be annealed; "
@@ -257,8 +257,8 @@ static int32_t check_anneal(const lp__loss_cfg *loss, const lp_loss_desc *d,
         fmt_bound(text, sizeof text, LP_PARAM_FLOAT, r->to);
     }
     if (!in_range(&s, r->to)) {
-        char w2[300];
-        snprintf(w2, sizeof w2, "%s.to", where);
+        char w2[256];
+        lp__strf(w2, sizeof w2, "%s.to", where);
         return out_of_range(&s, r->to_pos.value, w2, text, err);
     }
     if (index != NULL)
@@ -275,7 +275,7 @@ int32_t lp__config_bind_params(const lp__config *cfg, const lp__loss_cfg *loss,
     if (rc != LP_OK)
         return rc;
     char where[256];
-    snprintf(where, sizeof where, "losses.%s.params", loss->name);
+    lp__strf(where, sizeof where, "losses.%s.params", loss->name);
     /* Every configured param must exist: report them in file order. */
     for (size_t i = 0; i < loss->param_count; i++) {
         lp_param_spec s;
@@ -290,8 +290,8 @@ int32_t lp__config_bind_params(const lp__config *cfg, const lp__loss_cfg *loss,
             if (strcmp(loss->params[j].key, s.name) == 0)
                 p = &loss->params[j];
         if (p != NULL) {
-            char wk[320];
-            snprintf(wk, sizeof wk, "%s.%s", where, s.name);
+            char wk[256];
+            lp__strf(wk, sizeof wk, "%s.%s", where, s.name);
             rc = convert(&s, p, wk, &values[i], err);
             if (rc != LP_OK)
                 return rc;
