@@ -1,0 +1,313 @@
+/*
+ * a2c: the vanilla policy gradient with an entropy bonus.
+ *
+ *   L = -mean_i(A_i * log p_i[a_i]) - ent_coef * mean_i(H_i)
+ *   dL/dz_ij = -(A_i / M) (1[j = a_i] - p_ij)
+ *              + (ent_coef / M) p_ij (log p_ij + H_i)
+ *
+ * over the M = rows * horizon samples of a minibatch, with the advantages
+ * normalised per minibatch when norm_adv (as PPO does). The advantages come
+ * from the buffer field `advantages` (written by gae), the actions taken from
+ * `actions`. docs/losses/a2c.md has the details.
+ */
+#include <lossplug/plugin.h>
+
+#include "lp_softmax.h"
+
+#include <stdlib.h>
+
+#define A2C_F_ADV "advantages"
+#define A2C_F_ACT "actions"
+#define A2C_OUT   "logits"
+
+enum { A2C_P_ENT_COEF = 0, A2C_P_NORM_ADV };
+
+static const lp_param_spec a2c_params[] = {
+    LP_PARAM_FLOAT_SPEC("ent_coef", "coefficient of the entropy bonus (subtracted from the loss)",
+                        0.01, 0.0, 1e6),
+    LP_PARAM_BOOL_SPEC("norm_adv",
+                       "normalise the advantages per minibatch: (A - mean) / (std + 1e-8), "
+                       "unbiased std",
+                       0),
+};
+
+static const lp_field_spec a2c_fields[] = {
+    LP_FIELD_SCALAR(A2C_F_ADV, "advantage estimates (written by gae at train start)", LP_FIELD_READ,
+                    LP_PHASE_TRAIN, LP_DTYPE_F32),
+    LP_FIELD_SCALAR(A2C_F_ACT, "action taken at t, in [0, num_actions)", LP_FIELD_READ,
+                    LP_PHASE_TRAIN, LP_DTYPE_I32),
+};
+
+static const char *const a2c_outputs[] = {A2C_OUT, NULL};
+
+typedef struct a2c_inst {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *params; /* host-owned, updated in place (annealing) */
+    char *name;
+    int32_t field_adv, field_act, out_logits; /* resolved in attach */
+    int32_t stat_policy_loss, stat_entropy;
+    float *probs; /* scratch row of `probs_cap` floats */
+    int64_t probs_cap;
+} a2c_inst;
+
+static a2c_inst *a2c_of(const lp_loss *self) {
+    return (a2c_inst *)self->data;
+}
+
+static int32_t a2c_attach(const lp_loss *self, const lp_batch *all) {
+    a2c_inst *in = a2c_of(self);
+    const lp_host *h = in->host;
+    in->field_adv = h->field_handle != NULL ? h->field_handle(h, A2C_F_ADV) : -1;
+    in->field_act = h->field_handle != NULL ? h->field_handle(h, A2C_F_ACT) : -1;
+    in->out_logits = h->output_handle != NULL ? h->output_handle(h, A2C_OUT) : -1;
+    if (in->field_adv < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': the experience buffer has no field '" A2C_F_ADV
+                         "' (f32, one per step); compose a2c with a loss that writes it, such "
+                         "as gae",
+                         in->name);
+    if (in->field_act < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': the experience buffer has no field '" A2C_F_ACT
+                         "' (i32, one per step); the embedding program must write the actions "
+                         "taken during rollout",
+                         in->name);
+    if (in->out_logits < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': the model has no output '" A2C_OUT
+                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
+                         in->name);
+    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
+        if ((uint32_t)in->field_adv < all->field_count &&
+            all->fields[in->field_adv].dtype != LP_DTYPE_F32)
+            return lp_errorf(h, LP_ESPEC,
+                             "a2c '%s': field '" A2C_F_ADV "' has dtype %d, expected f32 (%d)",
+                             in->name, (int)all->fields[in->field_adv].dtype, (int)LP_DTYPE_F32);
+        if ((uint32_t)in->field_act < all->field_count &&
+            all->fields[in->field_act].dtype != LP_DTYPE_I32)
+            return lp_errorf(h, LP_ESPEC,
+                             "a2c '%s': field '" A2C_F_ACT "' has dtype %d, expected i32 (%d)",
+                             in->name, (int)all->fields[in->field_act].dtype, (int)LP_DTYPE_I32);
+    }
+    return LP_OK;
+}
+
+/* Checks the minibatch views this loss reads; returns LP_OK or reports. */
+static int32_t a2c_check_batch(const a2c_inst *in, const lp_batch *mb) {
+    const lp_host *h = in->host;
+    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
+        mb->grads == NULL)
+        return lp_errorf(h, LP_EINVAL, "a2c '%s': incomplete minibatch", in->name);
+    if (in->field_adv < 0 || in->field_act < 0 || in->out_logits < 0)
+        return lp_errorf(h, LP_EINVAL, "a2c '%s': train called before a successful attach",
+                         in->name);
+    if ((uint32_t)in->field_adv >= mb->field_count || (uint32_t)in->field_act >= mb->field_count ||
+        (uint32_t)in->out_logits >= mb->output_count)
+        return lp_errorf(h, LP_EINVAL,
+                         "a2c '%s': minibatch lacks field '" A2C_F_ADV "' or '" A2C_F_ACT
+                         "' or output '" A2C_OUT "'",
+                         in->name);
+    const int64_t rows = mb->rows, hor = mb->horizon;
+    const lp_tensor *z = &mb->outputs[in->out_logits];
+    const lp_tensor *g = &mb->grads[in->out_logits];
+    const lp_tensor *adv = &mb->fields[in->field_adv];
+    const lp_tensor *act = &mb->fields[in->field_act];
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
+        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': output '" A2C_OUT
+                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)rows, (long long)hor);
+    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != z->shape[0] ||
+        g->shape[1] != z->shape[1] || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': gradient of '" A2C_OUT
+                         "' must be contiguous f32 of the output's shape",
+                         in->name);
+    if (adv->dtype != LP_DTYPE_F32 || adv->rank != 2 || adv->shape[0] != rows ||
+        adv->shape[1] != hor)
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': field '" A2C_F_ADV "' must be f32 [%lld, %lld] in a minibatch",
+                         in->name, (long long)rows, (long long)hor);
+    if (act->dtype != LP_DTYPE_I32 || act->rank != 2 || act->shape[0] != rows ||
+        act->shape[1] != hor)
+        return lp_errorf(h, LP_ESPEC,
+                         "a2c '%s': field '" A2C_F_ACT "' must be i32 [%lld, %lld] in a minibatch",
+                         in->name, (long long)rows, (long long)hor);
+    return LP_OK;
+}
+
+static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                         lp_train_result *out) {
+    (void)ctx;
+    a2c_inst *in = a2c_of(self);
+    const lp_host *h = in->host;
+    int32_t rc = a2c_check_batch(in, mb);
+    if (rc != LP_OK)
+        return rc;
+
+    /* Read at every call: the host may anneal them in place. */
+    const double ent_coef = lp_value_f(&in->params[A2C_P_ENT_COEF]);
+    const int norm_adv = lp_value_b(&in->params[A2C_P_NORM_ADV]);
+    if (!(isfinite(ent_coef) && ent_coef >= 0.0))
+        return lp_errorf(h, LP_ERANGE, "a2c '%s': ent_coef = %g is not a finite value >= 0",
+                         in->name, ent_coef);
+    if (!isfinite(weight))
+        return lp_errorf(h, LP_ERANGE, "a2c '%s': weight %g is not finite", in->name,
+                         (double)weight);
+
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *advt = &mb->fields[in->field_adv];
+    const lp_tensor *actt = &mb->fields[in->field_act];
+    const int64_t rows = mb->rows, hor = mb->horizon, K = zt->shape[2], M = rows * hor;
+    const float *adv = (const float *)advt->data;
+    const int32_t *act = (const int32_t *)actt->data;
+    const int64_t vs0 = advt->strides[0], vs1 = advt->strides[1];
+    const int64_t as0 = actt->strides[0], as1 = actt->strides[1];
+
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+
+    /* Actions first, so that a failing call writes nothing; the advantage
+     * moments in the same pass (f64). */
+    double sum = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const int32_t a = act[r * as0 + t * as1];
+            if (a < 0 || (int64_t)a >= K)
+                return lp_errorf(h, LP_ERANGE,
+                                 "a2c '%s': action %d at sample %lld (row %lld, step %lld) is "
+                                 "outside [0, %lld)",
+                                 in->name, (int)a, (long long)(r * hor + t), (long long)r,
+                                 (long long)t, (long long)K);
+            sum += (double)adv[r * vs0 + t * vs1];
+        }
+    double shift = 0.0, scale = 1.0;
+    if (norm_adv) {
+        const double mean = sum / (double)M;
+        double ss = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t t = 0; t < hor; t++) {
+                const double d = (double)adv[r * vs0 + t * vs1] - mean;
+                ss += d * d;
+            }
+        /* One sample has no spread: its normalised advantage is 0. */
+        const double sd = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
+        shift = mean;
+        scale = M > 1 ? 1.0 / (sd + 1e-8) : 0.0;
+    }
+
+    if (K > in->probs_cap) {
+        float *p = realloc(in->probs, (size_t)K * sizeof *p);
+        if (p == NULL)
+            return lp_errorf(h, LP_ENOMEM, "a2c '%s': out of memory (%lld actions)", in->name,
+                             (long long)K);
+        in->probs = p;
+        in->probs_cap = K;
+    }
+
+    const float *logits = (const float *)zt->data;
+    float *grads = (float *)mb->grads[in->out_logits].data;
+    float *LP__RESTRICT p = in->probs;
+    const double wm = (double)weight / (double)M;
+    const float ce = (float)(wm * ent_coef);
+    double pg_sum = 0.0, ent_sum = 0.0;
+
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const int64_t a = act[r * as0 + t * as1];
+            const double A = ((double)adv[r * vs0 + t * vs1] - shift) * scale;
+            const float *LP__RESTRICT z = logits + i * K;
+            const lp__lsm s = lp__softmax_f32(z, K, p);
+            const float H = lp__entropy_f32(z, p, K, s);
+            pg_sum -= A * (double)lp__log_prob_f32(z, a, s);
+            ent_sum += (double)H;
+
+            /* -(A/M)(1[j=a] - p_j) + (ent_coef/M) p_j (log p_j + H), times
+             * the weight; log p_j = (z_j - max) - log_sum. */
+            const float ca = (float)(wm * A);
+            const float off = H - s.log_sum;
+            float *LP__RESTRICT g = grads + i * K;
+            for (int64_t j = 0; j < K; j++)
+                g[j] += p[j] * (ca + ce * ((z[j] - s.max) + off));
+            g[a] -= ca;
+        }
+    }
+
+    const double pg = pg_sum / (double)M, ent = ent_sum / (double)M;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = pg - ent_coef * ent;
+    lp_stat(h, in->stat_policy_loss, pg);
+    lp_stat(h, in->stat_entropy, ent);
+    return LP_OK;
+}
+
+static void a2c_destroy(const lp_loss *self) {
+    a2c_inst *in = a2c_of(self);
+    if (in == NULL)
+        return;
+    free(in->probs);
+    free(in->name);
+    free(in);
+}
+
+static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
+    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
+        args->host == NULL)
+        return LP_EINVAL;
+    const lp_host *h = args->host;
+    if (args->params == NULL || args->param_count < LP_COUNT_OF(a2c_params) ||
+        (args->params[A2C_P_ENT_COEF].type != LP_PARAM_FLOAT &&
+         args->params[A2C_P_ENT_COEF].type != LP_PARAM_INT) ||
+        args->params[A2C_P_NORM_ADV].type != LP_PARAM_BOOL)
+        return lp_errorf(h, LP_EINVAL,
+                         "a2c: parameters do not match the schema (ent_coef float, norm_adv bool)");
+
+    a2c_inst *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        goto fail;
+    const char *name = args->name != NULL ? args->name : "a2c";
+    size_t len = strlen(name) + 1;
+    in->name = malloc(len);
+    if (in->name == NULL)
+        goto fail;
+    memcpy(in->name, name, len);
+
+    in->host = h;
+    in->params = args->params;
+    in->field_adv = in->field_act = in->out_logits = -1;
+    in->stat_policy_loss = lp_stat_handle(h, "policy_loss");
+    in->stat_entropy = lp_stat_handle(h, "entropy");
+
+    in->loss.struct_size = sizeof(lp_loss);
+    in->loss.data = in;
+    in->loss.attach = a2c_attach;
+    in->loss.train = a2c_train;
+    in->loss.destroy = a2c_destroy;
+    *out = &in->loss;
+    return LP_OK;
+
+fail:
+    if (in != NULL)
+        free(in->name);
+    free(in);
+    return lp_errorf(h, LP_ENOMEM, "a2c: out of memory creating the instance");
+}
+
+static const lp_loss_desc a2c_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "a2c",
+    .version = "1.0.0",
+    .summary = "vanilla policy gradient -mean(A log p[a]) with an entropy bonus",
+    LP_DESC_PARAMS(a2c_params),
+    LP_DESC_FIELDS(a2c_fields),
+    .outputs = a2c_outputs,
+    .create = a2c_create,
+};
+
+LP_PLUGIN_ENTRY(&a2c_desc)

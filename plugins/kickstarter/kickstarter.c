@@ -1,0 +1,346 @@
+/*
+ * kickstarter: distillation from a teacher's logits and values.
+ *
+ *   q_i = softmax(t_i / T),  p_i = softmax(z_i / T)
+ *   L = action_coef * T^2 * mean_i KL(q_i || p_i)
+ *       + value_coef * mean_i (V_i - Vt_i)^2
+ *   dL/dz_ij = action_coef * T * (p_ij - q_ij) / M
+ *   dL/dV_i  = 2 * value_coef * (V_i - Vt_i) / M
+ *
+ * over the M = rows * horizon samples of a minibatch. The teacher's logits
+ * and values are the buffer fields `teacher_logits` and `teacher_values`,
+ * written during rollout by the embedding program. KL uses log-softmax on
+ * both sides (never the log of a probability), so it stays finite for any
+ * finite logits. docs/losses/kickstarter.md has the details.
+ */
+#include <lossplug/plugin.h>
+
+#include "lp_softmax.h"
+
+#include <stdlib.h>
+
+#define KS_F_TLOGITS "teacher_logits"
+#define KS_F_TVALUES "teacher_values"
+#define KS_O_LOGITS  "logits"
+#define KS_O_VALUES  "values"
+
+enum { KS_P_TEMPERATURE = 0, KS_P_ACTION_COEF, KS_P_VALUE_COEF };
+
+static const lp_param_spec ks_params[] = {
+    LP_PARAM_FLOAT_SPEC("temperature", "softmax temperature T (> 0) of both teacher and student",
+                        2.0, 1e-6, 1e6),
+    LP_PARAM_FLOAT_SPEC("action_coef", "coefficient of T^2 * mean KL(teacher || student)", 0.6, 0.0,
+                        1e6),
+    LP_PARAM_FLOAT_SPEC("value_coef", "coefficient of mean (V - teacher value)^2", 1.0, 0.0, 1e6),
+};
+
+static const lp_field_spec ks_fields[] = {
+    LP_FIELD_SPEC(KS_F_TLOGITS,
+                  "the teacher's logits at each step; written by the embedding program during "
+                  "rollout",
+                  LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_F32, LP_DIM_NUM_ACTIONS),
+    LP_FIELD_SCALAR(KS_F_TVALUES,
+                    "the teacher's value estimate at each step; written by the embedding program "
+                    "during rollout",
+                    LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_F32),
+};
+
+static const char *const ks_outputs[] = {KS_O_LOGITS, KS_O_VALUES, NULL};
+
+typedef struct ks_inst {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *params; /* host-owned, updated in place (annealing) */
+    char *name;
+    int32_t field_tlogits, field_tvalues, out_logits, out_values; /* resolved in attach */
+    int32_t stat_action_loss, stat_value_loss;
+    /* Scratch rows of `cap` floats: scaled logits and softmax of student
+     * (zs, p) and teacher (ts, q). */
+    float *zs, *p, *ts, *q;
+    int64_t cap;
+} ks_inst;
+
+static ks_inst *ks_of(const lp_loss *self) {
+    return (ks_inst *)self->data;
+}
+
+static int32_t ks_attach(const lp_loss *self, const lp_batch *all) {
+    ks_inst *in = ks_of(self);
+    const lp_host *h = in->host;
+    in->field_tlogits = h->field_handle != NULL ? h->field_handle(h, KS_F_TLOGITS) : -1;
+    in->field_tvalues = h->field_handle != NULL ? h->field_handle(h, KS_F_TVALUES) : -1;
+    in->out_logits = h->output_handle != NULL ? h->output_handle(h, KS_O_LOGITS) : -1;
+    in->out_values = h->output_handle != NULL ? h->output_handle(h, KS_O_VALUES) : -1;
+    if (in->field_tlogits < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': the experience buffer has no field '" KS_F_TLOGITS
+                         "' (f32, [num_actions] per step); the embedding program must run the "
+                         "teacher and write its logits during rollout",
+                         in->name);
+    if (in->field_tvalues < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': the experience buffer has no field '" KS_F_TVALUES
+                         "' (f32, one per step); the embedding program must run the teacher and "
+                         "write its values during rollout",
+                         in->name);
+    if (in->out_logits < 0 || in->out_values < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': the model has no output '%s'; it needs a discrete "
+                         "policy head ('" KS_O_LOGITS "', f32 [rows, horizon, num_actions]) and a "
+                         "value head ('" KS_O_VALUES "', f32 [rows, horizon])",
+                         in->name, in->out_logits < 0 ? KS_O_LOGITS : KS_O_VALUES);
+    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
+        const int32_t hs[2] = {in->field_tlogits, in->field_tvalues};
+        const char *names[2] = {KS_F_TLOGITS, KS_F_TVALUES};
+        for (int k = 0; k < 2; k++)
+            if ((uint32_t)hs[k] < all->field_count && all->fields[hs[k]].dtype != LP_DTYPE_F32)
+                return lp_errorf(
+                    h, LP_ESPEC, "kickstarter '%s': field '%s' has dtype %d, expected f32 (%d)",
+                    in->name, names[k], (int)all->fields[hs[k]].dtype, (int)LP_DTYPE_F32);
+    }
+    return LP_OK;
+}
+
+/* A per-step scalar output: [rows, horizon] or [rows, horizon, 1]. */
+static int ks_is_scalar_view(const lp_tensor *t, int64_t rows, int64_t hor) {
+    return t->dtype == LP_DTYPE_F32 && (t->rank == 2 || (t->rank == 3 && t->shape[2] == 1)) &&
+           t->shape[0] == rows && t->shape[1] == hor && lp_tensor_is_contiguous(t);
+}
+
+/* Checks the minibatch views this loss reads; returns LP_OK or reports. */
+static int32_t ks_check_batch(const ks_inst *in, const lp_batch *mb) {
+    const lp_host *h = in->host;
+    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
+        mb->grads == NULL)
+        return lp_errorf(h, LP_EINVAL, "kickstarter '%s': incomplete minibatch", in->name);
+    if (in->field_tlogits < 0 || in->field_tvalues < 0 || in->out_logits < 0 || in->out_values < 0)
+        return lp_errorf(h, LP_EINVAL, "kickstarter '%s': train called before a successful attach",
+                         in->name);
+    if ((uint32_t)in->field_tlogits >= mb->field_count ||
+        (uint32_t)in->field_tvalues >= mb->field_count ||
+        (uint32_t)in->out_logits >= mb->output_count ||
+        (uint32_t)in->out_values >= mb->output_count)
+        return lp_errorf(h, LP_EINVAL, "kickstarter '%s': minibatch lacks a field or an output",
+                         in->name);
+    const int64_t rows = mb->rows, hor = mb->horizon;
+    const lp_tensor *z = &mb->outputs[in->out_logits], *gz = &mb->grads[in->out_logits];
+    const lp_tensor *v = &mb->outputs[in->out_values], *gv = &mb->grads[in->out_values];
+    const lp_tensor *tl = &mb->fields[in->field_tlogits], *tv = &mb->fields[in->field_tvalues];
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
+        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': output '" KS_O_LOGITS
+                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)rows, (long long)hor);
+    if (gz->data == NULL || gz->dtype != LP_DTYPE_F32 || gz->rank != 3 ||
+        gz->shape[0] != z->shape[0] || gz->shape[1] != z->shape[1] || gz->shape[2] != z->shape[2] ||
+        !lp_tensor_is_contiguous(gz))
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': gradient of '" KS_O_LOGITS
+                         "' must be contiguous f32 of the output's shape",
+                         in->name);
+    if (!ks_is_scalar_view(v, rows, hor) || gv->data == NULL || !ks_is_scalar_view(gv, rows, hor))
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': output '" KS_O_VALUES
+                         "' and its gradient must be contiguous f32 [%lld, %lld]",
+                         in->name, (long long)rows, (long long)hor);
+    if (tl->dtype != LP_DTYPE_F32 || tl->rank != 3 || tl->shape[0] != rows || tl->shape[1] != hor ||
+        tl->shape[2] != z->shape[2])
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': field '" KS_F_TLOGITS
+                         "' must be f32 [%lld, %lld, %lld] (the student's number of actions) in a "
+                         "minibatch; got rank %d, last dimension %lld",
+                         in->name, (long long)rows, (long long)hor, (long long)z->shape[2],
+                         (int)tl->rank, tl->rank > 0 ? (long long)tl->shape[tl->rank - 1] : 0LL);
+    if (tv->dtype != LP_DTYPE_F32 || tv->rank != 2 || tv->shape[0] != rows || tv->shape[1] != hor)
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': field '" KS_F_TVALUES
+                         "' must be f32 [%lld, %lld] in a minibatch",
+                         in->name, (long long)rows, (long long)hor);
+    return LP_OK;
+}
+
+static int32_t ks_reserve(ks_inst *in, int64_t n) {
+    if (n <= in->cap)
+        return LP_OK;
+    float **bufs[4] = {&in->zs, &in->p, &in->ts, &in->q};
+    for (int k = 0; k < 4; k++) {
+        float *b = realloc(*bufs[k], (size_t)n * sizeof *b);
+        if (b == NULL)
+            return lp_errorf(in->host, LP_ENOMEM, "kickstarter '%s': out of memory (%lld actions)",
+                             in->name, (long long)n);
+        *bufs[k] = b;
+    }
+    in->cap = n;
+    return LP_OK;
+}
+
+/* KL(q || p) of one row from the max-shifted logits and log-normalisers:
+ * sum_j q_j (log q_j - log p_j). Where q_j underflows to 0 the term is
+ * 0 * finite = 0. Clamped at 0 against rounding. */
+static inline float ks_kl_row(const float *LP__RESTRICT ts, const float *LP__RESTRICT q, lp__lsm sq,
+                              const float *LP__RESTRICT zs, lp__lsm sp, int64_t n) {
+    const float off = sp.log_sum - sq.log_sum;
+    float kl = 0.0f;
+    for (int64_t j = 0; j < n; j++)
+        kl += q[j] * (((ts[j] - sq.max) - (zs[j] - sp.max)) + off);
+    return kl > 0.0f ? kl : 0.0f;
+}
+
+static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                        lp_train_result *out) {
+    (void)ctx;
+    ks_inst *in = ks_of(self);
+    const lp_host *h = in->host;
+    int32_t rc = ks_check_batch(in, mb);
+    if (rc != LP_OK)
+        return rc;
+
+    /* Read at every call: the host may anneal them in place. */
+    const double T = lp_value_f(&in->params[KS_P_TEMPERATURE]);
+    const double ac = lp_value_f(&in->params[KS_P_ACTION_COEF]);
+    const double vc = lp_value_f(&in->params[KS_P_VALUE_COEF]);
+    if (!(isfinite(T) && T > 0.0))
+        return lp_errorf(h, LP_ERANGE, "kickstarter '%s': temperature = %g must be finite and > 0",
+                         in->name, T);
+    if (!(isfinite(ac) && ac >= 0.0) || !(isfinite(vc) && vc >= 0.0))
+        return lp_errorf(h, LP_ERANGE,
+                         "kickstarter '%s': action_coef = %g and value_coef = %g must be finite "
+                         "and >= 0",
+                         in->name, ac, vc);
+    if (!isfinite(weight))
+        return lp_errorf(h, LP_ERANGE, "kickstarter '%s': weight %g is not finite", in->name,
+                         (double)weight);
+
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *tlt = &mb->fields[in->field_tlogits];
+    const lp_tensor *tvt = &mb->fields[in->field_tvalues];
+    const int64_t rows = mb->rows, hor = mb->horizon, K = zt->shape[2], M = rows * hor;
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+    rc = ks_reserve(in, K);
+    if (rc != LP_OK)
+        return rc;
+
+    const float *logits = (const float *)zt->data;
+    float *gz = (float *)mb->grads[in->out_logits].data;
+    const float *V = (const float *)mb->outputs[in->out_values].data;
+    float *gv = (float *)mb->grads[in->out_values].data;
+    const float *tl = (const float *)tlt->data;
+    const float *tv = (const float *)tvt->data;
+    const int64_t ls0 = tlt->strides[0], ls1 = tlt->strides[1], ls2 = tlt->strides[2];
+    const int64_t vs0 = tvt->strides[0], vs1 = tvt->strides[1];
+
+    const float invT = (float)(1.0 / T);
+    const float ca = (float)((double)weight * ac * T / (double)M);
+    const float cv = (float)((double)weight * 2.0 * vc / (double)M);
+    float *LP__RESTRICT zs = in->zs, *LP__RESTRICT p = in->p;
+    float *LP__RESTRICT ts = in->ts, *LP__RESTRICT q = in->q;
+    double kl_sum = 0.0, v_sum = 0.0;
+
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const float *LP__RESTRICT z = logits + i * K;
+            const float *tli = tl + r * ls0 + t * ls1;
+            for (int64_t j = 0; j < K; j++)
+                zs[j] = z[j] * invT;
+            if (ls2 == 1)
+                for (int64_t j = 0; j < K; j++)
+                    ts[j] = tli[j] * invT;
+            else
+                for (int64_t j = 0; j < K; j++)
+                    ts[j] = tli[j * ls2] * invT;
+            const lp__lsm sp = lp__softmax_f32(zs, K, p);
+            const lp__lsm sq = lp__softmax_f32(ts, K, q);
+            kl_sum += (double)ks_kl_row(ts, q, sq, zs, sp, K);
+
+            float *LP__RESTRICT g = gz + i * K;
+            for (int64_t j = 0; j < K; j++)
+                g[j] += ca * (p[j] - q[j]);
+
+            const float d = V[i] - tv[r * vs0 + t * vs1];
+            v_sum += (double)d * (double)d;
+            gv[i] += cv * d;
+        }
+    }
+
+    const double action_loss = T * T * kl_sum / (double)M;
+    const double value_loss = v_sum / (double)M;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = ac * action_loss + vc * value_loss;
+    lp_stat(h, in->stat_action_loss, action_loss);
+    lp_stat(h, in->stat_value_loss, value_loss);
+    return LP_OK;
+}
+
+static void ks_destroy(const lp_loss *self) {
+    ks_inst *in = ks_of(self);
+    if (in == NULL)
+        return;
+    free(in->zs);
+    free(in->p);
+    free(in->ts);
+    free(in->q);
+    free(in->name);
+    free(in);
+}
+
+static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
+    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
+        args->host == NULL)
+        return LP_EINVAL;
+    const lp_host *h = args->host;
+    if (args->params == NULL || args->param_count < LP_COUNT_OF(ks_params))
+        return lp_errorf(h, LP_EINVAL, "kickstarter: parameters do not match the schema");
+    for (uint32_t i = 0; i < LP_COUNT_OF(ks_params); i++)
+        if (args->params[i].type != LP_PARAM_FLOAT && args->params[i].type != LP_PARAM_INT)
+            return lp_errorf(h, LP_EINVAL, "kickstarter: parameter '%s' must be a float",
+                             ks_params[i].name);
+
+    ks_inst *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        goto fail;
+    const char *name = args->name != NULL ? args->name : "kickstarter";
+    size_t len = strlen(name) + 1;
+    in->name = malloc(len);
+    if (in->name == NULL)
+        goto fail;
+    memcpy(in->name, name, len);
+
+    in->host = h;
+    in->params = args->params;
+    in->field_tlogits = in->field_tvalues = in->out_logits = in->out_values = -1;
+    in->stat_action_loss = lp_stat_handle(h, "action_loss");
+    in->stat_value_loss = lp_stat_handle(h, "value_loss");
+
+    in->loss.struct_size = sizeof(lp_loss);
+    in->loss.data = in;
+    in->loss.attach = ks_attach;
+    in->loss.train = ks_train;
+    in->loss.destroy = ks_destroy;
+    *out = &in->loss;
+    return LP_OK;
+
+fail:
+    if (in != NULL)
+        free(in->name);
+    free(in);
+    return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");
+}
+
+static const lp_loss_desc ks_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "kickstarter",
+    .version = "1.0.0",
+    .summary = "distillation: T^2 KL(teacher || student) on logits plus squared error on values",
+    LP_DESC_PARAMS(ks_params),
+    LP_DESC_FIELDS(ks_fields),
+    .outputs = ks_outputs,
+    .create = ks_create,
+};
+
+LP_PLUGIN_ENTRY(&ks_desc)
