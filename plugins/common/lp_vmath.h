@@ -1,0 +1,114 @@
+/*
+ * exp and log in f32 made of arithmetic, bit moves and selects only, so that
+ * a counted loop that calls them (inlined) vectorises without -ffast-math.
+ * glibc's expf/logf are opaque calls the vectoriser cannot widen unless
+ * -ffast-math lets it use libmvec. Header-only (static inline).
+ *
+ * Accuracy: within about 2 ulp of the correctly rounded result on the normal
+ * range (checked against double-precision exp/log in tests/plugins).
+ *
+ * lp__expf(x):
+ *   x < -86.5        -> 0 (true results there are below 2.5e-38, the
+ *                       bottom of the normal range; the softmax only ever
+ *                       adds such terms to a sum >= 1)
+ *   x > 88.73        -> +Inf (overflow, as expf)
+ *   NaN              -> NaN
+ *   exp(0)           -> exactly 1
+ * lp__logf(x):
+ *   x == 0 -> -Inf, x < 0 -> NaN, +Inf -> +Inf, NaN -> NaN,
+ *   subnormal x handled (scaled by 2^23 first), log(1) -> exactly 0.
+ */
+#ifndef LP_COMMON_VMATH_H
+#define LP_COMMON_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef LP__RESTRICT
+#ifdef __cplusplus
+#define LP__RESTRICT __restrict
+#else
+#define LP__RESTRICT restrict
+#endif
+#endif
+
+#if defined(__GNUC__)
+#define LP__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define LP__ALWAYS_INLINE inline
+#endif
+
+static LP__ALWAYS_INLINE uint32_t lp__f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static LP__ALWAYS_INLINE float lp__bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in two
+ * so that n * ln2_hi is exact; e^r by its Taylor polynomial to degree 7
+ * (remainder below 2^-28 relative); 2^n built in the exponent bits. The
+ * integer n is read from the bits of a float rounded with the 1.5 * 2^23
+ * trick: no float-to-int conversion, so NaN stays defined behaviour. */
+static LP__ALWAYS_INLINE float lp__expf(float x) {
+    const float lo = -86.5f, hi = 88.75f;
+    const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    const float t = xc * 1.44269504088896341f + shift;
+    const float n = t - shift;
+    /* n in [-125, 128]: 2^(n-1) has a normal exponent, and 2 * p * 2^(n-1)
+     * overflows to Inf exactly where e^x does. */
+    const uint32_t ni = lp__f32_bits(t) - lp__f32_bits(shift);
+    float r = xc - n * 0.693359375f; /* ln2_hi: 9 significant bits, n * ln2_hi exact */
+    r = r - n * -2.12194440e-4f;     /* ln2_lo = ln2 - ln2_hi */
+    float p = 1.98412698e-4f;        /* 1/7! */
+    p = p * r + 1.38888889e-3f;      /* 1/6! */
+    p = p * r + 8.33333333e-3f;      /* 1/5! */
+    p = p * r + 4.16666667e-2f;      /* 1/4! */
+    p = p * r + 1.66666667e-1f;      /* 1/3! */
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const float scale = lp__bits_f32((ni + 126u) << 23); /* 2^(n-1) */
+    float y = (p + p) * scale;
+    y = x < lo ? 0.0f : y;
+    y = x > hi ? INFINITY : y;
+    return y;
+}
+
+/* log(x). x = 2^e * m with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(f / (2 + f)),
+ * f = m - 1 (exact), by its odd series to s^11 (|s| <= 0.1716). */
+static LP__ALWAYS_INLINE float lp__logf(float x) {
+    const int sub = x < 1.17549435e-38f;       /* subnormal (or zero/negative: fixed below) */
+    const float xs = sub ? x * 8388608.0f : x; /* * 2^23 */
+    const uint32_t u = lp__f32_bits(xs);
+    /* Subtracting the bits of sqrt(1/2) puts m in [sqrt(1/2), sqrt(2)). */
+    const uint32_t off = u - 0x3f3504f3u;
+    const int32_t e = (int32_t)(off >> 23) - (int32_t)((off >> 31) << 9) - (sub ? 23 : 0);
+    const float m = lp__bits_f32((off & 0x007fffffu) + 0x3f3504f3u);
+    const float f = m - 1.0f;
+    const float s = f / (2.0f + f);
+    const float s2 = s * s;
+    float q = 0.0909090909f;   /* 1/11 */
+    q = q * s2 + 0.111111111f; /* 1/9 */
+    q = q * s2 + 0.142857143f; /* 1/7 */
+    q = q * s2 + 0.2f;
+    q = q * s2 + 0.333333333f;
+    const float lm = 2.0f * s + 2.0f * s * s2 * q;
+    const float ef = (float)e;
+    float y = ef * 0.693359375f + (lm + ef * -2.12194440e-4f);
+    y = x == INFINITY ? x : y;
+    y = x == 0.0f ? -INFINITY : y;
+    y = x < 0.0f ? NAN : y;
+    y = x != x ? x : y;
+    return y;
+}
+
+#endif /* LP_COMMON_VMATH_H */

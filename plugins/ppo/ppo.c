@@ -1,0 +1,646 @@
+/*
+ * ppo: Metta's PPO actor loss (CleanRL's ppo.py policy term).
+ *
+ *   ratio_i = exp(log p_i[a_i] - logprobs_i)
+ *   A_i     = advantages, normalised per minibatch when norm_adv:
+ *             (A - mean) / (std + 1e-8), unbiased std (0 when M == 1)
+ *   L_pg    = mean_i max(-A_i ratio_i, -A_i clip(ratio_i, 1 - eps, 1 + eps))
+ *   L       = L_pg - ent_coef * mean_i H_i
+ *   dL/dz_ij = -(A_i ratio_i m_i / M) (1[j = a_i] - p_ij)
+ *              + (ent_coef / M) p_ij (log p_ij + H_i)
+ *
+ * m_i = 0 where the clipped branch is the max (A > 0 and ratio > 1 + eps, or
+ * A < 0 and ratio < 1 - eps), else 1. The log-ratio is clamped at
+ * PPO_LOGRATIO_MAX before exp(), so that a ratio is never Inf (the clamped
+ * sample then has no gradient, as in dual-clip PPO). It writes each sample's
+ * ratio into the `ratios` field (for V-trace in gae), and asks the host to
+ * stop when target_kl is set and the last minibatch of an update epoch has
+ * approx_kl above it. docs/losses/ppo.md has the details.
+ */
+#include <lossplug/plugin.h>
+
+#include "lp_vmath.h"
+
+#include <stdlib.h>
+
+#define PPO_F_ADV    "advantages"
+#define PPO_F_ACT    "actions"
+#define PPO_F_LOGP   "logprobs"
+#define PPO_F_RATIO  "ratios"
+#define PPO_O_LOGITS "logits"
+
+/* e^20 = 4.85e8: far beyond any ratio of a sane update, small enough that
+ * A * ratio / M stays finite in f32 for any |A| < 1e29. */
+#define PPO_LOGRATIO_MAX 20.0f
+
+/* Samples per chunk: per-row math (log, ratio, masks) runs vectorised across
+ * the rows of a chunk. A multiple of the 8 lanes used for sums. */
+#define PPO_CHUNK 64
+
+enum { PPO_P_CLIP = 0, PPO_P_ENT, PPO_P_NORM, PPO_P_TKL, PPO_NPARAMS };
+
+static const lp_param_spec ppo_params[] = {
+    LP_PARAM_FLOAT_SPEC("clip_coef",
+                        "surrogate clip range eps: the ratio is clipped to [1 - eps, 1 + eps]", 0.2,
+                        0.0, 10.0),
+    LP_PARAM_FLOAT_SPEC("ent_coef", "entropy bonus: the loss subtracts ent_coef * mean entropy",
+                        0.01, 0.0, 1e6),
+    LP_PARAM_BOOL_SPEC(
+        "norm_adv", "normalise advantages per minibatch: (A - mean) / (std + 1e-8), unbiased std",
+        1),
+    LP_PARAM_FLOAT_SPEC("target_kl",
+                        "stop the train phase when the last minibatch of an update epoch has "
+                        "approx_kl above this; 0 disables",
+                        0.0, 0.0, 1e6),
+};
+
+enum { PPO_S_PG = 0, PPO_S_ENT, PPO_S_AKL, PPO_S_OKL, PPO_S_CLIP, PPO_S_IMP, PPO_NSTATS };
+static const char *const ppo_stat_keys[PPO_NSTATS] = {
+    "policy_loss", "entropy", "approx_kl", "old_approx_kl", "clipfrac", "importance",
+};
+
+static const lp_field_spec ppo_fields[] = {
+    LP_FIELD_SCALAR(PPO_F_ADV, "advantage estimates (written by gae at train-phase start)",
+                    LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_F32),
+    LP_FIELD_SCALAR(PPO_F_ACT,
+                    "action taken at each step, in [0, num_actions); written by the embedding "
+                    "program during rollout",
+                    LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_I32),
+    LP_FIELD_SCALAR(PPO_F_LOGP,
+                    "log p(action) under the policy that acted; written by the embedding program "
+                    "during rollout",
+                    LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_F32),
+    LP_FIELD_SCALAR(PPO_F_RATIO,
+                    "exp(log p_new - logprobs) of each sample's latest minibatch pass (for "
+                    "V-trace)",
+                    LP_FIELD_WRITE, LP_PHASE_TRAIN, LP_DTYPE_F32),
+};
+
+static const char *const ppo_outputs[] = {PPO_O_LOGITS, NULL};
+
+/* ---- the kernel ----------------------------------------------------------- */
+
+/* One minibatch, as the kernel sees it. Field pointers are strided views
+ * [rows, horizon] (strides in elements); logits and gradient contiguous. */
+typedef struct ppo_job {
+    const float *z;
+    float *g; /* NULL: no gradient (weight 0) */
+    int64_t A, M, hor;
+    const float *adv;
+    const int32_t *act;
+    const float *oldp;
+    float *ratio;
+    int64_t adv_s0, adv_s1, act_s0, act_s1, old_s0, old_s1, rat_s0, rat_s1;
+    float adv_mean, adv_scale; /* A_n = (A - mean) * scale */
+    float lo, hi;              /* 1 - eps, 1 + eps, rounded to f32 */
+    float kpg;                 /* weight / M */
+    float ke;                  /* weight * ent_coef / M */
+    float *E;                  /* scratch: chunk * A floats */
+    int64_t chunk;             /* rows per chunk, a multiple of 8, <= PPO_CHUNK */
+} ppo_job;
+
+/* Sums over the minibatch, in f64. */
+typedef struct ppo_sums {
+    double pg, ent, akl, okl, clip, ratio;
+} ppo_sums;
+
+/* Largest of z[0..A) with 8 independent lanes (a tree at the end), so that
+ * it vectorises without reassociating anything. NaN elements are skipped
+ * here and propagate through z - max later. */
+static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t A) {
+    float m = z[0];
+    int64_t j = 0;
+    if (A >= 8) {
+        float l8[8];
+        for (int l = 0; l < 8; l++)
+            l8[l] = z[l];
+        for (j = 8; j + 8 <= A; j += 8)
+            for (int l = 0; l < 8; l++)
+                l8[l] = z[j + l] > l8[l] ? z[j + l] : l8[l];
+        for (int l = 0; l < 4; l++)
+            l8[l] = l8[l + 4] > l8[l] ? l8[l + 4] : l8[l];
+        for (int l = 0; l < 2; l++)
+            l8[l] = l8[l + 2] > l8[l] ? l8[l + 2] : l8[l];
+        m = l8[1] > l8[0] ? l8[1] : l8[0];
+    }
+    for (; j < A; j++)
+        m = z[j] > m ? z[j] : m;
+    return m;
+}
+
+/* One row's exponentials E[j] = exp(z_j - max), their sum s and the dot
+ * d = sum_j E[j] (z_j - max), in 8 lanes. */
+static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A, float mx,
+                                          float *LP__RESTRICT E, float *s_out, float *d_out) {
+    float s8[8] = {0}, d8[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= A; j += 8) {
+        for (int l = 0; l < 8; l++) {
+            const float t = z[j + l] - mx;
+            const float e = lp__expf(t);
+            E[j + l] = e;
+            s8[l] += e;
+            d8[l] += e * t;
+        }
+    }
+    for (; j < A; j++) {
+        const float t = z[j] - mx;
+        const float e = lp__expf(t);
+        E[j] = e;
+        s8[0] += e;
+        d8[0] += e * t;
+    }
+    for (int l = 0; l < 4; l++) {
+        s8[l] += s8[l + 4];
+        d8[l] += d8[l + 4];
+    }
+    *s_out = (s8[0] + s8[2]) + (s8[1] + s8[3]);
+    *d_out = (d8[0] + d8[2]) + (d8[1] + d8[3]);
+}
+
+/* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
+static LP__ALWAYS_INLINE void ppo_lane_sum(double *LP__RESTRICT acc, const float *LP__RESTRICT v,
+                                           int64_t n) {
+    for (int64_t k = 0; k < n; k += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += (double)v[k + l];
+}
+
+static LP__ALWAYS_INLINE double ppo_lanes_total(const double *acc) {
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+/* The whole minibatch for a row width A; inlined with A constant for the
+ * common widths so that the per-row loops unroll. */
+static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sums *S) {
+    float s[PPO_CHUNK], d[PPO_CHUNK], mx[PPO_CHUNK], za[PPO_CHUNK], old[PPO_CHUNK], adv[PPO_CHUNK];
+    int32_t act[PPO_CHUNK];
+    float c0[PPO_CHUNK], c1[PPO_CHUNK], kpg[PPO_CHUNK], ratio[PPO_CHUNK];
+    float st_pg[PPO_CHUNK], st_ent[PPO_CHUNK], st_akl[PPO_CHUNK], st_okl[PPO_CHUNK],
+        st_clip[PPO_CHUNK];
+    double acc[6][8] = {{0}};
+    const float lo = J->lo, hi = J->hi, amean = J->adv_mean, ascale = J->adv_scale;
+    const float kw = J->kpg, ke = J->ke;
+    const int64_t hor = J->hor, chunk = J->chunk;
+    float *LP__RESTRICT E = J->E;
+
+    int64_t r = 0, t = 0; /* (row, step) of the chunk's first sample */
+    for (int64_t i0 = 0; i0 < J->M; i0 += chunk) {
+        const int64_t n = J->M - i0 < chunk ? J->M - i0 : chunk;
+        const int64_t n8 = (n + 7) & ~(int64_t)7;
+
+        /* Gather the per-sample fields of the chunk (views may be strided). */
+        {
+            int64_t rr = r, tt = t;
+            for (int64_t k = 0; k < n; k++) {
+                act[k] = J->act[rr * J->act_s0 + tt * J->act_s1];
+                old[k] = J->oldp[rr * J->old_s0 + tt * J->old_s1];
+                adv[k] = J->adv[rr * J->adv_s0 + tt * J->adv_s1];
+                if (++tt == hor)
+                    tt = 0, rr++;
+            }
+            for (int64_t k = n; k < n8; k++) /* padding: benign values */
+                act[k] = 0, old[k] = 0.0f, adv[k] = amean;
+        }
+
+        /* A: per row, max, exponentials, their sum and dot. */
+        const float *zc = J->z + i0 * A;
+        for (int64_t k = 0; k < n; k++) {
+            const float *zr = zc + k * A;
+            mx[k] = ppo_row_max(zr, A);
+            ppo_row_exp(zr, A, mx[k], E + k * A, &s[k], &d[k]);
+            za[k] = zr[act[k]] - mx[k];
+        }
+        for (int64_t k = n; k < n8; k++)
+            s[k] = 1.0f, d[k] = 0.0f, za[k] = 0.0f;
+
+        /* B: per-row scalars, across the rows of the chunk (vectorised). */
+        for (int64_t k = 0; k < n8; k++) {
+            const float inv = 1.0f / s[k];
+            const float ls = lp__logf(s[k]);
+            float h = ls - d[k] * inv;
+            h = h > 0.0f ? h : 0.0f;
+            const float lr_raw = (za[k] - ls) - old[k];
+            const int beyond = lr_raw > PPO_LOGRATIO_MAX;
+            const float lr = beyond ? PPO_LOGRATIO_MAX : lr_raw;
+            const float rt = lp__expf(lr);
+            const float an = (adv[k] - amean) * ascale;
+            float rc = rt < lo ? lo : rt;
+            rc = rc > hi ? hi : rc;
+            const float u = -an * rt, c = -an * rc;
+            const int out_hi = rt > hi, out_lo = rt < lo;
+            /* The unclipped branch carries the gradient, ties included. */
+            const int clipped = ((an > 0.0f) & out_hi) | ((an < 0.0f) & out_lo) | beyond;
+            const float kp = clipped ? 0.0f : kw * an * rt;
+            st_pg[k] = u > c ? u : c;
+            st_ent[k] = h;
+            st_akl[k] = (rt - 1.0f) - lr;
+            st_okl[k] = -lr;
+            st_clip[k] = (out_hi | out_lo) ? 1.0f : 0.0f;
+            ratio[k] = rt;
+            kpg[k] = kp;
+            /* g_j += p_j (kp + ke (log p_j + H)), p_j = E_j / s,
+             * log p_j = (z_j - max) - ls. */
+            c0[k] = inv * (kp + ke * (h - ls));
+            c1[k] = inv * ke;
+        }
+        for (int64_t k = n; k < n8; k++)
+            st_pg[k] = st_ent[k] = st_akl[k] = st_okl[k] = st_clip[k] = ratio[k] = 0.0f;
+        ppo_lane_sum(acc[0], st_pg, n8);
+        ppo_lane_sum(acc[1], st_ent, n8);
+        ppo_lane_sum(acc[2], st_akl, n8);
+        ppo_lane_sum(acc[3], st_okl, n8);
+        ppo_lane_sum(acc[4], st_clip, n8);
+        ppo_lane_sum(acc[5], ratio, n8);
+
+        /* Ratios back into the buffer. */
+        {
+            int64_t rr = r, tt = t;
+            for (int64_t k = 0; k < n; k++) {
+                J->ratio[rr * J->rat_s0 + tt * J->rat_s1] = ratio[k];
+                if (++tt == hor)
+                    tt = 0, rr++;
+            }
+            r = rr, t = tt;
+        }
+
+        /* C: the gradient, per row. */
+        if (J->g != NULL) {
+            float *gc = J->g + i0 * A;
+            for (int64_t k = 0; k < n; k++) {
+                const float *LP__RESTRICT zr = zc + k * A;
+                const float *LP__RESTRICT er = E + k * A;
+                float *LP__RESTRICT gr = gc + k * A;
+                const float a0 = c0[k], a1 = c1[k], m = mx[k];
+                for (int64_t j = 0; j < A; j++)
+                    gr[j] += er[j] * (a0 + a1 * (zr[j] - m));
+                gr[act[k]] -= kpg[k];
+            }
+        }
+    }
+    S->pg = ppo_lanes_total(acc[0]);
+    S->ent = ppo_lanes_total(acc[1]);
+    S->akl = ppo_lanes_total(acc[2]);
+    S->okl = ppo_lanes_total(acc[3]);
+    S->clip = ppo_lanes_total(acc[4]);
+    S->ratio = ppo_lanes_total(acc[5]);
+}
+
+typedef void (*ppo_kernel_fn)(const ppo_job *J, ppo_sums *S);
+
+/* One definition per instruction set: the switch lets the common widths
+ * compile with A constant. */
+#define PPO_DEFINE_KERNEL(fname, attr)                                                             \
+    attr static void fname(const ppo_job *J, ppo_sums *S) {                                        \
+        switch (J->A) {                                                                            \
+        case 2:                                                                                    \
+            ppo_run(J, 2, S);                                                                      \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            ppo_run(J, 4, S);                                                                      \
+            break;                                                                                 \
+        case 8:                                                                                    \
+            ppo_run(J, 8, S);                                                                      \
+            break;                                                                                 \
+        case 16:                                                                                   \
+            ppo_run(J, 16, S);                                                                     \
+            break;                                                                                 \
+        default:                                                                                   \
+            ppo_run(J, J->A, S);                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    }
+
+PPO_DEFINE_KERNEL(ppo_kernel_base, )
+#if defined(__GNUC__) && defined(__x86_64__)
+#define PPO_HAVE_AVX2 1
+PPO_DEFINE_KERNEL(ppo_kernel_avx2, __attribute__((target("avx2,fma"))))
+#endif
+
+/* The widest kernel this CPU runs. */
+static ppo_kernel_fn ppo_pick_kernel(void) {
+#ifdef PPO_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return ppo_kernel_avx2;
+#endif
+    return ppo_kernel_base;
+}
+
+/* ---- the instance --------------------------------------------------------- */
+
+typedef struct ppo_inst {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *params; /* host-owned, updated in place (annealing) */
+    char *name;
+    int32_t f_adv, f_act, f_logp, f_ratio, o_logits; /* resolved in attach */
+    int32_t stats[PPO_NSTATS];
+    ppo_kernel_fn kernel;
+    float *scratch;
+    int64_t scratch_cap;
+} ppo_inst;
+
+static ppo_inst *ppo_of(const lp_loss *self) {
+    return (ppo_inst *)self->data;
+}
+
+static double ppo_param_f(const ppo_inst *in, int i) {
+    return lp_value_f(&in->params[i]);
+}
+
+static int32_t ppo_handle(ppo_inst *in, const char *name, int32_t *out) {
+    const lp_host *h = in->host;
+    *out = h->field_handle != NULL ? h->field_handle(h, name) : -1;
+    if (*out < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "ppo '%s': the experience buffer has no field '%s'; compose ppo with a "
+                         "loss or program that writes it (docs/losses/ppo.md)",
+                         in->name, name);
+    return LP_OK;
+}
+
+static int32_t ppo_attach(const lp_loss *self, const lp_batch *all) {
+    ppo_inst *in = ppo_of(self);
+    const lp_host *h = in->host;
+    int32_t rc;
+    if ((rc = ppo_handle(in, PPO_F_ADV, &in->f_adv)) != LP_OK ||
+        (rc = ppo_handle(in, PPO_F_ACT, &in->f_act)) != LP_OK ||
+        (rc = ppo_handle(in, PPO_F_LOGP, &in->f_logp)) != LP_OK ||
+        (rc = ppo_handle(in, PPO_F_RATIO, &in->f_ratio)) != LP_OK)
+        return rc;
+    in->o_logits = h->output_handle != NULL ? h->output_handle(h, PPO_O_LOGITS) : -1;
+    if (in->o_logits < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "ppo '%s': the model has no output '" PPO_O_LOGITS
+                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
+                         in->name);
+
+    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
+        const struct {
+            int32_t handle;
+            const char *name;
+            int32_t dtype;
+        } want[] = {{in->f_adv, PPO_F_ADV, LP_DTYPE_F32},
+                    {in->f_act, PPO_F_ACT, LP_DTYPE_I32},
+                    {in->f_logp, PPO_F_LOGP, LP_DTYPE_F32},
+                    {in->f_ratio, PPO_F_RATIO, LP_DTYPE_F32}};
+        for (size_t k = 0; k < LP_COUNT_OF(want); k++) {
+            if ((uint32_t)want[k].handle >= all->field_count)
+                continue;
+            const lp_tensor *t = &all->fields[want[k].handle];
+            if (t->dtype != want[k].dtype)
+                return lp_errorf(h, LP_ESPEC, "ppo '%s': field '%s' has dtype %d, expected %s (%d)",
+                                 in->name, want[k].name, (int)t->dtype,
+                                 want[k].dtype == LP_DTYPE_I32 ? "i32" : "f32", (int)want[k].dtype);
+        }
+    }
+    return LP_OK;
+}
+
+/* A per-sample field view [rows, horizon] of `dtype`. */
+static int ppo_field_ok(const lp_tensor *t, int32_t dtype, int64_t rows, int64_t hor) {
+    return t->data != NULL && t->dtype == dtype && t->rank == 2 && t->shape[0] == rows &&
+           t->shape[1] == hor;
+}
+
+static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
+    const lp_host *h = in->host;
+    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
+        mb->grads == NULL)
+        return lp_errorf(h, LP_EINVAL, "ppo '%s': incomplete minibatch", in->name);
+    if (in->f_adv < 0 || in->o_logits < 0)
+        return lp_errorf(h, LP_EINVAL, "ppo '%s': train called before attach", in->name);
+    const int32_t fh[4] = {in->f_adv, in->f_act, in->f_logp, in->f_ratio};
+    for (int k = 0; k < 4; k++)
+        if ((uint32_t)fh[k] >= mb->field_count)
+            return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks field handle %d (count %u)",
+                             in->name, (int)fh[k], (unsigned)mb->field_count);
+    if ((uint32_t)in->o_logits >= mb->output_count)
+        return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks output '" PPO_O_LOGITS "'",
+                         in->name);
+
+    const int64_t rows = mb->rows, hor = mb->horizon;
+    const lp_tensor *z = &mb->outputs[in->o_logits];
+    const lp_tensor *g = &mb->grads[in->o_logits];
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
+        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
+        return lp_errorf(h, LP_ESPEC,
+                         "ppo '%s': output '" PPO_O_LOGITS
+                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)rows, (long long)hor);
+    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != rows ||
+        g->shape[1] != hor || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
+        return lp_errorf(h, LP_ESPEC,
+                         "ppo '%s': gradient of '" PPO_O_LOGITS
+                         "' must be contiguous f32 of the output's shape",
+                         in->name);
+    const struct {
+        int32_t handle;
+        const char *name;
+        int32_t dtype;
+    } want[] = {{in->f_adv, PPO_F_ADV, LP_DTYPE_F32},
+                {in->f_act, PPO_F_ACT, LP_DTYPE_I32},
+                {in->f_logp, PPO_F_LOGP, LP_DTYPE_F32},
+                {in->f_ratio, PPO_F_RATIO, LP_DTYPE_F32}};
+    for (size_t k = 0; k < LP_COUNT_OF(want); k++)
+        if (!ppo_field_ok(&mb->fields[want[k].handle], want[k].dtype, rows, hor))
+            return lp_errorf(h, LP_ESPEC,
+                             "ppo '%s': field '%s' must be %s [%lld, %lld] in a minibatch",
+                             in->name, want[k].name, want[k].dtype == LP_DTYPE_I32 ? "i32" : "f32",
+                             (long long)rows, (long long)hor);
+    return LP_OK;
+}
+
+static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                         lp_train_result *out) {
+    ppo_inst *in = ppo_of(self);
+    const lp_host *h = in->host;
+    int32_t rc = ppo_check_batch(in, mb);
+    if (rc != LP_OK)
+        return rc;
+
+    /* Read at every call: the host may anneal them in place. */
+    const double eps = ppo_param_f(in, PPO_P_CLIP);
+    const double ent_coef = ppo_param_f(in, PPO_P_ENT);
+    const int norm_adv = lp_value_b(&in->params[PPO_P_NORM]);
+    const double target_kl = ppo_param_f(in, PPO_P_TKL);
+    if (!(isfinite(eps) && eps >= 0.0))
+        return lp_errorf(h, LP_ERANGE, "ppo '%s': clip_coef = %g is not a finite value >= 0",
+                         in->name, eps);
+    if (!isfinite(ent_coef))
+        return lp_errorf(h, LP_ERANGE, "ppo '%s': ent_coef = %g is not finite", in->name, ent_coef);
+    if (!(isfinite(target_kl) && target_kl >= 0.0))
+        return lp_errorf(h, LP_ERANGE,
+                         "ppo '%s': target_kl = %g is not a finite value >= 0 (0 disables it)",
+                         in->name, target_kl);
+    if (!isfinite(weight))
+        return lp_errorf(h, LP_ERANGE, "ppo '%s': weight %g is not finite", in->name,
+                         (double)weight);
+
+    const lp_tensor *zt = &mb->outputs[in->o_logits];
+    const lp_tensor *advt = &mb->fields[in->f_adv], *actt = &mb->fields[in->f_act];
+    const lp_tensor *oldt = &mb->fields[in->f_logp], *ratt = &mb->fields[in->f_ratio];
+    const int64_t rows = mb->rows, hor = mb->horizon, A = zt->shape[2], M = rows * hor;
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+
+    /* One pass over the per-sample fields: every action is checked before
+     * anything is written (a failing call leaves the host's buffers as they
+     * were), and the advantages' mean in f64. */
+    const int32_t *act = (const int32_t *)actt->data;
+    const float *adv = (const float *)advt->data;
+    double sum = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < hor; t++) {
+            const int32_t a = act[r * actt->strides[0] + t * actt->strides[1]];
+            if (a < 0 || (int64_t)a >= A)
+                return lp_errorf(h, LP_ERANGE,
+                                 "ppo '%s': action %d at sample %lld (row %lld, step %lld) is "
+                                 "outside [0, %lld)",
+                                 in->name, (int)a, (long long)(r * hor + t), (long long)r,
+                                 (long long)t, (long long)A);
+            sum += adv[r * advt->strides[0] + t * advt->strides[1]];
+        }
+    }
+    double mean = 0.0, scale = 1.0;
+    if (norm_adv) {
+        mean = sum / (double)M;
+        double ss = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t t = 0; t < hor; t++) {
+                const double dv = adv[r * advt->strides[0] + t * advt->strides[1]] - mean;
+                ss += dv * dv;
+            }
+        /* Unbiased std; undefined for one sample: taken as 0, so that the
+         * normalised advantage is (A - A) / 1e-8 = 0. */
+        const double std = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
+        scale = 1.0 / (std + 1e-8);
+    }
+
+    int64_t chunk = 4096 / A;
+    chunk = chunk > PPO_CHUNK ? PPO_CHUNK : chunk < 8 ? 8 : chunk & ~(int64_t)7;
+    if (chunk * A > in->scratch_cap) {
+        float *p = realloc(in->scratch, (size_t)(chunk * A) * sizeof *p);
+        if (p == NULL)
+            return lp_errorf(h, LP_ENOMEM, "ppo '%s': out of memory (%lld actions)", in->name,
+                             (long long)A);
+        in->scratch = p;
+        in->scratch_cap = chunk * A;
+    }
+
+    ppo_job J;
+    memset(&J, 0, sizeof J);
+    J.z = (const float *)zt->data;
+    J.g = weight != 0.0f ? (float *)mb->grads[in->o_logits].data : NULL;
+    J.A = A, J.M = M, J.hor = hor;
+    J.adv = adv, J.adv_s0 = advt->strides[0], J.adv_s1 = advt->strides[1];
+    J.act = act, J.act_s0 = actt->strides[0], J.act_s1 = actt->strides[1];
+    J.oldp = (const float *)oldt->data, J.old_s0 = oldt->strides[0], J.old_s1 = oldt->strides[1];
+    J.ratio = (float *)ratt->data, J.rat_s0 = ratt->strides[0], J.rat_s1 = ratt->strides[1];
+    J.adv_mean = (float)mean;
+    J.adv_scale = (float)scale;
+    J.lo = (float)(1.0 - eps);
+    J.hi = (float)(1.0 + eps);
+    J.kpg = (float)((double)weight / (double)M);
+    J.ke = (float)((double)weight * ent_coef / (double)M);
+    J.E = in->scratch;
+    J.chunk = chunk;
+
+    ppo_sums S;
+    in->kernel(&J, &S);
+
+    const double inv_m = 1.0 / (double)M;
+    const double pg = S.pg * inv_m, ent = S.ent * inv_m, akl = S.akl * inv_m;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = pg - ent_coef * ent;
+    lp_stat(h, in->stats[PPO_S_PG], pg);
+    lp_stat(h, in->stats[PPO_S_ENT], ent);
+    lp_stat(h, in->stats[PPO_S_AKL], akl);
+    lp_stat(h, in->stats[PPO_S_OKL], S.okl * inv_m);
+    lp_stat(h, in->stats[PPO_S_CLIP], S.clip * inv_m);
+    lp_stat(h, in->stats[PPO_S_IMP], S.ratio * inv_m);
+
+    /* CleanRL checks approx_kl once per update epoch, after its last
+     * minibatch. */
+    if (target_kl > 0.0 && LP_HAS_FIELD(ctx, lp_ctx, minibatch_count) &&
+        ctx->minibatch == ctx->minibatch_count - 1 && akl > target_kl &&
+        LP_HAS_FIELD(out, lp_train_result, stop))
+        out->stop = 1;
+    return LP_OK;
+}
+
+static void ppo_destroy(const lp_loss *self) {
+    ppo_inst *in = ppo_of(self);
+    if (in == NULL)
+        return;
+    free(in->scratch);
+    free(in->name);
+    free(in);
+}
+
+static int ppo_float_param(const lp_value *v) {
+    return v->type == LP_PARAM_FLOAT || v->type == LP_PARAM_INT;
+}
+
+static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
+    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
+        args->host == NULL)
+        return LP_EINVAL;
+    const lp_host *h = args->host;
+    if (args->params == NULL || args->param_count < PPO_NPARAMS ||
+        !ppo_float_param(&args->params[PPO_P_CLIP]) || !ppo_float_param(&args->params[PPO_P_ENT]) ||
+        args->params[PPO_P_NORM].type != LP_PARAM_BOOL ||
+        !ppo_float_param(&args->params[PPO_P_TKL]))
+        return lp_errorf(h, LP_EINVAL,
+                         "ppo: parameters do not match the schema (clip_coef, ent_coef, "
+                         "norm_adv, target_kl)");
+
+    ppo_inst *in = calloc(1, sizeof *in);
+    if (in == NULL)
+        goto fail;
+    const char *name = args->name != NULL ? args->name : "ppo";
+    size_t len = strlen(name) + 1;
+    in->name = malloc(len);
+    if (in->name == NULL)
+        goto fail;
+    memcpy(in->name, name, len);
+
+    in->host = h;
+    in->params = args->params;
+    in->f_adv = in->f_act = in->f_logp = in->f_ratio = in->o_logits = -1;
+    for (int k = 0; k < PPO_NSTATS; k++)
+        in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
+    in->kernel = ppo_pick_kernel();
+
+    in->loss.struct_size = sizeof(lp_loss);
+    in->loss.data = in;
+    in->loss.attach = ppo_attach;
+    in->loss.train = ppo_train;
+    in->loss.destroy = ppo_destroy;
+    *out = &in->loss;
+    return LP_OK;
+
+fail:
+    if (in != NULL)
+        free(in->name);
+    free(in);
+    return lp_errorf(h, LP_ENOMEM, "ppo: out of memory creating the instance");
+}
+
+static const lp_loss_desc ppo_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "ppo",
+    .version = "1.0.0",
+    .summary = "PPO actor: clipped surrogate with entropy bonus, per-minibatch advantage "
+               "normalisation and target_kl early stop",
+    LP_DESC_PARAMS(ppo_params),
+    LP_DESC_FIELDS(ppo_fields),
+    .outputs = ppo_outputs,
+    .create = ppo_create,
+};
+
+LP_PLUGIN_ENTRY(&ppo_desc)
