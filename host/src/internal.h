@@ -59,10 +59,6 @@ int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size);
 /* True when `s` matches [a-z][a-z0-9_]* and is at most LP__ID_MAX bytes. */
 int lp__valid_name(const char *s);
 
-/* Levenshtein distance between a and b (b at most LP__ID_MAX bytes: longer
- * strings are compared on their first LP__ID_MAX bytes). */
-size_t lp__id_distance(const char *a, const char *b);
-
 /* ---- dl.c: the dynamic loader, behind a lock ---------------------------- */
 
 /* dlopen(path, RTLD_NOW | RTLD_LOCAL). On failure returns NULL and copies

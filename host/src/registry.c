@@ -2,6 +2,7 @@
  * Every registry owns all it found; two registries share nothing but the
  * mapped code of the files both loaded (and each inits those separately). */
 #include "internal.h"
+#include "suggest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,19 +261,12 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
         lp__one_line(err->message);
         return LP_ENOENT;
     }
-    const char *best = NULL;
-    size_t best_d = (size_t)-1;
-    for (size_t i = 0; i < reg->listed_count; i++) {
-        const char *known = reg->listed[i]->copy.desc.id;
-        size_t d = lp__id_distance(id, known);
-        if (d < best_d) {
-            best_d = d;
-            best = known;
-        }
-    }
-    /* A far-off "nearest" id is noise: suggest only plausible typos. */
-    size_t limit = strlen(id) / 3 > 2 ? strlen(id) / 3 : 2;
-    if (best != NULL && best_d <= limit)
+    lp__suggester sg;
+    lp__suggest_init(&sg, id, strlen(id));
+    for (size_t i = 0; i < reg->listed_count; i++)
+        lp__suggest_add(&sg, reg->listed[i]->copy.desc.id);
+    const char *best = lp__suggest_result(&sg); /* only plausible typos */
+    if (best != NULL)
         lp__append(err->message, sizeof err->message, "; did you mean '%s'? Known ids: ", best);
     else
         lp__append(err->message, sizeof err->message, ". Known ids: ");

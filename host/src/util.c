@@ -82,26 +82,6 @@ int lp__valid_name(const char *s) {
     return 1;
 }
 
-size_t lp__id_distance(const char *a, const char *b) {
-    /* Two rows of the classic dynamic programme, indexed by b's prefix. */
-    size_t prev[LP__ID_MAX + 1], cur[LP__ID_MAX + 1];
-    size_t nb = strnlen(b, LP__ID_MAX);
-    for (size_t j = 0; j <= nb; j++)
-        prev[j] = j;
-    for (size_t i = 1; a[i - 1] != '\0'; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= nb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1;
-            size_t ins = cur[j - 1] + 1;
-            size_t best = sub < del ? sub : del;
-            cur[j] = best < ins ? best : ins;
-        }
-        memcpy(prev, cur, (nb + 1) * sizeof prev[0]);
-    }
-    return prev[nb];
-}
-
 const char *lp__errno_text(int e, char *buf, size_t len) {
     /* The GNU strerror_r returns its message, which may not be `buf`. */
     return strerror_r(e, buf, len);

@@ -44,8 +44,9 @@ void *__wrap_realloc(void *p, size_t n) {
 
 static void copy_fixture(const char *fixture_case, const char *dir) {
     char src[PATH_MAX], dst[PATH_MAX], buf[65536];
-    snprintf(src, sizeof src, "%s/%s/%s.so", LP_FIXTURE_DIR, fixture_case, fixture_case);
-    snprintf(dst, sizeof dst, "%s/%s.so", dir, fixture_case);
+    int ns = snprintf(src, sizeof src, "%s/%s/%s.so", LP_FIXTURE_DIR, fixture_case, fixture_case);
+    int nd = snprintf(dst, sizeof dst, "%s/%s.so", dir, fixture_case);
+    assert_true(ns > 0 && (size_t)ns < sizeof src && nd > 0 && (size_t)nd < sizeof dst);
     int in = open(src, O_RDONLY | O_CLOEXEC);
     assert_true(in >= 0);
     int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);

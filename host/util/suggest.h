@@ -1,6 +1,6 @@
 /* Internal: "did you mean" by edit distance. No allocation. */
-#ifndef LP_CONFIG_SUGGEST_H
-#define LP_CONFIG_SUGGEST_H
+#ifndef LP_UTIL_SUGGEST_H
+#define LP_UTIL_SUGGEST_H
 
 #include <stddef.h>
 
