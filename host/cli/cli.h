@@ -64,11 +64,6 @@ void lp__print_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 /* The one-line pointer to --help that follows a usage error. */
 void lp__print_usage_hint(void);
 
-/* prefix.c: the plugin directory of the install this executable runs from,
- * when it exists and differs from the one compiled into liblossplug (the
- * install was relocated). Returns 0 and fills `buf`, or -1. */
-int lp__relocated_plugin_dir(char *buf, size_t size);
-
 /* The commands (one file each). */
 int lp__cmd_list(const lp__cli *cli, const lp_registry *reg);
 int lp__cmd_describe(const lp__cli *cli, const lp_registry *reg);

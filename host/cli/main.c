@@ -127,7 +127,6 @@ static int lp__run(const lp__cli *cli) {
 
     /* A relocated install searches its own plugin directory after the
      * --plugin-path ones. */
-    char relocated[4096];
     const char *paths[LP__MAX_PLUGIN_PATHS + 1];
     size_t path_count = 0;
     for (size_t i = 0; i < cli->plugin_path_count; i++)
@@ -139,8 +138,6 @@ static int lp__run(const lp__cli *cli) {
         opt.use_env_path = 0;
         opt.use_install_dir = 0;
     }
-    if (opt.use_install_dir && lp__relocated_plugin_dir(relocated, sizeof relocated) == 0)
-        paths[path_count++] = relocated;
     opt.plugin_paths = paths;
     opt.plugin_path_count = path_count;
     opt.allow_insecure = cli->allow_insecure;

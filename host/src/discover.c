@@ -2,6 +2,9 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,29 @@ static int32_t lp__roots_add_list(lp__roots *roots, const char *list, lp__diags 
     return rc;
 }
 
+/* The plugin directory of the install this library belongs to, found from
+ * where liblossplug itself was loaded (<libdir>/LP_PLUGINDIR_FROM_LIBDIR), so
+ * that an install made with `cmake --install --prefix` or moved elsewhere
+ * finds its own plugins rather than those of the configured prefix. -1 when
+ * that directory does not exist (a build tree, a static link). */
+static const char lp__self_anchor = 0;
+static int lp__relocated_plugin_dir(char *buf, size_t size) {
+    Dl_info info;
+    char lib[PATH_MAX];
+    if (dladdr(&lp__self_anchor, &info) == 0 || info.dli_fname == NULL ||
+        realpath(info.dli_fname, lib) == NULL)
+        return -1;
+    char *slash = strrchr(lib, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    int n = snprintf(buf, size, "%s/%s", lib, LP_PLUGINDIR_FROM_LIBDIR);
+    struct stat st;
+    if (n < 0 || (size_t)n >= size || stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return -1;
+    return 0;
+}
+
 int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__diags *diags) {
     int32_t rc = LP_OK;
     for (size_t i = 0; rc == LP_OK && i < opt->plugin_path_count; i++)
@@ -76,8 +102,13 @@ int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__di
         if (env != NULL)
             rc = lp__roots_add_list(roots, env, diags);
     }
-    if (rc == LP_OK && opt->use_install_dir)
-        rc = lp__root_add(roots, lp_install_plugin_dir(), NULL, diags);
+    if (rc == LP_OK && opt->use_install_dir) {
+        char relocated[PATH_MAX];
+        const char *dir = lp__relocated_plugin_dir(relocated, sizeof relocated) == 0
+                              ? relocated
+                              : lp_install_plugin_dir();
+        rc = lp__root_add(roots, dir, NULL, diags);
+    }
     return rc;
 }
 

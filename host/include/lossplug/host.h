@@ -129,7 +129,9 @@ LP_API const lp_diag *lp_registry_diag_at(const lp_registry *reg, size_t index);
 LP_API size_t lp_registry_root_count(const lp_registry *reg);
 LP_API const char *lp_registry_root_at(const lp_registry *reg, size_t index);
 
-/* The installed plugin directory compiled into this library. */
+/* The installed plugin directory configured at build time. The registry
+ * searches `lossplug/plugins` next to the running liblossplug instead when
+ * that exists (a relocated install); see docs/loader.md. */
 LP_API const char *lp_install_plugin_dir(void);
 
 /* ---- sessions: losses composed from a config over one buffer ------------------ */
