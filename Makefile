@@ -13,6 +13,9 @@
 DEB_PACKAGES := cmake make gcc pkg-config libyaml-dev libopenblas-dev libcmocka-dev \
                 valgrind clang-format python3
 
+# Quiet recursive make: no "Entering directory" lines around the build.
+MAKEFLAGS += --no-print-directory
+
 BUILD_DIR := build
 ASAN_DIR := build-asan
 BUILD_TYPE := RelWithDebInfo
