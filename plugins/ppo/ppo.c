@@ -221,22 +221,24 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
             float h = ls - d[k] * inv;
             h = h > 0.0f ? h : 0.0f;
             const float lr_raw = (za[k] - ls) - old[k];
-            const int beyond = lr_raw > PPO_LOGRATIO_MAX;
-            const float lr = beyond ? PPO_LOGRATIO_MAX : lr_raw;
+            const float lr = lr_raw > PPO_LOGRATIO_MAX ? PPO_LOGRATIO_MAX : lr_raw;
             const float rt = lp__expf(lr);
             const float an = (adv[k] - amean) * ascale;
             float rc = rt < lo ? lo : rt;
             rc = rc > hi ? hi : rc;
             const float u = -an * rt, c = -an * rc;
-            const int out_hi = rt > hi, out_lo = rt < lo;
-            /* The unclipped branch carries the gradient, ties included. */
-            const int clipped = ((an > 0.0f) & out_hi) | ((an < 0.0f) & out_lo) | beyond;
-            const float kp = clipped ? 0.0f : kw * an * rt;
+            /* m = 0 exactly where the clipped term is the strict max (A > 0
+             * and ratio > 1 + eps, or A < 0 and ratio < 1 - eps): ties go to
+             * the unclipped term, and a NaN keeps its gradient (NaN). Beyond
+             * the log-ratio clamp the loss is flat: no gradient. Selects
+             * only, no boolean algebra, so that the loop vectorises. */
+            float kp = u < c ? 0.0f : kw * an * rt;
+            kp = lr_raw > PPO_LOGRATIO_MAX ? 0.0f : kp;
             st_pg[k] = u > c ? u : c;
             st_ent[k] = h;
             st_akl[k] = (rt - 1.0f) - lr;
             st_okl[k] = -lr;
-            st_clip[k] = (out_hi | out_lo) ? 1.0f : 0.0f;
+            st_clip[k] = rt > hi ? 1.0f : rt < lo ? 1.0f : 0.0f;
             ratio[k] = rt;
             kpg[k] = kp;
             /* g_j += p_j (kp + ke (log p_j + H)), p_j = E_j / s,

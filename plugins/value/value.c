@@ -54,8 +54,8 @@ typedef struct val_job {
     const float *V; /* [rows, horizon] contiguous output */
     float *g;       /* its gradient, or NULL */
     int64_t rows, hor;
-    float vclip, k; /* k = weight * vf_coef / M */
-    int clip;
+    float vclip; /* +Inf when clip_vloss is off: then V_c = V */
+    float k;     /* weight * vf_coef / M */
 } val_job;
 
 /* n samples of one row; `sR`, `sVo` are inner strides (inlined with 1 for
@@ -65,7 +65,6 @@ static LP__ALWAYS_INLINE void val_row(const val_job *J, const float *LP__RESTRIC
                                       const float *LP__RESTRICT V, float *LP__RESTRICT g, int64_t n,
                                       double *acc) {
     const float vc = J->vclip, k = J->k;
-    const int clip = J->clip;
     int64_t t = 0;
     for (; t + 8 <= n; t += 8) {
         for (int l = 0; l < 8; l++) {
@@ -76,10 +75,11 @@ static LP__ALWAYS_INLINE void val_row(const val_job *J, const float *LP__RESTRIC
             const float vcl = dv > vc ? vo + vc : dv < -vc ? vo - vc : v;
             const float dc = vcl - r;
             const float lu = d * d, lc = dc * dc;
-            const int unclipped = !clip | (lu >= lc);
-            acc[l] += (double)(unclipped ? lu : lc);
+            /* the unclipped term carries the gradient when it is the max,
+             * ties included */
+            acc[l] += (double)(lu >= lc ? lu : lc);
             if (g != NULL)
-                g[t + l] += unclipped ? k * d : 0.0f;
+                g[t + l] += lu >= lc ? k * d : 0.0f;
         }
     }
     for (; t < n; t++) {
@@ -88,10 +88,9 @@ static LP__ALWAYS_INLINE void val_row(const val_job *J, const float *LP__RESTRIC
         const float vcl = dv > vc ? vo + vc : dv < -vc ? vo - vc : v;
         const float dc = vcl - r;
         const float lu = d * d, lc = dc * dc;
-        const int unclipped = !clip | (lu >= lc);
-        acc[0] += (double)(unclipped ? lu : lc);
+        acc[0] += (double)(lu >= lc ? lu : lc);
         if (g != NULL)
-            g[t] += unclipped ? k * d : 0.0f;
+            g[t] += lu >= lc ? k * d : 0.0f;
     }
 }
 
@@ -312,9 +311,8 @@ static int32_t val_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
         .g = weight != 0.0f ? mb->grads[in->o_v].data : NULL,
         .rows = rows,
         .hor = hor,
-        .vclip = (float)vclip,
+        .vclip = clip ? (float)vclip : INFINITY,
         .k = (float)((double)weight * vf_coef / (double)M),
-        .clip = clip,
     };
     const double lv = 0.5 * in->kernel(&J) / (double)M;
     if (LP_HAS_FIELD(out, lp_train_result, loss))
