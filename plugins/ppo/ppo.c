@@ -238,7 +238,8 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
             st_ent[k] = h;
             st_akl[k] = (rt - 1.0f) - lr;
             st_okl[k] = -lr;
-            st_clip[k] = rt > hi ? 1.0f : rt < lo ? 1.0f : 0.0f;
+            /* two selects added: a nested one does not vectorise */
+            st_clip[k] = (rt > hi ? 1.0f : 0.0f) + (rt < lo ? 1.0f : 0.0f);
             ratio[k] = rt;
             kpg[k] = kp;
             /* g_j += p_j (kp + ke (log p_j + H)), p_j = E_j / s,
