@@ -1,0 +1,141 @@
+/* The expert dataset writer: the teacher drives num_envs environments for
+ * num_steps steps and every (observation, action, episode start) it saw
+ * becomes a record. The format is specified in docs/cartpole.md. */
+#include "cartpole.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Little-endian stores, independent of the host's byte order. */
+static void cp__le32(unsigned char *p, uint32_t v) {
+    for (int b = 0; b < 4; b++)
+        p[b] = (unsigned char)(v >> (8 * b));
+}
+
+static void cp__le64(unsigned char *p, uint64_t v) {
+    for (int b = 0; b < 8; b++)
+        p[b] = (unsigned char)(v >> (8 * b));
+}
+
+static void cp__header(unsigned char h[CP_EXPERT_HEADER_SIZE], uint32_t num_envs,
+                       uint64_t num_steps, uint64_t seed, uint32_t payload_crc) {
+    memset(h, 0, CP_EXPERT_HEADER_SIZE);
+    memcpy(h, CP_EXPERT_MAGIC, 8);
+    cp__le32(h + 8, CP_EXPERT_VERSION);
+    cp__le32(h + 12, CP_EXPERT_HEADER_SIZE);
+    cp__le32(h + 16, CP_EXPERT_RECORD_SIZE);
+    cp__le32(h + 20, CP_OBS_DIM);
+    cp__le32(h + 24, CP_NUM_ACTIONS);
+    cp__le32(h + 28, num_envs);
+    cp__le64(h + 32, num_steps);
+    cp__le64(h + 40, (uint64_t)num_envs * num_steps);
+    cp__le64(h + 48, seed);
+    cp__le32(h + 56, payload_crc);
+    cp__le32(h + 60, cp_crc32(0, h, 60));
+}
+
+int cp_expert_write(const char *path, int32_t num_envs, int64_t num_steps, uint64_t seed,
+                    cp_expert_summary *summary) {
+    /* At most 2^40 records (24 TiB): far beyond use, far below overflow. */
+    if (!path || !*path || num_envs < 1 || num_steps < 1 ||
+        (uint64_t)num_steps > (UINT64_C(1) << 40) / (uint64_t)num_envs)
+        return CP_EINVAL;
+    const size_t m = (size_t)num_envs;
+    int rc = CP_ENOMEM;
+    cp_env *env = NULL;
+    FILE *f = NULL;
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    /* One block for one step: obs, rewards, returns, actions, three flag
+     * arrays and the records. */
+    float *obs = malloc(m * ((CP_OBS_DIM + 2) * sizeof(float) + sizeof(int32_t) + 3 +
+                             CP_EXPERT_RECORD_SIZE));
+    if (!tmp || !obs)
+        goto done;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    float *reward = obs + m * CP_OBS_DIM;
+    float *ep_return = reward + m;
+    int32_t *actions = (int32_t *)(void *)(ep_return + m);
+    uint8_t *term = (uint8_t *)(actions + m);
+    uint8_t *trunc = term + m;
+    uint8_t *start = trunc + m;
+    unsigned char *rec = start + m;
+    if ((rc = cp_create(&env, num_envs, seed)) != CP_OK)
+        goto done;
+    cp_reset(env, obs);
+    memset(start, 1, m);
+
+    rc = CP_EIO;
+    f = fopen(tmp, "wb");
+    if (!f)
+        goto done;
+    unsigned char header[CP_EXPERT_HEADER_SIZE];
+    cp__header(header, (uint32_t)num_envs, (uint64_t)num_steps, seed, 0);
+    if (fwrite(header, 1, sizeof header, f) != sizeof header)
+        goto done;
+
+    uint32_t crc = 0;
+    int64_t episodes = 0;
+    double return_sum = 0;
+    cp_step_out out = {.obs = obs,
+                       .reward = reward,
+                       .terminated = term,
+                       .truncated = trunc,
+                       .episode_return = ep_return};
+    for (int64_t t = 0; t < num_steps; t++) {
+        cp_teacher_actions(obs, num_envs, actions);
+        for (size_t i = 0; i < m; i++) {
+            unsigned char *r = rec + i * CP_EXPERT_RECORD_SIZE;
+            for (int k = 0; k < CP_OBS_DIM; k++) {
+                uint32_t bits;
+                memcpy(&bits, &obs[i * CP_OBS_DIM + (size_t)k], 4);
+                cp__le32(r + 4 * k, bits);
+            }
+            cp__le32(r + 16, (uint32_t)actions[i]);
+            r[20] = start[i];
+            r[21] = r[22] = r[23] = 0;
+        }
+        size_t bytes = m * CP_EXPERT_RECORD_SIZE;
+        crc = cp_crc32(crc, rec, bytes);
+        if (fwrite(rec, 1, bytes, f) != bytes)
+            goto done;
+        if (cp_step(env, actions, &out) != CP_OK) {
+            rc = CP_EINVAL; /* cannot happen: the teacher only says 0 or 1 */
+            goto done;
+        }
+        for (size_t i = 0; i < m; i++) {
+            start[i] = term[i] || trunc[i];
+            if (start[i]) {
+                episodes++;
+                return_sum += ep_return[i];
+            }
+        }
+    }
+    cp__header(header, (uint32_t)num_envs, (uint64_t)num_steps, seed, crc);
+    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(header, 1, sizeof header, f) != sizeof header)
+        goto done;
+    if (fclose(f) != 0) {
+        f = NULL;
+        goto done;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0)
+        goto done;
+    if (summary) {
+        summary->records = (uint64_t)num_envs * (uint64_t)num_steps;
+        summary->episodes = episodes;
+        summary->mean_return = episodes ? return_sum / (double)episodes : 0.0;
+    }
+    rc = CP_OK;
+done:
+    if (f)
+        fclose(f);
+    if (rc != CP_OK && tmp)
+        remove(tmp);
+    cp_free(env);
+    free(obs);
+    free(tmp);
+    return rc;
+}
