@@ -53,9 +53,9 @@ static LP__ALWAYS_INLINE float lp__bits_f32(uint32_t u) {
 
 /* e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in two
  * so that n * ln2_hi is exact; e^r by its Taylor polynomial to degree 7
- * (remainder below 2^-28 relative); 2^n built in the exponent bits. The
- * integer n is read from the bits of a float rounded with the 1.5 * 2^23
- * trick: no float-to-int conversion, so NaN stays defined behaviour. */
+ * (remainder below 2^-28 relative), evaluated by Estrin's scheme; 2^n built in the exponent bits.
+ * The integer n is read from the bits of a float rounded with the 1.5 * 2^23 trick: no float-to-int
+ * conversion, so NaN stays defined behaviour. */
 static LP__ALWAYS_INLINE float lp__expf(float x) {
     const float lo = -86.5f, hi = 88.75f;
     const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
@@ -68,14 +68,15 @@ static LP__ALWAYS_INLINE float lp__expf(float x) {
     const uint32_t ni = lp__f32_bits(t) - lp__f32_bits(shift);
     float r = xc - n * 0.693359375f; /* ln2_hi: 9 significant bits, n * ln2_hi exact */
     r = r - n * -2.12194440e-4f;     /* ln2_lo = ln2 - ln2_hi */
-    float p = 1.98412698e-4f;        /* 1/7! */
-    p = p * r + 1.38888889e-3f;      /* 1/6! */
-    p = p * r + 8.33333333e-3f;      /* 1/5! */
-    p = p * r + 4.16666667e-2f;      /* 1/4! */
-    p = p * r + 1.66666667e-1f;      /* 1/3! */
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    /* Estrin's scheme: the same polynomial with a dependency chain of 3
+     * multiply-adds instead of 7, so that several rows' exponentials
+     * overlap in the pipeline. */
+    const float r2 = r * r, r4 = r2 * r2;
+    const float p01 = 1.0f + r;                            /* 1 + r */
+    const float p23 = 0.5f + r * 1.66666667e-1f;           /* 1/2! + r/3! */
+    const float p45 = 4.16666667e-2f + r * 8.33333333e-3f; /* 1/4! + r/5! */
+    const float p67 = 1.38888889e-3f + r * 1.98412698e-4f; /* 1/6! + r/7! */
+    const float p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
     const float scale = lp__bits_f32((ni + 126u) << 23); /* 2^(n-1) */
     float y = (p + p) * scale;
     y = x < lo ? 0.0f : y;

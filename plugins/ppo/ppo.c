@@ -205,12 +205,14 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
 
         /* A: per row, max, exponentials, their sum and dot. */
         const float *zc = J->z + i0 * A;
-        for (int64_t k = 0; k < n; k++) {
-            const float *zr = zc + k * A;
-            mx[k] = ppo_row_max(zr, A);
-            ppo_row_exp(zr, A, mx[k], E + k * A, &s[k], &d[k]);
-            za[k] = zr[act[k]] - mx[k];
-        }
+        /* Separate loops: each row's max is ready long before its
+         * exponentials need it, and the rows' dependency chains overlap. */
+        for (int64_t k = 0; k < n; k++)
+            mx[k] = ppo_row_max(zc + k * A, A);
+        for (int64_t k = 0; k < n; k++)
+            ppo_row_exp(zc + k * A, A, mx[k], E + k * A, &s[k], &d[k]);
+        for (int64_t k = 0; k < n; k++)
+            za[k] = zc[k * A + act[k]] - mx[k];
         for (int64_t k = n; k < n8; k++)
             s[k] = 1.0f, d[k] = 0.0f, za[k] = 0.0f;
 
