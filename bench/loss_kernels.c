@@ -11,6 +11,7 @@
  * it prints a table and exits 0 unless a call fails. docs/performance.md
  * records the numbers.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <lpt.h>
 
 #include <math.h>
@@ -134,8 +135,8 @@ static void setup_make(setup *s, const lp_loss_desc *ppo, const lp_loss_desc *va
     /* update epoch 1: explained variance is not accumulated (it is once per
      * train phase, in update epoch 0 only) */
     lpt_ctx(s->val)->update_epoch = 1;
-    if (lpt_create(s->ppo) != LP_OK || lpt_attach(s->ppo) != LP_OK ||
-        lpt_create(s->val) != LP_OK || lpt_attach(s->val) != LP_OK) {
+    if (lpt_create(s->ppo) != LP_OK || lpt_attach(s->ppo) != LP_OK || lpt_create(s->val) != LP_OK ||
+        lpt_attach(s->val) != LP_OK) {
         fprintf(stderr, "loss_kernels: create/attach failed: %s %s\n", lpt_last_error(s->ppo),
                 lpt_last_error(s->val));
         exit(1);
@@ -157,8 +158,8 @@ static int cmp_double(const void *a, const void *b) {
 /* Median of `reps` timed runs of `which` (0 ppo, 1 value, 2 floor), in ns. */
 static double timed(setup *s, int which, int reps, void (*floor_fn)(const floor_args *)) {
     double *t = xcalloc(reps, sizeof(double));
-    floor_args F = {s->z, s->adv, s->old, s->ret, s->vold, s->v, s->act,
-                    s->g, s->rat, s->gv,  s->M,   s->A};
+    floor_args F = {s->z,   s->adv, s->old, s->ret, s->vold, s->v,
+                    s->act, s->g,   s->rat, s->gv,  s->M,    s->A};
     for (int r = -2; r < reps; r++) { /* two warm-up runs */
         const double t0 = now_ns();
         int32_t rc = LP_OK;
