@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "scalar.h"
+#include "walk.h"
 #include "suggest.h"
 
 #include <lp_errset.h>
@@ -17,17 +18,11 @@
 #define LP__NAME_MAX  63
 #define LP__BOUND_MAX ((int64_t)1 << 62) /* epochs and steps */
 
-typedef struct walk {
-    lp__arena *a;
-    const char *file; /* arena copy */
-    lp__config *cfg;
-    const lp__config_options *opt;
-    lp_error *err;
-} walk;
+typedef lp__walk walk;
 
-static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses"};
-static const char *const buffer_keys[] = {"segments", "horizon", "minibatch_segments",
-                                          "update_epochs", "seed"};
+static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
+static const char *const buffer_keys[] = {"segments",      "horizon", "minibatch_segments",
+                                          "update_epochs", "seed",    "shuffle"};
 static const char *const stats_keys[] = {"path"};
 static const char *const loss_keys[] = {"name", "plugin", "weight", "params", "schedule"};
 static const char *const schedule_keys[] = {"rollout", "train", "anneal"};
@@ -215,6 +210,22 @@ static int32_t get_float(const walk *w, const lp__ynode *n, const char *where, d
     return LP_OK;
 }
 
+static int32_t get_bool(const walk *w, const lp__ynode *n, const char *where, int32_t *out) {
+    int32_t rc = expect_kind(w, n, LP__Y_SCALAR, where);
+    if (rc != LP_OK)
+        return rc;
+    if (!n->plain)
+        return lp__cfgerr(w->err, at(w, n),
+                          "%s must be true or false, found a quoted string; remove the quotes",
+                          where);
+    char q[LP__QUOTE_MAX];
+    if (lp__parse_bool(n->text, n->len, out) != LP__LIT_OK)
+        return lp__cfgerr(w->err, at(w, n),
+                          "%s must be true or false, found '%s'; write true or false", where,
+                          qtext(q, n));
+    return LP_OK;
+}
+
 /* A non-empty scalar without NUL characters, as an arena string. */
 static int32_t get_string(const walk *w, const lp__ynode *n, const char *where, const char *what,
                           const char **out) {
@@ -330,6 +341,12 @@ static int32_t walk_buffer(walk *w, const lp__ynode *key, const lp__ynode *v) {
     b->seed = 0;
     if (rc == LP_OK)
         rc = opt_int(w, v, "seed", "buffer", 0, INT64_MAX, &b->seed, &b->seed_pos);
+    b->shuffle = 1;
+    const lp__ynode *sh = lp__ymap_get(v, "shuffle");
+    if (rc == LP_OK && sh != NULL) {
+        b->shuffle_pos = kv_at(w, key_node(v, "shuffle"), sh);
+        rc = get_bool(w, sh, "buffer.shuffle", &b->shuffle);
+    }
     if (rc != LP_OK)
         return rc;
     if (b->segments % b->minibatch_segments != 0)
@@ -816,6 +833,11 @@ static int32_t walk_root(walk *w, const lp__ynode *root) {
     rc = walk_losses(w, key_node(root, "losses"), v);
     if (rc != LP_OK)
         return rc;
+    if ((v = lp__ymap_get(root, "program")) != NULL) {
+        rc = lp__walk_program(w, key_node(root, "program"), v);
+        if (rc != LP_OK)
+            return rc;
+    }
 
     size_t n = 0;
     for (size_t i = 0; i < w->opt->passthrough_count; i++)
@@ -1007,4 +1029,50 @@ const lp__loss_cfg *lp__config_loss(const lp__config *cfg, const char *name) {
         if (strcmp(cfg->losses[i].name, name) == 0)
             return &cfg->losses[i];
     return NULL;
+}
+
+/* ---- helpers shared with the other section walkers (walk.h) ---------------------- */
+
+lp__pos lp__walk_at(const lp__walk *w, const lp__ynode *n) {
+    return at(w, n);
+}
+
+lp__kvpos lp__walk_kv(const lp__walk *w, const lp__ynode *key, const lp__ynode *value) {
+    return kv_at(w, key, value);
+}
+
+int32_t lp__walk_oom(const lp__walk *w) {
+    return oom(w);
+}
+
+const lp__ynode *lp__walk_key_node(const lp__ynode *map, const char *key) {
+    return key_node(map, key);
+}
+
+int32_t lp__walk_kind(const lp__walk *w, const lp__ynode *n, int32_t kind, const char *where) {
+    return expect_kind(w, n, kind, where);
+}
+
+int32_t lp__walk_keys(const lp__walk *w, const lp__ynode *map, const char *where,
+                      const char *const *keys, size_t n) {
+    return check_keys(w, map, where, keys, n, NULL, 0);
+}
+
+int32_t lp__walk_missing(const lp__walk *w, const lp__ynode *map, const char *key,
+                         const char *where, const char *example) {
+    return missing(w, map, key, where, example);
+}
+
+int32_t lp__walk_int(const lp__walk *w, const lp__ynode *n, const char *where, int64_t min,
+                     int64_t max, int64_t *out) {
+    return get_int(w, n, where, min, max, out);
+}
+
+int32_t lp__walk_name(const lp__walk *w, const lp__ynode *n, const char *where, const char **out) {
+    return get_name(w, n, where, out);
+}
+
+int32_t lp__walk_string(const lp__walk *w, const lp__ynode *n, const char *where, const char *what,
+                        const char **out) {
+    return get_string(w, n, where, what, out);
 }

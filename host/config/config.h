@@ -70,8 +70,10 @@ typedef struct lp__buffer_cfg {
     int64_t minibatch_segments; /* default: segments; must divide segments */
     int64_t update_epochs;      /* default 1, 1 .. 10000 */
     int64_t seed;               /* default 0, 0 .. 2^63-1 */
+    int32_t shuffle;            /* default 1: shuffle segments per update epoch */
     lp__pos pos;                /* the `buffer` key */
-    lp__kvpos segments_pos, horizon_pos, minibatch_segments_pos, update_epochs_pos, seed_pos;
+    lp__kvpos segments_pos, horizon_pos, minibatch_segments_pos, update_epochs_pos, seed_pos,
+        shuffle_pos;
 } lp__buffer_cfg;
 
 typedef enum lp__stats_format {
@@ -160,6 +162,31 @@ typedef struct lp__section {
     lp__kvpos pos;
 } lp__section;
 
+/* One entry of program.fields or program.outputs: a name and a type
+ * ("f32[OBS]"), symbolic dims kept as LP_DIM_*. */
+typedef struct lp__program_decl {
+    lp_decl decl; /* decl.name is config-owned */
+    lp__kvpos pos;
+} lp__program_decl;
+
+/* The `program` section: what the embedding program provides, so that a
+ * config can be checked without the program (lossplug check). Every part is
+ * optional here; the session decides what it needs. */
+typedef struct lp__program_cfg {
+    lp__pos pos;     /* the `program` key; line 0 when the section is absent */
+    int has_env;     /* observation and action were given */
+    lp_env_info env; /* obs/action dtype and shape, num_actions; the rest 0 */
+    lp__kvpos observation_pos, action_pos;
+    int has_fields;
+    size_t field_count;
+    const lp__program_decl *fields; /* file order */
+    lp__kvpos fields_pos;
+    int has_outputs;
+    size_t output_count;
+    const lp__program_decl *outputs; /* file order */
+    lp__kvpos outputs_pos;
+} lp__program_cfg;
+
 typedef struct lp__config {
     const char *file; /* display name: the path, or the name given with a string */
     const char *dir;  /* base directory of relative paths */
@@ -172,6 +199,7 @@ typedef struct lp__config {
     lp__kvpos stats_path_pos;
     size_t loss_count;
     const lp__loss_cfg *losses; /* config order */
+    lp__program_cfg program;
     size_t section_count;
     const lp__section *sections; /* passthrough sections present, file order */
     const lp__ynode *root;
@@ -190,6 +218,11 @@ int32_t lp__config_parse_file(const char *path, const lp__config_options *opt, l
  * used in messages and to find the base directory. */
 int32_t lp__config_parse_string(const char *text, size_t len, const char *name,
                                 const lp__config_options *opt, lp__config **out, lp_error *err);
+
+/* Parse a field or output type, "f32" or "f32[4, OBS]" (dims > 0 or OBS,
+ * ACTION, NUM_ACTIONS), into `decl` (dtype, rank, shape). Returns 0, or -1
+ * when `text` is not such a type. */
+int lp__config_parse_type(const char *text, lp_decl *decl);
 
 /* Free a config and everything it owns. NULL is a no-op. */
 void lp__config_free(lp__config *cfg);

@@ -61,7 +61,7 @@ static void test_unknown_keys(void **state) {
             "t.yaml:3:1: unknown key 'envv' at the top level; did you mean 'env'?");
     cfg_err(CFG_BUFFER L1 "model: {}\n",
             "t.yaml:3:1: unknown key 'model' at the top level; valid keys: plugin_path, buffer, "
-            "stats, losses, env");
+            "stats, losses, program, env");
     cfg_err("buffer: {segmnts: 8, horizon: 16}\n" L1,
             "t.yaml:1:10: unknown key 'segmnts' in buffer; did you mean 'segments'?");
     cfg_err(CFG_BUFFER "stats: {path: a.csv, every: 2}\n" L1,
@@ -80,7 +80,7 @@ static void test_unknown_keys(void **state) {
     /* User text is escaped: one line whatever the key holds. */
     cfg_err(CFG_BUFFER L1 "\"a\\nb\": 1\n",
             "t.yaml:3:1: unknown key 'a\\x0ab' at the top level; valid keys: plugin_path, buffer, "
-            "stats, losses, env");
+            "stats, losses, program, env");
 }
 
 static void test_wrong_type(void **state) {
