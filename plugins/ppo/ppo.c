@@ -91,6 +91,7 @@ typedef struct ppo_job {
     const float *oldp;
     float *ratio;
     int64_t adv_s0, adv_s1, act_s0, act_s1, old_s0, old_s1, rat_s0, rat_s1;
+    int contig;                /* all four dense [rows, horizon]: element index = sample index */
     float adv_mean, adv_scale; /* A_n = (A - mean) * scale */
     float lo, hi;              /* 1 - eps, 1 + eps, rounded to f32 */
     float kpg;                 /* weight / M */
@@ -158,6 +159,15 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
     *d_out = (d8[0] + d8[2]) + (d8[1] + d8[3]);
 }
 
+/* g_j += E_j (a0 + a1 (z_j - max)): the restrict parameters spare the
+ * vectoriser a run-time alias check per row. */
+static LP__ALWAYS_INLINE void ppo_row_grad(const float *LP__RESTRICT z, const float *LP__RESTRICT E,
+                                           float *LP__RESTRICT g, int64_t A, float a0, float a1,
+                                           float mx) {
+    for (int64_t j = 0; j < A; j++)
+        g[j] += E[j] * (a0 + a1 * (z[j] - mx));
+}
+
 /* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
 static LP__ALWAYS_INLINE void ppo_lane_sum(double *LP__RESTRICT acc, const float *LP__RESTRICT v,
                                            int64_t n) {
@@ -190,7 +200,11 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         const int64_t n8 = (n + 7) & ~(int64_t)7;
 
         /* Gather the per-sample fields of the chunk (views may be strided). */
-        {
+        if (J->contig) {
+            memcpy(act, J->act + i0, (size_t)n * sizeof *act);
+            memcpy(old, J->oldp + i0, (size_t)n * sizeof *old);
+            memcpy(adv, J->adv + i0, (size_t)n * sizeof *adv);
+        } else {
             int64_t rr = r, tt = t;
             for (int64_t k = 0; k < n; k++) {
                 act[k] = J->act[rr * J->act_s0 + tt * J->act_s1];
@@ -199,9 +213,9 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
                 if (++tt == hor)
                     tt = 0, rr++;
             }
-            for (int64_t k = n; k < n8; k++) /* padding: benign values */
-                act[k] = 0, old[k] = 0.0f, adv[k] = amean;
         }
+        for (int64_t k = n; k < n8; k++) /* padding: benign values */
+            act[k] = 0, old[k] = 0.0f, adv[k] = amean;
 
         /* A: per row, max, exponentials, their sum and dot. */
         const float *zc = J->z + i0 * A;
@@ -259,7 +273,9 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         ppo_lane_sum(acc[5], ratio, n8);
 
         /* Ratios back into the buffer. */
-        {
+        if (J->contig) {
+            memcpy(J->ratio + i0, ratio, (size_t)n * sizeof *ratio);
+        } else {
             int64_t rr = r, tt = t;
             for (int64_t k = 0; k < n; k++) {
                 J->ratio[rr * J->rat_s0 + tt * J->rat_s1] = ratio[k];
@@ -273,13 +289,8 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         if (J->g != NULL) {
             float *gc = J->g + i0 * A;
             for (int64_t k = 0; k < n; k++) {
-                const float *LP__RESTRICT zr = zc + k * A;
-                const float *LP__RESTRICT er = E + k * A;
-                float *LP__RESTRICT gr = gc + k * A;
-                const float a0 = c0[k], a1 = c1[k], m = mx[k];
-                for (int64_t j = 0; j < A; j++)
-                    gr[j] += er[j] * (a0 + a1 * (zr[j] - m));
-                gr[act[k]] -= kpg[k];
+                ppo_row_grad(zc + k * A, E + k * A, gc + k * A, A, c0[k], c1[k], mx[k]);
+                gc[k * A + act[k]] -= kpg[k];
             }
         }
     }
@@ -552,6 +563,13 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     J.hi = (float)(1.0 + eps);
     J.kpg = (float)((double)weight / (double)M);
     J.ke = (float)((double)weight * ent_coef / (double)M);
+    J.contig = 1;
+    const lp_tensor *const per_sample[4] = {advt, actt, oldt, ratt};
+    for (int k = 0; k < 4; k++) {
+        const lp_tensor *ft = per_sample[k];
+        if (!(ft->strides[1] == 1 || hor == 1) || !(ft->strides[0] == hor || rows == 1))
+            J.contig = 0;
+    }
     J.E = in->scratch;
     J.chunk = chunk;
 
