@@ -56,11 +56,12 @@ static LP__ALWAYS_INLINE float lp__bits_f32(uint32_t u) {
  * (remainder below 2^-28 relative), evaluated by Estrin's scheme; 2^n built in the exponent bits.
  * The integer n is read from the bits of a float rounded with the 1.5 * 2^23 trick: no float-to-int
  * conversion, so NaN stays defined behaviour. */
-static LP__ALWAYS_INLINE float lp__expf(float x) {
+static LP__ALWAYS_INLINE float lp__expf_impl(float x, const int upper) {
     const float lo = -86.5f, hi = 88.75f;
     const float shift = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     float xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
+    if (upper)
+        xc = xc > hi ? hi : xc;
     const float t = xc * 1.44269504088896341f + shift;
     const float n = t - shift;
     /* n in [-125, 128]: 2^(n-1) has a normal exponent, and 2 * p * 2^(n-1)
@@ -80,8 +81,19 @@ static LP__ALWAYS_INLINE float lp__expf(float x) {
     const float scale = lp__bits_f32((ni + 126u) << 23); /* 2^(n-1) */
     float y = (p + p) * scale;
     y = x < lo ? 0.0f : y;
-    y = x > hi ? INFINITY : y;
+    if (upper)
+        y = x > hi ? INFINITY : y;
     return y;
+}
+
+static LP__ALWAYS_INLINE float lp__expf(float x) {
+    return lp__expf_impl(x, 1);
+}
+
+/* e^x for x <= 0 (a softmax's z - max): two selects fewer than lp__expf.
+ * Positive x are not checked against overflow. */
+static LP__ALWAYS_INLINE float lp__expf_nonpos(float x) {
+    return lp__expf_impl(x, 0);
 }
 
 /* log(x). x = 2^e * m with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(f / (2 + f)),

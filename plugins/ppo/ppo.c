@@ -138,7 +138,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
     for (; j + 8 <= A; j += 8) {
         for (int l = 0; l < 8; l++) {
             const float t = z[j + l] - mx;
-            const float e = lp__expf(t);
+            const float e = lp__expf_nonpos(t);
             E[j + l] = e;
             s8[l] += e;
             d8[l] += e * t;
@@ -146,7 +146,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
     }
     for (; j < A; j++) {
         const float t = z[j] - mx;
-        const float e = lp__expf(t);
+        const float e = lp__expf_nonpos(t);
         E[j] = e;
         s8[0] += e;
         d8[0] += e * t;
