@@ -252,10 +252,33 @@ LP_API const char *lp_session_section_scalar(const lp_session *s, const char *do
 /* The config's display name (its path), for messages. */
 LP_API const char *lp_session_config_name(const lp_session *s);
 
-/* Instances in config order. */
+/* Instances in config order (name, plugin id, weight); NULL / 0.0 when
+ * `index` is out of range. */
 LP_API size_t lp_session_instance_count(const lp_session *s);
 LP_API const char *lp_session_instance_name(const lp_session *s, size_t index);
 LP_API const char *lp_session_instance_plugin(const lp_session *s, size_t index);
+LP_API double lp_session_instance_weight(const lp_session *s, size_t index);
+
+/* The model outputs in use, in declaration order (the order of lp_model's
+ * outputs[] and grads[]); per-sample shapes, symbols resolved. NULL when
+ * `index` is out of range. Session-owned, valid until close. */
+LP_API size_t lp_session_output_count(const lp_session *s);
+LP_API const lp_decl *lp_session_output_at(const lp_session *s, size_t index);
+
+/* How a train phase walks the buffer (from the config's `buffer`, the seed
+ * possibly overridden by the options). */
+typedef struct lp_train_plan {
+    int64_t minibatch_segments; /* rows per minibatch */
+    int64_t minibatches;        /* per update epoch: segments / minibatch_segments */
+    int64_t update_epochs;
+    int64_t seed;
+    int32_t shuffle; /* 1: segments shuffled per update epoch (gathered into
+                        scratch); 0: contiguous minibatch views, in order */
+    int32_t reserved;
+} lp_train_plan;
+
+/* Session-owned, valid until close. */
+LP_API const lp_train_plan *lp_session_train_plan(const lp_session *s);
 
 /* -- the lifecycle -- */
 

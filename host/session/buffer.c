@@ -1,0 +1,251 @@
+/* The experience buffer: one 64-byte-aligned allocation holding every field
+ * as [segments, horizon, ...], each field's start 64-byte aligned; the
+ * whole-buffer, rollout-step and minibatch views over it; the gather scratch
+ * for shuffled minibatches; the model's outputs and their gradients. All of
+ * it is allocated here, at open: the rollout and minibatch paths only move
+ * pointers and copy rows. */
+#include "session_impl.h"
+
+#include <lp_errset.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN LP__SESSION_ALIGN
+
+/* a * b into *out; 0 on overflow. */
+static int mul_ok(size_t a, size_t b, size_t *out) {
+    if (b != 0 && a > SIZE_MAX / b)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static int add_aligned(size_t *offset, size_t bytes) {
+    size_t o = *offset;
+    if (o > SIZE_MAX - (ALIGN - 1))
+        return 0;
+    o = (o + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    if (bytes > SIZE_MAX - o)
+        return 0;
+    *offset = o + bytes;
+    return 1;
+}
+
+static size_t align_up(size_t n) {
+    return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+}
+
+/* Elements of a per-step shape. */
+static int elems_of(int32_t rank, const int64_t *shape, size_t *out) {
+    size_t n = 1;
+    for (int32_t d = 0; d < rank; d++)
+        if (shape[d] <= 0 || !mul_ok(n, (size_t)shape[d], &n))
+            return 0;
+    *out = n;
+    return 1;
+}
+
+static void set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
+                     int32_t rank, const int64_t *shape) {
+    memset(t, 0, sizeof *t);
+    t->data = data;
+    t->dtype = dtype;
+    t->rank = rank + 2;
+    t->shape[0] = rows;
+    t->shape[1] = horizon;
+    for (int32_t d = 0; d < rank; d++)
+        t->shape[d + 2] = shape[d];
+    int64_t stride = 1;
+    for (int32_t d = t->rank - 1; d >= 0; d--) {
+        t->strides[d] = stride;
+        stride *= t->shape[d];
+    }
+}
+
+static int32_t too_big(lp_error *err, const char *what) {
+    return lp__seterr(err, LP_ERANGE,
+                      "the buffer is too large (%s overflows the address space); use fewer "
+                      "segments, a shorter horizon or smaller fields",
+                      what);
+}
+
+int32_t lp__buffer_open(lp_session *s, lp_error *err) {
+    const size_t seg = (size_t)s->env.segments, hor = (size_t)s->env.horizon;
+    const size_t mb = (size_t)s->plan.minibatch_segments;
+    size_t total = 0, scratch = 0;
+    for (size_t i = 0; i < s->field_count; i++) {
+        lp__mfield *f = &s->fields[i];
+        size_t elems, bytes;
+        if (!elems_of(f->info.rank, f->info.shape, &elems) ||
+            !mul_ok(elems, lp_dtype_size(f->info.dtype), &f->step_bytes) ||
+            !mul_ok(f->step_bytes, hor, &f->row_bytes) || !mul_ok(f->row_bytes, seg, &bytes) ||
+            elems > (size_t)INT64_MAX)
+            return too_big(err, f->name);
+        f->step_elems = (int64_t)elems;
+        f->info.bytes = bytes;
+        if (!add_aligned(&total, 0))
+            return too_big(err, "the total");
+        f->info.offset = total;
+        if (!add_aligned(&total, bytes))
+            return too_big(err, "the total");
+        size_t mb_bytes;
+        if (!mul_ok(f->row_bytes, mb, &mb_bytes) || !add_aligned(&scratch, 0))
+            return too_big(err, f->name);
+        f->scratch_offset = scratch;
+        if (!add_aligned(&scratch, mb_bytes))
+            return too_big(err, "the scratch");
+    }
+    size_t out_bytes = 0;
+    for (size_t i = 0; i < s->output_count; i++) {
+        lp__output *o = &s->outputs[i];
+        size_t elems, bytes;
+        if (!elems_of(o->decl.rank, o->decl.shape, &elems) || elems > (size_t)INT64_MAX ||
+            !mul_ok(elems, lp_dtype_size(o->decl.dtype), &bytes) || !mul_ok(bytes, hor, &bytes) ||
+            !mul_ok(bytes, mb, &bytes) || !add_aligned(&out_bytes, bytes))
+            return too_big(err, o->decl.name);
+        o->sample_elems = (int64_t)elems;
+        o->bytes = bytes;
+    }
+    if (total > SIZE_MAX - ALIGN || scratch > SIZE_MAX - ALIGN || out_bytes > SIZE_MAX / 2 - ALIGN)
+        return too_big(err, "the total");
+    s->buf_bytes = align_up(total > 0 ? total : 1);
+    s->buf = aligned_alloc(ALIGN, s->buf_bytes);
+    size_t nf = s->field_count > 0 ? s->field_count : 1;
+    size_t no = s->output_count > 0 ? s->output_count : 1;
+    s->all_views = calloc(nf, sizeof *s->all_views);
+    s->step_views = calloc(nf, sizeof *s->step_views);
+    s->mb_views = calloc(nf, sizeof *s->mb_views);
+    s->identity = calloc(seg, sizeof *s->identity);
+    s->perm = calloc(seg, sizeof *s->perm);
+    s->out_bytes = align_up(out_bytes > 0 ? out_bytes : 1);
+    s->out_mem = aligned_alloc(ALIGN, 2 * s->out_bytes);
+    s->out_views = calloc(no, sizeof *s->out_views);
+    s->grad_views = calloc(no, sizeof *s->grad_views);
+    if (s->plan.shuffle) {
+        s->scratch_bytes = align_up(scratch > 0 ? scratch : 1);
+        s->scratch = aligned_alloc(ALIGN, s->scratch_bytes);
+    }
+    if (s->buf == NULL || s->all_views == NULL || s->step_views == NULL || s->mb_views == NULL ||
+        s->identity == NULL || s->perm == NULL || s->out_mem == NULL || s->out_views == NULL ||
+        s->grad_views == NULL || (s->plan.shuffle && s->scratch == NULL))
+        return lp__seterr(err, LP_ENOMEM,
+                          "out of memory allocating the buffer (%zu bytes) and its views; use "
+                          "fewer segments, a shorter horizon or smaller fields",
+                          s->buf_bytes);
+    memset(s->buf, 0, s->buf_bytes);
+    memset(s->out_mem, 0, 2 * s->out_bytes);
+    if (s->scratch != NULL)
+        memset(s->scratch, 0, s->scratch_bytes);
+    for (size_t r = 0; r < seg; r++)
+        s->identity[r] = s->perm[r] = (int64_t)r;
+
+    for (size_t i = 0; i < s->field_count; i++) {
+        const lp__mfield *f = &s->fields[i];
+        unsigned char *base = s->buf + f->info.offset;
+        set_view(&s->all_views[i], base, f->info.dtype, (int64_t)seg, (int64_t)hor, f->info.rank,
+                 f->info.shape);
+        set_view(&s->mb_views[i], base, f->info.dtype, (int64_t)mb, (int64_t)hor, f->info.rank,
+                 f->info.shape);
+        /* A step: [segments, ...] at step t, rows horizon steps apart. */
+        lp_tensor *st = &s->step_views[i];
+        memset(st, 0, sizeof *st);
+        st->data = base;
+        st->dtype = f->info.dtype;
+        st->rank = f->info.rank + 1;
+        st->shape[0] = (int64_t)seg;
+        st->strides[0] = (int64_t)hor * f->step_elems;
+        for (int32_t d = 0; d < f->info.rank; d++) {
+            st->shape[d + 1] = f->info.shape[d];
+            st->strides[d + 1] = s->all_views[i].strides[d + 2];
+        }
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < s->output_count; i++) {
+        const lp__output *o = &s->outputs[i];
+        add_aligned(&off, 0);
+        set_view(&s->out_views[i], s->out_mem + off, o->decl.dtype, (int64_t)mb, (int64_t)hor,
+                 o->decl.rank, o->decl.shape);
+        set_view(&s->grad_views[i], s->out_mem + s->out_bytes + off, o->decl.dtype, (int64_t)mb,
+                 (int64_t)hor, o->decl.rank, o->decl.shape);
+        off += o->bytes;
+    }
+
+    lp_batch *b = &s->all_batch;
+    b->struct_size = sizeof *b;
+    b->field_count = (uint32_t)s->field_count;
+    b->fields = s->all_views;
+    b->rows = (int64_t)seg;
+    b->horizon = (int64_t)hor;
+    b->row_index = s->identity;
+    s->step_batch = *b;
+    s->step_batch.fields = s->step_views;
+    b = &s->mb_batch;
+    b->struct_size = sizeof *b;
+    b->field_count = (uint32_t)s->field_count;
+    b->fields = s->mb_views;
+    b->output_count = (uint32_t)s->output_count;
+    b->outputs = s->out_views;
+    b->grads = s->grad_views;
+    b->rows = (int64_t)mb;
+    b->horizon = (int64_t)hor;
+    b->row_index = s->identity;
+    return LP_OK;
+}
+
+void lp__buffer_free(lp_session *s) {
+    free(s->buf);
+    free(s->all_views);
+    free(s->step_views);
+    free(s->mb_views);
+    free(s->scratch);
+    free(s->identity);
+    free(s->perm);
+    free(s->out_mem);
+    free(s->out_views);
+    free(s->grad_views);
+}
+
+void lp__buffer_step(lp_session *s, int64_t t) {
+    for (size_t i = 0; i < s->field_count; i++)
+        s->step_views[i].data =
+            s->buf + s->fields[i].info.offset + (size_t)t * s->fields[i].step_bytes;
+}
+
+void lp__buffer_minibatch(lp_session *s, int64_t k) {
+    const size_t mb = (size_t)s->plan.minibatch_segments;
+    const size_t row0 = (size_t)k * mb;
+    if (!s->plan.shuffle) {
+        for (size_t i = 0; i < s->field_count; i++)
+            s->mb_views[i].data = s->buf + s->fields[i].info.offset + row0 * s->fields[i].row_bytes;
+        s->mb_batch.row_index = s->identity + row0;
+    } else {
+        const int64_t *rows = s->perm + row0;
+        for (size_t i = 0; i < s->field_count; i++) {
+            const lp__mfield *f = &s->fields[i];
+            unsigned char *dst = s->scratch + f->scratch_offset;
+            const unsigned char *src = s->buf + f->info.offset;
+            for (size_t r = 0; r < mb; r++)
+                memcpy(dst + r * f->row_bytes, src + (size_t)rows[r] * f->row_bytes, f->row_bytes);
+            s->mb_views[i].data = dst;
+        }
+        s->mb_batch.row_index = rows;
+    }
+    memset(s->out_mem + s->out_bytes, 0, s->out_bytes);
+}
+
+void lp__buffer_scatter(lp_session *s, int64_t k) {
+    if (!s->plan.shuffle)
+        return;
+    const size_t mb = (size_t)s->plan.minibatch_segments;
+    const int64_t *rows = s->perm + (size_t)k * mb;
+    for (size_t i = 0; i < s->field_count; i++) {
+        const lp__mfield *f = &s->fields[i];
+        if (!f->train_written)
+            continue;
+        const unsigned char *src = s->scratch + f->scratch_offset;
+        unsigned char *dst = s->buf + f->info.offset;
+        for (size_t r = 0; r < mb; r++)
+            memcpy(dst + (size_t)rows[r] * f->row_bytes, src + r * f->row_bytes, f->row_bytes);
+    }
+}

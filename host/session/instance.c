@@ -1,0 +1,414 @@
+/* Loss instances: their host service tables, create in config order (params
+ * bound from the config), the `fields` hook, attach, destroy, and the
+ * message of a failing hook. */
+#include "session_impl.h"
+
+#include <lp_errset.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOSS_V1     (offsetof(lp_loss, get_extension) + sizeof(void *))
+#define FIELD_V1    (offsetof(lp_field_spec, shape) + sizeof(int64_t) * LP_MAX_RANK)
+#define DESTROY_END (offsetof(lp_loss, destroy) + sizeof(void *))
+
+static lp__inst *inst_of(const lp_host *h) {
+    return h != NULL ? (lp__inst *)h->host_data : NULL;
+}
+
+static int valid_key(const char *s) {
+    if (s == NULL || s[0] < 'a' || s[0] > 'z' || strlen(s) > 63)
+        return 0;
+    for (const char *p = s; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return 0;
+    return 1;
+}
+
+/* A service refused: the reason is kept as the instance's pending error so
+ * that a hook that passes the status on fails with a useful message. */
+static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
+    va_end(ap);
+    in->has_err = 1;
+    return code;
+}
+
+/* ---- the services ---------------------------------------------------------------- */
+
+static void svc_log(const lp_host *h, int32_t level, const char *msg) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL)
+        return;
+    lp__session_log(in->s, level, "%s: %s", in->cfg->name, msg != NULL ? msg : "(null)");
+}
+
+static void svc_error(const lp_host *h, const char *msg) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL)
+        return;
+    snprintf(in->errmsg, sizeof in->errmsg, "%s", msg != NULL ? msg : "(no message)");
+    for (char *p = in->errmsg; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    in->has_err = 1;
+}
+
+static int32_t svc_stat_handle(const lp_host *h, const char *key) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL)
+        return LP_EINVAL;
+    if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
+        return svc_fail(in, LP_EINVAL,
+                        "stat_handle: statistics are registered in create or attach only; "
+                        "resolve the handle there and keep it");
+    if (!valid_key(key))
+        return svc_fail(in, LP_EINVAL,
+                        "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
+                        key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
+    if (strcmp(key, "loss") == 0)
+        return svc_fail(in, LP_EINVAL,
+                        "stat_handle: key 'loss' is the host's (it records %s/loss from each "
+                        "train result); choose another key",
+                        in->cfg->name);
+    lp_session *s = in->s;
+    for (size_t i = 0; i < s->stat_count; i++)
+        if (s->stats[i].owner == in && strcmp(s->stats[i].key, key) == 0)
+            return (int32_t)i;
+    int32_t handle = -1;
+    lp_error err;
+    int32_t rc = lp__stat_add(s, in, key, &handle, &err);
+    if (rc != LP_OK)
+        return svc_fail(in, rc, "stat_handle: %s", err.message);
+    return handle;
+}
+
+static void svc_stat_record(const lp_host *h, int32_t handle, double value) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL || handle < 0 || (size_t)handle >= in->s->stat_count ||
+        in->s->stats[handle].owner != in)
+        return;
+    lp__stat_record(in->s, handle, value);
+}
+
+static int32_t svc_state_register(const lp_host *h, const char *name, const lp_tensor *t) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL)
+        return LP_EINVAL;
+    if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
+        return svc_fail(in, LP_EINVAL,
+                        "state_register: state is registered in create or attach only");
+    if (!valid_key(name))
+        return svc_fail(in, LP_EINVAL,
+                        "state_register: name %s%.64s%s is not a valid name; use "
+                        "[a-z][a-z0-9_]*",
+                        name != NULL ? "'" : "", name != NULL ? name : "NULL",
+                        name != NULL ? "'" : "");
+    if (t == NULL || lp_dtype_size(t->dtype) == 0 || t->rank < 0 || t->rank > LP_MAX_RANK)
+        return svc_fail(in, LP_EINVAL,
+                        "state_register: tensor '%s' is NULL or has an unknown dtype or a rank "
+                        "outside 0..%d",
+                        name, LP_MAX_RANK);
+    int64_t numel = 1;
+    for (int32_t d = 0; d < t->rank; d++) {
+        if (t->shape[d] < 0 || (t->shape[d] > 0 && numel > INT64_MAX / t->shape[d]))
+            return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has a bad shape", name);
+        numel *= t->shape[d];
+    }
+    if (numel > 0 && t->data == NULL)
+        return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has no data", name);
+    lp_session *s = in->s;
+    size_t nlen = strlen(in->cfg->name);
+    for (size_t i = 0; i < s->state_count; i++)
+        if (s->states[i].owner == in && strcmp(s->states[i].name + nlen + 1, name) == 0)
+            return svc_fail(in, LP_EINVAL,
+                            "state_register: '%s' is already registered by this instance; "
+                            "register each tensor once",
+                            name);
+    if (s->state_count == s->state_cap) {
+        size_t cap = s->state_cap ? 2 * s->state_cap : 8;
+        lp__state *n = realloc(s->states, cap * sizeof *n);
+        if (n == NULL)
+            return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+        s->states = n;
+        s->state_cap = cap;
+    }
+    size_t len = nlen + 1 + strlen(name) + 1;
+    char *full = malloc(len);
+    if (full == NULL)
+        return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+    snprintf(full, len, "%s/%s", in->cfg->name, name);
+    lp__state *st = &s->states[s->state_count++];
+    st->name = full;
+    st->owner = in;
+    st->view = *t;
+    return LP_OK;
+}
+
+static int32_t svc_field_handle(const lp_host *h, const char *name) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
+        return -1;
+    return lp__field_find(in->s, name);
+}
+
+static int32_t svc_output_handle(const lp_host *h, const char *name) {
+    lp__inst *in = inst_of(h);
+    if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
+        return -1;
+    for (size_t i = 0; i < in->s->output_count; i++)
+        if (strcmp(in->s->outputs[i].decl.name, name) == 0)
+            return (int32_t)i;
+    return -1;
+}
+
+static const void *svc_get_extension(const lp_host *h, const char *id) {
+    (void)h;
+    (void)id;
+    return NULL;
+}
+
+static void fill_host(lp__inst *in) {
+    lp_host *h = &in->host;
+    memset(h, 0, sizeof *h);
+    h->struct_size = sizeof *h;
+    h->abi_major = LP_ABI_MAJOR;
+    h->abi_minor = LP_ABI_MINOR;
+    h->host_data = in;
+    h->name = "lossplug";
+    h->version = lp_version_string();
+    h->log = svc_log;
+    h->error = svc_error;
+    h->stat_handle = svc_stat_handle;
+    h->stat_record = svc_stat_record;
+    h->state_register = svc_state_register;
+    h->field_handle = svc_field_handle;
+    h->output_handle = svc_output_handle;
+    h->get_extension = svc_get_extension;
+}
+
+/* ---- hook results -------------------------------------------------------------- */
+
+int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *err) {
+    if (rc == LP_OK)
+        return LP_OK;
+    int32_t code = rc < 0 ? rc : LP_EPLUGIN;
+    if (in->has_err)
+        return lp__seterr(err, code, "%s: %s failed: %s", in->label, hook, in->errmsg);
+    return lp__seterr(err, code, "%s: %s failed: it returned %s (%s) without a message", in->label,
+                      hook, lp_err_name(rc), lp_strerror(rc));
+}
+
+/* ---- fields ------------------------------------------------------------------------ */
+
+/* Copy and check the instance's field list (from the descriptor or the
+ * `fields` hook), symbols resolved. */
+static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t count,
+                           lp_error *err) {
+    if (count == 0)
+        return LP_OK;
+    if (specs == NULL)
+        return lp__seterr(err, LP_EPLUGIN, "%s: fields: %u fields but no list; fix the plugin",
+                          in->label, (unsigned)count);
+    if (count > LP__MAX_FIELD_SPECS)
+        return lp__seterr(err, LP_EPLUGIN, "%s: fields: %u fields, more than %d; fix the plugin",
+                          in->label, (unsigned)count, LP__MAX_FIELD_SPECS);
+    size_t stride = specs[0].struct_size;
+    if (stride < FIELD_V1)
+        return lp__seterr(err, LP_EABI,
+                          "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild the "
+                          "plugin against lossplug/abi.h",
+                          in->label, stride, (size_t)FIELD_V1);
+    in->fields = calloc(count, sizeof *in->fields);
+    if (in->fields == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+    for (uint32_t i = 0; i < count; i++) {
+        lp_field_spec f;
+        memset(&f, 0, sizeof f);
+        memcpy(&f, (const char *)specs + (size_t)i * stride, stride < sizeof f ? stride : sizeof f);
+        const char *why = NULL;
+        if (!valid_key(f.name))
+            why = "its name is not [a-z][a-z0-9_]*";
+        else if (lp_dtype_size(f.dtype) == 0)
+            why = "its dtype is unknown";
+        else if (f.rank < 0 || f.rank > LP_MAX_RANK)
+            why = "its rank is not in 0..8";
+        else if ((f.access & (LP_FIELD_READ | LP_FIELD_WRITE)) == 0)
+            why = "its access is neither read nor write";
+        else if ((f.access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL)) != 0)
+            why = "its access has unknown flags";
+        else if ((f.phase & (LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) == 0 ||
+                 (f.phase & ~(uint32_t)(LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) != 0)
+            why = "its phase is not rollout and/or train";
+        for (int32_t d = 0; why == NULL && d < f.rank; d++)
+            if (f.shape[d] <= 0 && f.shape[d] != LP_DIM_OBS && f.shape[d] != LP_DIM_ACTION &&
+                f.shape[d] != LP_DIM_NUM_ACTIONS)
+                why = "a dimension is neither > 0 nor LP_DIM_*";
+        for (uint32_t j = 0; why == NULL && j < i; j++)
+            if (strcmp(in->fields[j].name, f.name) == 0)
+                why = "it is declared twice";
+        if (why != NULL)
+            return lp__seterr(err, LP_EPLUGIN, "%s: field #%u%s%.64s%s: %s; fix the plugin",
+                              in->label, (unsigned)i, valid_key(f.name) ? " '" : "",
+                              valid_key(f.name) ? f.name : "", valid_key(f.name) ? "'" : "", why);
+        lp__fdecl *o = &in->fields[i];
+        o->name = f.name;
+        o->dtype = f.dtype;
+        o->access = f.access;
+        o->phase = f.phase;
+        int r = lp__resolve_shape(&in->s->env, f.rank, f.shape, &o->rank, o->shape);
+        if (r != 0)
+            return lp__seterr(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
+                              f.name,
+                              r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
+                                        "(num_actions 0); use a loss for continuous actions"
+                                      : "more than 8 dimensions once OBS and ACTION are spliced "
+                                        "in; use a smaller observation shape");
+        in->field_count = i + 1;
+    }
+    return LP_OK;
+}
+
+/* ---- create, attach, destroy ----------------------------------------------------- */
+
+static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
+    const lp__loss_cfg *l = in->cfg;
+    int32_t rc = lp_registry_find(s->reg, l->plugin, &in->info, err);
+    if (rc != LP_OK)
+        return rc;
+    const lp_loss_desc *desc = in->info->desc;
+    snprintf(in->label, sizeof in->label, "instance '%s' (plugin %s, %s:%u)", l->name, l->plugin,
+             l->pos.file, (unsigned)l->pos.line);
+    lp__pos_text(in->pos_text, sizeof in->pos_text, l->pos);
+    size_t np = desc->param_count;
+    in->params = calloc(np > 0 ? np : 1, sizeof *in->params);
+    in->base = calloc(np > 0 ? np : 1, sizeof *in->base);
+    size_t na = l->schedule.anneal_count;
+    in->anneal_index = calloc(na > 0 ? na : 1, sizeof *in->anneal_index);
+    if (in->params == NULL || in->base == NULL || in->anneal_index == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+    rc = lp__config_bind_params(s->cfg, l, desc, in->base, in->anneal_index, err);
+    if (rc != LP_OK)
+        return rc;
+    memcpy(in->params, in->base, np * sizeof *in->params);
+    for (size_t i = 0; i < na; i++) {
+        uint32_t k = in->anneal_index[i];
+        lp__anneal_apply(&l->schedule.anneal[i], &in->base[k], &in->params[k], s->epoch,
+                         s->env_steps);
+    }
+    fill_host(in);
+    rc = lp__stat_add(s, in, "loss", &in->loss_stat, err);
+    if (rc != LP_OK)
+        return rc;
+
+    lp_create_args args;
+    memset(&args, 0, sizeof args);
+    args.struct_size = sizeof args;
+    args.param_count = desc->param_count;
+    args.host = &in->host;
+    args.name = l->name;
+    args.params = in->params;
+    args.env = &s->env;
+    const lp_loss *raw = NULL;
+    in->svc = LP__SVC_CREATE;
+    lp__hook_begin(in);
+    rc = desc->create(&args, &raw);
+    if (rc != LP_OK)
+        return lp__hook_result(in, "create", rc, err);
+    if (raw == NULL)
+        return lp__seterr(err, LP_EPLUGIN,
+                          "%s: create returned LP_OK but no instance; fix the plugin", in->label);
+    if (raw->struct_size < LOSS_V1) {
+        /* Too short to be trusted; free it only if its destroy is there. */
+        if (raw->struct_size >= DESTROY_END && raw->destroy != NULL)
+            raw->destroy(raw);
+        return lp__seterr(err, LP_EABI,
+                          "%s: create returned an lp_loss of struct_size %u, below the 1.0 size "
+                          "%zu; rebuild the plugin against lossplug/abi.h",
+                          in->label, (unsigned)raw->struct_size, (size_t)LOSS_V1);
+    }
+    memset(&in->loss, 0, sizeof in->loss);
+    memcpy(&in->loss, raw, raw->struct_size < sizeof in->loss ? raw->struct_size : sizeof in->loss);
+    in->created = 1;
+    return LP_OK;
+}
+
+/* The instance's fields: the descriptor's, or what its `fields` hook says. */
+static int32_t fields_one(lp__inst *in, lp_error *err) {
+    const lp_loss_desc *desc = in->info->desc;
+    int32_t rc;
+    const lp_field_spec *specs = desc->fields;
+    uint32_t count = desc->field_count;
+    if (in->loss.fields != NULL) {
+        specs = NULL;
+        count = 0;
+        lp__hook_begin(in);
+        rc = in->loss.fields(&in->loss, &specs, &count);
+        if (rc != LP_OK)
+            return lp__hook_result(in, "fields", rc, err);
+    }
+    return take_fields(in, specs, count, err);
+}
+
+int32_t lp__instances_create(lp_session *s, lp_error *err) {
+    size_t n = s->cfg->loss_count;
+    s->insts = calloc(n > 0 ? n : 1, sizeof *s->insts);
+    if (s->insts == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+    s->inst_count = n;
+    for (size_t i = 0; i < n; i++) {
+        s->insts[i].s = s;
+        s->insts[i].index = i;
+        s->insts[i].cfg = &s->cfg->losses[i];
+        s->insts[i].loss_stat = -1;
+    }
+    /* docs/abi.md: create each instance in config order, then ask each for
+     * its fields. */
+    for (size_t i = 0; i < n; i++) {
+        int32_t rc = create_one(s, &s->insts[i], err);
+        if (rc != LP_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int32_t rc = fields_one(&s->insts[i], err);
+        if (rc != LP_OK)
+            return rc;
+    }
+    return LP_OK;
+}
+
+int32_t lp__instances_attach(lp_session *s, lp_error *err) {
+    for (size_t i = 0; i < s->inst_count; i++) {
+        lp__inst *in = &s->insts[i];
+        in->svc = LP__SVC_ATTACH;
+        if (in->loss.attach != NULL) {
+            lp__hook_begin(in);
+            int32_t rc = in->loss.attach(&in->loss, &s->all_batch);
+            if (rc != LP_OK)
+                return lp__hook_result(in, "attach", rc, err);
+        }
+        in->svc = LP__SVC_RUN;
+    }
+    return LP_OK;
+}
+
+void lp__instances_destroy(lp_session *s) {
+    for (size_t i = s->inst_count; i-- > 0;) {
+        lp__inst *in = &s->insts[i];
+        if (in->created && in->loss.destroy != NULL)
+            in->loss.destroy(&in->loss);
+        free(in->fields);
+        free(in->params);
+        free(in->base);
+        free(in->anneal_index);
+    }
+    free(s->insts);
+    s->insts = NULL;
+    s->inst_count = 0;
+}

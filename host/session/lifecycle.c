@@ -1,0 +1,187 @@
+/* The lifecycle (docs/abi.md "Order of calls"): epochs, rollout, train.
+ * Schedules gate each instance per phase; annealed params are brought up to
+ * date at epoch start, rollout start and train start. Nothing on the
+ * rollout-step or minibatch path allocates or looks up a string. */
+#include "session_impl.h"
+
+#include <lp_errset.h>
+
+#include <math.h>
+#include <string.h>
+
+static void make_ctx(const lp_session *s, lp_ctx *c) {
+    memset(c, 0, sizeof *c);
+    c->struct_size = sizeof *c;
+    c->epoch = s->epoch;
+    c->env_steps = s->env_steps;
+}
+
+static void anneal(lp_session *s) {
+    for (size_t i = 0; i < s->inst_count; i++) {
+        lp__inst *in = &s->insts[i];
+        const lp__schedule *sc = &in->cfg->schedule;
+        for (size_t r = 0; r < sc->anneal_count; r++) {
+            uint32_t k = in->anneal_index[r];
+            lp__anneal_apply(&sc->anneal[r], &in->base[k], &in->params[k], s->epoch, s->env_steps);
+        }
+    }
+}
+
+static int32_t bad_session(lp_error *err, const char *fn) {
+    return lp__seterr(err, LP_EINVAL, "%s: the session is NULL", fn);
+}
+
+/* Run hook `fn` (a member of lp_loss) on every instance selected by `on`. */
+#define RUN_HOOKS(s, on, hook, name, err, ...)                                                     \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < (s)->inst_count; i_++) {                                          \
+            lp__inst *in_ = &(s)->insts[i_];                                                       \
+            if (!(on) || in_->loss.hook == NULL)                                                   \
+                continue;                                                                          \
+            lp__hook_begin(in_);                                                                   \
+            int32_t rc_ = in_->loss.hook(&in_->loss, __VA_ARGS__);                                 \
+            if (rc_ != LP_OK)                                                                      \
+                return lp__hook_result(in_, name, rc_, err);                                       \
+        }                                                                                          \
+    } while (0)
+
+int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_epoch_start");
+    anneal(s);
+    lp_ctx ctx;
+    make_ctx(s, &ctx);
+    for (size_t i = 0; i < s->inst_count; i++)
+        s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
+                                                      s->epoch, s->env_steps);
+    RUN_HOOKS(s, 1, epoch_start, "epoch_start", err, &ctx);
+    return LP_OK;
+}
+
+int32_t lp_session_rollout_start(lp_session *s, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_rollout_start");
+    anneal(s);
+    lp_ctx ctx;
+    make_ctx(s, &ctx);
+    for (size_t i = 0; i < s->inst_count; i++)
+        s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
+                                                      s->epoch, s->env_steps);
+    RUN_HOOKS(s, in_->rollout_on, rollout_start, "rollout_start", err, &ctx);
+    return LP_OK;
+}
+
+int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_rollout_step");
+    if (t < 0 || t >= s->env.horizon)
+        return lp__seterr(err, LP_ERANGE,
+                          "lp_session_rollout_step: step %lld is outside the horizon [0, %lld); "
+                          "pass t from 0 to buffer.horizon - 1",
+                          (long long)t, (long long)s->env.horizon);
+    lp__buffer_step(s, t);
+    lp_ctx ctx;
+    make_ctx(s, &ctx);
+    ctx.step = (int32_t)t;
+    RUN_HOOKS(s, in_->rollout_on, rollout_step, "rollout_step", err, &ctx, &s->step_batch);
+    s->env_steps += s->env.segments;
+    return LP_OK;
+}
+
+static int32_t model_failed(const lp_session *s, const char *what, int32_t rc, const lp_ctx *c,
+                            const lp_error *merr, lp_error *err) {
+    int32_t code = rc < 0 ? rc : LP_EINVAL;
+    return lp__seterr(err, code,
+                      "the model's %s failed at epoch %lld, update epoch %d, minibatch %d: %s",
+                      what, (long long)s->epoch, (int)c->update_epoch, (int)c->minibatch,
+                      merr->message[0] != '\0' ? merr->message : lp_strerror(rc));
+}
+
+int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
+                         lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_train");
+    if (model == NULL || model->forward == NULL)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_train: the model or its forward callback is NULL; pass an "
+                          "lp_model with forward (backward and step may be NULL)");
+    anneal(s);
+    lp__stats_reset(s);
+    for (size_t i = 0; i < s->inst_count; i++)
+        s->insts[i].train_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_TRAIN,
+                                                    s->epoch, s->env_steps);
+    lp_ctx ctx;
+    make_ctx(s, &ctx);
+    ctx.minibatch_count = (int32_t)s->plan.minibatches;
+    RUN_HOOKS(s, in_->train_on, train_start, "train_start", err, &ctx, &s->all_batch);
+
+    const lp__inst *stopper = NULL;
+    int32_t minibatches = 0, update_epochs = 0;
+    double total_sum = 0.0;
+    lp_error merr;
+    for (int64_t ue = 0; ue < s->plan.update_epochs && stopper == NULL; ue++) {
+        update_epochs++;
+        ctx.update_epoch = (int32_t)ue;
+        ctx.minibatch = 0;
+        if (s->plan.shuffle)
+            lp__permutation(s->perm, s->env.segments, s->plan.seed, s->epoch, ue);
+        RUN_HOOKS(s, in_->train_on, update_epoch_start, "update_epoch_start", err, &ctx,
+                  &s->all_batch);
+        for (int64_t k = 0; k < s->plan.minibatches && stopper == NULL; k++) {
+            ctx.minibatch = (int32_t)k;
+            lp__buffer_minibatch(s, k);
+            merr.code = LP_OK;
+            merr.message[0] = '\0';
+            int32_t rc = model->forward(model->user, &s->mb_batch, s->out_views, &merr);
+            if (rc != LP_OK)
+                return model_failed(s, "forward", rc, &ctx, &merr, err);
+            double total = 0.0;
+            for (size_t i = 0; i < s->inst_count; i++) {
+                lp__inst *in = &s->insts[i];
+                if (!in->train_on || in->loss.train == NULL)
+                    continue;
+                lp_train_result res;
+                memset(&res, 0, sizeof res);
+                res.struct_size = sizeof res;
+                lp__hook_begin(in);
+                rc = in->loss.train(&in->loss, &ctx, &s->mb_batch, (float)in->cfg->weight, &res);
+                if (rc != LP_OK)
+                    return lp__hook_result(in, "train", rc, err);
+                lp__stat_record(s, in->loss_stat, res.loss);
+                total += in->cfg->weight * res.loss;
+                if (res.stop && stopper == NULL)
+                    stopper = in;
+            }
+            lp__buffer_scatter(s, k);
+            if (model->backward != NULL) {
+                merr.message[0] = '\0';
+                rc = model->backward(model->user, &s->mb_batch, s->grad_views, &merr);
+                if (rc != LP_OK)
+                    return model_failed(s, "backward", rc, &ctx, &merr, err);
+            }
+            if (model->step != NULL) {
+                merr.message[0] = '\0';
+                rc = model->step(model->user, &ctx, &merr);
+                if (rc != LP_OK)
+                    return model_failed(s, "step", rc, &ctx, &merr, err);
+            }
+            RUN_HOOKS(s, in_->train_on, minibatch_end, "minibatch_end", err, &ctx);
+            lp__stat_record(s, s->total_stat, total);
+            total_sum += total;
+            minibatches++;
+        }
+    }
+    RUN_HOOKS(s, in_->train_on, train_end, "train_end", err, &ctx);
+    lp__stats_finish(s);
+    int32_t rc = lp__stats_write(s, s->epoch, err);
+    if (summary != NULL) {
+        summary->struct_size = sizeof *summary;
+        summary->minibatches = minibatches;
+        summary->update_epochs = update_epochs;
+        summary->stopped = stopper != NULL;
+        summary->stopped_by = stopper != NULL ? stopper->cfg->name : NULL;
+        summary->total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
+    }
+    s->epoch++;
+    return rc;
+}

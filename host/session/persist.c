@@ -1,0 +1,227 @@
+/* Checkpoints of a session (docs/checkpoint.md): every instance's registered
+ * tensors as "<instance>/<name>", the counters as "host/epoch" and
+ * "host/env_steps" (i64 scalars), and what the program hands in. */
+#include "session_impl.h"
+
+#include "checkpoint.h"
+
+#include <lp_errset.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+struct lp_load_report {
+    size_t count[4];
+    char **names[4];
+};
+
+void lp__states_free(lp_session *s) {
+    for (size_t i = 0; i < s->state_count; i++)
+        free(s->states[i].name);
+    free(s->states);
+    s->states = NULL;
+    s->state_count = 0;
+}
+
+static lp_tensor i64_scalar(int64_t *v) {
+    lp_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = v;
+    t.dtype = LP_DTYPE_I64;
+    t.rank = 0;
+    return t;
+}
+
+/* Extra names may not take the host's or an instance's place. */
+static int32_t check_extra(const lp_session *s, const lp_named_tensor *extra, size_t n,
+                           const char *fn, lp_error *err) {
+    if (n > 0 && extra == NULL)
+        return lp__seterr(err, LP_EINVAL, "%s: extra is NULL while extra_count is %zu", fn, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = extra[i].name;
+        if (name == NULL)
+            return lp__seterr(err, LP_EINVAL, "%s: extra[%zu] has no name", fn, i);
+        if (strncmp(name, "host/", 5) == 0)
+            return lp__seterr(err, LP_EINVAL,
+                              "%s: extra[%zu] '%.200s' is under \"host/\", which the session "
+                              "uses for its counters; choose another prefix such as \"model/\"",
+                              fn, i, name);
+        for (size_t k = 0; k < s->inst_count; k++) {
+            size_t len = strlen(s->insts[k].cfg->name);
+            if (strncmp(name, s->insts[k].cfg->name, len) == 0 && name[len] == '/')
+                return lp__seterr(err, LP_EINVAL,
+                                  "%s: extra[%zu] '%.200s' is under \"%s/\", the prefix of "
+                                  "instance '%s'; choose another prefix such as \"model/\"",
+                                  fn, i, name, s->insts[k].cfg->name, s->insts[k].cfg->name);
+        }
+    }
+    return LP_OK;
+}
+
+/* The items of a save or the targets of a load; counters through
+ * `counters[2]`. */
+static lp__ckpt_item *build_items(const lp_session *s, const lp_named_tensor *extra, size_t n,
+                                  int64_t *counters, size_t *count) {
+    size_t total = s->state_count + 2 + n;
+    lp__ckpt_item *items = calloc(total, sizeof *items);
+    if (items == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < s->state_count; i++) {
+        items[k].name = s->states[i].name;
+        items[k++].view = s->states[i].view;
+    }
+    items[k].name = "host/epoch";
+    items[k++].view = i64_scalar(&counters[0]);
+    items[k].name = "host/env_steps";
+    items[k++].view = i64_scalar(&counters[1]);
+    for (size_t i = 0; i < n; i++) {
+        items[k].name = extra[i].name;
+        items[k++].view = extra[i].view;
+    }
+    *count = k;
+    return items;
+}
+
+int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *extra,
+                        size_t extra_count, lp_error *err) {
+    if (s == NULL || path == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_save: the session or the path is NULL");
+    int32_t rc = check_extra(s, extra, extra_count, "lp_session_save", err);
+    if (rc != LP_OK)
+        return rc;
+    lp_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.struct_size = sizeof ctx;
+    ctx.epoch = s->epoch;
+    ctx.env_steps = s->env_steps;
+    for (size_t i = 0; i < s->inst_count; i++) {
+        lp__inst *in = &s->insts[i];
+        if (in->loss.save == NULL)
+            continue;
+        lp__hook_begin(in);
+        rc = in->loss.save(&in->loss, &ctx);
+        if (rc != LP_OK)
+            return lp__hook_result(in, "save", rc, err);
+    }
+    int64_t counters[2] = {s->epoch, s->env_steps};
+    size_t count = 0;
+    lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
+    if (items == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_session_save: out of memory");
+    rc = lp__ckpt_write(path, items, count, err);
+    free(items);
+    return rc;
+}
+
+/* Copy the names of one kind into the report. */
+static int take_names(lp_load_report *r, int kind, const char *const *names, size_t n,
+                      const lp__ckpt_mismatch *mm) {
+    r->names[kind] = calloc(n > 0 ? n : 1, sizeof(char *));
+    if (r->names[kind] == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        r->names[kind][i] = strdup(mm != NULL ? mm[i].name : names[i]);
+        if (r->names[kind][i] == NULL)
+            return -1;
+        r->count[kind]++;
+    }
+    return 0;
+}
+
+static lp_load_report *make_report(const lp__ckpt_report *cr) {
+    lp_load_report *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    if (take_names(r, LP_LOAD_RESTORED, cr->restored, cr->restored_count, NULL) != 0 ||
+        take_names(r, LP_LOAD_MISSING, cr->missing, cr->missing_count, NULL) != 0 ||
+        take_names(r, LP_LOAD_UNEXPECTED, cr->unexpected, cr->unexpected_count, NULL) != 0 ||
+        take_names(r, LP_LOAD_MISMATCHED, NULL, cr->mismatched_count, cr->mismatched) != 0) {
+        lp_load_report_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
+                        size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
+    if (report != NULL)
+        *report = NULL;
+    if (s == NULL || path == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load: the session or the path is NULL");
+    int32_t rc = check_extra(s, extra, extra_count, "lp_session_load", err);
+    if (rc != LP_OK)
+        return rc;
+    int64_t counters[2] = {s->epoch, s->env_steps};
+    size_t count = 0;
+    lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
+    if (items == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+    lp__ckpt *ck = NULL;
+    lp__ckpt_report *cr = NULL;
+    rc = lp__ckpt_open(path, &ck, err);
+    if (rc == LP_OK)
+        rc = lp__ckpt_restore(ck, items, count, strict ? LP__CKPT_STRICT : LP__CKPT_LENIENT, &cr,
+                              err);
+    lp__ckpt_close(ck);
+    free(items);
+    if (cr != NULL && report != NULL) {
+        *report = make_report(cr);
+        if (*report == NULL && rc == LP_OK)
+            rc = lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory for the report");
+    }
+    if (rc != LP_OK || cr == NULL) {
+        lp__ckpt_report_free(cr);
+        return rc;
+    }
+    /* Restored: the counters, then each instance that got state back is
+     * told. */
+    for (size_t i = 0; i < cr->restored_count; i++) {
+        if (strcmp(cr->restored[i], "host/epoch") == 0)
+            s->epoch = counters[0];
+        else if (strcmp(cr->restored[i], "host/env_steps") == 0)
+            s->env_steps = counters[1];
+    }
+    lp_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.struct_size = sizeof ctx;
+    ctx.epoch = s->epoch;
+    ctx.env_steps = s->env_steps;
+    for (size_t k = 0; rc == LP_OK && k < s->inst_count; k++) {
+        lp__inst *in = &s->insts[k];
+        size_t len = strlen(in->cfg->name);
+        int restored = 0;
+        for (size_t i = 0; i < cr->restored_count && !restored; i++)
+            restored =
+                strncmp(cr->restored[i], in->cfg->name, len) == 0 && cr->restored[i][len] == '/';
+        if (!restored || in->loss.load == NULL)
+            continue;
+        lp__hook_begin(in);
+        rc = lp__hook_result(in, "load", in->loss.load(&in->loss, &ctx), err);
+    }
+    lp__ckpt_report_free(cr);
+    return rc;
+}
+
+size_t lp_load_report_count(const lp_load_report *r, int32_t kind) {
+    if (r == NULL || kind < 0 || kind > 3)
+        return 0;
+    return r->count[kind];
+}
+
+const char *lp_load_report_name(const lp_load_report *r, int32_t kind, size_t index) {
+    if (r == NULL || kind < 0 || kind > 3 || index >= r->count[kind])
+        return NULL;
+    return r->names[kind][index];
+}
+
+void lp_load_report_free(lp_load_report *r) {
+    if (r == NULL)
+        return;
+    for (int k = 0; k < 4; k++) {
+        for (size_t i = 0; i < r->count[k]; i++)
+            free(r->names[k][i]);
+        free(r->names[k]);
+    }
+    free(r);
+}

@@ -1,0 +1,217 @@
+/*
+ * Internal: the session (lossplug/host.h "sessions"), shared by the files of
+ * host/session. One idea per file:
+ *   session.c   open, close, options, accessors
+ *   program.c   the program's declarations (options and/or config)
+ *   instance.c  per-instance host service tables, create, fields, attach,
+ *               hook calls and their error messages
+ *   spec.c      the merged experience spec
+ *   buffer.c    the buffer, whole/step/minibatch views, outputs and grads
+ *   rng.c       the reproducible per-update-epoch permutation
+ *   lifecycle.c epoch, rollout and train phases
+ *   stats.c     stats aggregation and the CSV / JSON Lines writer
+ *   persist.c   checkpoints: save, load, load reports
+ * Nothing here is API; every non-static name is lp__*.
+ */
+#ifndef LP_SESSION_IMPL_H
+#define LP_SESSION_IMPL_H
+
+#include "config.h"
+
+#include <lossplug/host.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define LP__SESSION_ALIGN   64
+#define LP__MAX_FIELD_SPECS 4096 /* per instance */
+
+/* What an instance's host services may do right now. */
+enum {
+    LP__SVC_CREATE = 1, /* stat_handle, state_register */
+    LP__SVC_ATTACH = 2, /* the same, plus field_handle, output_handle */
+    LP__SVC_RUN = 3,    /* field_handle, output_handle, stat_record */
+};
+
+/* A declaration of a field by the program or an instance, per step, symbols
+ * resolved. */
+typedef struct lp__fdecl {
+    const char *name;
+    int32_t dtype;
+    int32_t rank;
+    int64_t shape[LP_MAX_RANK];
+    uint32_t access; /* LP_FIELD_* */
+    uint32_t phase;  /* LP_PHASE_* */
+} lp__fdecl;
+
+typedef struct lp__inst {
+    lp_host host; /* this instance's service table; host_data -> this */
+    struct lp_session *s;
+    size_t index;
+    const lp__loss_cfg *cfg;
+    const lp_loss_info *info;
+    lp_value *params; /* live values, annealed in place */
+    lp_value *base;   /* configured values */
+    uint32_t *anneal_index;
+    lp_loss loss; /* the host's copy (zeroed beyond the plugin's struct_size) */
+    int created;
+    int svc; /* LP__SVC_* */
+    lp__fdecl *fields;
+    uint32_t field_count;
+    int rollout_on, train_on;
+    int32_t loss_stat;
+    char label[320];           /* "instance 'NAME' (plugin ID, FILE:LINE)" */
+    char pos_text[256];        /* "FILE:LINE:COLUMN" of the config entry */
+    char errmsg[LP_ERROR_MAX]; /* last host->error of the running hook */
+    int has_err;
+} lp__inst;
+
+/* One field of the merged spec. */
+typedef struct lp__mfield {
+    lp_field_info info; /* name, writer, readers point at the strings below */
+    char *name;
+    char *readers;
+    int32_t writer;        /* -1 the program, >= 0 an instance, -2 nobody */
+    int train_written;     /* written in the train phase by an instance: scattered back */
+    int64_t step_elems;    /* elements per step */
+    size_t step_bytes;     /* bytes per step */
+    size_t row_bytes;      /* horizon * step_bytes */
+    size_t scratch_offset; /* in the gather scratch */
+} lp__mfield;
+
+typedef struct lp__stat {
+    char *name;            /* "NAME/KEY", or "total_loss" */
+    const lp__inst *owner; /* NULL for the host's own */
+    const char *key;       /* after the '/' */
+    double sum;
+    int64_t count;
+    double value; /* mean of the last train phase; NaN when nothing */
+} lp__stat;
+
+typedef struct lp__state {
+    char *name; /* "NAME/KEY" */
+    const lp__inst *owner;
+    lp_tensor view;
+} lp__state;
+
+typedef struct lp__output {
+    lp_decl decl; /* per sample, resolved; decl.name owned */
+    int64_t sample_elems;
+    size_t bytes; /* mb_rows * horizon * sample_elems * dtype size */
+} lp__output;
+
+struct lp_session {
+    lp_session_options opt; /* pointers not kept except log */
+    lp__config *cfg;
+    lp_registry *reg;
+    lp_env_info env;
+    lp_train_plan plan;
+    char *stats_path;
+    int32_t stats_format; /* lp__stats_format */
+    FILE *stats_file;
+
+    /* the program's declarations (resolved) */
+    lp__fdecl *prog_fields;
+    size_t prog_field_count;
+    const lp__kvpos *prog_field_pos; /* config positions, or NULL (options) */
+    lp__output *outputs;
+    size_t output_count;
+
+    lp__inst *insts;
+    size_t inst_count;
+
+    lp__mfield *fields;
+    size_t field_count;
+
+    /* the buffer and its views */
+    unsigned char *buf;
+    size_t buf_bytes;
+    lp_tensor *all_views;   /* [segments, horizon, ...] */
+    lp_tensor *step_views;  /* [segments, ...] at step t */
+    lp_tensor *mb_views;    /* [mb_rows, horizon, ...] */
+    unsigned char *scratch; /* shuffle gather, one per field */
+    size_t scratch_bytes;
+    int64_t *identity;      /* 0 .. segments-1 */
+    int64_t *perm;          /* this update epoch's segment order */
+    unsigned char *out_mem; /* outputs, then grads */
+    size_t out_bytes;
+    lp_tensor *out_views;
+    lp_tensor *grad_views;
+    lp_batch all_batch, step_batch, mb_batch;
+
+    lp__stat *stats;
+    size_t stat_count, stat_cap;
+    int32_t total_stat;
+    lp__state *states;
+    size_t state_count, state_cap;
+
+    int64_t epoch;
+    int64_t env_steps;
+    char *stopped_by;
+};
+
+/* ---- session.c ---- */
+void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* strerror(e) into buf, thread-safely. */
+const char *lp__sess_errtext(int e, char *buf, size_t size);
+/* "FILE:LINE:COLUMN" of a config position. */
+void lp__pos_text(char *buf, size_t size, lp__pos pos);
+
+/* ---- program.c ---- */
+int32_t lp__program_resolve(lp_session *s, lp_error *err);
+/* Resolve symbolic dims of (rank, shape) against the env into out; -1 when
+ * the result has more than LP_MAX_RANK dims. */
+int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape, int32_t *out_rank,
+                      int64_t *out_shape);
+/* "f32[4,2]" */
+void lp__type_text(char *buf, size_t size, int32_t dtype, int32_t rank, const int64_t *shape);
+
+/* ---- instance.c ---- */
+int32_t lp__instances_create(lp_session *s, lp_error *err);
+int32_t lp__instances_attach(lp_session *s, lp_error *err);
+void lp__instances_destroy(lp_session *s);
+/* Call a hook's result through: LP_OK, or the failure message naming the
+ * instance, plugin and config line. */
+int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *err);
+/* Clear the instance's pending error before a hook. */
+static inline void lp__hook_begin(lp__inst *in) {
+    in->has_err = 0;
+}
+
+/* ---- spec.c ---- */
+int32_t lp__spec_merge(lp_session *s, lp_error *err);
+void lp__spec_free(lp_session *s);
+int32_t lp__field_find(const lp_session *s, const char *name);
+
+/* ---- buffer.c ---- */
+int32_t lp__buffer_open(lp_session *s, lp_error *err);
+void lp__buffer_free(lp_session *s);
+void lp__buffer_step(lp_session *s, int64_t t);
+/* Minibatch `k` of the current order (identity or s->perm): views, gather,
+ * row_index; zero the grads. */
+void lp__buffer_minibatch(lp_session *s, int64_t k);
+/* Scatter the train-written fields of minibatch `k` back (shuffle only). */
+void lp__buffer_scatter(lp_session *s, int64_t k);
+
+/* ---- rng.c ---- */
+void lp__permutation(int64_t *perm, int64_t n, int64_t seed, int64_t epoch, int64_t update_epoch);
+
+/* ---- stats.c ---- */
+int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int32_t *handle,
+                     lp_error *err);
+void lp__stats_reset(lp_session *s);
+void lp__stats_finish(lp_session *s);
+int32_t lp__stats_open(lp_session *s, lp_error *err);
+int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err);
+void lp__stats_free(lp_session *s);
+static inline void lp__stat_record(lp_session *s, int32_t h, double v) {
+    s->stats[h].sum += v;
+    s->stats[h].count++;
+}
+
+/* ---- persist.c ---- */
+void lp__states_free(lp_session *s);
+
+#endif

@@ -1,0 +1,185 @@
+/* Statistics: "<instance>/<key>" for what instances record, "<instance>/loss"
+ * and "total_loss" for what the host records; the mean over a train phase's
+ * minibatches. The stats file gets one line per train phase: CSV (with a
+ * header when the file is empty) or JSON Lines. */
+#include "session_impl.h"
+
+#include <lp_errset.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int32_t *handle,
+                     lp_error *err) {
+    if (s->stat_count >= INT32_MAX)
+        return lp__seterr(err, LP_ERANGE, "too many statistics");
+    if (s->stat_count == s->stat_cap) {
+        size_t cap = s->stat_cap ? 2 * s->stat_cap : 16;
+        lp__stat *n = realloc(s->stats, cap * sizeof *n);
+        if (n == NULL)
+            return lp__seterr(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
+        s->stats = n;
+        s->stat_cap = cap;
+    }
+    size_t len = (owner != NULL ? strlen(owner->cfg->name) + 1 : 0) + strlen(key) + 1;
+    char *name = malloc(len);
+    if (name == NULL)
+        return lp__seterr(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
+    if (owner != NULL)
+        snprintf(name, len, "%s/%s", owner->cfg->name, key);
+    else
+        snprintf(name, len, "%s", key);
+    lp__stat *st = &s->stats[s->stat_count];
+    memset(st, 0, sizeof *st);
+    st->name = name;
+    st->owner = owner;
+    st->key = owner != NULL ? name + strlen(owner->cfg->name) + 1 : name;
+    st->value = NAN;
+    *handle = (int32_t)s->stat_count++;
+    return LP_OK;
+}
+
+void lp__stats_reset(lp_session *s) {
+    for (size_t i = 0; i < s->stat_count; i++) {
+        s->stats[i].sum = 0.0;
+        s->stats[i].count = 0;
+    }
+}
+
+void lp__stats_finish(lp_session *s) {
+    for (size_t i = 0; i < s->stat_count; i++)
+        s->stats[i].value =
+            s->stats[i].count > 0 ? s->stats[i].sum / (double)s->stats[i].count : NAN;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+int32_t lp__stats_open(lp_session *s, lp_error *err) {
+    const char *path = s->cfg->stats_path;
+    int32_t format = s->cfg->stats_format;
+    char where[300] = "";
+    if (s->opt.stats_path != NULL) {
+        path = s->opt.stats_path;
+        if (ends_with(path, ".csv"))
+            format = LP__STATS_CSV;
+        else if (ends_with(path, ".jsonl"))
+            format = LP__STATS_JSONL;
+        else
+            return lp__seterr(err, LP_EINVAL,
+                              "stats path '%.256s' (lp_session_options.stats_path) has no known "
+                              "format; end it in .csv or .jsonl",
+                              path);
+        snprintf(where, sizeof where, " (lp_session_options.stats_path)");
+    } else if (path != NULL) {
+        char p[256];
+        lp__pos_text(p, sizeof p, s->cfg->stats_path_pos.value);
+        snprintf(where, sizeof where, " (stats.path at %s)", p);
+    }
+    if (path == NULL)
+        return LP_OK;
+    s->stats_path = strdup(path);
+    if (s->stats_path == NULL)
+        return lp__seterr(err, LP_ENOMEM, "out of memory");
+    s->stats_format = format;
+    s->stats_file = fopen(path, "a");
+    if (s->stats_file == NULL) {
+        int e = errno;
+        char eb[128];
+        return lp__seterr(err, LP_EIO,
+                          "%.400s: cannot open the stats file for appending%s: %s; check that "
+                          "its directory exists and is writable",
+                          path, where, lp__sess_errtext(e, eb, sizeof eb));
+    }
+    return LP_OK;
+}
+
+/* The shortest %g form that reads back as `v`. */
+static void put_double(FILE *f, double v) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
+int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
+    FILE *f = s->stats_file;
+    if (f == NULL)
+        return LP_OK;
+    if (s->stats_format == LP__STATS_CSV) {
+        if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) {
+            fputs("epoch,env_steps", f);
+            for (size_t i = 0; i < s->stat_count; i++)
+                fprintf(f, ",%s", s->stats[i].name);
+            fputc('\n', f);
+        }
+        fprintf(f, "%lld,%lld", (long long)epoch, (long long)s->env_steps);
+        for (size_t i = 0; i < s->stat_count; i++) {
+            fputc(',', f);
+            if (isnan(s->stats[i].value))
+                fputs("nan", f);
+            else
+                put_double(f, s->stats[i].value);
+        }
+        fputc('\n', f);
+    } else {
+        fprintf(f, "{\"epoch\":%lld,\"env_steps\":%lld", (long long)epoch, (long long)s->env_steps);
+        for (size_t i = 0; i < s->stat_count; i++) {
+            /* Names are [a-z0-9_/]: nothing to escape. */
+            fprintf(f, ",\"%s\":", s->stats[i].name);
+            if (!isfinite(s->stats[i].value))
+                fputs("null", f);
+            else
+                put_double(f, s->stats[i].value);
+        }
+        fputs("}\n", f);
+    }
+    if (fflush(f) != 0 || ferror(f)) {
+        int e = errno;
+        char eb[128];
+        clearerr(f);
+        return lp__seterr(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s",
+                          s->stats_path, (long long)epoch, lp__sess_errtext(e, eb, sizeof eb));
+    }
+    return LP_OK;
+}
+
+void lp__stats_free(lp_session *s) {
+    if (s->stats_file != NULL)
+        fclose(s->stats_file);
+    free(s->stats_path);
+    for (size_t i = 0; i < s->stat_count; i++)
+        free(s->stats[i].name);
+    free(s->stats);
+}
+
+size_t lp_session_stat_count(const lp_session *s) {
+    return s != NULL ? s->stat_count : 0;
+}
+
+const char *lp_session_stat_name(const lp_session *s, size_t index) {
+    return s != NULL && index < s->stat_count ? s->stats[index].name : NULL;
+}
+
+double lp_session_stat_value(const lp_session *s, size_t index) {
+    return s != NULL && index < s->stat_count ? s->stats[index].value : NAN;
+}
+
+int32_t lp_session_stat(const lp_session *s, const char *name, double *value) {
+    if (s == NULL || name == NULL)
+        return LP_EINVAL;
+    for (size_t i = 0; i < s->stat_count; i++)
+        if (strcmp(s->stats[i].name, name) == 0) {
+            if (value != NULL)
+                *value = s->stats[i].value;
+            return LP_OK;
+        }
+    return LP_ENOENT;
+}
