@@ -17,7 +17,9 @@ static uint32_t rd32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint64_t rd64(const unsigned char *p) {
+    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 /* The CRC-32 by definition, one bit at a time, independent of cp_crc32. */
 static uint32_t crc_bitwise(const unsigned char *p, size_t n) {
@@ -54,8 +56,8 @@ static int read_dataset(const unsigned char *buf, size_t size, dataset *d) {
         return 2;
     if (rd32(buf + 60) != crc_bitwise(buf, 60))
         return 3;
-    if (rd32(buf + 8) != 1 || rd32(buf + 12) != 64 || rd32(buf + 16) != 24 ||
-        rd32(buf + 20) != 4 || rd32(buf + 24) != 2)
+    if (rd32(buf + 8) != 1 || rd32(buf + 12) != 64 || rd32(buf + 16) != 24 || rd32(buf + 20) != 4 ||
+        rd32(buf + 24) != 2)
         return 4;
     d->num_envs = rd32(buf + 28);
     d->num_steps = rd64(buf + 32);

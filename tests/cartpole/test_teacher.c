@@ -113,6 +113,37 @@ static void teacher_pushes_under_the_falling_pole(void **state) {
     assert_int_equal(a[1], 1);
     assert_int_equal(a[2], 0);
     assert_int_equal(a[3], 0);
+    /* The documented rule, push right iff k . obs > 0, on observations of
+     * every size down to a hair's breadth from the switching plane. */
+    for (int k = 0; k < 2000; k++) {
+        float o[4];
+        double scale = pow(10.0, -(k % 7));
+        for (int j = 0; j < 4; j++)
+            o[j] = (float)(scale * sin(1.7 * k + 2.3 * j + 0.1 * k * j));
+        double dot = (double)CP_TEACHER_K_X * o[0] + (double)CP_TEACHER_K_X_DOT * o[1] +
+                     (double)CP_TEACHER_K_THETA * o[2] + (double)CP_TEACHER_K_THETA_DOT * o[3];
+        if (fabs(dot) < 1e-5 * scale)
+            continue; /* float and double may disagree on the sign this close */
+        int32_t act = -1;
+        cp_teacher_actions(o, 1, &act);
+        assert_int_equal(act, dot > 0 ? 1 : 0);
+    }
+    /* Each gain against the angle's: a unit of variable j balanced by the
+     * angle that cancels it, give or take 1%, decides the push. */
+    const float k[4] = {CP_TEACHER_K_X, CP_TEACHER_K_X_DOT, CP_TEACHER_K_THETA,
+                        CP_TEACHER_K_THETA_DOT};
+    for (int j = 0; j < 4; j++) {
+        if (j == 2)
+            continue;
+        for (int side = -1; side <= 1; side += 2) {
+            float o[4] = {0, 0, 0, 0};
+            o[j] = 1.0f;
+            o[2] = -(k[j] / k[2]) * (1.0f + 0.01f * (float)side);
+            int32_t act = -1;
+            cp_teacher_actions(o, 1, &act);
+            assert_int_equal(act, side < 0 ? 1 : 0);
+        }
+    }
 }
 
 static void logits_agree_with_actions(void **state) {

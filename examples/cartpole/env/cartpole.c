@@ -50,7 +50,9 @@ static uint64_t cp__splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-static uint64_t cp__rotl(uint64_t v, int k) { return (v << k) | (v >> (64 - k)); }
+static uint64_t cp__rotl(uint64_t v, int k) {
+    return (v << k) | (v >> (64 - k));
+}
 
 static uint64_t cp__next(cp_env *env, int32_t i) {
     uint64_t *s0 = &env->rng[0][i], *s1 = &env->rng[1][i];
@@ -129,7 +131,9 @@ void cp_free(cp_env *env) {
     free(env);
 }
 
-int32_t cp_num_envs(const cp_env *env) { return env ? env->n : 0; }
+int32_t cp_num_envs(const cp_env *env) {
+    return env ? env->n : 0;
+}
 
 static void cp__reset_one(cp_env *env, int32_t i) {
     /* Gymnasium draws x, x_dot, theta, theta_dot in this order. */
@@ -188,8 +192,7 @@ int cp_step(cp_env *env, const int32_t *actions, cp_step_out *out) {
             (force + CP__POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / CP__TOTAL_MASS;
         const double thetaacc =
             (CP__GRAVITY * sintheta - costheta * temp) /
-            (CP__LENGTH *
-             (4.0 / 3.0 - CP__MASSPOLE * (costheta * costheta) / CP__TOTAL_MASS));
+            (CP__LENGTH * (4.0 / 3.0 - CP__MASSPOLE * (costheta * costheta) / CP__TOTAL_MASS));
         const double xacc = temp - CP__POLEMASS_LENGTH * thetaacc * costheta / CP__TOTAL_MASS;
         xs[i] = x + CP__TAU * x_dot;
         xds[i] = x_dot + CP__TAU * xacc;

@@ -16,11 +16,11 @@
 extern "C" {
 #endif
 
-#define CP_OBS_DIM      4   /* x, x_dot, theta, theta_dot */
-#define CP_NUM_ACTIONS  2   /* 0 pushes left, 1 pushes right */
-#define CP_MAX_STEPS    500 /* TimeLimit of CartPole-v1 */
-#define CP_X_THRESHOLD  2.4
-#define CP_RESET_BOUND  0.05 /* reset draws each state variable from (-0.05, 0.05) */
+#define CP_OBS_DIM     4   /* x, x_dot, theta, theta_dot */
+#define CP_NUM_ACTIONS 2   /* 0 pushes left, 1 pushes right */
+#define CP_MAX_STEPS   500 /* TimeLimit of CartPole-v1 */
+#define CP_X_THRESHOLD 2.4
+#define CP_RESET_BOUND 0.05 /* reset draws each state variable from (-0.05, 0.05) */
 
 /* Status codes: 0 is success, failures are negative. */
 #define CP_ERRNO_MAP(X)                                                                            \
@@ -61,15 +61,15 @@ int cp_observe(const cp_env *env, float *obs);
 
 /* What cp_step writes: arrays owned by the caller, n rows each. */
 typedef struct cp_step_out {
-    float *obs;          /* f32[n*4], required: next observation; after an episode
-                            ends, the new episode's first observation */
-    float *reward;       /* f32[n], required: +1 on every step, the last included */
-    uint8_t *terminated; /* u8[n], required: the pole fell or the cart left */
-    uint8_t *truncated;  /* u8[n], required: the 500th step. Both flags are set
-                            when the 500th step also terminates (as Gymnasium) */
-    float *final_obs;    /* f32[n*4], optional: the observation the step reached,
-                            before any auto-reset (= obs where nothing ended);
-                            bootstrap truncated episodes from it */
+    float *obs;              /* f32[n*4], required: next observation; after an episode
+                                ends, the new episode's first observation */
+    float *reward;           /* f32[n], required: +1 on every step, the last included */
+    uint8_t *terminated;     /* u8[n], required: the pole fell or the cart left */
+    uint8_t *truncated;      /* u8[n], required: the 500th step. Both flags are set
+                                when the 500th step also terminates (as Gymnasium) */
+    float *final_obs;        /* f32[n*4], optional: the observation the step reached,
+                                before any auto-reset (= obs where nothing ended);
+                                bootstrap truncated episodes from it */
     float *episode_return;   /* f32[n], optional: the return of the episode that
                                 ended at env i this step, 0 where none ended */
     int32_t *episode_length; /* i32[n], optional: its length in steps, 0 where none */
@@ -101,9 +101,9 @@ int cp_restore(cp_env *env, const void *buf, size_t size);
 /* ---- The scripted teacher ------------------------------------------------
  * A linear stabiliser on the observation: push right (1) when
  * k . obs > 0, with k = CP_TEACHER_K_*; left (0) otherwise. */
-#define CP_TEACHER_K_X        0.5f
-#define CP_TEACHER_K_X_DOT    1.0f
-#define CP_TEACHER_K_THETA    20.0f
+#define CP_TEACHER_K_X         0.5f
+#define CP_TEACHER_K_X_DOT     1.0f
+#define CP_TEACHER_K_THETA     20.0f
 #define CP_TEACHER_K_THETA_DOT 3.0f
 
 /* A logit scale whose softmax gives the teacher's action probability
@@ -124,9 +124,9 @@ void cp_teacher_logits(const float *obs, int32_t n, float c, float *logits);
 
 /* What a writer saw while recording. */
 typedef struct cp_expert_summary {
-    uint64_t records;      /* num_envs * num_steps */
-    int64_t episodes;      /* episodes that ended while recording */
-    double mean_return;    /* their mean return (0 if none) */
+    uint64_t records;   /* num_envs * num_steps */
+    int64_t episodes;   /* episodes that ended while recording */
+    double mean_return; /* their mean return (0 if none) */
 } cp_expert_summary;
 
 /* Runs the teacher for num_steps steps over num_envs environments created

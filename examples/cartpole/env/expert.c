@@ -49,8 +49,8 @@ int cp_expert_write(const char *path, int32_t num_envs, int64_t num_steps, uint6
     char *tmp = malloc(plen + 5);
     /* One block for one step: obs, rewards, returns, actions, three flag
      * arrays and the records. */
-    float *obs = malloc(m * ((CP_OBS_DIM + 2) * sizeof(float) + sizeof(int32_t) + 3 +
-                             CP_EXPERT_RECORD_SIZE));
+    float *obs = malloc(
+        m * ((CP_OBS_DIM + 2) * sizeof(float) + sizeof(int32_t) + 3 + CP_EXPERT_RECORD_SIZE));
     if (!tmp || !obs)
         goto done;
     memcpy(tmp, path, plen);

@@ -21,8 +21,9 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
     errno = 0;
     unsigned long long x = s && *s && *s != '-' ? strtoull(s, &end, 10) : 0;
     if (!s || !*s || *s == '-' || errno || !end || *end || x < min || x > max) {
-        fprintf(stderr, "cartpole-expert-data: %s wants a whole number in [%" PRIu64 ", %" PRIu64
-                        "], got '%s'\n",
+        fprintf(stderr,
+                "cartpole-expert-data: %s wants a whole number in [%" PRIu64 ", %" PRIu64
+                "], got '%s'\n",
                 opt, min, max, s ? s : "");
         return -1;
     }
