@@ -34,7 +34,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t envs = 8, steps = 2500, seed = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -58,7 +58,6 @@ int main(int argc, char **argv) {
         }
         if (bad)
             return 2;
-        i++;
     }
     if (!out) {
         fprintf(stderr, "cartpole-expert-data: --out FILE is required\n");
