@@ -86,13 +86,13 @@ int cp_create(cp_env **out, int32_t n, uint64_t seed) {
     if (!out)
         return CP_EINVAL;
     *out = NULL;
-    if (n < 1 || (size_t)n > SIZE_MAX / (9 * sizeof(double)))
+    /* One block: 5 double arrays, 4 u64 arrays, then the i32 array. */
+    const size_t per_env = 5 * sizeof(double) + 4 * sizeof(uint64_t) + sizeof(int32_t);
+    if (n < 1 || (size_t)n > SIZE_MAX / per_env)
         return CP_EINVAL;
     cp_env *env = calloc(1, sizeof *env);
-    /* One block: 5 double arrays, 4 u64 arrays, then the i32 array. */
     size_t un = (size_t)n;
-    unsigned char *block =
-        env ? malloc(un * (5 * sizeof(double) + 4 * sizeof(uint64_t) + sizeof(int32_t))) : NULL;
+    unsigned char *block = env ? malloc(un * per_env) : NULL;
     if (!block) {
         free(env);
         return CP_ENOMEM;
