@@ -860,9 +860,21 @@ static void test_many_samples(void **state) {
         lpt_rng rng = lpt_rng_seed(77 + (uint64_t)w);
         mb_init(&b, 5, 41, widths[w]);
         fill_random(&b, &rng, 1, 0.2);
+        /* the last two widths read the log-probs through a strided view (the
+         * gather path across several chunks) */
+        float *padded = calloc((size_t)(2 * b.M), sizeof *padded);
+        assert_non_null(padded);
+        if (w >= 2) {
+            for (int64_t i = 0; i < b.M; i++)
+                padded[2 * i] = b.old[i], padded[2 * i + 1] = NAN;
+            lp_tensor v = LPT_VIEW(padded, LP_DTYPE_F32, b.R, b.T);
+            v.strides[0] = 2 * b.T, v.strides[1] = 2;
+            assert_true(lpt_add_field(b.in, "logprobs", v) >= 0);
+        }
         mb_start(&b);
         lp_train_result r;
         assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
+        free(padded);
         const size_t n = (size_t)(b.M * b.A);
         double *x = malloc(n * sizeof *x), *adv = malloc((size_t)b.M * sizeof *adv);
         assert_true(x && adv);
