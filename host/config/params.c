@@ -108,7 +108,9 @@ static void fmt_bound(char *buf, size_t n, int32_t type, double v) {
         for (int prec = 1; prec <= 17; prec++) {
             char t[64];
             snprintf(t, sizeof t, "%.*g", prec, v);
-            if (strtod(t, NULL) == v) {
+            /* "1e+01" reads back as 10, but "10" is what a person wrote. */
+            int exp_ok = fabs(v) >= 1e15 || (v != 0.0 && fabs(v) < 1e-4);
+            if (strtod(t, NULL) == v && (exp_ok || strchr(t, 'e') == NULL)) {
                 snprintf(buf, n, "%s", t);
                 break;
             }

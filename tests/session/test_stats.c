@@ -1,0 +1,130 @@
+/* Stats: "<instance>/<key>" (two instances of one plugin recording the same
+ * key keep both: pain 1), "<instance>/loss", "total_loss"; means over a train
+ * phase, reset each phase; NaN when nothing was recorded; CSV and JSON
+ * Lines files. */
+#include "session_test.h"
+
+#include <unistd.h>
+
+#define STATS_YAML                                                                                 \
+    "buffer: {segments: 4, horizon: 2, minibatch_segments: 2, update_epochs: 2}\n" PROG            \
+    "losses:\n"                                                                                    \
+    "  - {name: p, plugin: probe, params: {stat_base: 10, loss: 3}}\n"                             \
+    "  - {name: q, plugin: probe, weight: 0.5, params: {stat_base: 20, loss: 1}}\n"                \
+    "  - {name: off, plugin: probe, schedule: {train: []}}\n"
+
+static void test_keys_and_means(void **state) {
+    (void)state;
+    lp_session *s = open_ok(STATS_YAML);
+    static const char *const names[] = {"p/loss",   "q/loss",     "off/loss",  "p/metric",
+                                        "q/metric", "off/metric", "total_loss"};
+    assert_int_equal(lp_session_stat_count(s), 7);
+    for (size_t i = 0; i < 7; i++)
+        assert_string_equal(lp_session_stat_name(s, i), names[i]);
+    tmodel m = {0};
+    for (int e = 0; e < 2; e++) {
+        run_epoch(s, &m, NULL);
+        double v;
+        /* 4 train calls per phase: base + 0, 1, 2, 3 -> base + 1.5, reset
+         * each phase. */
+        assert_int_equal(lp_session_stat(s, "p/metric", &v), LP_OK);
+        assert_true(fabs(v - 11.5) < 1e-12);
+        assert_int_equal(lp_session_stat(s, "q/metric", &v), LP_OK);
+        assert_true(fabs(v - 21.5) < 1e-12);
+        assert_int_equal(lp_session_stat(s, "p/loss", &v), LP_OK);
+        assert_true(fabs(v - 3.0) < 1e-12);
+        assert_int_equal(lp_session_stat(s, "total_loss", &v), LP_OK);
+        assert_true(fabs(v - 3.5) < 1e-12); /* 1 * 3 + 0.5 * 1 */
+        assert_int_equal(lp_session_stat(s, "off/loss", &v), LP_OK);
+        assert_true(isnan(v));
+        assert_true(isnan(lp_session_stat_value(s, 5)));
+    }
+    double v;
+    assert_int_equal(lp_session_stat(s, "metric", &v), LP_ENOENT);
+    lp_session_close(s);
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void run_with_stats(const char *path, int epochs) {
+    lp_session_options opt;
+    test_options(&opt);
+    opt.stats_path = path;
+    lp_session *s = NULL;
+    lp_error err;
+    int32_t rc = open_yaml_opt(STATS_YAML, &opt, &s, &err);
+    if (rc != LP_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    tmodel m = {0};
+    for (int e = 0; e < epochs; e++)
+        run_epoch(s, &m, NULL);
+    lp_session_close(s);
+}
+
+static void test_csv(void **state) {
+    (void)state;
+    const char *path = LP_SESSION_TMP "/stats.csv";
+    unlink(path);
+    run_with_stats(path, 2);
+    run_with_stats(path, 1); /* appends, no second header */
+    assert_string_equal(slurp(path),
+                        "epoch,env_steps,p/loss,q/loss,off/loss,p/metric,q/metric,off/metric,"
+                        "total_loss\n"
+                        "0,8,3,1,nan,11.5,21.5,nan,3.5\n"
+                        "1,16,3,1,nan,11.5,21.5,nan,3.5\n"
+                        "0,8,3,1,nan,11.5,21.5,nan,3.5\n");
+}
+
+static void test_jsonl(void **state) {
+    (void)state;
+    const char *path = LP_SESSION_TMP "/stats.jsonl";
+    unlink(path);
+    run_with_stats(path, 2);
+    assert_string_equal(slurp(path),
+                        "{\"epoch\":0,\"env_steps\":8,\"p/loss\":3,\"q/loss\":1,\"off/loss\":null,"
+                        "\"p/metric\":11.5,\"q/metric\":21.5,\"off/metric\":null,\"total_loss\":"
+                        "3.5}\n"
+                        "{\"epoch\":1,\"env_steps\":16,\"p/loss\":3,\"q/loss\":1,\"off/loss\":"
+                        "null,\"p/metric\":11.5,\"q/metric\":21.5,\"off/metric\":null,"
+                        "\"total_loss\":3.5}\n");
+}
+
+static void test_bad_paths(void **state) {
+    (void)state;
+    open_err("buffer: {segments: 4, horizon: 2}\n" PROG "stats: {path: " LP_SESSION_TMP
+             "/no/such/dir/s.csv}\n"
+             "losses: [{plugin: probe}]\n",
+             LP_EIO,
+             LP_SESSION_TMP "/no/such/dir/s.csv: cannot open the stats file for appending "
+                            "(stats.path at t.yaml:7:15): No such file or directory; check that "
+                            "its directory exists and is writable");
+    lp_session_options opt;
+    test_options(&opt);
+    opt.stats_path = "run/stats.txt";
+    lp_session *s = NULL;
+    lp_error err;
+    assert_int_equal(open_yaml_opt(STATS_YAML, &opt, &s, &err), LP_EINVAL);
+    assert_string_equal(err.message, "stats path 'run/stats.txt' "
+                                     "(lp_session_options.stats_path) has no known format; end "
+                                     "it in .csv or .jsonl");
+    assert_null(s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_keys_and_means, teardown_log),
+        cmocka_unit_test_teardown(test_csv, teardown_log),
+        cmocka_unit_test_teardown(test_jsonl, teardown_log),
+        cmocka_unit_test_teardown(test_bad_paths, teardown_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
