@@ -67,6 +67,7 @@ void lp__print_usage_hint(void);
 /* The commands (one file each). */
 int lp__cmd_list(const lp__cli *cli, const lp_registry *reg);
 int lp__cmd_describe(const lp__cli *cli, const lp_registry *reg);
+int lp__cmd_check(const lp__cli *cli, const lp_registry *reg);
 
 /* schema.c: read plugin arrays element by element with the stride and size
  * the plugin declared (specs[0].struct_size), into zeroed storage of this

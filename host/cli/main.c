@@ -14,6 +14,8 @@ static const lp__command lp__commands[] = {
     {"list", "", "list every loss found: id, version, file, summary", 0, 0, lp__cmd_list},
     {"describe", "ID", "describe one loss: parameters, fields, model outputs, file", 1, 1,
      lp__cmd_describe},
+    {"check", "CONFIG", "check a config without training; print the merged spec", 1, 1,
+     lp__cmd_check},
 };
 
 #define LP__COMMAND_COUNT (sizeof lp__commands / sizeof lp__commands[0])

@@ -1,0 +1,228 @@
+/* `lossplug check CONFIG`: open a session from the config without training
+ * (every check of lp_session_open: config, plugins, params, the merged
+ * spec), then print the merged spec, the instance order and the buffer. The
+ * program's declarations come from the config's `program` section. */
+#include "cli.h"
+#include "json.h"
+#include "text.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+typedef struct check_log {
+    const lp__cli *cli;
+    const lp_registry *reg; /* its diagnostics were printed already */
+} check_log;
+
+static int already_printed(const lp_registry *reg, const char *msg) {
+    for (size_t i = 0; i < lp_registry_diag_count(reg); i++)
+        if (strcmp(lp_registry_diag_at(reg, i)->message, msg) == 0)
+            return 1;
+    return 0;
+}
+
+static void check_log_fn(void *user, int32_t level, const char *msg) {
+    const check_log *l = user;
+    if (level >= LP_LOG_WARN) {
+        if (!already_printed(l->reg, msg)) {
+            if (level >= LP_LOG_ERROR)
+                lp__print_error("%s", msg);
+            else
+                lp__print_warning("%s", msg);
+        }
+    } else if (l->cli->verbose) {
+        fprintf(stderr, "lossplug: info: %s\n", msg);
+    }
+}
+
+static void type_string(int32_t dtype, int32_t rank, const int64_t *shape, char *buf, size_t size) {
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (int32_t d = 0; d < rank && len < size; d++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, d ? ", " : "", shape[d]);
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+    (void)dtype;
+}
+
+static void check_json(const lp_session *s) {
+    lp__json j;
+    lp__json_init(&j, stdout);
+    lp__json_object_begin(&j);
+    lp__json_kv_string(&j, "config", lp_session_config_name(s));
+    lp__json_kv_bool(&j, "valid", 1);
+    const lp_env_info *env = lp_session_env(s);
+    const lp_train_plan *plan = lp_session_train_plan(s);
+    lp__json_key(&j, "buffer");
+    lp__json_object_begin(&j);
+    lp__json_kv_int(&j, "segments", env->segments);
+    lp__json_kv_int(&j, "horizon", env->horizon);
+    lp__json_kv_int(&j, "minibatch_segments", plan->minibatch_segments);
+    lp__json_kv_int(&j, "minibatches", plan->minibatches);
+    lp__json_kv_int(&j, "update_epochs", plan->update_epochs);
+    lp__json_kv_int(&j, "seed", plan->seed);
+    lp__json_kv_bool(&j, "shuffle", plan->shuffle);
+    lp__json_kv_int(&j, "bytes", (int64_t)lp_session_buffer_bytes(s));
+    lp__json_object_end(&j);
+    lp__json_key(&j, "fields");
+    lp__json_array_begin(&j);
+    for (size_t i = 0; i < lp_session_field_count(s); i++) {
+        const lp_field_info *f = lp_session_field_at(s, i);
+        lp__json_object_begin(&j);
+        lp__json_kv_string(&j, "name", f->name);
+        lp__json_kv_string(&j, "dtype", lp__dtype_name(f->dtype));
+        lp__json_key(&j, "shape");
+        lp__json_array_begin(&j);
+        for (int32_t d = 0; d < f->rank; d++)
+            lp__json_int(&j, f->shape[d]);
+        lp__json_array_end(&j);
+        lp__json_kv_string(&j, "writer", f->writer);
+        lp__json_kv_string(&j, "write_phase",
+                           (f->write_phase & LP_PHASE_TRAIN) ? "train" : "rollout");
+        lp__json_key(&j, "readers");
+        lp__json_array_begin(&j);
+        const char *r = f->readers;
+        while (*r != '\0') {
+            size_t n = strcspn(r, ",");
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)n, r);
+            lp__json_string(&j, name);
+            r += n;
+            while (*r == ',' || *r == ' ')
+                r++;
+        }
+        lp__json_array_end(&j);
+        lp__json_kv_int(&j, "offset", (int64_t)f->offset);
+        lp__json_kv_int(&j, "bytes", (int64_t)f->bytes);
+        lp__json_object_end(&j);
+    }
+    lp__json_array_end(&j);
+    lp__json_key(&j, "outputs");
+    lp__json_array_begin(&j);
+    for (size_t i = 0; i < lp_session_output_count(s); i++) {
+        const lp_decl *o = lp_session_output_at(s, i);
+        lp__json_object_begin(&j);
+        lp__json_kv_string(&j, "name", o->name);
+        lp__json_kv_string(&j, "dtype", lp__dtype_name(o->dtype));
+        lp__json_key(&j, "shape");
+        lp__json_array_begin(&j);
+        for (int32_t d = 0; d < o->rank; d++)
+            lp__json_int(&j, o->shape[d]);
+        lp__json_array_end(&j);
+        lp__json_object_end(&j);
+    }
+    lp__json_array_end(&j);
+    lp__json_key(&j, "instances");
+    lp__json_array_begin(&j);
+    for (size_t i = 0; i < lp_session_instance_count(s); i++) {
+        lp__json_object_begin(&j);
+        lp__json_kv_string(&j, "name", lp_session_instance_name(s, i));
+        lp__json_kv_string(&j, "plugin", lp_session_instance_plugin(s, i));
+        lp__json_key(&j, "weight");
+        lp__json_double(&j, lp_session_instance_weight(s, i));
+        lp__json_object_end(&j);
+    }
+    lp__json_array_end(&j);
+    lp__json_object_end(&j);
+    lp__json_finish(&j);
+}
+
+static int check_text(const lp_session *s) {
+    const lp_env_info *env = lp_session_env(s);
+    const lp_train_plan *plan = lp_session_train_plan(s);
+    printf("config: ");
+    lp__text_put(stdout, lp_session_config_name(s));
+    printf(": valid\n\nfields (per step; the buffer prepends [segments=%" PRId64
+           ", horizon=%" PRId64 "]):\n",
+           env->segments, env->horizon);
+    lp__table t;
+    lp__table_init(&t, 6);
+    const char *head[] = {"FIELD", "DTYPE", "SHAPE", "WRITER", "READERS", "BYTES"};
+    int rc = lp__table_add(&t, head);
+    uint64_t total = 0;
+    for (size_t i = 0; i < lp_session_field_count(s) && rc == 0; i++) {
+        const lp_field_info *f = lp_session_field_at(s, i);
+        char shape[160], writer[96], bytes[32];
+        type_string(f->dtype, f->rank, f->shape, shape, sizeof shape);
+        snprintf(writer, sizeof writer, "%s (%s)", f->writer,
+                 (f->write_phase & LP_PHASE_TRAIN) ? "train" : "rollout");
+        snprintf(bytes, sizeof bytes, "%" PRIu64, f->bytes);
+        total += f->bytes;
+        const char *row[] = {f->name, lp__dtype_name(f->dtype),         shape,
+                             writer,  f->readers[0] ? f->readers : "-", bytes};
+        rc = lp__table_add(&t, row);
+    }
+    if (rc == 0)
+        lp__table_print(&t, stdout, "  ");
+    lp__table_free(&t);
+
+    printf("\nmodel outputs (per sample; [minibatch rows, horizon] prepended):\n");
+    lp__table_init(&t, 3);
+    const char *ohead[] = {"OUTPUT", "DTYPE", "SHAPE"};
+    if (rc == 0)
+        rc = lp__table_add(&t, ohead);
+    for (size_t i = 0; i < lp_session_output_count(s) && rc == 0; i++) {
+        const lp_decl *o = lp_session_output_at(s, i);
+        char shape[160];
+        type_string(o->dtype, o->rank, o->shape, shape, sizeof shape);
+        const char *row[] = {o->name, lp__dtype_name(o->dtype), shape};
+        rc = lp__table_add(&t, row);
+    }
+    if (rc == 0)
+        lp__table_print(&t, stdout, "  ");
+    lp__table_free(&t);
+
+    printf("\ninstances (in order):\n");
+    lp__table_init(&t, 3);
+    const char *ihead[] = {"NAME", "PLUGIN", "WEIGHT"};
+    if (rc == 0)
+        rc = lp__table_add(&t, ihead);
+    for (size_t i = 0; i < lp_session_instance_count(s) && rc == 0; i++) {
+        char w[64];
+        lp__format_double(lp_session_instance_weight(s, i), w, sizeof w);
+        const char *row[] = {lp_session_instance_name(s, i), lp_session_instance_plugin(s, i), w};
+        rc = lp__table_add(&t, row);
+    }
+    if (rc == 0)
+        lp__table_print(&t, stdout, "  ");
+    lp__table_free(&t);
+    if (rc != 0) {
+        lp__print_error("out of memory");
+        return LP__EXIT_ERROR;
+    }
+    printf("\nbuffer: %zu fields, %" PRIu64 " bytes of data, %zu bytes in one 64-byte-aligned "
+           "allocation\n",
+           lp_session_field_count(s), total, lp_session_buffer_bytes(s));
+    printf("train: %" PRId64 " update epochs x %" PRId64 " minibatches of %" PRId64
+           " segments, %s, seed %" PRId64 "\n",
+           plan->update_epochs, plan->minibatches, plan->minibatch_segments,
+           plan->shuffle ? "shuffled" : "in order", plan->seed);
+    return LP__EXIT_OK;
+}
+
+int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
+    lp_session_options opt;
+    lp_session_options_init(&opt);
+    if (cli->no_default_paths) {
+        opt.use_env_path = 0;
+        opt.use_install_dir = 0;
+    }
+    opt.plugin_paths = cli->plugin_paths;
+    opt.plugin_path_count = cli->plugin_path_count;
+    opt.allow_insecure = cli->allow_insecure;
+    check_log log = {cli, reg};
+    opt.log = check_log_fn;
+    opt.log_user = &log;
+    lp_session *s = NULL;
+    lp_error err = {0};
+    if (lp_session_open(cli->args[0], &opt, &s, &err) != LP_OK) {
+        lp__print_error("%s", err.message[0] ? err.message : lp_strerror(err.code));
+        return LP__EXIT_ERROR;
+    }
+    int rc = LP__EXIT_OK;
+    if (cli->json)
+        check_json(s);
+    else
+        rc = check_text(s);
+    lp_session_close(s);
+    return rc;
+}
