@@ -57,7 +57,7 @@ static inline int ref_trunk(const ref_net *r, const double *p, const char *group
     int64_t in = r->obs_dim;
     memcpy(a, x, (size_t)in * sizeof *a);
     for (size_t l = 0; l < r->hidden_count; l++) {
-        char idx[16];
+        char idx[24];
         snprintf(idx, sizeof idx, "%zu", l);
         int64_t out = r->hidden[l];
         if (ref_affine(r, p, group, idx, in, out, a, b) != 0)
