@@ -109,10 +109,18 @@ int32_t lp_adam_step(lp_adam *a, float *params, float *grads, size_t count, lp_e
                           "\"optimizer/step\" must be >= 0",
                           fn, (long long)a->step);
 
-    double sq = 0.0;
-    for (size_t i = 0; i < count; i++)
-        sq += (double)grads[i] * (double)grads[i];
-    double norm = sqrt(sq);
+    /* Four partial sums in a fixed order: the same result on every run and
+     * machine, and independent chains the compiler can vectorise without
+     * reassociating (no -ffast-math). */
+    double part[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i4 = count - count % 4;
+    for (size_t i = 0; i < i4; i += 4) {
+        for (size_t k = 0; k < 4; k++)
+            part[k] += (double)grads[i + k] * (double)grads[i + k];
+    }
+    for (size_t i = i4; i < count; i++)
+        part[i - i4] += (double)grads[i] * (double)grads[i];
+    double norm = sqrt((part[0] + part[1]) + (part[2] + part[3]));
     if (!isfinite(norm))
         return lp__seterr(err, LP_ENUMERIC,
                           "%s: the gradient norm is %g at step %lld; parameters unchanged: a "

@@ -149,6 +149,18 @@ static void clipping_above_threshold(void **state) {
     expect_near(((float *)t[0].view.data)[0], 0.1 * 3.0 * c, 1e-8);
     expect_near(((float *)t[1].view.data)[1], 0.001 * (4.0 * c) * (4.0 * c), 1e-10);
     lp_adam_destroy(a);
+
+    /* Eleven gradients 1 .. 11 (the four-wide loop and its tail): norm
+     * sqrt(1 + 4 + ... + 121) = sqrt(506); each becomes k * 0.5 / sqrt(506). */
+    a = make(0.1, 0.5, 1e-5, 11);
+    float p11[11] = {0}, g11[11];
+    for (int k = 0; k < 11; k++)
+        g11[k] = (float)(k + 1);
+    assert_int_equal(lp_adam_step(a, p11, g11, 11, &err), LP_OK);
+    expect_near(lp_adam_grad_norm(a), sqrt(506.0), 1e-12);
+    for (int k = 0; k < 11; k++)
+        expect_near(g11[k], (k + 1) * 0.5 / (sqrt(506.0) + 1e-6), 1e-7);
+    lp_adam_destroy(a);
 }
 
 /* Norm 0.05 < 0.5: untouched. Exactly 0.5: torch still scales by
