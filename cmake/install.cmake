@@ -34,8 +34,8 @@ install(TARGETS lossplug_sdk lossplug lossplug_static
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # liblossplug.a holds its subsystems' objects but not the libraries they
 # use, so the installed static target names them for its users (libyaml:
-# the config subsystem). The shared library carries its own dependencies.
-target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml>")
+# the config subsystem; OpenBLAS: the reference model). The shared library carries its own dependencies.
+target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml;openblas>")
 install(EXPORT lossplugTargets
   NAMESPACE lossplug::
   DESTINATION ${LP_INSTALL_CMAKEDIR})
