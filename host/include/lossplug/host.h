@@ -182,6 +182,12 @@ typedef struct lp_session_options {
     int64_t seed;
     lp_log_fn log; /* plugin logs and host notices; may be NULL */
     void *log_user;
+    /* The model lp_session_train will be given, when a loss uses the host
+     * extension "lossplug.model/1" (expert_ce does): the session offers the
+     * extension only when it has forward_aux, backward_aux and memory_size,
+     * and asks it for its memory size at open. Copied; `user` is not used
+     * at open. NULL: the extension is not offered. */
+    const struct lp_model *model;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);
@@ -296,6 +302,31 @@ typedef struct lp_model {
     int32_t (*backward)(void *user, const lp_batch *mb, const lp_tensor *grads, lp_error *err);
     /* Clip, step the optimizer, zero the parameter gradients. */
     int32_t (*step)(void *user, const lp_ctx *ctx, lp_error *err);
+
+    /* Optional auxiliary passes, for losses that run the model on batches of
+     * their own through the host extension "lossplug.model/1"
+     * (lossplug/ext/model.h, docs/abi.md). All three or none; NULL: the
+     * extension is not offered. They run during a loss's train hook, between
+     * forward and backward of the minibatch, and must keep their own
+     * activations (separate work buffers): the minibatch's forward state
+     * must survive them for backward. */
+    /* Recurrent memory floats per batch row (0 for a feed-forward model);
+     * fixed for the model's life. */
+    int64_t (*memory_size)(void *user);
+    /* Forward `batch` (the loss's: fields by the session's handles, any
+     * strides, data NULL where absent; row_index NULL) into outputs[i]
+     * (session-owned, contiguous [rows, horizon, ...], declared order).
+     * `starts` (u8 [rows, horizon], may be NULL): zero a row's memory before
+     * each step flagged 1. `memory` (f32 [rows, memory_size], NULL when 0):
+     * the state before step 0, overwritten with the state after the last
+     * step. Keep what backward_aux needs. */
+    int32_t (*forward_aux)(void *user, const lp_batch *batch, const uint8_t *starts, float *memory,
+                           const lp_tensor *outputs, lp_error *err);
+    /* Backpropagate `grads` (d total_loss / d outputs of the last
+     * forward_aux, same batch) into the parameter gradients, ADDING to them;
+     * no gradient flows into the initial memory. */
+    int32_t (*backward_aux)(void *user, const lp_batch *batch, const lp_tensor *grads,
+                            lp_error *err);
 } lp_model;
 
 /* Start an epoch: annealed params are brought up to date and every instance

@@ -397,8 +397,8 @@ typedef struct lp_loss {
 } lp_loss;
 
 /* What create receives. Host-owned. The struct itself is valid during create
- * only; `host`, `name`, `params` and `env` (what its pointers point to) stay
- * valid until destroy, so keep those pointers, not `args`. */
+ * only; `host`, `name`, `params`, `env` and `config_dir` (what its pointers
+ * point to) stay valid until destroy, so keep those pointers, not `args`. */
 typedef struct lp_create_args {
     uint32_t struct_size;
     uint32_t param_count;   /* equals the descriptor's param_count */
@@ -408,6 +408,12 @@ typedef struct lp_create_args {
                                values in place between hooks (annealing): read
                                them when you use them. */
     const lp_env_info *env;
+    /* The directory of the config file that names this instance ("." for a
+     * config given as a string), to resolve relative paths in string
+     * parameters against; valid until destroy. Added before the first
+     * release, within ABI 1.0: check LP_HAS_FIELD(args, lp_create_args,
+     * config_dir) and treat absent or NULL as the current directory. */
+    const char *config_dir;
 } lp_create_args;
 
 /* ---- loss descriptors and the entry ------------------------------------ */
