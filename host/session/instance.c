@@ -222,9 +222,9 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
     size_t stride = specs[0].struct_size;
     if (stride < FIELD_V1)
         return lp__seterr(err, LP_EABI,
-                          "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild the "
-                          "plugin against lossplug/abi.h",
-                          in->label, stride, (size_t)FIELD_V1);
+                          "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild %.400s "
+                          "against lossplug/abi.h",
+                          in->label, stride, (size_t)FIELD_V1, in->info->path);
     in->fields = calloc(count, sizeof *in->fields);
     if (in->fields == NULL)
         return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
@@ -325,13 +325,15 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
         return lp__seterr(err, LP_EPLUGIN,
                           "%s: create returned LP_OK but no instance; fix the plugin", in->label);
     if (raw->struct_size < LOSS_V1) {
-        /* Too short to be trusted; free it only if its destroy is there. */
-        if (raw->struct_size >= DESTROY_END && raw->destroy != NULL)
+        /* Too short to be trusted; free it only if its destroy is there.
+         * The size is read before: destroy frees what `raw` points into. */
+        const uint32_t size = raw->struct_size;
+        if (size >= DESTROY_END && raw->destroy != NULL)
             raw->destroy(raw);
         return lp__seterr(err, LP_EABI,
                           "%s: create returned an lp_loss of struct_size %u, below the 1.0 size "
-                          "%zu; rebuild the plugin against lossplug/abi.h",
-                          in->label, (unsigned)raw->struct_size, (size_t)LOSS_V1);
+                          "%zu; rebuild %.400s against lossplug/abi.h",
+                          in->label, (unsigned)size, (size_t)LOSS_V1, in->info->path);
     }
     memset(&in->loss, 0, sizeof in->loss);
     memcpy(&in->loss, raw, raw->struct_size < sizeof in->loss ? raw->struct_size : sizeof in->loss);
