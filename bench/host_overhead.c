@@ -591,7 +591,8 @@ static void run_case(const bcase *c, int shuffle, int reps, const lp_registry *r
 
     /* An untimed pass records the rows of every minibatch. */
     tmodel rec = {xcalloc((size_t)count * mbr, sizeof(int64_t)), 0};
-    lp_model model = {&rec, tm_forward, tm_backward, tm_step};
+    lp_model model = {
+        .user = &rec, .forward = tm_forward, .backward = tm_backward, .step = tm_step};
     if (lp_session_train(s, &model, NULL, &err) != LP_OK)
         die("%s", err.message);
     if (rec.written != count * (int64_t)mbr)
