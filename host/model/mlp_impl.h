@@ -51,6 +51,19 @@ struct lp_mlp {
     int32_t fwd_critic;
 };
 
+/* A set of work buffers and the record of the forward that filled them:
+ * the model's own, or the lp_model adapter's for auxiliary passes
+ * (mlp_model.c swaps them). */
+typedef struct lp__mlp_work {
+    float *work;
+    int64_t rows; /* max_batch of this block */
+    float *act[LP__MLP_MAX_LAYERS];
+    float *dbuf[2];
+    int64_t fwd_rows;
+    int32_t fwd_actor;
+    int32_t fwd_critic;
+} lp__mlp_work;
+
 static inline lp__layer *lp__trunk_layer(lp_mlp *m, size_t trunk, size_t l) {
     return &m->layers[trunk * m->hidden_count + l];
 }

@@ -20,6 +20,7 @@ struct lp_mlp_model {
     void *step_user;
     float *gather; /* [gather_rows, obs_dim] */
     int64_t gather_rows;
+    lp__mlp_work aux; /* the activations of auxiliary passes (forward_aux) */
 };
 
 void lp_mlp_model_options_init(lp_mlp_model_options *opt) {
@@ -85,6 +86,7 @@ int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_m
     memcpy(a->obs_field, field, len);
     a->m = m;
     a->gather_rows = m->max_batch;
+    a->aux.fwd_rows = -1;
     a->obs_handle = opt->obs_handle;
     a->logits_output = opt->logits_output;
     a->values_output = opt->values_output;
@@ -103,6 +105,7 @@ void lp_mlp_model_destroy(lp_mlp_model *a) {
         return;
     free(a->obs_field);
     free(a->gather);
+    free(a->aux.work);
     free(a);
 }
 
@@ -246,6 +249,139 @@ static int32_t output_data(const lp_mlp_model *a, const char *fn, const char *wh
     return LP_OK;
 }
 
+/* ---- auxiliary passes ------------------------------------------------------
+ * A loss's own batch (the host extension "lossplug.model/1") runs between
+ * the minibatch's forward and backward, so it must not touch the
+ * activations that backward will read. The model keeps them in its work
+ * block; an auxiliary pass swaps in a second block of the same layout, runs
+ * the ordinary forward or backward, and swaps the minibatch's back. The
+ * MLP has no recurrent memory: memory_size is 0 and episode starts change
+ * nothing. */
+
+/* The model's work state: the block, where each layer's activations live,
+ * the backward scratch and what the last forward computed. */
+static void work_save(const lp_mlp *m, lp__mlp_work *w) {
+    w->work = m->work;
+    w->rows = m->max_batch;
+    for (size_t i = 0; i < LP__MLP_MAX_LAYERS; i++)
+        w->act[i] = m->layers[i].act;
+    w->dbuf[0] = m->dbuf[0];
+    w->dbuf[1] = m->dbuf[1];
+    w->fwd_rows = m->fwd_rows;
+    w->fwd_actor = m->fwd_actor;
+    w->fwd_critic = m->fwd_critic;
+}
+
+static void work_load(lp_mlp *m, const lp__mlp_work *w) {
+    m->work = w->work;
+    m->max_batch = w->rows;
+    for (size_t i = 0; i < LP__MLP_MAX_LAYERS; i++)
+        m->layers[i].act = w->act[i];
+    m->dbuf[0] = w->dbuf[0];
+    m->dbuf[1] = w->dbuf[1];
+    m->fwd_rows = w->fwd_rows;
+    m->fwd_actor = w->fwd_actor;
+    m->fwd_critic = w->fwd_critic;
+}
+
+/* Grow the auxiliary block to `rows` rows, laid out as the model's own
+ * (every hidden activation, then the two backward buffers). */
+static int32_t aux_reserve(lp_mlp_model *a, const char *fn, int64_t rows, lp_error *err) {
+    const lp_mlp *m = a->m;
+    if (rows <= a->aux.rows)
+        return LP_OK;
+    if (rows > LP__MLP_MAX_BATCH)
+        return lp__seterr(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
+                          (long long)rows, (long long)LP__MLP_MAX_BATCH);
+    size_t per_row = 0;
+    for (size_t t = 0; t < m->trunk_count; t++)
+        for (size_t l = 0; l < m->hidden_count; l++)
+            per_row += (size_t)m->hidden[l];
+    per_row += 2 * (size_t)m->max_hidden;
+    size_t floats = per_row * (size_t)rows;
+    float *work = NULL;
+    if (floats > 0) {
+        work = malloc(floats * sizeof *work);
+        if (work == NULL)
+            return lp__seterr(err, LP_ENOMEM,
+                              "%s: out of memory for the work buffers of an auxiliary batch of "
+                              "%lld samples (%zu bytes)",
+                              fn, (long long)rows, floats * sizeof *work);
+    }
+    free(a->aux.work);
+    lp__mlp_work *w = &a->aux;
+    memset(w, 0, sizeof *w);
+    w->work = work;
+    w->rows = rows;
+    w->fwd_rows = -1;
+    float *p = work;
+    if (p != NULL) {
+        for (size_t t = 0; t < m->trunk_count; t++)
+            for (size_t l = 0; l < m->hidden_count; l++) {
+                size_t i = t * m->hidden_count + l;
+                w->act[i] = p;
+                p += (size_t)rows * (size_t)m->layers[i].out;
+            }
+        w->dbuf[0] = p;
+        p += (size_t)rows * (size_t)m->max_hidden;
+        w->dbuf[1] = p;
+    }
+    return LP_OK;
+}
+
+static int64_t model_memory_size(void *user) {
+    (void)user;
+    return 0;
+}
+
+/* forward (backward when `grads`) of an auxiliary batch in the auxiliary
+ * block; the model's own block is put back whatever happens. */
+static int32_t aux_pass(lp_mlp_model *a, const char *fn, const lp_batch *b, const lp_tensor *arr,
+                        int backward, lp_error *err) {
+    if (b == NULL)
+        return lp__seterr(err, LP_EINVAL, "%s: the batch is NULL", fn);
+    if (b->rows < 0 || b->horizon < 0 || (b->horizon > 0 && b->rows > INT64_MAX / b->horizon))
+        return lp__seterr(err, LP_EINVAL, "%s: the batch has %lld rows, horizon %lld", fn,
+                          (long long)b->rows, (long long)b->horizon);
+    int32_t rc = backward ? LP_OK : aux_reserve(a, fn, b->rows * b->horizon, err);
+    if (rc != LP_OK)
+        return rc;
+    lp_mlp *m = a->m;
+    lp__mlp_work own;
+    work_save(m, &own);
+    work_load(m, &a->aux);
+    int64_t rows, horizon, ld;
+    const float *obs;
+    float *logits, *values;
+    const char *what = backward ? "gradient" : "output";
+    rc = observations(a, fn, b, &rows, &horizon, &obs, &ld, err);
+    if (rc == LP_OK)
+        rc = output_data(a, fn, what, b, arr, a->logits_output, "logits", rows, horizon,
+                         m->num_actions, &logits, err);
+    if (rc == LP_OK)
+        rc = output_data(a, fn, what, b, arr, a->values_output, "values", rows, horizon, 1, &values,
+                         err);
+    if (rc == LP_OK && !backward)
+        rc = lp_mlp_forward(m, obs, ld, rows * horizon, logits, values, err);
+    else if (rc == LP_OK)
+        rc = lp_mlp_backward(m, obs, ld, rows * horizon, logits, values, err);
+    work_save(m, &a->aux);
+    work_load(m, &own);
+    return rc;
+}
+
+static int32_t model_forward_aux(void *user, const lp_batch *b, const uint8_t *starts,
+                                 float *memory, const lp_tensor *outputs, lp_error *err) {
+    (void)starts; /* no memory to reset */
+    (void)memory;
+    return aux_pass(user, "lp_mlp_model forward_aux", b, outputs, 0, err);
+}
+
+static int32_t model_backward_aux(void *user, const lp_batch *b, const lp_tensor *grads,
+                                  lp_error *err) {
+    return aux_pass(user, "lp_mlp_model backward_aux", b, grads, 1, err);
+}
+
 static int32_t model_forward(void *user, const lp_batch *mb, const lp_tensor *outputs,
                              lp_error *err) {
     static const char fn[] = "lp_mlp_model forward";
@@ -301,6 +437,9 @@ lp_model lp_mlp_model_callbacks(lp_mlp_model *a) {
         cb.forward = model_forward;
         cb.backward = model_backward;
         cb.step = model_step;
+        cb.memory_size = model_memory_size;
+        cb.forward_aux = model_forward_aux;
+        cb.backward_aux = model_backward_aux;
     }
     return cb;
 }

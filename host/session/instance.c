@@ -3,6 +3,8 @@
  * message of a failing hook. */
 #include "session_impl.h"
 
+#include <lossplug/ext/model.h>
+
 #include <lp_errset.h>
 
 #include <math.h>
@@ -169,8 +171,11 @@ static int32_t svc_output_handle(const lp_host *h, const char *name) {
 }
 
 static const void *svc_get_extension(const lp_host *h, const char *id) {
-    (void)h;
-    (void)id;
+    lp__inst *in = inst_of(h);
+    if (in == NULL || id == NULL)
+        return NULL;
+    if (strcmp(id, LP_EXT_MODEL) == 0)
+        return lp__model_ext_get(in);
     return NULL;
 }
 
@@ -315,6 +320,7 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     args.name = l->name;
     args.params = in->params;
     args.env = &s->env;
+    args.config_dir = s->cfg->dir;
     const lp_loss *raw = NULL;
     in->svc = LP__SVC_CREATE;
     lp__hook_begin(in);

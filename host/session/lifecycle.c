@@ -97,14 +97,8 @@ static int32_t model_failed(const lp_session *s, const char *what, int32_t rc, c
                       merr->message[0] != '\0' ? merr->message : lp_strerror(rc));
 }
 
-int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
-                         lp_error *err) {
-    if (s == NULL)
-        return bad_session(err, "lp_session_train");
-    if (model == NULL || model->forward == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_train: the model or its forward callback is NULL; pass an "
-                          "lp_model with forward (backward and step may be NULL)");
+static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summary *summary,
+                           lp_error *err) {
     anneal(s);
     lp__stats_reset(s);
     for (size_t i = 0; i < s->inst_count; i++)
@@ -144,9 +138,14 @@ int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary 
                 memset(&res, 0, sizeof res);
                 res.struct_size = sizeof res;
                 lp__hook_begin(in);
+                s->train_inst = in; /* the model extension's forward is open to it */
                 rc = in->loss.train(&in->loss, &ctx, &s->mb_batch, (float)in->cfg->weight, &res);
+                s->train_inst = NULL;
                 if (rc != LP_OK)
                     return lp__hook_result(in, "train", rc, err);
+                rc = lp__model_ext_flush(s, in, &ctx, err);
+                if (rc != LP_OK)
+                    return rc;
                 lp__stat_record(s, in->loss_stat, res.loss);
                 total += in->cfg->weight * res.loss;
                 if (res.stop && stopper == NULL)
@@ -183,5 +182,22 @@ int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary 
         summary->total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
     }
     s->epoch++;
+    return rc;
+}
+
+int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
+                         lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_train");
+    if (model == NULL || model->forward == NULL)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_train: the model or its forward callback is NULL; pass an "
+                          "lp_model with forward (backward and step may be NULL)");
+    /* The model extension works while the phase runs, on this model. */
+    s->train_model = model;
+    int32_t rc = train_phase(s, model, summary, err);
+    s->train_model = NULL;
+    s->train_inst = NULL;
+    s->aux_pending = 0;
     return rc;
 }

@@ -177,7 +177,10 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
     s->plan.shuffle = b->shuffle;
     s->total_stat = -1;
 
-    rc = lp__program_resolve(s, err);
+    rc = lp__model_ext_open(s, s->opt.model, err);
+    s->opt.model = NULL;
+    if (rc == LP_OK)
+        rc = lp__program_resolve(s, err);
     s->opt.fields = NULL;
     s->opt.field_count = 0;
     s->opt.outputs = NULL;
@@ -236,6 +239,7 @@ void lp_session_close(lp_session *s) {
     lp__instances_destroy(s);
     lp_registry_close(s->reg);
     lp__buffer_free(s);
+    lp__model_ext_free(s);
     lp__spec_free(s);
     lp__stats_free(s);
     lp__states_free(s);

@@ -11,6 +11,8 @@
  *   lifecycle.c epoch, rollout and train phases
  *   stats.c     stats aggregation and the CSV / JSON Lines writer
  *   persist.c   checkpoints: save, load, load reports
+ *   model_ext.c the host extension "lossplug.model/1": auxiliary model
+ *               passes on a loss's own batches
  * Nothing here is API; every non-static name is lp__*.
  */
 #ifndef LP_SESSION_IMPL_H
@@ -149,6 +151,20 @@ struct lp_session {
     int64_t epoch;
     int64_t env_steps;
     char *stopped_by;
+
+    /* The host extension "lossplug.model/1" (model_ext.c). */
+    lp_model open_model;         /* options.model, copied at open */
+    int model_aux;               /* it has the three aux callbacks */
+    int64_t model_memory;        /* its memory_size at open */
+    const lp_model *train_model; /* during lp_session_train */
+    const lp__inst *train_inst;  /* whose train hook is running, or NULL */
+    int aux_pending;             /* a forward_aux awaits its backward_aux */
+    lp_batch aux_batch;          /* the pending pass: fields copied, outputs, grads */
+    lp_tensor *aux_fields;       /* [field_count] */
+    lp_tensor *aux_out_views;    /* [output_count] */
+    lp_tensor *aux_grad_views;
+    unsigned char *aux_mem; /* outputs, then grads, each half aux_half bytes */
+    size_t aux_half;
 };
 
 /* ---- session.c ---- */
@@ -210,6 +226,17 @@ static inline void lp__stat_record(lp_session *s, int32_t h, double v) {
     s->stats[h].sum += v;
     s->stats[h].count++;
 }
+
+/* ---- model_ext.c ---- */
+/* Take options.model at open; ask for its memory size. */
+int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err);
+void lp__model_ext_free(lp_session *s);
+/* The extension table for host->get_extension, or NULL when the model
+ * cannot run auxiliary passes. */
+const void *lp__model_ext_get(const lp__inst *in);
+/* After instance `in`'s train hook returned LP_OK: backpropagate its pending
+ * pass, if any. On failure `err` names the instance. */
+int32_t lp__model_ext_flush(lp_session *s, const lp__inst *in, const lp_ctx *ctx, lp_error *err);
 
 /* ---- persist.c ---- */
 void lp__states_free(lp_session *s);

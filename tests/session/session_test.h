@@ -182,7 +182,7 @@ static inline int32_t tm_step(void *user, const lp_ctx *ctx, lp_error *err) {
 }
 
 static inline lp_model tmodel_make(tmodel *m) {
-    lp_model model = {m, tm_forward, tm_backward, tm_step};
+    lp_model model = {.user = m, .forward = tm_forward, .backward = tm_backward, .step = tm_step};
     return model;
 }
 

@@ -98,7 +98,8 @@ static int run_program(const char *yaml, const char *plugin_dir, int epochs, con
     const lp_env_info *env = lp_session_env(s);
 
     toy_model m = {{0.0f, 0.0f}, 0.1f};
-    lp_model model = {&m, toy_forward, toy_backward, toy_step};
+    lp_model model = {
+        .user = &m, .forward = toy_forward, .backward = toy_backward, .step = toy_step};
     int rc = 0;
     for (int e = 0; e < epochs && rc == 0; e++) {
         rc = lp_session_epoch_start(s, &err) != LP_OK || lp_session_rollout_start(s, &err) != LP_OK;

@@ -74,7 +74,7 @@ static int32_t failing_forward(void *user, const lp_batch *mb, const lp_tensor *
 static void test_model_error(void **state) {
     (void)state;
     lp_session *s = open_ok(HEAD "  - {name: r, plugin: recorder}\n");
-    lp_model model = {NULL, failing_forward, NULL, NULL};
+    lp_model model = {.forward = failing_forward};
     lp_error err;
     assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EINVAL);
     assert_string_equal(err.message, "the model's forward failed at epoch 0, update epoch 0, "
