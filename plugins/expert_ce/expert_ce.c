@@ -1,0 +1,469 @@
+/*
+ * expert_ce: AllenAct's off-policy expert cross-entropy.
+ *
+ * The loss reads its own batches of (observation, expert action, episode
+ * start) from an expert dataset (docs/losses/expert_ce.md), runs the model
+ * on them through the host extension "lossplug.model/1" with the recurrent
+ * memory it carries, and returns
+ *
+ *   L = -coef * mean_i log p_i[a*_i],   p_i = softmax(logits_i)
+ *   dL/dlogits_ij = (coef / M) * (p_ij - 1[j = a*_i])
+ *
+ * over the M = rows * steps_per_batch samples of its batch; the gradient
+ * (times the instance's weight) goes into the extension's gradient views,
+ * which the host backpropagates before the minibatch's optimizer step.
+ *
+ * The dataset's env streams are the batch rows; each train call takes the
+ * next steps_per_batch steps of every stream. Memory is zeroed where an
+ * episode starts (the model does it, from the start flags) and carried to
+ * the next batch; at the end of the dataset the cursor wraps to step 0,
+ * where every stream starts an episode, so memory is reset there too. The
+ * cursor and the memory are registered state (checkpointed).
+ */
+#include <lossplug/ext/model.h>
+#include <lossplug/plugin.h>
+
+#include "lp_softmax.h"
+#include "lpx_dataset.h"
+
+#include <stdlib.h>
+
+#define EC_OUTPUT "logits"
+
+enum { EC_P_DATASET = 0, EC_P_COEF, EC_P_STEPS, EC_P_OBS_FIELD, EC_P_COUNT };
+
+static const lp_param_spec ec_params[] = {
+    {.struct_size = sizeof(lp_param_spec),
+     .flags = LP_PARAM_REQUIRED,
+     .name = "dataset",
+     .doc = "expert dataset file (LPEXPERT format); relative to the config file's directory",
+     .type = LP_PARAM_STRING},
+    LP_PARAM_FLOAT_SPEC("coef", "multiplier of the cross-entropy against the expert's actions", 1.0,
+                        0.0, 1e6),
+    LP_PARAM_INT_SPEC("steps_per_batch",
+                      "dataset steps per train call; the batch is [num_envs of the dataset, this]",
+                      8, 1, 1 << 20),
+    LP_PARAM_STRING_SPEC("obs_field",
+                         "the experience field the model reads observations from; the dataset's "
+                         "observations are handed to the model under its handle",
+                         "obs"),
+};
+
+static const char *const ec_outputs[] = {EC_OUTPUT, NULL};
+
+typedef struct ec_inst {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *params; /* host-owned, updated in place (annealing) */
+    char *name;
+    lpx_dataset data;
+    int64_t rows;    /* M = data.num_envs */
+    int64_t horizon; /* H = steps_per_batch, fixed at create */
+
+    const lp_model_ext *mx;
+    int64_t mem_size;
+    float *memory; /* [rows, mem_size], registered as "memory" when mem_size > 0 */
+
+    /* registered state: the next dataset step, and which dataset it is in */
+    int64_t cursor[1];
+    int64_t ident[3]; /* num_envs, num_steps, payload CRC-32 */
+
+    int32_t field_obs;
+    int32_t out_logits;
+    int32_t stat_ce;
+    int32_t stat_acc;
+
+    /* the batch handed to the model */
+    lp_tensor *fields; /* [field_count] */
+    uint32_t field_count;
+    int32_t obs_rank; /* per step */
+    int64_t obs_shape[LP_MAX_RANK];
+    float *obs;       /* [rows, horizon, D] */
+    uint8_t *starts;  /* [rows, horizon] */
+    int32_t *actions; /* [rows, horizon] */
+    float *probs;     /* [A] */
+} ec_inst;
+
+static ec_inst *ec_of(const lp_loss *self) {
+    return (ec_inst *)self->data;
+}
+
+static double ec_coef(const ec_inst *in) {
+    const lp_value *v = &in->params[EC_P_COEF];
+    return v->type == LP_PARAM_INT ? (double)v->i : v->f;
+}
+
+/* ---- attach: the extension, the memory, the observation field ------------- */
+
+static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
+    ec_inst *in = ec_of(self);
+    const lp_host *h = in->host;
+    const char *obs_name =
+        in->params[EC_P_OBS_FIELD].s != NULL ? in->params[EC_P_OBS_FIELD].s : "obs";
+
+    in->mx = LP_HAS_FIELD(h, lp_host, get_extension) && h->get_extension != NULL
+                 ? (const lp_model_ext *)h->get_extension(h, LP_EXT_MODEL)
+                 : NULL;
+    if (in->mx == NULL || !LP_HAS_FIELD(in->mx, lp_model_ext, forward) ||
+        in->mx->memory_size == NULL || in->mx->forward == NULL)
+        return lp_errorf(h, LP_EUNSUPPORTED,
+                         "expert_ce '%s': the host offers no \"" LP_EXT_MODEL
+                         "\" extension, which runs the model on the dataset's batches: the "
+                         "program's model must implement forward_aux, backward_aux and "
+                         "memory_size (lp_model) and be given to the session at open "
+                         "(lp_session_options.model); the reference MLP's adapter does",
+                         in->name);
+    in->mem_size = in->mx->memory_size(h);
+    if (in->mem_size < 0 || in->mem_size > (INT64_C(1) << 32))
+        return lp_errorf(h, LP_EPLUGIN, "expert_ce '%s': the model reports memory_size %lld",
+                         in->name, (long long)in->mem_size);
+    if (in->mem_size > 0) {
+        if ((uint64_t)in->rows > SIZE_MAX / sizeof(float) / (uint64_t)in->mem_size)
+            return lp_errorf(h, LP_ERANGE, "expert_ce '%s': memory too large", in->name);
+        in->memory = calloc((size_t)in->rows * (size_t)in->mem_size, sizeof *in->memory);
+        if (in->memory == NULL)
+            return lp_errorf(h, LP_ENOMEM,
+                             "expert_ce '%s': out of memory for the recurrent memory [%lld, %lld]",
+                             in->name, (long long)in->rows, (long long)in->mem_size);
+        int64_t shape[2] = {in->rows, in->mem_size};
+        lp_tensor t = lp_tensor_make(in->memory, LP_DTYPE_F32, 2, shape);
+        int32_t rc = h->state_register(h, "memory", &t);
+        if (rc != LP_OK)
+            return lp_errorf(h, rc, "expert_ce '%s': cannot register its memory as state",
+                             in->name);
+    }
+
+    in->field_obs = h->field_handle != NULL ? h->field_handle(h, obs_name) : -1;
+    if (in->field_obs < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "expert_ce '%s': the experience buffer has no field '%s', the "
+                         "observations the model reads; set obs_field to the name of that field",
+                         in->name, obs_name);
+    in->out_logits = h->output_handle != NULL ? h->output_handle(h, EC_OUTPUT) : -1;
+    if (in->out_logits < 0)
+        return lp_errorf(h, LP_ESPEC,
+                         "expert_ce '%s': the model has no output '" EC_OUTPUT
+                         "' (f32, [rows, horizon, num_actions])",
+                         in->name);
+    if (all == NULL || !LP_HAS_FIELD(all, lp_batch, fields) || all->fields == NULL ||
+        (uint32_t)in->field_obs >= all->field_count)
+        return lp_errorf(h, LP_EINVAL, "expert_ce '%s': attach without the buffer's fields",
+                         in->name);
+    const lp_tensor *v = &all->fields[in->field_obs];
+    int64_t per = 1;
+    for (int32_t d = 2; d < v->rank; d++)
+        per *= v->shape[d];
+    if (v->dtype != LP_DTYPE_F32 || v->rank < 2 || per != in->data.obs_dim)
+        return lp_errorf(h, LP_ESPEC,
+                         "expert_ce '%s': field '%s' has dtype %d and %lld values per step; the "
+                         "dataset's observations are f32 with %lld values: record the dataset "
+                         "on this environment",
+                         in->name, obs_name, (int)v->dtype, (long long)per,
+                         (long long)in->data.obs_dim);
+    in->obs_rank = v->rank - 2;
+    for (int32_t d = 2; d < v->rank; d++)
+        in->obs_shape[d - 2] = v->shape[d];
+
+    in->field_count = (uint32_t)in->field_obs + 1;
+    in->fields = calloc(in->field_count, sizeof *in->fields);
+    if (in->fields == NULL)
+        return lp_errorf(h, LP_ENOMEM, "expert_ce '%s': out of memory", in->name);
+    lp_tensor *t = &in->fields[in->field_obs];
+    t->data = in->obs;
+    t->dtype = LP_DTYPE_F32;
+    t->rank = in->obs_rank + 2;
+    t->shape[0] = in->rows;
+    t->shape[1] = in->horizon;
+    for (int32_t d = 0; d < in->obs_rank; d++)
+        t->shape[d + 2] = in->obs_shape[d];
+    int64_t stride = 1;
+    for (int32_t d = t->rank - 1; d >= 0; d--) {
+        t->strides[d] = stride;
+        stride *= t->shape[d];
+    }
+    return LP_OK;
+}
+
+/* ---- train ------------------------------------------------------------------- */
+
+/* The next `horizon` steps of every stream, from the cursor, wrapping. */
+static void ec_gather(ec_inst *in) {
+    const lpx_dataset *d = &in->data;
+    const int64_t M = in->rows, H = in->horizon, D = d->obs_dim, N = d->num_steps;
+    int64_t step = in->cursor[0];
+    for (int64_t t = 0; t < H; t++) {
+        for (int64_t r = 0; r < M; r++) {
+            const int64_t rec = step * M + r;
+            memcpy(in->obs + (r * H + t) * D, d->obs + rec * D, (size_t)D * sizeof(float));
+            in->actions[r * H + t] = d->action[rec];
+            /* Step 0 starts every stream's first episode (the reader checks
+             * it): wrapping resets the memory. */
+            in->starts[r * H + t] = step == 0 ? 1 : d->start[rec];
+        }
+        step = step + 1 == N ? 0 : step + 1;
+    }
+}
+
+static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                        lp_train_result *out) {
+    (void)ctx;
+    (void)mb; /* the loss trains on its own batches */
+    ec_inst *in = ec_of(self);
+    const lp_host *h = in->host;
+    if (in->fields == NULL || in->mx == NULL)
+        return lp_errorf(h, LP_EINVAL, "expert_ce '%s': train called before attach", in->name);
+    const double coef = ec_coef(in);
+    if (!(isfinite(coef) && coef >= 0.0))
+        return lp_errorf(h, LP_ERANGE, "expert_ce '%s': coef = %g is not a finite value >= 0",
+                         in->name, coef);
+    if (!isfinite(weight))
+        return lp_errorf(h, LP_ERANGE, "expert_ce '%s': weight %g is not finite", in->name,
+                         (double)weight);
+
+    ec_gather(in);
+    lp_batch b;
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    b.field_count = in->field_count;
+    b.fields = in->fields;
+    b.rows = in->rows;
+    b.horizon = in->horizon;
+    lp_model_pass pass;
+    memset(&pass, 0, sizeof pass);
+    pass.struct_size = sizeof pass;
+    int32_t rc = in->mx->forward(h, &b, in->starts, in->memory, &pass);
+    if (rc != LP_OK)
+        return rc; /* the host has the reason */
+
+    const int64_t M = in->rows, H = in->horizon, A = in->data.num_actions, S = M * H;
+    const lp_tensor *zt = pass.outputs != NULL && (uint32_t)in->out_logits < pass.output_count
+                              ? &pass.outputs[in->out_logits]
+                              : NULL;
+    const lp_tensor *gt = zt != NULL && pass.grads != NULL ? &pass.grads[in->out_logits] : NULL;
+    if (zt == NULL || gt == NULL || zt->dtype != LP_DTYPE_F32 || zt->rank != 3 ||
+        zt->shape[0] != M || zt->shape[1] != H || zt->shape[2] != A ||
+        !lp_tensor_is_contiguous(zt) || gt->dtype != LP_DTYPE_F32 || gt->rank != 3 ||
+        gt->shape[2] != A || !lp_tensor_is_contiguous(gt) || gt->data == NULL)
+        return lp_errorf(h, LP_ESPEC,
+                         "expert_ce '%s': the model's '" EC_OUTPUT
+                         "' for the dataset's batch is not contiguous f32 [%lld, %lld, %lld] "
+                         "(the dataset has %lld actions)",
+                         in->name, (long long)M, (long long)H, (long long)A, (long long)A);
+
+    const float *logits = (const float *)zt->data;
+    float *grads = (float *)gt->data;
+    float *LP__RESTRICT p = in->probs;
+    const float c = (float)((double)weight * coef / (double)S);
+    double nll_sum = 0.0;
+    int64_t correct = 0;
+    for (int64_t i = 0; i < S; i++) {
+        const int64_t a = in->actions[i];
+        const float *z = logits + i * A;
+        const lp__lsm s = lp__softmax_f32(z, A, p);
+        nll_sum -= (double)lp__log_prob_f32(z, a, s);
+        correct += lp__argmax_f32(z, A) == a;
+        if (c != 0.0f) {
+            float *LP__RESTRICT g = grads + i * A;
+            for (int64_t j = 0; j < A; j++)
+                g[j] += c * p[j];
+            g[a] -= c;
+        }
+    }
+    in->cursor[0] = (in->cursor[0] + H) % in->data.num_steps;
+
+    const double ce = nll_sum / (double)S;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = coef * ce;
+    lp_stat(h, in->stat_ce, ce);
+    lp_stat(h, in->stat_acc, (double)correct / (double)S);
+    return LP_OK;
+}
+
+/* ---- checkpoints ---------------------------------------------------------------- */
+
+static int32_t ec_load(const lp_loss *self, const lp_ctx *ctx) {
+    (void)ctx;
+    ec_inst *in = ec_of(self);
+    const lpx_dataset *d = &in->data;
+    const int64_t now[3] = {d->num_envs, d->num_steps, (int64_t)d->payload_crc};
+    if (memcmp(in->ident, now, sizeof now) != 0) {
+        /* Another dataset (or another recording of it): a cursor into the
+         * old one means nothing here. Start over, and say so. */
+        lp_logf(in->host, LP_LOG_WARN,
+                "expert_ce '%s': the checkpoint was taken on another dataset (%lld x %lld "
+                "steps, CRC %08llx; now %lld x %lld, %08llx): starting at its step 0 with zero "
+                "memory",
+                in->name, (long long)in->ident[0], (long long)in->ident[1],
+                (unsigned long long)in->ident[2], (long long)now[0], (long long)now[1],
+                (unsigned long long)now[2]);
+        memcpy(in->ident, now, sizeof now);
+        in->cursor[0] = 0;
+        if (in->memory != NULL)
+            memset(in->memory, 0, (size_t)in->rows * (size_t)in->mem_size * sizeof *in->memory);
+        return LP_OK;
+    }
+    if (in->cursor[0] < 0 || in->cursor[0] >= d->num_steps)
+        return lp_errorf(in->host, LP_ESTATE,
+                         "expert_ce '%s': the checkpoint's cursor %lld is outside the dataset's "
+                         "%lld steps: the checkpoint is damaged",
+                         in->name, (long long)in->cursor[0], (long long)d->num_steps);
+    return LP_OK;
+}
+
+/* ---- create, destroy ---------------------------------------------------------- */
+
+static void ec_free(ec_inst *in) {
+    if (in == NULL)
+        return;
+    lpx_dataset_free(&in->data);
+    free(in->memory);
+    free(in->fields);
+    free(in->obs);
+    free(in->starts);
+    free(in->actions);
+    free(in->probs);
+    free(in->name);
+    free(in);
+}
+
+static void ec_destroy(const lp_loss *self) {
+    ec_free(ec_of(self));
+}
+
+/* `dataset` against the config file's directory, unless absolute. */
+static char *ec_path(const lp_create_args *args, const char *file) {
+    const char *dir = LP_HAS_FIELD(args, lp_create_args, config_dir) ? args->config_dir : NULL;
+    if (file[0] == '/' || dir == NULL || dir[0] == '\0')
+        dir = NULL;
+    size_t dl = dir != NULL ? strlen(dir) : 0, fl = strlen(file);
+    char *p = malloc(dl + 1 + fl + 1);
+    if (p == NULL)
+        return NULL;
+    if (dir != NULL) {
+        memcpy(p, dir, dl);
+        p[dl++] = '/';
+    }
+    memcpy(p + dl, file, fl + 1);
+    return p;
+}
+
+static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
+    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, env) ||
+        args->host == NULL)
+        return LP_EINVAL;
+    const lp_host *h = args->host;
+    const lp_value *pv = args->params;
+    if (pv == NULL || args->param_count < EC_P_COUNT || pv[EC_P_DATASET].type != LP_PARAM_STRING ||
+        (pv[EC_P_COEF].type != LP_PARAM_FLOAT && pv[EC_P_COEF].type != LP_PARAM_INT) ||
+        pv[EC_P_STEPS].type != LP_PARAM_INT || pv[EC_P_OBS_FIELD].type != LP_PARAM_STRING)
+        return lp_errorf(h, LP_EINVAL,
+                         "expert_ce: parameters do not match the schema (dataset, coef, "
+                         "steps_per_batch, obs_field)");
+    const char *name = args->name != NULL ? args->name : "expert_ce";
+    const char *file = pv[EC_P_DATASET].s;
+    if (file == NULL || file[0] == '\0')
+        return lp_errorf(h, LP_EINVAL,
+                         "expert_ce '%s': parameter 'dataset' is empty: give the expert dataset's "
+                         "path",
+                         name);
+    const int64_t H = pv[EC_P_STEPS].i;
+    if (H < 1 || H > (1 << 20))
+        return lp_errorf(h, LP_ERANGE, "expert_ce '%s': steps_per_batch %lld is outside 1 .. %d",
+                         name, (long long)H, 1 << 20);
+
+    int32_t rc = LP_ENOMEM;
+    char why[1024] = "";
+    ec_inst *in = calloc(1, sizeof *in);
+    char *path = NULL;
+    if (in == NULL || (in->name = malloc(strlen(name) + 1)) == NULL ||
+        (path = ec_path(args, file)) == NULL) {
+        snprintf(why, sizeof why, "expert_ce '%s': out of memory creating the instance", name);
+        goto fail;
+    }
+    memcpy(in->name, name, strlen(name) + 1);
+    char why_data[900];
+    rc = lpx_dataset_read(path, &in->data, why_data, sizeof why_data);
+    if (rc != LP_OK) {
+        snprintf(why, sizeof why, "expert_ce '%s': %s", name, why_data);
+        goto fail;
+    }
+    const lpx_dataset *d = &in->data;
+    const int64_t env_actions = args->env != NULL ? args->env->num_actions : 0;
+    if (env_actions != d->num_actions) {
+        rc = LP_ESPEC;
+        snprintf(why, sizeof why,
+                 "expert_ce '%s': dataset '%s' has %lld actions, the environment %lld: record "
+                 "the dataset on this environment",
+                 name, path, (long long)d->num_actions, (long long)env_actions);
+        goto fail;
+    }
+    in->rows = d->num_envs;
+    in->horizon = H;
+    const int64_t S = in->rows * H;
+    if (S > (INT64_C(1) << 31) || (uint64_t)S > SIZE_MAX / sizeof(float) / (uint64_t)d->obs_dim) {
+        rc = LP_ERANGE;
+        snprintf(why, sizeof why,
+                 "expert_ce '%s': a batch of %lld streams x %lld steps is too large: lower "
+                 "steps_per_batch",
+                 name, (long long)in->rows, (long long)H);
+        goto fail;
+    }
+    rc = LP_ENOMEM;
+    in->obs = malloc((size_t)S * (size_t)d->obs_dim * sizeof *in->obs);
+    in->starts = malloc((size_t)S);
+    in->actions = malloc((size_t)S * sizeof *in->actions);
+    in->probs = malloc((size_t)d->num_actions * sizeof *in->probs);
+    if (in->obs == NULL || in->starts == NULL || in->actions == NULL || in->probs == NULL) {
+        snprintf(why, sizeof why, "expert_ce '%s': out of memory for a batch of %lld samples", name,
+                 (long long)S);
+        goto fail;
+    }
+
+    in->host = h;
+    in->params = pv;
+    in->field_obs = -1;
+    in->out_logits = -1;
+    in->ident[0] = d->num_envs;
+    in->ident[1] = d->num_steps;
+    in->ident[2] = (int64_t)d->payload_crc;
+    in->stat_ce = lp_stat_handle(h, "cross_entropy");
+    in->stat_acc = lp_stat_handle(h, "accuracy");
+    const int64_t one = 1, three = 3;
+    lp_tensor tc = lp_tensor_make(in->cursor, LP_DTYPE_I64, 1, &one);
+    lp_tensor ti = lp_tensor_make(in->ident, LP_DTYPE_I64, 1, &three);
+    if (h->state_register == NULL || (rc = h->state_register(h, "cursor", &tc)) != LP_OK ||
+        (rc = h->state_register(h, "dataset", &ti)) != LP_OK) {
+        if (rc == LP_OK)
+            rc = LP_EUNSUPPORTED;
+        snprintf(why, sizeof why, "expert_ce '%s': cannot register its cursor as state", name);
+        goto fail;
+    }
+
+    in->loss.struct_size = sizeof(lp_loss);
+    in->loss.data = in;
+    in->loss.attach = ec_attach;
+    in->loss.train = ec_train;
+    in->loss.load = ec_load;
+    in->loss.destroy = ec_destroy;
+    free(path);
+    *out = &in->loss;
+    return LP_OK;
+
+fail:
+    free(path);
+    ec_free(in);
+    return lp_errorf(h, rc, "%s", why);
+}
+
+static const lp_loss_desc ec_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "expert_ce",
+    .version = "1.0.0",
+    .summary = "off-policy expert cross-entropy on batches of an expert dataset (AllenAct), run "
+               "through the host's model extension",
+    LP_DESC_PARAMS(ec_params),
+    .outputs = ec_outputs,
+    .create = ec_create,
+};
+
+LP_PLUGIN_ENTRY(&ec_desc)
