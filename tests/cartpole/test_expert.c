@@ -52,7 +52,7 @@ static int read_dataset(const unsigned char *buf, size_t size, dataset *d) {
     memset(d, 0, sizeof *d);
     if (size < 64)
         return 1;
-    if (memcmp(buf, "CPEXPERT", 8) != 0)
+    if (memcmp(buf, "LPEXPERT", 8) != 0)
         return 2;
     if (rd32(buf + 60) != crc_bitwise(buf, 60))
         return 3;

@@ -116,8 +116,8 @@ void cp_teacher_actions(const float *obs, int32_t n, int32_t *actions);
 /* The teacher's logits f32[n*2]: +c for its action and -c for the other. */
 void cp_teacher_logits(const float *obs, int32_t n, float c, float *logits);
 
-/* ---- The expert dataset (format in docs/cartpole.md) ---------------------- */
-#define CP_EXPERT_MAGIC       "CPEXPERT"
+/* ---- The expert dataset (format in docs/losses/expert_ce.md) -------------- */
+#define CP_EXPERT_MAGIC       "LPEXPERT" /* the lossplug expert dataset format */
 #define CP_EXPERT_VERSION     1u
 #define CP_EXPERT_HEADER_SIZE 64u
 #define CP_EXPERT_RECORD_SIZE 24u
