@@ -1,0 +1,157 @@
+/* Checkpoints of a training run: the session's state (every instance's
+ * registered tensors, the host's counters) plus the trainer's extra tensors:
+ *
+ *   model/...          the MLP's parameters (lp_mlp_named_params)
+ *   optimizer/m, v, step   Adam's moments and step count
+ *   trainer/rng        i64[4]: the action sampler's xoshiro256** state
+ *   trainer/obs        f32[num_envs, obs...]: the current observations
+ *   trainer/returns    f64[return_window]: the ring of the last returns
+ *   trainer/counters   i64[3]: episodes finished, ring position, ring count
+ *   env/snapshot       u8[size]: the environment's own snapshot (when it has
+ *                      snapshot callbacks)
+ *
+ * With those a resumed run draws the same actions, sees the same
+ * observations and trains on the same minibatches as the uninterrupted run. */
+#include "train_impl.h"
+
+#include <lp_errset.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+static lp_tensor view1(void *data, int32_t dtype, int64_t len) {
+    lp_tensor v;
+    memset(&v, 0, sizeof v);
+    v.data = data;
+    v.dtype = dtype;
+    v.rank = 1;
+    v.shape[0] = len;
+    v.strides[0] = 1;
+    return v;
+}
+
+int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
+    size_t nparams = lp_mlp_tensor_count(t->mlp);
+    int has_snap = t->env.snapshot != NULL;
+    if (has_snap) {
+        t->snap_size = t->env.snapshot_size(t->env.user);
+        if (t->snap_size == 0)
+            return lp__seterr(err, LP_EINVAL,
+                              "lp_train_run: the environment's snapshot_size is 0; return the "
+                              "size of a snapshot, or leave the three snapshot callbacks NULL");
+        t->snap = malloc(t->snap_size);
+        if (t->snap == NULL)
+            return lp__seterr(err, LP_ENOMEM,
+                              "lp_train_run: out of memory for the environment's snapshot (%zu "
+                              "bytes)",
+                              t->snap_size);
+    }
+    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 4 + (has_snap ? 1 : 0);
+    t->extra = calloc(count, sizeof *t->extra);
+    if (t->extra == NULL)
+        return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
+    size_t k = lp_mlp_named_params(t->mlp, t->extra, nparams);
+    k += lp_adam_named_tensors(t->adam, t->extra + k);
+    t->trainer_extra_first = k;
+    t->extra[k].name = "trainer/rng";
+    t->extra[k++].view = view1(t->rng, LP_DTYPE_I64, 4);
+    lp_tensor obs = view1(t->obs, LP_DTYPE_F32, t->n);
+    const lp_env_info *ei = lp_session_env(t->s);
+    obs.rank = 1 + ei->obs_rank;
+    int64_t stride = t->obs_dim;
+    obs.strides[0] = stride;
+    for (int32_t d = 0; d < ei->obs_rank; d++) {
+        obs.shape[1 + d] = ei->obs_shape[d];
+        stride /= ei->obs_shape[d];
+        obs.strides[1 + d] = stride;
+    }
+    t->extra[k].name = "trainer/obs";
+    t->extra[k++].view = obs;
+    t->extra[k].name = "trainer/returns";
+    t->extra[k++].view = view1(t->returns, LP_DTYPE_F64, t->window);
+    t->extra[k].name = "trainer/counters";
+    t->extra[k++].view = view1(t->counters, LP_DTYPE_I64, LP__CTR_COUNT);
+    if (has_snap) {
+        t->extra[k].name = "env/snapshot";
+        t->extra[k++].view = view1(t->snap, LP_DTYPE_U8, (int64_t)t->snap_size);
+    }
+    t->extra_count = k;
+    return LP_OK;
+}
+
+int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err) {
+    if (t->snap != NULL) {
+        err->message[0] = '\0';
+        int32_t rc = t->env.snapshot(t->env.user, t->snap, t->snap_size, err);
+        if (rc != LP_OK) {
+            if (err->message[0] == '\0')
+                lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
+                           "environment snapshot failed with status %d (%s); fix the "
+                           "environment's snapshot callback",
+                           (int)rc, lp_strerror(rc));
+            return rc < 0 ? rc : LP_EPLUGIN;
+        }
+    }
+    return lp_session_save(t->s, path, t->extra, t->extra_count, err);
+}
+
+/* Whether `name` is one of the trainer's own entries (not an instance's). */
+static int trainer_owned(const lp__trainer *t, const char *name) {
+    for (size_t i = 0; i < t->extra_count; i++)
+        if (strcmp(t->extra[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **report, lp_error *err) {
+    *report = NULL;
+    lp_load_report *r = NULL;
+    int32_t rc =
+        lp_session_load(t->s, path, t->extra, t->extra_count, t->opt->resume_strict, &r, err);
+    if (rc != LP_OK)
+        return rc;
+    /* Instances may differ (another set of losses); the model, the
+     * optimizer, the trainer and the environment must not. */
+    static const int32_t bad_kinds[] = {LP_LOAD_MISSING, LP_LOAD_MISMATCHED};
+    for (size_t b = 0; b < 2; b++)
+        for (size_t i = 0; i < lp_load_report_count(r, bad_kinds[b]); i++) {
+            const char *name = lp_load_report_name(r, bad_kinds[b], i);
+            if (!trainer_owned(t, name))
+                continue;
+            rc = lp__seterr(err, LP_ESTATE,
+                            "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
+                            "program with the same model, trainer.return_window, number of "
+                            "environments and environment",
+                            path,
+                            bad_kinds[b] == LP_LOAD_MISSING ? "has no entry"
+                                                            : "has another dtype or shape for",
+                            name);
+            lp_load_report_free(r);
+            return rc;
+        }
+    const int64_t *c = t->counters;
+    if (c[LP__CTR_RING_POS] < 0 || c[LP__CTR_RING_POS] >= t->window || c[LP__CTR_RING_COUNT] < 0 ||
+        c[LP__CTR_RING_COUNT] > t->window || c[LP__CTR_EPISODES] < c[LP__CTR_RING_COUNT]) {
+        lp_load_report_free(r);
+        return lp__seterr(err, LP_ECORRUPT,
+                          "%s: trainer/counters holds impossible values (episodes %lld, ring "
+                          "position %lld, count %lld for a window of %lld); the file was not "
+                          "written by lp_train_run",
+                          path, (long long)c[0], (long long)c[1], (long long)c[2],
+                          (long long)t->window);
+    }
+    if (t->snap != NULL) {
+        err->message[0] = '\0';
+        rc = t->env.restore(t->env.user, t->snap, t->snap_size, err);
+        if (rc != LP_OK) {
+            char msg[LP_ERROR_MAX];
+            memcpy(msg, err->message, sizeof msg);
+            lp_load_report_free(r);
+            return lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
+                              "%s: the environment refused its snapshot: %s", path,
+                              msg[0] != '\0' ? msg : lp_strerror(rc));
+        }
+    }
+    *report = r;
+    return LP_OK;
+}

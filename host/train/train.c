@@ -1,0 +1,682 @@
+/* lp_train_run: the training loop of Metta's trainer on the public session
+ * API (docs/training.md). Setup checks everything before the first step;
+ * then per epoch: epoch_start, rollout_start, the rollout (rollout.c), the
+ * learning rate, the session's train phase, progress, checkpoints and the
+ * stop conditions. */
+#include "train_impl.h"
+
+#include <lp_errset.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void lp_env_init(lp_env *env) {
+    if (env == NULL)
+        return;
+    memset(env, 0, sizeof *env);
+    env->struct_size = sizeof *env;
+}
+
+void lp_train_options_init(lp_train_options *opt) {
+    if (opt == NULL)
+        return;
+    memset(opt, 0, sizeof *opt);
+    opt->struct_size = sizeof *opt;
+    opt->use_env_path = 1;
+    opt->use_install_dir = 1;
+    opt->env_section = "env";
+    opt->target_return = NAN;
+}
+
+double lp__now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void lp__train_log(const lp__trainer *t, int32_t level, const char *fmt, ...) {
+    if (t->opt->log == NULL)
+        return;
+    char msg[LP_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    t->opt->log(t->opt->log_user, level, msg);
+}
+
+/* ---- the fields the trainer can write ------------------------------------------------ */
+
+typedef struct known_field {
+    const char *name;
+    int32_t dtype;
+    int32_t rank;
+    int64_t dim0;
+    int teacher; /* needs the environment's teacher */
+} known_field;
+
+static const known_field known_fields[] = {
+    {"obs", LP_DTYPE_F32, 1, LP_DIM_OBS, 0},
+    {"actions", LP_DTYPE_I32, 0, 0, 0},
+    {"logprobs", LP_DTYPE_F32, 0, 0, 0},
+    {"values", LP_DTYPE_F32, 0, 0, 0},
+    {"rewards", LP_DTYPE_F32, 0, 0, 0},
+    {"dones", LP_DTYPE_U8, 0, 0, 0},
+    {"truncateds", LP_DTYPE_U8, 0, 0, 0},
+    {"next_values", LP_DTYPE_F32, 0, 0, 0},
+    {"teacher_actions", LP_DTYPE_I32, 0, 0, 1},
+    {"teacher_logits", LP_DTYPE_F32, 1, LP_DIM_NUM_ACTIONS, 1},
+    {"teacher_values", LP_DTYPE_F32, 0, 0, 1},
+};
+#define NKNOWN (sizeof known_fields / sizeof known_fields[0])
+
+static const known_field known_outputs[] = {
+    {"logits", LP_DTYPE_F32, 1, LP_DIM_NUM_ACTIONS, 0},
+    {"values", LP_DTYPE_F32, 0, 0, 0},
+};
+
+static lp_decl make_decl(const known_field *k) {
+    lp_decl d;
+    memset(&d, 0, sizeof d);
+    d.name = k->name;
+    d.dtype = k->dtype;
+    d.rank = k->rank;
+    d.shape[0] = k->dim0;
+    return d;
+}
+
+static const known_field *find_known(const known_field *list, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].name, name) == 0)
+            return &list[i];
+    return NULL;
+}
+
+/* The program's declarations: every field it can write (teacher fields when
+ * the environment has a teacher), or exactly the ones the config's
+ * program.fields lists, each of which must be one it can write. The session
+ * then checks the config's types against these. */
+static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, lp_decl *outputs,
+                            size_t *no, lp_error *err) {
+    const lp__program_cfg *pc = &t->tc.cfg->program;
+    const int teacher = t->env.teacher != NULL;
+    *nf = 0;
+    if (pc->has_fields) {
+        int has_obs = 0;
+        for (size_t i = 0; i < pc->field_count; i++) {
+            const lp__program_decl *c = &pc->fields[i];
+            const known_field *k = find_known(known_fields, NKNOWN, c->decl.name);
+            if (k == NULL)
+                return lp__cfgerr(err, c->pos.key,
+                                  "program.fields.%s is not a field lp_train_run writes; it "
+                                  "writes obs, actions, logprobs, values, rewards, dones, "
+                                  "truncateds, next_values and, with a teacher, teacher_actions, "
+                                  "teacher_logits, teacher_values: remove it",
+                                  c->decl.name);
+            if (k->teacher && !teacher)
+                return lp__cfgerr(err, c->pos.key,
+                                  "program.fields.%s needs a teacher, and the environment has "
+                                  "none (lp_env.teacher is NULL); remove it, or run an "
+                                  "environment with a teacher",
+                                  c->decl.name);
+            has_obs |= strcmp(k->name, "obs") == 0;
+            fields[(*nf)++] = make_decl(k);
+        }
+        if (!has_obs)
+            return lp__cfgerr(err, pc->fields_pos.key,
+                              "program.fields does not declare obs, which the model reads; add "
+                              "obs: \"f32[OBS]\"");
+    } else {
+        for (size_t i = 0; i < NKNOWN; i++)
+            if (!known_fields[i].teacher || teacher)
+                fields[(*nf)++] = make_decl(&known_fields[i]);
+    }
+    *no = 0;
+    if (pc->has_outputs) {
+        int has_logits = 0;
+        for (size_t i = 0; i < pc->output_count; i++) {
+            const lp__program_decl *c = &pc->outputs[i];
+            const known_field *k = find_known(known_outputs, 2, c->decl.name);
+            if (k == NULL)
+                return lp__cfgerr(err, c->pos.key,
+                                  "program.outputs.%s is not an output of the reference MLP; it "
+                                  "computes logits and values: remove it",
+                                  c->decl.name);
+            has_logits |= strcmp(k->name, "logits") == 0;
+            outputs[(*no)++] = make_decl(k);
+        }
+        if (!has_logits)
+            return lp__cfgerr(err, pc->outputs_pos.key,
+                              "program.outputs does not declare logits, which the trainer "
+                              "samples actions from; add logits: \"f32[NUM_ACTIONS]\"");
+    } else {
+        outputs[(*no)++] = make_decl(&known_outputs[0]);
+        outputs[(*no)++] = make_decl(&known_outputs[1]);
+    }
+    return LP_OK;
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+static int32_t check_env(const lp__trainer *t, lp_error *err) {
+    const lp_env *e = &t->env;
+    const char *cfg = t->tc.cfg->file;
+    if (e->reset == NULL || e->step == NULL)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_train_run: the environment has no %s callback; set lp_env.reset "
+                          "and lp_env.step",
+                          e->reset == NULL ? "reset" : "step");
+    int snaps = (e->snapshot_size != NULL) + (e->snapshot != NULL) + (e->restore != NULL);
+    if (snaps != 0 && snaps != 3)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
+                          "snapshot_size, snapshot and restore, or none of them",
+                          snaps);
+    if (e->num_actions < 1 || e->num_actions > (1 << 20))
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_train_run: the environment has %lld discrete actions; set "
+                          "lp_env.num_actions to 1 .. 1048576",
+                          (long long)e->num_actions);
+    if (e->obs_rank < 0 || e->obs_rank > LP_MAX_RANK - 2)
+        return lp__seterr(err, LP_EINVAL, "lp_train_run: the observation rank is %d; use 0 .. %d",
+                          (int)e->obs_rank, LP_MAX_RANK - 2);
+    int64_t dim = 1;
+    for (int32_t d = 0; d < e->obs_rank; d++) {
+        if (e->obs_shape[d] < 1 || e->obs_shape[d] > (1 << 24) || dim * e->obs_shape[d] > (1 << 24))
+            return lp__seterr(err, LP_EINVAL,
+                              "lp_train_run: observation dimension %d is %lld; sizes must be > 0 "
+                              "and at most 2^24 elements in all",
+                              (int)d, (long long)e->obs_shape[d]);
+        dim *= e->obs_shape[d];
+    }
+    int64_t segments = t->tc.cfg->buffer.segments;
+    if (e->num_envs != segments)
+        return lp__cfgerr(err,
+                          t->tc.cfg->buffer.segments_pos.value.line
+                              ? t->tc.cfg->buffer.segments_pos.value
+                              : (lp__pos){cfg, 1, 1},
+                          "buffer.segments = %lld but the environment runs %lld environments; "
+                          "the trainer gives each environment one buffer row: make the two "
+                          "equal",
+                          (long long)segments, (long long)e->num_envs);
+    return LP_OK;
+}
+
+#define ALLOC(ptr, count)                                                                          \
+    do {                                                                                           \
+        (ptr) = calloc((size_t)(count) > 0 ? (size_t)(count) : 1, sizeof *(ptr));                  \
+        if ((ptr) == NULL)                                                                         \
+            return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for %s", #ptr);         \
+    } while (0)
+
+static int32_t alloc_work(lp__trainer *t, lp_error *err) {
+    const int64_t n = t->n, D = t->obs_dim, A = t->A;
+    ALLOC(t->obs, n * D);
+    ALLOC(t->logits, n * A);
+    ALLOC(t->values, n);
+    ALLOC(t->logprobs, n);
+    ALLOC(t->actions, n);
+    ALLOC(t->rewards, n);
+    ALLOC(t->terminated, n);
+    ALLOC(t->truncated, n);
+    ALLOC(t->final_obs, n * D);
+    ALLOC(t->ep_returns, n);
+    ALLOC(t->ep_lengths, n);
+    ALLOC(t->boot_obs, n * D);
+    ALLOC(t->boot_values, n);
+    ALLOC(t->boot_rows, n);
+    ALLOC(t->returns, t->window);
+    if (t->f.teacher_actions != NULL)
+        ALLOC(t->t_actions, n);
+    if (t->f.teacher_logits != NULL)
+        ALLOC(t->t_logits, n * A);
+    if (t->f.teacher_values != NULL)
+        ALLOC(t->t_values, n);
+    return LP_OK;
+}
+
+static void *field_base(const lp_session *s, const char *name, int32_t dtype) {
+    int32_t h = lp_session_field_handle(s, name);
+    if (h < 0)
+        return NULL;
+    lp_tensor v = lp_session_field(s, h);
+    return v.dtype == dtype ? v.data : NULL;
+}
+
+static int32_t build_model(lp__trainer *t, lp_error *err) {
+    const lp__model_cfg *mc = &t->tc.model;
+    const lp__buffer_cfg *b = &t->tc.cfg->buffer;
+    lp_mlp_options mo;
+    lp_mlp_options_init(&mo);
+    mo.obs_dim = t->obs_dim;
+    mo.num_actions = t->A;
+    mo.hidden = mc->hidden;
+    mo.hidden_count = mc->hidden_count;
+    mo.activation = mc->activation;
+    mo.shared_trunk = mc->shared;
+    mo.seed = (uint64_t)(mc->seed_set ? mc->seed : t->seed);
+    int64_t mb_rows = b->minibatch_segments * b->horizon;
+    mo.max_batch = mb_rows > t->n ? mb_rows : t->n;
+    mo.hidden_gain = mc->hidden_gain;
+    mo.actor_gain = mc->actor_gain;
+    mo.critic_gain = mc->critic_gain;
+    int32_t rc = lp_mlp_create(&mo, &t->mlp, err);
+    if (rc != LP_OK)
+        return rc;
+    lp_adam_options ao;
+    lp_adam_options_init(&ao);
+    ao.lr = t->tc.optim.lr;
+    ao.eps = t->tc.optim.eps;
+    ao.beta1 = t->tc.optim.beta1;
+    ao.beta2 = t->tc.optim.beta2;
+    ao.max_grad_norm = t->tc.optim.max_grad_norm;
+    return lp_adam_create(&ao, lp_mlp_param_count(t->mlp), &t->adam, err);
+}
+
+static int32_t make_adapter(lp__trainer *t, int32_t obs_handle, int32_t logits_output,
+                            int32_t values_output, lp_mlp_model **out, lp_error *err) {
+    lp_mlp_model_options ma;
+    lp_mlp_model_options_init(&ma);
+    ma.obs_handle = obs_handle;
+    ma.logits_output = logits_output;
+    ma.values_output = values_output;
+    ma.step = lp_adam_step_fn;
+    ma.step_user = t->adam;
+    return lp_mlp_model_create(t->mlp, &ma, out, err);
+}
+
+static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
+    const lp_train_options *o = t->opt;
+    lp_decl fields[NKNOWN], outputs[2];
+    size_t nf = 0, no = 0;
+    int32_t rc = choose_decls(t, fields, &nf, outputs, &no, err);
+    if (rc != LP_OK)
+        return rc;
+    const char *sections[64];
+    size_t ns = 0;
+    sections[ns++] = LP__TRAIN_SECTION_MODEL;
+    sections[ns++] = LP__TRAIN_SECTION_OPTIMIZER;
+    sections[ns++] = LP__TRAIN_SECTION_TRAINER;
+    sections[ns++] = o->env_section;
+    for (size_t i = 0; i < o->section_count && ns < 64; i++)
+        sections[ns++] = o->sections[i];
+
+    /* The model's callbacks, for losses that run it on batches of their own
+     * (the session asks for them at open; their `user` is not used there). */
+    lp_mlp_model *pre = NULL;
+    int32_t logits_output = 0, values_output = -1;
+    for (size_t i = 0; i < no; i++) {
+        if (strcmp(outputs[i].name, "logits") == 0)
+            logits_output = (int32_t)i;
+        else
+            values_output = (int32_t)i;
+    }
+    rc = make_adapter(t, 0, logits_output, values_output, &pre, err);
+    if (rc != LP_OK)
+        return rc;
+    lp_model pre_model = lp_mlp_model_callbacks(pre);
+    pre_model.user = NULL;
+
+    lp_session_options so;
+    lp_session_options_init(&so);
+    so.plugin_paths = o->plugin_paths;
+    so.plugin_path_count = o->plugin_path_count;
+    so.use_env_path = o->use_env_path;
+    so.use_install_dir = o->use_install_dir;
+    so.allow_insecure = o->allow_insecure;
+    so.env_set = 1;
+    so.env.struct_size = sizeof so.env;
+    so.env.obs_dtype = LP_DTYPE_F32;
+    so.env.obs_rank = t->env.obs_rank;
+    memcpy(so.env.obs_shape, t->env.obs_shape, sizeof so.env.obs_shape);
+    so.env.action_dtype = LP_DTYPE_I32;
+    so.env.action_rank = 0;
+    so.env.num_actions = t->env.num_actions;
+    so.fields = fields;
+    so.field_count = nf;
+    so.outputs = outputs;
+    so.output_count = no;
+    so.sections = sections;
+    so.section_count = ns;
+    so.stats_path = o->stats_path;
+    so.seed_set = o->seed_set;
+    so.seed = o->seed;
+    so.log = o->log;
+    so.log_user = o->log_user;
+    so.model = &pre_model;
+    rc = lp_session_open(path, &so, &t->s, err);
+    lp_mlp_model_destroy(pre);
+    if (rc != LP_OK)
+        return rc;
+
+    int32_t h_obs = lp_session_field_handle(t->s, "obs");
+    rc = make_adapter(t, h_obs, logits_output, values_output, &t->adapter, err);
+    if (rc != LP_OK)
+        return rc;
+    t->model = lp_mlp_model_callbacks(t->adapter);
+
+    /* Where the rollout writes: only the fields in the buffer. */
+    lp__fields *f = &t->f;
+    f->obs = field_base(t->s, "obs", LP_DTYPE_F32);
+    f->actions = field_base(t->s, "actions", LP_DTYPE_I32);
+    f->logprobs = field_base(t->s, "logprobs", LP_DTYPE_F32);
+    f->values = field_base(t->s, "values", LP_DTYPE_F32);
+    f->rewards = field_base(t->s, "rewards", LP_DTYPE_F32);
+    f->dones = field_base(t->s, "dones", LP_DTYPE_U8);
+    f->truncateds = field_base(t->s, "truncateds", LP_DTYPE_U8);
+    f->next_values = field_base(t->s, "next_values", LP_DTYPE_F32);
+    if (t->env.teacher != NULL) {
+        f->teacher_actions = field_base(t->s, "teacher_actions", LP_DTYPE_I32);
+        f->teacher_logits = field_base(t->s, "teacher_logits", LP_DTYPE_F32);
+        f->teacher_values = field_base(t->s, "teacher_values", LP_DTYPE_F32);
+    }
+    return LP_OK;
+}
+
+static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_error *err) {
+    const lp_train_options *o = t->opt;
+    int32_t rc =
+        lp__train_cfg_read(path, o->env_section, o->sections, o->section_count, &t->tc, err);
+    if (rc != LP_OK)
+        return rc;
+    const lp__config *cfg = t->tc.cfg;
+    t->seed = o->seed_set ? o->seed : t->tc.trainer.seed;
+    t->window = t->tc.trainer.return_window;
+    t->horizon = cfg->buffer.horizon;
+    t->budget = o->max_steps > 0 ? o->max_steps : t->tc.trainer.total_steps;
+    t->target = o->target_set              ? o->target_return
+                : t->tc.trainer.target_set ? t->tc.trainer.target_return
+                                           : NAN;
+    int64_t batch = cfg->buffer.segments * cfg->buffer.horizon;
+    t->num_updates = t->tc.trainer.total_steps / batch;
+    if (t->num_updates < 1)
+        t->num_updates = 1;
+
+    /* The environment: its section, then its shapes. */
+    t->env = *env;
+    if (t->env.num_envs == 0)
+        t->env.num_envs = cfg->buffer.segments;
+    if (t->env.open != NULL) {
+        lp_env_setup es;
+        memset(&es, 0, sizeof es);
+        es.struct_size = sizeof es;
+        es.resuming = o->resume_path != NULL;
+        es.config = cfg->file;
+        es.section = o->env_section;
+        es.section_line = t->tc.env_line;
+        es.section_column = t->tc.env_column;
+        es.entries = t->tc.entries;
+        es.entry_count = t->tc.entry_count;
+        es.num_envs = t->env.num_envs;
+        es.seed = t->seed;
+        err->message[0] = '\0';
+        rc = t->env.open(&t->env, &es, err);
+        if (rc != LP_OK) {
+            if (err->message[0] == '\0')
+                lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
+                           "lp_train_run: the environment's open callback failed with status "
+                           "%d (%s) and gave no message",
+                           (int)rc, lp_strerror(rc));
+            return rc < 0 ? rc : LP_EPLUGIN;
+        }
+    }
+    rc = check_env(t, err);
+    if (rc != LP_OK)
+        return rc;
+    t->n = t->env.num_envs;
+    t->A = t->env.num_actions;
+    t->obs_dim = 1;
+    for (int32_t d = 0; d < t->env.obs_rank; d++)
+        t->obs_dim *= t->env.obs_shape[d];
+
+    rc = build_model(t, err);
+    if (rc == LP_OK)
+        rc = open_session(t, path, err);
+    if (rc == LP_OK)
+        rc = alloc_work(t, err);
+    if (rc != LP_OK)
+        return rc;
+    lp__train_rng_seed(t->rng, (uint64_t)t->seed);
+    err->message[0] = '\0';
+    rc = t->env.reset(t->env.user, t->obs, err);
+    if (rc != LP_OK) {
+        if (err->message[0] == '\0')
+            lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
+                       "lp_train_run: the environment's reset failed with status %d (%s)", (int)rc,
+                       lp_strerror(rc));
+        return rc < 0 ? rc : LP_EPLUGIN;
+    }
+    return lp__persist_setup(t, err);
+}
+
+static void teardown(lp__trainer *t) {
+    lp_mlp_model_destroy(t->adapter);
+    lp_session_close(t->s);
+    lp_adam_destroy(t->adam);
+    lp_mlp_destroy(t->mlp);
+    void *arrays[] = {t->obs,         t->logits,     t->values,    t->logprobs,  t->actions,
+                      t->rewards,     t->terminated, t->truncated, t->final_obs, t->ep_returns,
+                      t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,  t->boot_obs,
+                      t->boot_values, t->boot_rows,  t->returns,   t->snap,      t->extra};
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        free(arrays[i]);
+    lp__train_cfg_free(&t->tc);
+}
+
+/* ---- progress --------------------------------------------------------------------------- */
+
+static void fill_progress(const lp__trainer *t, int32_t event, lp_train_progress *p) {
+    memset(p, 0, sizeof *p);
+    p->struct_size = sizeof *p;
+    p->event = event;
+    p->epoch = lp_session_epoch(t->s);
+    p->env_steps = lp_session_env_steps(t->s);
+    p->episodes = t->counters[LP__CTR_EPISODES];
+    p->window_count = t->counters[LP__CTR_RING_COUNT];
+    p->mean_return = lp__mean_return(t);
+    p->total_loss = t->last_loss;
+    p->seconds = lp__now() - t->t_start;
+    p->steps_per_second =
+        p->seconds > 0 ? (double)(p->env_steps - t->steps_start) / p->seconds : 0.0;
+    p->learning_rate = t->last_lr;
+    p->log_every = t->tc.trainer.log_every;
+    p->session = t->s;
+}
+
+static int report(const lp__trainer *t, lp_train_progress *p) {
+    if (t->opt->progress == NULL)
+        return 0;
+    return t->opt->progress(t->opt->progress_user, p);
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+static int32_t checkpoint(lp__trainer *t, lp_error *err) {
+    const char *path = t->opt->checkpoint_path;
+    int32_t rc = lp__persist_save(t, path, err);
+    if (rc != LP_OK)
+        return rc;
+    lp_train_progress p;
+    fill_progress(t, LP_TRAIN_EVENT_CHECKPOINT, &p);
+    p.path = path;
+    report(t, &p);
+    return LP_OK;
+}
+
+static int32_t resume(lp__trainer *t, lp_error *err) {
+    lp_load_report *r = NULL;
+    int32_t rc = lp__persist_load(t, t->opt->resume_path, &r, err);
+    if (rc != LP_OK)
+        return rc;
+    size_t missing = lp_load_report_count(r, LP_LOAD_MISSING);
+    size_t unexpected = lp_load_report_count(r, LP_LOAD_UNEXPECTED);
+    size_t mismatched = lp_load_report_count(r, LP_LOAD_MISMATCHED);
+    for (size_t i = 0; i < missing; i++)
+        lp__train_log(t, LP_LOG_WARN, "resume: %s is not in %s; it keeps its initial value",
+                      lp_load_report_name(r, LP_LOAD_MISSING, i), t->opt->resume_path);
+    for (size_t i = 0; i < unexpected; i++)
+        lp__train_log(t, LP_LOG_INFO, "resume: %s in %s is not used by this run",
+                      lp_load_report_name(r, LP_LOAD_UNEXPECTED, i), t->opt->resume_path);
+    for (size_t i = 0; i < mismatched; i++)
+        lp__train_log(t, LP_LOG_WARN,
+                      "resume: %s in %s has another dtype or shape; it keeps its initial value",
+                      lp_load_report_name(r, LP_LOAD_MISMATCHED, i), t->opt->resume_path);
+    lp_train_progress p;
+    fill_progress(t, LP_TRAIN_EVENT_RESUMED, &p);
+    p.path = t->opt->resume_path;
+    p.load_report = r;
+    report(t, &p);
+    lp_load_report_free(r);
+    return LP_OK;
+}
+
+static int32_t set_lr(lp__trainer *t, lp_error *err) {
+    double frac = 1.0;
+    if (t->tc.optim.anneal_lr)
+        frac = lp_lr_linear_fraction(lp_session_epoch(t->s) + 1, t->num_updates);
+    int32_t rc = lp_adam_set_lr_fraction(t->adam, frac, err);
+    t->last_lr = lp_adam_lr(t->adam);
+    return rc;
+}
+
+static int solved(const lp__trainer *t) {
+    return !isnan(t->target) && t->counters[LP__CTR_RING_COUNT] >= t->window &&
+           lp__mean_return(t) >= t->target;
+}
+
+static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
+    const lp_train_options *o = t->opt;
+    const int64_t every = t->tc.trainer.checkpoint_every;
+    int32_t stop = LP_TRAIN_STOP_NONE;
+    int saved_now = 0;
+    if (solved(t))
+        stop = LP_TRAIN_STOP_SOLVED;
+    else if (lp_session_env_steps(t->s) >= t->budget)
+        stop = LP_TRAIN_STOP_BUDGET;
+    while (stop == LP_TRAIN_STOP_NONE) {
+        saved_now = 0;
+        int32_t rc = lp_session_epoch_start(t->s, err);
+        if (rc == LP_OK)
+            rc = lp_session_rollout_start(t->s, err);
+        if (rc == LP_OK)
+            rc = lp__rollout(t, err);
+        if (rc == LP_OK)
+            rc = set_lr(t, err);
+        lp_train_summary sum;
+        memset(&sum, 0, sizeof sum);
+        sum.struct_size = sizeof sum;
+        if (rc == LP_OK)
+            rc = lp_session_train(t->s, &t->model, &sum, err);
+        if (rc != LP_OK)
+            return rc;
+        t->last_loss = sum.total_loss;
+
+        lp_train_progress p;
+        fill_progress(t, LP_TRAIN_EVENT_EPOCH, &p);
+        int want_stop = report(t, &p);
+        if (o->checkpoint_path != NULL && every > 0 && lp_session_epoch(t->s) % every == 0) {
+            rc = checkpoint(t, err);
+            if (rc != LP_OK)
+                return rc;
+            saved_now = 1;
+        }
+        if (solved(t))
+            stop = LP_TRAIN_STOP_SOLVED;
+        else if (lp_session_env_steps(t->s) >= t->budget)
+            stop = LP_TRAIN_STOP_BUDGET;
+        else if (o->handle_sigint && lp__sigint_pending())
+            stop = LP_TRAIN_STOP_INTERRUPTED;
+        else if (want_stop)
+            stop = LP_TRAIN_STOP_CALLBACK;
+    }
+    if (o->checkpoint_path != NULL && !saved_now) {
+        int32_t rc = checkpoint(t, err);
+        if (rc != LP_OK)
+            return rc;
+    }
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    out->stop_reason = stop;
+    out->solved = solved(t);
+    out->epochs = lp_session_epoch(t->s);
+    out->env_steps = lp_session_env_steps(t->s);
+    out->episodes = t->counters[LP__CTR_EPISODES];
+    out->seconds = lp__now() - t->t_start;
+    out->steps_per_second =
+        out->seconds > 0 ? (double)(out->env_steps - t->steps_start) / out->seconds : 0.0;
+    out->mean_return = lp__mean_return(t);
+    lp_train_progress p;
+    fill_progress(t, LP_TRAIN_EVENT_END, &p);
+    p.outcome = out;
+    report(t, &p);
+    return LP_OK;
+}
+
+int32_t lp_train_run(const char *path, const lp_train_options *opt, const lp_env *env,
+                     lp_train_outcome *outcome, lp_error *err) {
+    static const char fn[] = "lp_train_run";
+    if (path == NULL)
+        return lp__seterr(err, LP_EINVAL, "%s: the config path is NULL; pass a YAML file", fn);
+    if (opt == NULL || opt->struct_size != sizeof *opt)
+        return lp__seterr(err, LP_EINVAL,
+                          "%s: options.struct_size is %u, expected %zu: fill the options with "
+                          "lp_train_options_init first",
+                          fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
+    if (env == NULL || env->struct_size != sizeof *env)
+        return lp__seterr(err, LP_EINVAL,
+                          "%s: env.struct_size is %u, expected %zu: fill the environment with "
+                          "lp_env_init first",
+                          fn, env == NULL ? 0u : (unsigned)env->struct_size, sizeof *env);
+    if (opt->env_section == NULL || opt->env_section[0] == '\0')
+        return lp__seterr(err, LP_EINVAL,
+                          "%s: options.env_section is empty; name the environment's config "
+                          "section (\"env\")",
+                          fn);
+    if (opt->section_count > 0 && opt->sections == NULL)
+        return lp__seterr(err, LP_EINVAL, "%s: options.sections is NULL with a count of %zu", fn,
+                          opt->section_count);
+    if (opt->checkpoint_path != NULL && opt->checkpoint_path[0] == '\0')
+        return lp__seterr(err, LP_EINVAL,
+                          "%s: options.checkpoint_path is empty; pass a file "
+                          "name or NULL",
+                          fn);
+
+    lp_error e; /* the trainer's own: callbacks always get one */
+    memset(&e, 0, sizeof e);
+    lp_train_outcome local;
+    lp__trainer *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
+    t->opt = opt;
+    t->last_loss = NAN;
+    t->last_lr = NAN;
+    t->t_start = lp__now();
+    lp__sigint_saved sig;
+    memset(&sig, 0, sizeof sig);
+
+    int32_t rc = setup(t, path, env, &e);
+    if (rc == LP_OK && opt->resume_path != NULL)
+        rc = resume(t, &e);
+    if (rc == LP_OK && opt->handle_sigint)
+        rc = lp__sigint_install(&sig, &e);
+    if (rc == LP_OK) {
+        t->steps_start = lp_session_env_steps(t->s);
+        t->t_start = lp__now();
+        lp_train_progress p;
+        fill_progress(t, LP_TRAIN_EVENT_START, &p);
+        report(t, &p);
+        rc = loop(t, outcome != NULL ? outcome : &local, &e);
+    }
+    lp__sigint_restore(&sig);
+    teardown(t);
+    free(t);
+    if (rc != LP_OK && err != NULL) {
+        *err = e;
+        err->code = rc;
+    }
+    return rc;
+}

@@ -1,0 +1,183 @@
+/*
+ * Internal: the training loop (lossplug/host.h "training loop"), shared by
+ * the files of host/train. One idea per file:
+ *   train_config.c  the trainer's own config sections (model, optimizer,
+ *                   trainer) and the environment section's entries
+ *   train.c         lp_train_run: setup, the epoch loop, stop conditions
+ *   rollout.c       one rollout: forward, sampling, env step, fields
+ *   persist.c       checkpoints: the extra tensors, save, resume
+ *   sigint.c        the optional SIGINT handler and its flag
+ *   printer.c       lp_train_printer
+ * Nothing here is API; every non-static name is lp__*.
+ */
+#ifndef LP_TRAIN_IMPL_H
+#define LP_TRAIN_IMPL_H
+
+#include "config.h"
+
+#include <lossplug/host.h>
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The sections the trainer owns in a config. */
+#define LP__TRAIN_SECTION_MODEL     "model"
+#define LP__TRAIN_SECTION_OPTIMIZER "optimizer"
+#define LP__TRAIN_SECTION_TRAINER   "trainer"
+
+/* `model:` */
+typedef struct lp__model_cfg {
+    int64_t hidden[LP_MLP_MAX_HIDDEN];
+    size_t hidden_count;
+    int32_t activation; /* lp_activation */
+    int32_t shared;
+    int seed_set;
+    int64_t seed;
+    double hidden_gain, actor_gain, critic_gain;
+} lp__model_cfg;
+
+/* `optimizer:` */
+typedef struct lp__optim_cfg {
+    double lr, eps, beta1, beta2, max_grad_norm;
+    int32_t anneal_lr;
+} lp__optim_cfg;
+
+/* `trainer:` */
+typedef struct lp__trainer_cfg {
+    int64_t total_steps;
+    int target_set;
+    double target_return;
+    int64_t return_window;
+    int64_t seed;
+    int64_t checkpoint_every; /* epochs; 0: only at the end */
+    int64_t log_every;        /* epochs */
+} lp__trainer_cfg;
+
+/* Everything the trainer reads from a config. Owns `cfg`. */
+typedef struct lp__train_cfg {
+    lp__config *cfg;
+    lp__model_cfg model;
+    lp__optim_cfg optim;
+    lp__trainer_cfg trainer;
+    /* the environment section's scalars (arena-owned), file order */
+    lp_config_entry *entries;
+    size_t entry_count;
+    int32_t env_line, env_column;
+} lp__train_cfg;
+
+/* Parse the config at `path` with the trainer's sections, the environment
+ * section and `extra` as passthrough, and read the trainer's sections
+ * strictly (FILE:LINE:COLUMN errors). On error nothing is left allocated. */
+int32_t lp__train_cfg_read(const char *path, const char *env_section, const char *const *extra,
+                           size_t extra_count, lp__train_cfg *out, lp_error *err);
+void lp__train_cfg_free(lp__train_cfg *tc);
+
+/* The SIGINT handler (sigint.c): install, restore the previous one, and the
+ * flag the handler sets. */
+typedef struct lp__sigint_saved {
+    struct sigaction old;
+    int installed;
+} lp__sigint_saved;
+
+int32_t lp__sigint_install(lp__sigint_saved *saved, lp_error *err);
+void lp__sigint_restore(lp__sigint_saved *saved);
+int lp__sigint_pending(void);
+
+/* ---- the trainer's state during lp_train_run ----------------------------------- */
+
+/* Per-step field base pointers into the session's buffer (each field is
+ * [segments, horizon, ...], contiguous); NULL when the field is not in the
+ * buffer. */
+typedef struct lp__fields {
+    float *obs;
+    int32_t *actions;
+    float *logprobs;
+    float *values;
+    float *rewards;
+    uint8_t *dones;
+    uint8_t *truncateds;
+    float *next_values;
+    int32_t *teacher_actions;
+    float *teacher_logits;
+    float *teacher_values;
+} lp__fields;
+
+/* trainer/counters */
+enum { LP__CTR_EPISODES = 0, LP__CTR_RING_POS = 1, LP__CTR_RING_COUNT = 2, LP__CTR_COUNT = 3 };
+
+typedef struct lp__trainer {
+    const lp_train_options *opt;
+    lp__train_cfg tc;
+    lp_env env;          /* the program's, after open */
+    int64_t n;           /* environments = buffer rows */
+    int64_t horizon;     /* steps per rollout */
+    int64_t obs_dim;     /* flattened observation size */
+    int64_t A;           /* discrete actions */
+    int64_t seed;        /* the run's seed */
+    int64_t budget;      /* stop at this many env steps */
+    double target;       /* stop at this mean return; NaN: never */
+    int64_t num_updates; /* the lr anneal's length in epochs */
+
+    lp_session *s;
+    lp_mlp *mlp;
+    lp_adam *adam;
+    lp_mlp_model *adapter;
+    lp_model model;
+    lp__fields f;
+
+    /* rollout work arrays, allocated once */
+    float *obs;      /* [n, obs_dim]: the current observations */
+    float *logits;   /* [n, A] */
+    float *values;   /* [n] */
+    float *logprobs; /* [n] */
+    int32_t *actions;
+    float *rewards;
+    uint8_t *terminated, *truncated;
+    float *final_obs; /* [n, obs_dim] */
+    float *ep_returns;
+    int32_t *ep_lengths;
+    int32_t *t_actions; /* teacher outputs, when those fields are in the buffer */
+    float *t_logits, *t_values;
+    float *boot_obs; /* [n, obs_dim]: final observations to bootstrap from */
+    float *boot_values;
+    int64_t *boot_rows;
+
+    /* episodes: a ring of the last `window` returns */
+    double *returns;
+    int64_t window;
+    int64_t counters[LP__CTR_COUNT];
+    uint64_t rng[4]; /* action sampling: xoshiro256** */
+
+    unsigned char *snap; /* the environment's snapshot */
+    size_t snap_size;
+    lp_named_tensor *extra; /* what checkpoints hold besides the session */
+    size_t extra_count;
+    size_t trainer_extra_first; /* extra[first..] are the trainer's own */
+
+    double t_start;
+    int64_t steps_start;
+    double last_loss;
+    double last_lr;
+} lp__trainer;
+
+/* rollout.c */
+void lp__train_rng_seed(uint64_t s[4], uint64_t seed);
+/* One rollout of `horizon` steps (the session's rollout_start done). */
+int32_t lp__rollout(lp__trainer *t, lp_error *err);
+double lp__mean_return(const lp__trainer *t);
+
+/* persist.c */
+int32_t lp__persist_setup(lp__trainer *t, lp_error *err);
+int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err);
+int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **report, lp_error *err);
+
+/* train.c */
+double lp__now(void);
+void lp__train_log(const lp__trainer *t, int32_t level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif
