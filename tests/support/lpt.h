@@ -96,6 +96,9 @@ int32_t lpt_add_output(lpt_inst *in, const char *name, lp_tensor value, lp_tenso
 /* rows and horizon of the batches built from here on. When never set they
  * are taken from dims 0 and 1 of the first output (else the first field). */
 void lpt_set_dims(lpt_inst *in, int64_t rows, int64_t horizon);
+/* lp_create_args.config_dir (copied; NULL, the default, passes NULL):
+ * what the session sets to the config file's directory. */
+int lpt_set_config_dir(lpt_inst *in, const char *dir);
 /* Register a host extension returned by host->get_extension(id). */
 int lpt_add_extension(lpt_inst *in, const char *id, const void *ext);
 

@@ -56,6 +56,7 @@ struct lpt_inst {
     char **owned_strings; /* per param: copies made by lpt_set_s */
     lp_env_info env;
     lp_create_args args;
+    char *config_dir; /* args.config_dir; NULL until lpt_set_config_dir */
     lp_ctx ctx;
     int stage;
 
@@ -380,6 +381,7 @@ void lpt_inst_free(lpt_inst *in) {
     free(in->owned_strings);
     free(in->params);
     free(in->row_index);
+    free(in->config_dir);
     free(in);
 }
 
@@ -472,6 +474,20 @@ void lpt_set_dims(lpt_inst *in, int64_t rows, int64_t horizon) {
     in->rows = rows;
     in->horizon = horizon;
     in->dims_set = 1;
+}
+
+int lpt_set_config_dir(lpt_inst *in, const char *dir) {
+    char *copy = NULL;
+    if (dir != NULL) {
+        copy = malloc(strlen(dir) + 1);
+        if (copy == NULL)
+            return -1;
+        memcpy(copy, dir, strlen(dir) + 1);
+    }
+    free(in->config_dir);
+    in->config_dir = copy;
+    in->args.config_dir = copy;
+    return 0;
 }
 
 int lpt_add_extension(lpt_inst *in, const char *id, const void *ext) {
