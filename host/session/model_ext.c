@@ -1,12 +1,11 @@
 /* The host extension "lossplug.model/1" (lossplug/ext/model.h): a loss runs
  * the program's model on a batch of its own during its train hook and adds
  * gradients with respect to the outputs. The session copies the loss's
- * batch, calls the model's forward_aux into outputs and zeroed gradients of
- * its own (never the minibatch's), and calls backward_aux when the loss is
- * done with the pass: at its next forward, or when its train hook returns.
- * Both happen before the minibatch's backward and optimizer step, so the
- * gradients land in the same step; the model keeps the aux activations
- * apart from the minibatch's (lp_model's contract). */
+ * batch (views and data, so the loss may reuse its buffers at once), calls the model's forward_aux
+ * into outputs and zeroed gradients of its own (never the minibatch's), and calls backward_aux when
+ * the loss is done with the pass: at its next forward, or when its train hook returns. Both happen
+ * before the minibatch's backward and optimizer step, so the gradients land in the same step; the
+ * model keeps the aux activations apart from the minibatch's (lp_model's contract). */
 #include "session_impl.h"
 
 #include <lossplug/ext/model.h>
@@ -77,9 +76,12 @@ void lp__model_ext_free(lp_session *s) {
     free(s->aux_out_views);
     free(s->aux_grad_views);
     free(s->aux_mem);
+    free(s->aux_data);
     s->aux_fields = s->aux_out_views = s->aux_grad_views = NULL;
     s->aux_mem = NULL;
     s->aux_half = 0;
+    s->aux_data = NULL;
+    s->aux_data_cap = 0;
 }
 
 /* Backpropagate the pending pass through the model that is training. */
@@ -187,6 +189,69 @@ static int32_t check_field(lp__inst *in, uint32_t h, const lp_tensor *v, int64_t
                     (unsigned)h, f->name, got, want);
 }
 
+/* Copy view `v` (any strides) into `dst`, contiguous row-major. */
+static void copy_dense(unsigned char *dst, const lp_tensor *v) {
+    const size_t es = lp_dtype_size(v->dtype);
+    const unsigned char *src = v->data;
+    int64_t idx[LP_MAX_RANK] = {0};
+    int64_t n = 1;
+    for (int32_t d = 0; d < v->rank; d++)
+        n *= v->shape[d];
+    for (int64_t e = 0; e < n; e++) {
+        int64_t off = 0;
+        for (int32_t d = 0; d < v->rank; d++)
+            off += idx[d] * v->strides[d];
+        memcpy(dst + (size_t)e * es, src + off * (int64_t)es, es);
+        for (int32_t d = v->rank - 1; d >= 0; d--) {
+            if (++idx[d] < v->shape[d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* The provided fields, copied into session storage (grown, never shrunk)
+ * and viewed contiguously in s->aux_fields: the loss may reuse its buffers
+ * as soon as forward returns, and backward_aux sees what forward saw. */
+static int32_t copy_fields(lp__inst *in, const lp_batch *b) {
+    lp_session *s = in->s;
+    size_t need = 0;
+    for (uint32_t i = 0; i < b->field_count; i++)
+        if (b->fields[i].data != NULL) {
+            size_t bytes = (size_t)(b->rows * b->horizon * s->fields[i].step_elems) *
+                           lp_dtype_size(b->fields[i].dtype);
+            need += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
+        }
+    if (need > s->aux_data_cap) {
+        unsigned char *p = aligned_alloc(ALIGN, need);
+        if (p == NULL)
+            return ext_fail(in, LP_ENOMEM, EXT_FN ": out of memory copying the batch (%zu bytes)",
+                            need);
+        free(s->aux_data);
+        s->aux_data = p;
+        s->aux_data_cap = need;
+    }
+    memset(s->aux_fields, 0, (s->field_count > 0 ? s->field_count : 1) * sizeof *s->aux_fields);
+    size_t off = 0;
+    for (uint32_t i = 0; i < b->field_count; i++) {
+        const lp_tensor *v = &b->fields[i];
+        if (v->data == NULL)
+            continue;
+        lp_tensor *t = &s->aux_fields[i];
+        *t = *v;
+        t->data = s->aux_data + off;
+        int64_t stride = 1;
+        for (int32_t d = t->rank - 1; d >= 0; d--) {
+            t->strides[d] = stride;
+            stride *= t->shape[d];
+        }
+        copy_dense(t->data, v);
+        size_t bytes = (size_t)stride * lp_dtype_size(v->dtype);
+        off += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
+    }
+    return LP_OK;
+}
+
 static int64_t ext_memory_size(const lp_host *h) {
     lp__inst *in = inst_of(h);
     if (in == NULL)
@@ -280,9 +345,9 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
         off += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
     }
     memset(s->aux_mem, 0, 2 * s->aux_half);
-    memset(s->aux_fields, 0, (s->field_count > 0 ? s->field_count : 1) * sizeof *s->aux_fields);
-    if (b->field_count > 0)
-        memcpy(s->aux_fields, b->fields, b->field_count * sizeof *b->fields);
+    rc = copy_fields(in, b);
+    if (rc != LP_OK)
+        return rc;
     lp_batch *ab = &s->aux_batch;
     memset(ab, 0, sizeof *ab);
     ab->struct_size = sizeof *ab;

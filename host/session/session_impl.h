@@ -165,6 +165,8 @@ struct lp_session {
     lp_tensor *aux_grad_views;
     unsigned char *aux_mem; /* outputs, then grads, each half aux_half bytes */
     size_t aux_half;
+    unsigned char *aux_data; /* copies of the batch's fields, contiguous */
+    size_t aux_data_cap;
 };
 
 /* ---- session.c ---- */

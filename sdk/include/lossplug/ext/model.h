@@ -78,9 +78,9 @@ typedef struct lp_model_ext {
      * dtype, any strides; fields the loss does not provide have data NULL
      * (and field_count may stop after the last one it provides). Provide
      * what the model reads (typically the observation field). outputs,
-     * grads and row_index are ignored. The batch struct and the fields array
-     * are copied; the DATA they point to must stay valid and unchanged
-     * until the hook returns (the backward pass reads it again).
+     * grads and row_index are ignored. The host copies the batch, data
+     * included, before the model sees it: the loss may change or reuse its
+     * buffers as soon as forward returns.
      *
      * `starts`: NULL, or u8 [rows, horizon] contiguous: 1 where an episode
      * starts at that step (the model zeroes the row's memory before it).

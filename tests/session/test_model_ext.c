@@ -1,0 +1,847 @@
+/* The host extension "lossplug.model/1" through the real session: a loss
+ * runs the model on a batch of its own during its train hook, the gradient
+ * it adds is backpropagated by the model's backward_aux before the
+ * minibatch's backward and step, the minibatch's forward state survives,
+ * memory is carried by the loss, calls outside the train hook fail, and a
+ * model without auxiliary passes is a clear error at open.
+ *
+ * This file is two programs. Built with LP_MX_PLUGIN it is the test plugin
+ * "mxprobe" (first half: nothing but the ABI); otherwise it is the test
+ * (second half), which also runs the real expert_ce on the reference MLP. */
+
+#ifdef LP_MX_PLUGIN
+/* ==== the plugin "mxprobe" ==================================================
+ * Params:
+ *   mode       "train": one pass per train call; "twice": two; "epoch_start"
+ *              / "minibatch_end": call forward from that hook instead (and
+ *              fail with its status); "bad_field": a batch of the wrong
+ *              shape; "nomem": NULL memory
+ *   rows, horizon   its batch
+ *   grad       adds weight * grad to every element of the logits gradient
+ *              of its pass
+ *   main_grad  adds weight * main_grad to every element of the minibatch's
+ *              logits gradient
+ * Its batch's observations: obs[r, t, d] = 100 * call + 10 * r + t + d / 8,
+ * where call counts its passes from 1. Episode starts: every row at t = 0
+ * of the first pass, row 0 at t = 1 of every pass. Logs "pass:CALL" and
+ * "memsize:N" (attach). */
+#include <lossplug/ext/model.h>
+#include <lossplug/plugin.h>
+
+#include <stdlib.h>
+
+enum { P_MODE, P_ROWS, P_HORIZON, P_GRAD, P_MAIN_GRAD, P_COUNT };
+
+static const char *const modes[] = {"train",     "twice", "epoch_start", "minibatch_end",
+                                    "bad_field", "nomem", NULL};
+
+static const lp_param_spec params[] = {
+    LP_PARAM_ENUM_SPEC("mode", "what to do", "train", modes),
+    LP_PARAM_INT_SPEC("rows", "rows of its batch", 2, 1, 64),
+    LP_PARAM_INT_SPEC("horizon", "steps of its batch", 3, 1, 64),
+    LP_PARAM_FLOAT_SPEC("grad", "gradient added to its pass's logits", 0.5, -10, 10),
+    LP_PARAM_FLOAT_SPEC("main_grad", "gradient added to the minibatch's logits", 0.0, -10, 10),
+};
+
+static const char *const outputs[] = {"logits", NULL};
+
+typedef struct mx {
+    lp_loss loss;
+    const lp_host *host;
+    const lp_value *p;
+    const lp_model_ext *mx;
+    int64_t msize, rows, horizon, obs_dim;
+    int32_t h_obs, h_logits;
+    int calls;
+    lp_tensor *fields;
+    float *obs, *memory;
+    uint8_t *starts;
+} mx;
+
+static int32_t mx_attach(const lp_loss *self, const lp_batch *all) {
+    mx *m = self->data;
+    const lp_host *h = m->host;
+    m->mx = h->get_extension(h, LP_EXT_MODEL);
+    if (m->mx == NULL)
+        return lp_errorf(h, LP_EUNSUPPORTED, "mxprobe: no " LP_EXT_MODEL);
+    m->msize = m->mx->memory_size(h);
+    lp_logf(h, LP_LOG_INFO, "memsize:%lld", (long long)m->msize);
+    m->h_obs = h->field_handle(h, "obs");
+    m->h_logits = h->output_handle(h, "logits");
+    if (m->h_obs < 0 || m->h_logits < 0)
+        return lp_errorf(h, LP_ESPEC, "mxprobe: needs field obs and output logits");
+    m->obs_dim = all->fields[m->h_obs].shape[2];
+    m->rows = m->p[P_ROWS].i;
+    m->horizon = m->p[P_HORIZON].i;
+    const int64_t n = m->rows * m->horizon;
+    m->fields = calloc((size_t)m->h_obs + 1, sizeof *m->fields);
+    m->obs = calloc((size_t)(n * m->obs_dim), sizeof *m->obs);
+    m->starts = calloc((size_t)n, 1);
+    m->memory = calloc((size_t)(m->rows * (m->msize > 0 ? m->msize : 1)), sizeof *m->memory);
+    if (!m->fields || !m->obs || !m->starts || !m->memory)
+        return lp_errorf(h, LP_ENOMEM, "mxprobe: out of memory");
+    const int64_t shape[3] = {m->rows, m->horizon, m->obs_dim};
+    m->fields[m->h_obs] = lp_tensor_make(m->obs, LP_DTYPE_F32, 3, shape);
+    if (strcmp(m->p[P_MODE].s, "bad_field") == 0)
+        m->fields[m->h_obs].shape[1] = m->horizon + 1;
+    return LP_OK;
+}
+
+/* One pass: fill, forward, add the gradient. */
+static int32_t mx_pass(mx *m, float weight, double *sum) {
+    const lp_host *h = m->host;
+    m->calls++;
+    for (int64_t r = 0; r < m->rows; r++)
+        for (int64_t t = 0; t < m->horizon; t++) {
+            for (int64_t d = 0; d < m->obs_dim; d++)
+                m->obs[(r * m->horizon + t) * m->obs_dim + d] =
+                    (float)(100 * m->calls + 10 * r + t) + (float)d / 8.0f;
+            m->starts[r * m->horizon + t] = (m->calls == 1 && t == 0) || (r == 0 && t == 1);
+        }
+    lp_batch b;
+    memset(&b, 0, sizeof b);
+    b.struct_size = sizeof b;
+    b.field_count = (uint32_t)m->h_obs + 1;
+    b.fields = m->fields;
+    b.rows = m->rows;
+    b.horizon = m->horizon;
+    lp_model_pass pass = {.struct_size = sizeof pass};
+    int nomem = strcmp(m->p[P_MODE].s, "nomem") == 0;
+    int32_t rc = m->mx->forward(h, &b, m->starts, nomem ? NULL : m->memory, &pass);
+    if (rc != LP_OK)
+        return rc;
+    lp_logf(h, LP_LOG_INFO, "pass:%d", m->calls);
+    const lp_tensor *z = &pass.outputs[m->h_logits], *g = &pass.grads[m->h_logits];
+    const int64_t n = lp_tensor_numel(z);
+    for (int64_t i = 0; i < n; i++) {
+        *sum += ((const float *)z->data)[i];
+        ((float *)g->data)[i] += weight * (float)m->p[P_GRAD].f;
+    }
+    return LP_OK;
+}
+
+static int32_t mx_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                        lp_train_result *out) {
+    (void)ctx;
+    mx *m = self->data;
+    double sum = 0.0;
+    const char *mode = m->p[P_MODE].s;
+    if (strcmp(mode, "epoch_start") != 0 && strcmp(mode, "minibatch_end") != 0) {
+        int32_t rc = mx_pass(m, weight, &sum);
+        if (rc == LP_OK && strcmp(mode, "twice") == 0)
+            rc = mx_pass(m, weight, &sum);
+        if (rc != LP_OK)
+            return rc;
+    }
+    const lp_tensor *g = &mb->grads[m->h_logits];
+    for (int64_t i = 0; i < lp_tensor_numel(g); i++)
+        ((float *)g->data)[i] += weight * (float)m->p[P_MAIN_GRAD].f;
+    out->loss = sum;
+    return LP_OK;
+}
+
+static int32_t mx_epoch_start(const lp_loss *self, const lp_ctx *ctx) {
+    (void)ctx;
+    mx *m = self->data;
+    double sum = 0.0;
+    return strcmp(m->p[P_MODE].s, "epoch_start") == 0 ? mx_pass(m, 1.0f, &sum) : LP_OK;
+}
+
+static int32_t mx_minibatch_end(const lp_loss *self, const lp_ctx *ctx) {
+    (void)ctx;
+    mx *m = self->data;
+    double sum = 0.0;
+    return strcmp(m->p[P_MODE].s, "minibatch_end") == 0 ? mx_pass(m, 1.0f, &sum) : LP_OK;
+}
+
+static void mx_destroy(const lp_loss *self) {
+    mx *m = self->data;
+    free(m->fields);
+    free(m->obs);
+    free(m->starts);
+    free(m->memory);
+    free(m);
+}
+
+static int32_t mx_create(const lp_create_args *args, const lp_loss **out) {
+    mx *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return lp_errorf(args->host, LP_ENOMEM, "mxprobe: out of memory");
+    m->host = args->host;
+    m->p = args->params;
+    m->loss.struct_size = sizeof m->loss;
+    m->loss.data = m;
+    m->loss.attach = mx_attach;
+    m->loss.train = mx_train;
+    m->loss.epoch_start = mx_epoch_start;
+    m->loss.minibatch_end = mx_minibatch_end;
+    m->loss.destroy = mx_destroy;
+    *out = &m->loss;
+    return LP_OK;
+}
+
+static const lp_loss_desc desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "mxprobe",
+    .version = "1.0.0",
+    .summary = "test plugin: runs the model through lossplug.model/1",
+    LP_DESC_PARAMS(params),
+    .outputs = outputs,
+    .create = mx_create,
+};
+
+LP_PLUGIN_ENTRY(&desc)
+
+#else
+/* ==== the test ============================================================== */
+#include "session_test.h"
+
+#define assert_near(actual, expected, tol)                                                         \
+    do {                                                                                           \
+        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
+        if (!(fabs(a_ - e_) <= t_))                                                                \
+            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
+    } while (0)
+
+#define HEAD "buffer: {segments: 4, horizon: 3, minibatch_segments: 2, update_epochs: 1}\n" PROG
+
+/* ---- a linear model with auxiliary passes ------------------------------------
+ * logits_j = sum_d x_d (j + 1) / 10 (+ m_0 with memory), values = sum_d x_d;
+ * with memory: per row m zeroed at a start, then m_k += x_0. It logs its
+ * calls and checks the session's side of the contract. */
+typedef struct amodel {
+    int64_t memory;
+    int fail_fwd_aux, fail_bwd_aux;
+    int32_t h_obs;
+    float main_obs0;                   /* the first observation the last forward saw */
+    float aux_obs0;                    /* ... the last forward_aux */
+    double aux_grad;                   /* sum of the gradients backward_aux got */
+    double main_grad;                  /* ... backward */
+    float mem_in[4][8], mem_out[4][8]; /* by pass, while fewer than 4 */
+    int aux_fwds, aux_bwds;
+} amodel;
+
+static int64_t numel(const lp_tensor *t) {
+    int64_t n = 1;
+    for (int32_t d = 0; d < t->rank; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+static float first_obs(const lp_batch *b, int32_t h) {
+    assert_true((uint32_t)h < b->field_count);
+    assert_non_null(b->fields[h].data);
+    return ((const float *)b->fields[h].data)[0];
+}
+
+static double sum_of(const lp_tensor *t) {
+    double s = 0.0;
+    for (int64_t i = 0; i < t->shape[0] * t->shape[1] * (t->rank > 2 ? t->shape[2] : 1); i++)
+        s += ((const float *)t->data)[i];
+    return s;
+}
+
+static int32_t am_forward(void *user, const lp_batch *mb, const lp_tensor *out, lp_error *err) {
+    (void)err;
+    amodel *m = user;
+    m->main_obs0 = first_obs(mb, m->h_obs);
+    memset(out[0].data, 0, (size_t)numel(&out[0]) * sizeof(float));
+    tlog_add("model:forward");
+    return LP_OK;
+}
+
+static int32_t am_backward(void *user, const lp_batch *mb, const lp_tensor *grads, lp_error *err) {
+    (void)err;
+    amodel *m = user;
+    /* the minibatch's batch, not the auxiliary one */
+    assert_true(first_obs(mb, m->h_obs) == m->main_obs0);
+    assert_non_null(mb->row_index);
+    m->main_grad += sum_of(&grads[0]);
+    tlog_add("model:backward");
+    return LP_OK;
+}
+
+static int32_t am_step(void *user, const lp_ctx *ctx, lp_error *err) {
+    (void)user;
+    (void)ctx;
+    (void)err;
+    tlog_add("model:step");
+    return LP_OK;
+}
+
+static int64_t am_memory_size(void *user) {
+    return ((amodel *)user)->memory;
+}
+
+static int32_t am_forward_aux(void *user, const lp_batch *b, const uint8_t *starts, float *memory,
+                              const lp_tensor *out, lp_error *err) {
+    amodel *m = user;
+    if (m->fail_fwd_aux) {
+        snprintf(err->message, sizeof err->message, "aux weights missing");
+        return LP_EINVAL;
+    }
+    assert_null(b->row_index);
+    assert_int_equal(b->output_count, 2);
+    assert_true(b->outputs == out);
+    const lp_tensor *x = &b->fields[m->h_obs];
+    assert_int_equal(x->shape[0], b->rows);
+    assert_int_equal(out[0].shape[0], b->rows);
+    assert_int_equal(out[0].shape[1], b->horizon);
+    assert_int_equal(out[0].shape[2], 2);
+    const int64_t D = x->shape[2];
+    m->aux_obs0 = first_obs(b, m->h_obs);
+    const int k = m->aux_fwds < 4 ? m->aux_fwds : 3;
+    if (m->memory > 0) {
+        assert_non_null(memory);
+        assert_true(b->rows * m->memory <= 8);
+        memcpy(m->mem_in[k], memory, (size_t)(b->rows * m->memory) * sizeof(float));
+    } else {
+        assert_null(memory);
+    }
+    float *z = out[0].data, *v = out[1].data;
+    for (int64_t r = 0; r < b->rows; r++)
+        for (int64_t t = 0; t < b->horizon; t++) {
+            const int64_t i = r * b->horizon + t;
+            const float *xi = (const float *)x->data + r * x->strides[0] + t * x->strides[1];
+            double s = 0.0;
+            for (int64_t d = 0; d < D; d++)
+                s += xi[d * x->strides[2]];
+            float *mr = m->memory > 0 ? memory + r * m->memory : NULL;
+            if (mr != NULL && starts[i])
+                memset(mr, 0, (size_t)m->memory * sizeof(float));
+            for (int64_t k = 0; mr != NULL && k < m->memory; k++)
+                mr[k] += xi[0];
+            for (int j = 0; j < 2; j++)
+                z[i * 2 + j] = (float)(s * (j + 1) / 10.0) + (mr != NULL ? mr[0] : 0.0f);
+            v[i] = (float)s;
+        }
+    if (m->memory > 0)
+        memcpy(m->mem_out[k], memory, (size_t)(b->rows * m->memory) * sizeof(float));
+    m->aux_fwds++;
+    tlog_add("model:forward_aux");
+    return LP_OK;
+}
+
+static int32_t am_backward_aux(void *user, const lp_batch *b, const lp_tensor *grads,
+                               lp_error *err) {
+    amodel *m = user;
+    if (m->fail_bwd_aux) {
+        snprintf(err->message, sizeof err->message, "aux gradient rejected");
+        return LP_ENUMERIC;
+    }
+    /* the batch of the last forward_aux */
+    assert_true(first_obs(b, m->h_obs) == m->aux_obs0);
+    m->aux_grad += sum_of(&grads[0]);
+    assert_true(sum_of(&grads[1]) == 0.0);
+    m->aux_bwds++;
+    tlog_add("model:backward_aux");
+    return LP_OK;
+}
+
+static lp_model am_make(amodel *m) {
+    lp_model model = {.user = m,
+                      .forward = am_forward,
+                      .backward = am_backward,
+                      .step = am_step,
+                      .memory_size = am_memory_size,
+                      .forward_aux = am_forward_aux,
+                      .backward_aux = am_backward_aux};
+    return model;
+}
+
+/* Open `yaml` with `model` as the options' model. */
+static int32_t open_with(const char *yaml, const lp_model *model, lp_session **s, lp_error *err) {
+    lp_session_options opt;
+    test_options(&opt);
+    opt.model = model;
+    return open_yaml_opt(yaml, &opt, s, err);
+}
+
+static lp_session *open_model_ok(const char *yaml, const lp_model *model, amodel *am) {
+    lp_session *s = NULL;
+    lp_error err;
+    int32_t rc = open_with(yaml, model, &s, &err);
+    if (rc != LP_OK)
+        print_error("unexpected error: %s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    if (am != NULL)
+        am->h_obs = lp_session_field_handle(s, "obs");
+    return s;
+}
+
+static void fill_rollout(lp_session *s) {
+    lp_error err;
+    assert_int_equal(lp_session_epoch_start(s, &err), LP_OK);
+    assert_int_equal(lp_session_rollout_start(s, &err), LP_OK);
+    lp_tensor obs = lp_session_field(s, lp_session_field_handle(s, "obs"));
+    for (int64_t i = 0; i < numel(&obs); i++)
+        ((float *)obs.data)[i] = -1.0f - (float)i; /* unlike any of mxprobe's */
+    for (int64_t t = 0; t < lp_session_env(s)->horizon; t++)
+        assert_int_equal(lp_session_rollout_step(s, t, &err), LP_OK);
+}
+
+/* ---- order, gradients, caches ------------------------------------------------ */
+
+static void test_order_and_gradients(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {0};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        HEAD "losses:\n  - {name: p, plugin: mxprobe, weight: 2.0, params: {grad: 0.5, main_grad: "
+             "0.25}}\n",
+        &model, &am);
+    fill_rollout(s);
+    tlog_reset();
+    lp_error err;
+    lp_train_summary sum;
+    assert_int_equal(lp_session_train(s, &model, &sum, &err), LP_OK);
+    char got[4096];
+    tlog_join("", got, sizeof got);
+    assert_string_equal(got, "model:forward|model:forward_aux|p: pass:1|model:backward_aux|"
+                             "model:backward|model:step|"
+                             "model:forward|model:forward_aux|p: pass:2|model:backward_aux|"
+                             "model:backward|model:step");
+    /* weight 2 * grad 0.5 on [2, 3, 2] logits, twice */
+    assert_near(am.aux_grad, 2 * 2.0 * 0.5 * 12, 1e-9);
+    /* weight 2 * main_grad 0.25 on the minibatch's [2, 3, 2] logits, twice */
+    assert_near(am.main_grad, 2 * 2.0 * 0.25 * 12, 1e-9);
+    assert_true(am.aux_obs0 == 200.0f);
+    /* The loss is the sum of its pass's logits, (0.1 + 0.2) x the sum of a
+     * sample's observations; p/loss is its mean over the two passes. */
+    double want = 0.0;
+    for (int k = 1; k <= 2; k++)
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < 3; t++)
+                want += 0.3 * (3.0 * (100 * k + 10 * r + t) + 3.0 / 8.0) / 2.0;
+    double loss;
+    assert_int_equal(lp_session_stat(s, "p/loss", &loss), LP_OK);
+    assert_near(loss, want, 1e-3);
+    lp_session_close(s);
+    tlog_reset();
+}
+
+static void test_two_passes_in_one_hook(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {0};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        "buffer: {segments: 2, horizon: 3, minibatch_segments: 2, update_epochs: 1}\n" PROG
+        "losses:\n  - {name: p, plugin: mxprobe, params: {mode: twice}}\n",
+        &model, &am);
+    fill_rollout(s);
+    tlog_reset();
+    lp_error err;
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    char got[4096];
+    tlog_join("", got, sizeof got);
+    assert_string_equal(got,
+                        "model:forward|model:forward_aux|p: pass:1|model:backward_aux|"
+                        "model:forward_aux|p: pass:2|model:backward_aux|model:backward|model:step");
+    assert_near(am.aux_grad, 2 * 0.5 * 12, 1e-9);
+    lp_session_close(s);
+    tlog_reset();
+}
+
+/* ---- recurrent memory ------------------------------------------------------------- */
+
+static void test_memory_is_carried(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {.memory = 2};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        HEAD "losses:\n  - {name: p, plugin: mxprobe, params: {rows: 3, horizon: 2}}\n", &model,
+        &am);
+    assert_true(tlog_find("p: memsize:2", 0) >= 0);
+    fill_rollout(s);
+    lp_error err;
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    /* Pass 1 starts every row at t = 0 and row 0 again at t = 1:
+     * m = x_0(t = 1) = 101 for row 0, x_0(0) + x_0(1) = 201 + 20 r for the
+     * others. Pass 2 starts from what pass 1 left: the loss carried it. */
+    assert_int_equal(am.aux_fwds, 2);
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 2; k++) {
+            assert_true(am.mem_in[0][r * 2 + k] == 0.0f);
+            assert_true(am.mem_out[0][r * 2 + k] == (r == 0 ? 101.0f : 201.0f + 20.0f * (float)r));
+            assert_true(am.mem_in[1][r * 2 + k] == am.mem_out[0][r * 2 + k]);
+        }
+    /* pass 2 (x_0 = 200 + 10 r + t, no start at t = 0): row 0 resets at t = 1 */
+    assert_true(am.mem_out[1][0] == 201.0f);
+    assert_true(am.mem_out[1][2] == 221.0f + 200.0f + 10.0f + 201.0f + 10.0f);
+    lp_session_close(s);
+    tlog_reset();
+}
+
+static void test_memory_required(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {.memory = 2};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        HEAD "losses:\n  - {name: p, plugin: mxprobe, params: {mode: nomem}}\n", &model, &am);
+    fill_rollout(s);
+    lp_error err;
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "`memory` is NULL but the model keeps 2 floats"));
+    lp_session_close(s);
+    tlog_reset();
+}
+
+/* ---- refusals -------------------------------------------------------------------- */
+
+static void test_outside_train(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {0};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        HEAD "losses:\n  - {name: p, plugin: mxprobe, params: {mode: epoch_start}}\n", &model, &am);
+    lp_error err;
+    assert_int_equal(lp_session_epoch_start(s, &err), LP_ESTATE);
+    assert_non_null(strstr(err.message, "lossplug.model/1 forward: the model runs on a loss's "
+                                        "batch only during that loss's train hook (this is "
+                                        "outside lp_session_train)"));
+    lp_session_close(s);
+    s = open_model_ok(HEAD
+                      "losses:\n  - {name: p, plugin: mxprobe, params: {mode: minibatch_end}}\n",
+                      &model, &am);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_ESTATE);
+    assert_non_null(strstr(err.message, "(this is another hook of the train phase)"));
+    assert_int_equal(am.aux_fwds, 0);
+    lp_session_close(s);
+    tlog_reset();
+}
+
+static void test_model_without_aux(void **state) {
+    (void)state;
+    tlog_reset();
+    const char *yaml = HEAD "losses:\n  - {name: p, plugin: mxprobe}\n";
+    lp_session *s = NULL;
+    lp_error err;
+    /* no model at open */
+    assert_int_equal(open_with(yaml, NULL, &s, &err), LP_EUNSUPPORTED);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "mxprobe: no lossplug.model/1"));
+    assert_non_null(strstr(err.message, "attach"));
+    /* a model without the aux callbacks */
+    tmodel tm = {0};
+    lp_model plain = tmodel_make(&tm);
+    assert_int_equal(open_with(yaml, &plain, &s, &err), LP_EUNSUPPORTED);
+    assert_non_null(strstr(err.message, "mxprobe: no lossplug.model/1"));
+    /* only some of them */
+    amodel am = {0};
+    lp_model half = am_make(&am);
+    half.backward_aux = NULL;
+    assert_int_equal(open_with(yaml, &half, &s, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_open: options.model has only some of "
+                                     "forward_aux, backward_aux and memory_size: give all three "
+                                     "(auxiliary passes) or none");
+    /* opened with one, trained with another */
+    lp_model full = am_make(&am);
+    s = open_model_ok(yaml, &full, &am);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &plain, NULL, &err), LP_EUNSUPPORTED);
+    assert_non_null(strstr(err.message, "the model given to lp_session_train has no forward_aux"));
+    lp_session_close(s);
+    tlog_reset();
+}
+
+static void test_bad_batch_and_model_errors(void **state) {
+    (void)state;
+    tlog_reset();
+    amodel am = {0};
+    lp_model model = am_make(&am);
+    lp_session *s = open_model_ok(
+        HEAD "losses:\n  - {name: p, plugin: mxprobe, params: {mode: bad_field}}\n", &model, &am);
+    fill_rollout(s);
+    lp_error err;
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EINVAL);
+    assert_non_null(
+        strstr(err.message, "batch field 0 ('obs') is f32[2,4,3], expected f32[2,3,3]"));
+    lp_session_close(s);
+
+    s = open_model_ok(HEAD "losses:\n  - {name: p, plugin: mxprobe}\n", &model, &am);
+    fill_rollout(s);
+    am.fail_fwd_aux = 1;
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "the model's forward_aux failed: aux weights missing"));
+    am.fail_fwd_aux = 0;
+    am.fail_bwd_aux = 1;
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_ENUMERIC);
+    assert_non_null(strstr(err.message, "the model's backward_aux failed at epoch 0, update epoch "
+                                        "0, minibatch 0, on the batch of instance 'p'"));
+    assert_non_null(strstr(err.message, "aux gradient rejected"));
+    am.fail_bwd_aux = 0;
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    lp_session_close(s);
+    tlog_reset();
+}
+
+/* ---- the reference MLP: its minibatch activations survive an aux pass ---------- */
+
+typedef struct grab {
+    float *grads;
+    size_t count;
+    int steps;
+} grab;
+
+static int32_t grab_step(void *user, float *params, float *grads, size_t count, const lp_ctx *ctx,
+                         lp_error *err) {
+    (void)params;
+    (void)ctx;
+    (void)err;
+    grab *g = user;
+    memcpy(g->grads, grads, count * sizeof *grads);
+    g->count = count;
+    g->steps++;
+    return LP_OK;
+}
+
+static lp_mlp *make_mlp(int64_t max_batch) {
+    lp_mlp_options o;
+    lp_mlp_options_init(&o);
+    o.obs_dim = 3;
+    o.num_actions = 2;
+    o.seed = 5;
+    o.max_batch = max_batch;
+    lp_mlp *m = NULL;
+    lp_error err;
+    assert_int_equal(lp_mlp_create(&o, &m, &err), LP_OK);
+    return m;
+}
+
+static void test_mlp_cache_survives(void **state) {
+    (void)state;
+    tlog_reset();
+    const char *yaml =
+        "buffer: {segments: 2, horizon: 3, minibatch_segments: 2, update_epochs: 1}\n" PROG
+        "losses:\n  - {name: p, plugin: mxprobe, params: {rows: 3, horizon: 4, grad: 0.5, "
+        "main_grad: -0.25}}\n";
+    lp_mlp *mlp = make_mlp(8); /* the probe's 12 samples exceed it: aux has its own */
+    grab g = {calloc(lp_mlp_param_count(mlp), sizeof(float)), 0, 0};
+    assert_non_null(g.grads);
+    lp_mlp_model_options mo;
+    lp_mlp_model_options_init(&mo);
+    mo.obs_handle = 0; /* fixed below */
+    mo.step = grab_step;
+    mo.step_user = &g;
+    lp_mlp_model *ad = NULL;
+    lp_error err;
+    assert_int_equal(lp_mlp_model_create(mlp, &mo, &ad, &err), LP_OK);
+    lp_model model = lp_mlp_model_callbacks(ad);
+    assert_non_null(model.forward_aux);
+    assert_int_equal(model.memory_size(model.user), 0);
+    lp_session *s = open_model_ok(yaml, &model, NULL);
+    assert_int_equal(lp_session_field_handle(s, "obs"), 0);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    assert_int_equal(g.steps, 1);
+
+    /* The reference: the same MLP, the minibatch's pass alone, then the
+     * probe's batch alone, through lp_mlp_forward/backward. */
+    lp_mlp *ref = make_mlp(16);
+    float mobs[6 * 3], aobs[12 * 3], z[12 * 2], v[12], dz[12 * 2];
+    lp_tensor all = lp_session_field(s, 0);
+    memcpy(mobs, all.data, sizeof mobs);
+    for (int r = 0; r < 3; r++)
+        for (int t = 0; t < 4; t++)
+            for (int d = 0; d < 3; d++)
+                aobs[(r * 4 + t) * 3 + d] = (float)(100 + 10 * r + t) + (float)d / 8.0f;
+    assert_int_equal(lp_mlp_forward(ref, mobs, 3, 6, z, v, &err), LP_OK);
+    for (int i = 0; i < 12; i++)
+        dz[i] = -0.25f;
+    assert_int_equal(lp_mlp_backward(ref, mobs, 3, 6, dz, NULL, &err), LP_OK);
+    assert_int_equal(lp_mlp_forward(ref, aobs, 3, 12, z, v, &err), LP_OK);
+    for (int i = 0; i < 24; i++)
+        dz[i] = 0.5f;
+    assert_int_equal(lp_mlp_backward(ref, aobs, 3, 12, dz, NULL, &err), LP_OK);
+    const float *want = lp_mlp_grads(ref);
+    double worst = 0.0;
+    for (size_t i = 0; i < g.count; i++) {
+        double d = fabs((double)g.grads[i] - (double)want[i]);
+        double tol = 1e-4 + 1e-4 * fabs((double)want[i]);
+        if (d > tol)
+            fail_msg("gradient %zu: %g, reference %g", i, (double)g.grads[i], (double)want[i]);
+        worst = d > worst ? d : worst;
+    }
+    /* and something was learned from both */
+    double norm = 0.0;
+    for (size_t i = 0; i < g.count; i++)
+        norm += fabs((double)want[i]);
+    assert_true(norm > 0.0);
+    lp_session_close(s);
+    lp_mlp_destroy(ref);
+    lp_mlp_model_destroy(ad);
+    lp_mlp_destroy(mlp);
+    free(g.grads);
+    tlog_reset();
+}
+
+/* ---- expert_ce, for real: a dataset, the MLP, Adam, a checkpoint ---------------- */
+
+static void le32(unsigned char *p, uint32_t v) {
+    for (int b = 0; b < 4; b++)
+        p[b] = (unsigned char)(v >> (8 * b));
+}
+
+static uint32_t crc32_bitwise(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
+    }
+    return ~c;
+}
+
+/* M streams of N steps of obs f32[3] uniform in [-1, 1); the expert's action
+ * is 1 when x0 + x1 - x2 > 0; an episode starts every 16 steps. */
+static void write_expert(const char *path, uint32_t M, uint32_t N) {
+    const size_t rs = 20, n = 64 + (size_t)M * N * rs;
+    unsigned char *b = calloc(n, 1);
+    assert_non_null(b);
+    uint64_t x = 12345;
+    for (uint32_t t = 0; t < N; t++)
+        for (uint32_t e = 0; e < M; e++) {
+            unsigned char *p = b + 64 + ((size_t)t * M + e) * rs;
+            float o[3];
+            for (int k = 0; k < 3; k++) {
+                x = x * 6364136223846793005u + 1442695040888963407u;
+                o[k] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+                uint32_t bits;
+                memcpy(&bits, &o[k], 4);
+                le32(p + 4 * k, bits);
+            }
+            le32(p + 12, o[0] + o[1] - o[2] > 0.0f);
+            p[16] = t % 16 == 0;
+        }
+    memcpy(b, "LPEXPERT", 8);
+    le32(b + 8, 1);
+    le32(b + 12, 64);
+    le32(b + 16, (uint32_t)rs);
+    le32(b + 20, 3);
+    le32(b + 24, 2);
+    le32(b + 28, M);
+    le32(b + 32, N);
+    le32(b + 40, M * N);
+    le32(b + 56, crc32_bitwise(b + 64, n - 64));
+    le32(b + 60, crc32_bitwise(b, 60));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    free(b);
+}
+
+static void test_expert_ce_learns(void **state) {
+    (void)state;
+    tlog_reset();
+    write_expert(LP_SESSION_TMP "/mx_expert.lpx", 4, 64);
+    /* A config file next to the dataset: the relative path is its. */
+    const char *yaml =
+        "buffer: {segments: 2, horizon: 2, minibatch_segments: 2, update_epochs: 4}\n" PROG
+        "losses:\n"
+        "  - {name: e, plugin: expert_ce, params: {dataset: mx_expert.lpx, steps_per_batch: "
+        "8}}\n";
+    FILE *f = fopen(LP_SESSION_TMP "/mx_expert.yaml", "w");
+    assert_non_null(f);
+    fputs(yaml, f);
+    fclose(f);
+
+    lp_mlp_options o;
+    lp_mlp_options_init(&o);
+    o.obs_dim = 3;
+    o.num_actions = 2;
+    const int64_t hidden[1] = {16};
+    o.hidden = hidden;
+    o.hidden_count = 1;
+    o.seed = 3;
+    o.max_batch = 4;
+    lp_mlp *mlp = NULL;
+    lp_error err;
+    assert_int_equal(lp_mlp_create(&o, &mlp, &err), LP_OK);
+    lp_adam_options ao;
+    lp_adam_options_init(&ao);
+    ao.lr = 1e-2;
+    lp_adam *adam = NULL;
+    assert_int_equal(lp_adam_create(&ao, lp_mlp_param_count(mlp), &adam, &err), LP_OK);
+    lp_mlp_model_options mo;
+    lp_mlp_model_options_init(&mo);
+    mo.obs_handle = 0;
+    mo.step = lp_adam_step_fn;
+    mo.step_user = adam;
+    lp_mlp_model *ad = NULL;
+    assert_int_equal(lp_mlp_model_create(mlp, &mo, &ad, &err), LP_OK);
+    lp_model model = lp_mlp_model_callbacks(ad);
+
+    static const char *const paths[] = {LP_SESSION_PLUGINS, LP_BUILTIN_PLUGINS};
+    lp_session_options opt;
+    test_options(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 2;
+    opt.model = &model;
+    lp_session *s = NULL;
+    int32_t rc = lp_session_open(LP_SESSION_TMP "/mx_expert.yaml", &opt, &s, &err);
+    if (rc != LP_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    assert_int_equal(lp_session_field_handle(s, "obs"), 0);
+    double ce0 = 0.0, ce = 0.0, acc = 0.0;
+    for (int epoch = 0; epoch < 40; epoch++) {
+        fill_rollout(s);
+        assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+        assert_int_equal(lp_session_stat(s, "e/cross_entropy", &ce), LP_OK);
+        assert_int_equal(lp_session_stat(s, "e/accuracy", &acc), LP_OK);
+        if (epoch == 0)
+            ce0 = ce;
+    }
+    assert_true(ce0 > 0.6); /* about log 2 at the start */
+    assert_true(ce < 0.5 * ce0);
+    assert_true(acc > 0.85);
+
+    /* 40 epochs x 4 batches of 8 steps: the cursor went round 64 steps */
+    assert_int_equal(lp_session_save(s, LP_SESSION_TMP "/mx_expert.ckpt", NULL, 0, &err), LP_OK);
+    lp_session *t = NULL;
+    assert_int_equal(lp_session_open(LP_SESSION_TMP "/mx_expert.yaml", &opt, &t, &err), LP_OK);
+    lp_load_report *rep = NULL;
+    rc = lp_session_load(t, LP_SESSION_TMP "/mx_expert.ckpt", NULL, 0, 1, &rep, &err);
+    if (rc != LP_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    int found = 0;
+    for (size_t i = 0; i < lp_load_report_count(rep, LP_LOAD_RESTORED); i++) {
+        const char *name = lp_load_report_name(rep, LP_LOAD_RESTORED, i);
+        found += strcmp(name, "e/cursor") == 0 || strcmp(name, "e/dataset") == 0;
+    }
+    assert_int_equal(found, 2);
+    assert_int_equal(lp_load_report_count(rep, LP_LOAD_MISSING), 0);
+    lp_load_report_free(rep);
+    lp_session_close(t);
+    lp_session_close(s);
+    lp_mlp_model_destroy(ad);
+    lp_adam_destroy(adam);
+    lp_mlp_destroy(mlp);
+    tlog_reset();
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_order_and_gradients),
+        cmocka_unit_test(test_two_passes_in_one_hook),
+        cmocka_unit_test(test_memory_is_carried),
+        cmocka_unit_test(test_memory_required),
+        cmocka_unit_test(test_outside_train),
+        cmocka_unit_test(test_model_without_aux),
+        cmocka_unit_test(test_bad_batch_and_model_errors),
+        cmocka_unit_test(test_mlp_cache_survives),
+        cmocka_unit_test(test_expert_ce_learns),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#endif
