@@ -185,8 +185,8 @@ typedef struct lp_session_options {
     /* The model lp_session_train will be given, when a loss uses the host
      * extension "lossplug.model/1" (expert_ce does): the session offers the
      * extension only when it has forward_aux, backward_aux and memory_size,
-     * and asks it for its memory size at open. Copied; `user` is not used
-     * at open. NULL: the extension is not offered. */
+     * and calls memory_size(user) once at open (nothing else). Copied, not
+     * kept. NULL: the extension is not offered. */
     const struct lp_model *model;
 } lp_session_options;
 
