@@ -1,6 +1,6 @@
 # Install layout (`cmake --install`, `make install PREFIX=...`).
 #
-#   include/lossplug/{abi,plugin,host}.h
+#   include/lossplug/{abi,plugin,host}.h, include/lossplug/ext/model.h
 #   lib/liblossplug.so*, lib/liblossplug.a
 #   lib/lossplug/plugins/        built-in plugins (installed by plugins/)
 #   bin/lossplug                 finds lib/ through its RUNPATH, from any prefix
@@ -23,6 +23,10 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/plugin.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
+# Extensions (CLAP-style, one header each).
+install(FILES
+  ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/ext/model.h
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug/ext)
 
 # Exported as lossplug::sdk, lossplug::lossplug, lossplug::lossplug_static.
 set_target_properties(lossplug_sdk PROPERTIES EXPORT_NAME sdk)

@@ -209,6 +209,9 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     opt.plugin_paths = cli->plugin_paths;
     opt.plugin_path_count = cli->plugin_path_count;
     opt.allow_insecure = cli->allow_insecure;
+    /* No program here: the sections the config gives its program are
+     * accepted unread. */
+    opt.trust_config_sections = 1;
     check_log log = {cli, reg};
     opt.log = check_log_fn;
     opt.log_user = &log;

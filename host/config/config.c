@@ -798,6 +798,37 @@ static int32_t walk_losses(walk *w, const lp__ynode *key, const lp__ynode *v) {
 
 /* ---- the document ------------------------------------------------------------------ */
 
+int lp__config_is_section(const char *name) {
+    for (size_t j = 0; j < COUNT(top_keys); j++)
+        if (strcmp(name, top_keys[j]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The sections owned by the program: the caller's passthrough names, then
+ * those program.sections adds. */
+static int32_t owned_sections(walk *w, const char ***out, size_t *count) {
+    const lp__program_cfg *p = &w->cfg->program;
+    size_t cap = w->opt->passthrough_count + p->section_count;
+    const char **all = lp__arena_array(w->a, cap > 0 ? cap : 1, sizeof *all);
+    if (all == NULL)
+        return oom(w);
+    size_t n = 0;
+    for (size_t i = 0; i < cap; i++) {
+        const char *name = i < w->opt->passthrough_count
+                               ? w->opt->passthrough[i]
+                               : p->sections[i - w->opt->passthrough_count];
+        int dup = 0;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = strcmp(all[j], name) == 0;
+        if (!dup)
+            all[n++] = name;
+    }
+    *out = all;
+    *count = n;
+    return LP_OK;
+}
+
 static int32_t walk_root(walk *w, const lp__ynode *root) {
     if (root->kind != LP__Y_MAP)
         return lp__cfgerr(w->err, at(w, root),
@@ -805,13 +836,23 @@ static int32_t walk_root(walk *w, const lp__ynode *root) {
                           "'buffer:' and 'losses:' (see docs/config.md)",
                           lp__ykind_name(root));
     int32_t rc = no_tag(w, root);
+    if (rc != LP_OK)
+        return rc;
+    const lp__ynode *v;
+    /* First: program.sections says which other top-level keys are allowed. */
+    if ((v = lp__ymap_get(root, "program")) != NULL) {
+        rc = lp__walk_program(w, key_node(root, "program"), v);
+        if (rc != LP_OK)
+            return rc;
+    }
+    const char **owned = NULL;
+    size_t owned_count = 0;
+    rc = owned_sections(w, &owned, &owned_count);
     if (rc == LP_OK)
-        rc = check_keys(w, root, "the top level", top_keys, COUNT(top_keys), w->opt->passthrough,
-                        w->opt->passthrough_count);
+        rc = check_keys(w, root, "the top level", top_keys, COUNT(top_keys), owned, owned_count);
     if (rc != LP_OK)
         return rc;
     w->cfg->root = root;
-    const lp__ynode *v;
     if ((v = lp__ymap_get(root, "plugin_path")) != NULL) {
         rc = walk_plugin_path(w, key_node(root, "plugin_path"), v);
         if (rc != LP_OK)
@@ -833,23 +874,18 @@ static int32_t walk_root(walk *w, const lp__ynode *root) {
     rc = walk_losses(w, key_node(root, "losses"), v);
     if (rc != LP_OK)
         return rc;
-    if ((v = lp__ymap_get(root, "program")) != NULL) {
-        rc = lp__walk_program(w, key_node(root, "program"), v);
-        if (rc != LP_OK)
-            return rc;
-    }
 
     size_t n = 0;
-    for (size_t i = 0; i < w->opt->passthrough_count; i++)
-        n += lp__ymap_get(root, w->opt->passthrough[i]) != NULL;
+    for (size_t i = 0; i < owned_count; i++)
+        n += lp__ymap_get(root, owned[i]) != NULL;
     lp__section *secs = lp__arena_array(w->a, n, sizeof *secs);
     if (secs == NULL)
         return oom(w);
     size_t j = 0;
     for (size_t i = 0; i < root->count; i++) {
         const lp__ynode *k = root->items[2 * i];
-        for (size_t p = 0; p < w->opt->passthrough_count; p++) {
-            if (!key_is(k, w->opt->passthrough[p]))
+        for (size_t p = 0; p < owned_count; p++) {
+            if (!key_is(k, owned[p]))
                 continue;
             secs[j].name = k->text;
             secs[j].node = root->items[2 * i + 1];
@@ -873,12 +909,11 @@ static int32_t check_options(const lp__config_options *opt, lp_error *err) {
                               "config options: passthrough section name %zu is not a valid name; "
                               "use [a-z][a-z0-9_]*",
                               i);
-        for (size_t j = 0; j < COUNT(top_keys); j++)
-            if (strcmp(s, top_keys[j]) == 0)
-                return lp__seterr(err, LP_EINVAL,
-                                  "config options: passthrough section '%s' is a lossplug "
-                                  "section; choose another name",
-                                  s);
+        if (lp__config_is_section(s))
+            return lp__seterr(err, LP_EINVAL,
+                              "config options: passthrough section '%s' is a lossplug "
+                              "section; choose another name",
+                              s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(s, opt->passthrough[j]) == 0)
                 return lp__seterr(err, LP_EINVAL,

@@ -185,6 +185,11 @@ typedef struct lp__program_cfg {
     size_t output_count;
     const lp__program_decl *outputs; /* file order */
     lp__kvpos outputs_pos;
+    /* program.sections: top-level sections the program owns, accepted like
+     * the caller's passthrough sections (file order, arena-owned). */
+    size_t section_count;
+    const char *const *sections;
+    const lp__pos *section_pos;
 } lp__program_cfg;
 
 typedef struct lp__config {

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const program_keys[] = {"observation", "action", "fields", "outputs"};
+static const char *const program_keys[] = {"observation", "action", "fields", "outputs",
+                                           "sections"};
 static const char *const obs_keys[] = {"dtype", "shape"};
 static const char *const action_keys[] = {"dtype", "shape", "num_actions"};
 
@@ -183,6 +184,39 @@ static int32_t walk_decls(lp__walk *w, const lp__ynode *v, const char *where,
     return LP_OK;
 }
 
+/* program.sections: a list of top-level section names the program owns. */
+static int32_t walk_sections(lp__walk *w, const lp__ynode *n, lp__program_cfg *p) {
+    int32_t rc = lp__walk_kind(w, n, LP__Y_SEQ, "program.sections");
+    if (rc != LP_OK)
+        return rc;
+    const char **names = lp__arena_array(w->a, n->count, sizeof *names);
+    lp__pos *pos = lp__arena_array(w->a, n->count, sizeof *pos);
+    if (names == NULL || pos == NULL)
+        return lp__walk_oom(w);
+    for (size_t i = 0; i < n->count; i++) {
+        const lp__ynode *item = n->items[i];
+        rc = lp__walk_name(w, item, "program.sections", &names[i]);
+        if (rc != LP_OK)
+            return rc;
+        pos[i] = lp__walk_at(w, item);
+        if (lp__config_is_section(names[i]))
+            return lp__cfgerr(w->err, pos[i],
+                              "program.sections lists '%s', a lossplug section; list only the "
+                              "sections your program reads (e.g. env)",
+                              names[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                return lp__cfgerr(w->err, pos[i],
+                                  "program.sections lists '%s' twice (first at line %u); remove "
+                                  "one",
+                                  names[i], (unsigned)pos[j].line);
+    }
+    p->sections = names;
+    p->section_pos = pos;
+    p->section_count = n->count;
+    return LP_OK;
+}
+
 int32_t lp__walk_program(lp__walk *w, const lp__ynode *key, const lp__ynode *v) {
     lp__program_cfg *p = &w->cfg->program;
     int32_t rc = lp__walk_kind(w, v, LP__Y_MAP, "program");
@@ -226,5 +260,7 @@ int32_t lp__walk_program(lp__walk *w, const lp__ynode *key, const lp__ynode *v) 
         p->has_outputs = 1;
         p->outputs_pos = lp__walk_kv(w, lp__walk_key_node(v, "outputs"), n);
     }
+    if ((n = lp__ymap_get(v, "sections")) != NULL)
+        return walk_sections(w, n, p);
     return LP_OK;
 }

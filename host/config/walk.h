@@ -35,6 +35,9 @@ int32_t lp__walk_name(const lp__walk *w, const lp__ynode *n, const char *where, 
 int32_t lp__walk_string(const lp__walk *w, const lp__ynode *n, const char *where, const char *what,
                         const char **out);
 
+/* config.c: whether `name` is one of lossplug's own top-level sections. */
+int lp__config_is_section(const char *name);
+
 /* program.c: the `program` section into w->cfg->program. */
 int32_t lp__walk_program(lp__walk *w, const lp__ynode *key, const lp__ynode *v);
 

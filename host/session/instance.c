@@ -282,7 +282,9 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
 
 /* ---- create, attach, destroy ----------------------------------------------------- */
 
-static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
+/* Everything about one instance that needs no plugin code: its plugin, its
+ * params bound to the schema, their annealed values. */
+static int32_t bind_one(lp_session *s, lp__inst *in, lp_error *err) {
     const lp__loss_cfg *l = in->cfg;
     int32_t rc = lp_registry_find(s->reg, l->plugin, &in->info, err);
     if (rc != LP_OK)
@@ -307,8 +309,14 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
         lp__anneal_apply(&l->schedule.anneal[i], &in->base[k], &in->params[k], s->epoch,
                          s->env_steps);
     }
+    return LP_OK;
+}
+
+static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
+    const lp__loss_cfg *l = in->cfg;
+    const lp_loss_desc *desc = in->info->desc;
     fill_host(in);
-    rc = lp__stat_add(s, in, "loss", &in->loss_stat, err);
+    int32_t rc = lp__stat_add(s, in, "loss", &in->loss_stat, err);
     if (rc != LP_OK)
         return rc;
 
@@ -376,8 +384,14 @@ int32_t lp__instances_create(lp_session *s, lp_error *err) {
         s->insts[i].cfg = &s->cfg->losses[i];
         s->insts[i].loss_stat = -1;
     }
-    /* docs/abi.md: create each instance in config order, then ask each for
-     * its fields. */
+    /* The whole composition is checked before any plugin code runs: every
+     * plugin found and every param bound first. Then, as docs/abi.md says,
+     * create each instance in config order and ask each for its fields. */
+    for (size_t i = 0; i < n; i++) {
+        int32_t rc = bind_one(s, &s->insts[i], err);
+        if (rc != LP_OK)
+            return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         int32_t rc = create_one(s, &s->insts[i], err);
         if (rc != LP_OK)

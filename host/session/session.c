@@ -132,6 +132,35 @@ static int32_t check_plugins(lp_session *s, lp_error *err) {
     return rc;
 }
 
+/* A section the config gives to the program (program.sections) must be one
+ * the program reads, or it would be silently ignored; tools that open a
+ * config without its program (lossplug check) trust the list instead. */
+static int32_t check_owned_sections(lp_session *s, lp_error *err) {
+    const lp__program_cfg *p = &s->cfg->program;
+    if (s->opt.trust_config_sections)
+        return LP_OK;
+    for (size_t i = 0; i < p->section_count; i++) {
+        int read = 0;
+        for (size_t j = 0; j < s->opt.section_count && !read; j++)
+            read = strcmp(p->sections[i], s->opt.sections[j]) == 0;
+        if (read)
+            continue;
+        char at[256], reads[256] = "";
+        size_t used = 0;
+        for (size_t j = 0; j < s->opt.section_count && used < sizeof reads; j++) {
+            int n = snprintf(reads + used, sizeof reads - used, "%s%s", j ? ", " : "",
+                             s->opt.sections[j]);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        lp__pos_text(at, sizeof at, p->section_pos[i]);
+        return lp__seterr(err, LP_ECONFIG,
+                          "%s: program.sections lists '%s', which this program does not read "
+                          "(it reads: %s); remove it, or use the program that reads it",
+                          at, p->sections[i], s->opt.section_count ? reads : "no sections");
+    }
+    return LP_OK;
+}
+
 static int32_t session_open(const char *path, const char *yaml, size_t len, const char *name,
                             const lp_session_options *opt, lp_session **out, lp_error *err) {
     if (err != NULL) {
@@ -162,6 +191,9 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         rc = lp__config_parse_file(path, &co, &s->cfg, err);
     else
         rc = lp__config_parse_string(yaml, len, name, &co, &s->cfg, err);
+    if (rc != LP_OK)
+        goto fail;
+    rc = check_owned_sections(s, err);
     if (rc != LP_OK)
         goto fail;
     /* The caller's arrays are not kept past this call (program.c copies

@@ -303,6 +303,7 @@ static void test_pain5_all_state_checkpointed(void **state) {
  * tests/config; every merge refusal: test_spec.c.) */
 static void test_pain6_errors_up_front(void **state) {
     (void)state;
+    tlog_reset();
     /* An error in the last loss's params, after two good instances. */
     open_err(HEAD "  - {name: a, plugin: recorder}\n"
                   "  - {name: b, plugin: recorder}\n"
@@ -316,12 +317,70 @@ static void test_pain6_errors_up_front(void **state) {
              LP_ECONFIG,
              "t.yaml:9:75: losses.p.schedule.train[0].to_epoch = 2 is not after from_epoch = 3; "
              "use to_epoch > from_epoch");
-    /* Nothing but create and destroy ran: no epoch, rollout or train hook. */
+    /* Params and schedules of every loss are checked before any plugin code
+     * runs: not even the recorders' create was called. */
     for (size_t i = 0; i < g_log.count; i++)
         if (g_log.lines[i][0] != '/')
-            assert_true(strstr(g_log.lines[i], ": create") != NULL ||
-                        strstr(g_log.lines[i], ": fields") != NULL ||
-                        strstr(g_log.lines[i], ": destroy") != NULL);
+            fail_msg("plugin code ran before the config error was found: %s", g_log.lines[i]);
+}
+
+/* program.sections: top-level sections the config gives its program. A
+ * program must read each (nothing in a config is silently ignored); a tool
+ * without the program (lossplug check) may trust the list. */
+#define OWNED                                                                                      \
+    "buffer: {segments: 2, horizon: 2}\n" PROG "  sections: [env]\n"                               \
+    "env: {num_envs: 4}\n"                                                                         \
+    "losses:\n"                                                                                    \
+    "  - {name: a, plugin: recorder}\n"
+
+static void test_program_sections(void **state) {
+    (void)state;
+    /* A program that reads no section: the config's claim is refused. */
+    open_err(OWNED, LP_ECONFIG,
+             "t.yaml:7:14: program.sections lists 'env', which this program does not read (it "
+             "reads: no sections); remove it, or use the program that reads it");
+
+    /* A program that reads `env` gets it. */
+    static const char *const env[] = {"env"};
+    lp_session_options opt;
+    test_options(&opt);
+    opt.sections = env;
+    opt.section_count = 1;
+    lp_session *s = NULL;
+    lp_error err;
+    assert_int_equal(open_yaml_opt(OWNED, &opt, &s, &err), LP_OK);
+    int line = 0, col = 0;
+    const char *v = lp_session_section_scalar(s, "env.num_envs", &line, &col);
+    assert_non_null(v);
+    assert_string_equal(v, "4");
+    assert_int_equal(line, 8);
+    lp_session_close(s);
+
+    /* A tool that trusts the list (lossplug check) accepts it unread. */
+    test_options(&opt);
+    opt.trust_config_sections = 1;
+    s = NULL;
+    assert_int_equal(open_yaml_opt(OWNED, &opt, &s, &err), LP_OK);
+    lp_session_close(s);
+
+    /* Still, a key listed nowhere is an error, with a suggestion. */
+    open_err("buffer: {segments: 2, horizon: 2}\n" PROG "  sections: [env]\n"
+             "envv: {num_envs: 4}\n"
+             "losses:\n"
+             "  - {name: a, plugin: recorder}\n",
+             LP_ECONFIG, "t.yaml:8:1: unknown key 'envv' at the top level; did you mean 'env'?");
+    /* lossplug's own sections cannot be claimed, nor one twice. */
+    open_err("buffer: {segments: 2, horizon: 2}\n" PROG "  sections: [buffer]\n"
+             "losses:\n"
+             "  - {name: a, plugin: recorder}\n",
+             LP_ECONFIG,
+             "t.yaml:7:14: program.sections lists 'buffer', a lossplug section; list only the "
+             "sections your program reads (e.g. env)");
+    open_err("buffer: {segments: 2, horizon: 2}\n" PROG "  sections: [env, env]\n"
+             "losses:\n"
+             "  - {name: a, plugin: recorder}\n",
+             LP_ECONFIG,
+             "t.yaml:7:19: program.sections lists 'env' twice (first at line 7); remove one");
 }
 
 /* lifecycle.md pain 7: losses are Python classes: swapping one means
@@ -364,6 +423,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_pain5_all_state_checkpointed, teardown_log),
         cmocka_unit_test_teardown(test_pain6_errors_up_front, teardown_log),
         cmocka_unit_test_teardown(test_pain7_swap_is_a_config_edit, teardown_log),
+        cmocka_unit_test_teardown(test_program_sections, teardown_log),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(ckpt);

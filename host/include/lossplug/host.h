@@ -188,6 +188,12 @@ typedef struct lp_session_options {
      * and calls memory_size(user) once at open (nothing else). Copied, not
      * kept. NULL: the extension is not offered. */
     const struct lp_model *model;
+    /* The config's `program.sections` lists top-level sections its program
+     * owns. 0 (default): each must be among `sections` above, else open
+     * fails (nothing in a config is silently ignored). 1: accept the list as
+     * it is, for tools that open a config without its program (lossplug
+     * check). */
+    int trust_config_sections;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);
