@@ -43,8 +43,8 @@ static const char *const a2c_outputs[] = {A2C_OUT, NULL};
 typedef struct a2c_inst {
     lp_loss loss;
     const lp_host *host;
-    const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;
+    const lp_value *params;                   /* host-owned, updated in place (annealing) */
+    const char *name;                         /* host-owned (args->name), valid until destroy */
     int32_t field_adv, field_act, out_logits; /* resolved in attach */
     int32_t stat_policy_loss, stat_entropy;
     float *probs; /* scratch row of `probs_cap` floats */
@@ -252,7 +252,6 @@ static void a2c_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->probs);
-    free(in->name);
     free(in);
 }
 
@@ -270,14 +269,8 @@ static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
 
     a2c_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "a2c";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "a2c: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "a2c";
     in->host = h;
     in->params = args->params;
     in->field_adv = in->field_act = in->out_logits = -1;
@@ -291,12 +284,6 @@ static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = a2c_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, LP_ENOMEM, "a2c: out of memory creating the instance");
 }
 
 static const lp_loss_desc a2c_desc = {

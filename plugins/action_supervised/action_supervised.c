@@ -40,7 +40,7 @@ typedef struct as_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;             /* copy of the instance name, for messages */
+    const char *name;       /* host-owned (args->name), valid until destroy */
     int32_t field_actions;  /* handles resolved in attach */
     int32_t out_logits;
     int32_t stat_accuracy; /* negative: the host keeps no stats */
@@ -222,7 +222,6 @@ static void as_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->probs);
-    free(in->name);
     free(in);
 }
 
@@ -237,17 +236,10 @@ static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
         return lp_errorf(h, LP_EINVAL,
                          "action_supervised: parameters do not match the schema (coef)");
 
-    int32_t rc = LP_ENOMEM;
     as_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "action_supervised";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "action_supervised: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "action_supervised";
     in->host = h;
     in->params = args->params;
     in->field_actions = -1;
@@ -264,12 +256,6 @@ static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = as_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, rc, "action_supervised: out of memory creating the instance");
 }
 
 static const lp_loss_desc as_desc = {

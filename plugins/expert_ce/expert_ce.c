@@ -55,7 +55,7 @@ typedef struct ec_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;
+    const char *name;       /* host-owned (args->name), valid until destroy */
     lpx_dataset data;
     int64_t rows;    /* M = data.num_envs */
     int64_t horizon; /* H = steps_per_batch, fixed at create */
@@ -322,7 +322,6 @@ static void ec_free(ec_inst *in) {
     free(in->starts);
     free(in->actions);
     free(in->probs);
-    free(in->name);
     free(in);
 }
 
@@ -375,12 +374,11 @@ static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
     char why[1024] = "";
     ec_inst *in = calloc(1, sizeof *in);
     char *path = NULL;
-    if (in == NULL || (in->name = malloc(strlen(name) + 1)) == NULL ||
-        (path = ec_path(args, file)) == NULL) {
+    if (in == NULL || (path = ec_path(args, file)) == NULL) {
         snprintf(why, sizeof why, "expert_ce '%s': out of memory creating the instance", name);
         goto fail;
     }
-    memcpy(in->name, name, strlen(name) + 1);
+    in->name = name;
     char why_data[900];
     rc = lpx_dataset_read(path, &in->data, why_data, sizeof why_data);
     if (rc != LP_OK) {

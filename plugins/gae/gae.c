@@ -95,8 +95,8 @@ typedef struct g_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;
-    int32_t fh[G_F_COUNT]; /* field handles, resolved in attach; -1 when absent */
+    const char *name;       /* host-owned (args->name), valid until destroy */
+    int32_t fh[G_F_COUNT];  /* field handles, resolved in attach; -1 when absent */
     int attached;
     int32_t stat_mean;
     int32_t stat_std;
@@ -434,7 +434,6 @@ static void g_destroy(const lp_loss *self) {
     free(in->delta);
     free(in->coef);
     free(in->ones);
-    free(in->name);
     free(in);
 }
 
@@ -455,14 +454,8 @@ static int32_t g_create(const lp_create_args *args, const lp_loss **out) {
 
     g_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "gae";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "gae: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "gae";
     in->host = h;
     in->params = args->params;
     for (int f = 0; f < G_F_COUNT; f++)
@@ -478,12 +471,6 @@ static int32_t g_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = g_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, LP_ENOMEM, "gae: out of memory creating the instance");
 }
 
 static const lp_loss_desc g_desc = {

@@ -51,7 +51,7 @@ typedef struct ks_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;
+    const char *name;       /* host-owned (args->name), valid until destroy */
     int32_t field_tlogits, field_tvalues, out_logits, out_values; /* resolved in attach */
     int32_t stat_action_loss, stat_value_loss;
     /* Scratch rows of `cap` floats: scaled logits and softmax of student
@@ -285,7 +285,6 @@ static void ks_destroy(const lp_loss *self) {
     free(in->p);
     free(in->ts);
     free(in->q);
-    free(in->name);
     free(in);
 }
 
@@ -303,14 +302,8 @@ static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
 
     ks_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "kickstarter";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "kickstarter";
     in->host = h;
     in->params = args->params;
     in->field_tlogits = in->field_tvalues = in->out_logits = in->out_values = -1;
@@ -324,12 +317,6 @@ static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = ks_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");
 }
 
 static const lp_loss_desc ks_desc = {

@@ -349,7 +349,7 @@ typedef struct ppo_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params; /* host-owned, updated in place (annealing) */
-    char *name;
+    const char *name;       /* host-owned (args->name), valid until destroy */
     int32_t f_adv, f_act, f_logp, f_ratio, o_logits; /* resolved in attach */
     int32_t stats[PPO_NSTATS];
     ppo_kernel_fn kernel;
@@ -601,7 +601,6 @@ static void ppo_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->scratch);
-    free(in->name);
     free(in);
 }
 
@@ -624,14 +623,8 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
 
     ppo_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "ppo";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "ppo: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "ppo";
     in->host = h;
     in->params = args->params;
     in->f_adv = in->f_act = in->f_logp = in->f_ratio = in->o_logits = -1;
@@ -646,12 +639,6 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = ppo_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, LP_ENOMEM, "ppo: out of memory creating the instance");
 }
 
 static const lp_loss_desc ppo_desc = {

@@ -158,7 +158,7 @@ typedef struct val_inst {
     lp_loss loss;
     const lp_host *host;
     const lp_value *params;
-    char *name;
+    const char *name; /* host-owned (args->name), valid until destroy */
     int32_t f_ret, f_old, o_v;
     int32_t stat_loss, stat_ev;
     val_kernel_fn kernel;
@@ -353,7 +353,6 @@ static void val_destroy(const lp_loss *self) {
     val_inst *in = val_of(self);
     if (in == NULL)
         return;
-    free(in->name);
     free(in);
 }
 
@@ -375,14 +374,8 @@ static int32_t val_create(const lp_create_args *args, const lp_loss **out) {
 
     val_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
-        goto fail;
-    const char *name = args->name != NULL ? args->name : "value";
-    size_t len = strlen(name) + 1;
-    in->name = malloc(len);
-    if (in->name == NULL)
-        goto fail;
-    memcpy(in->name, name, len);
-
+        return lp_errorf(h, LP_ENOMEM, "value: out of memory creating the instance");
+    in->name = args->name != NULL ? args->name : "value";
     in->host = h;
     in->params = args->params;
     in->f_ret = in->f_old = in->o_v = -1;
@@ -399,12 +392,6 @@ static int32_t val_create(const lp_create_args *args, const lp_loss **out) {
     in->loss.destroy = val_destroy;
     *out = &in->loss;
     return LP_OK;
-
-fail:
-    if (in != NULL)
-        free(in->name);
-    free(in);
-    return lp_errorf(h, LP_ENOMEM, "value: out of memory creating the instance");
 }
 
 static const lp_loss_desc val_desc = {
