@@ -19,6 +19,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_dispatch.h"
 #include "lp_vmath.h"
 
 #include <stdlib.h>
@@ -304,44 +305,27 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
 
 typedef void (*ppo_kernel_fn)(const ppo_job *J, ppo_sums *S);
 
-/* One definition per instruction set: the switch lets the common widths
- * compile with A constant. */
-#define PPO_DEFINE_KERNEL(fname, attr)                                                             \
-    attr static void fname(const ppo_job *J, ppo_sums *S) {                                        \
-        switch (J->A) {                                                                            \
-        case 2:                                                                                    \
-            ppo_run(J, 2, S);                                                                      \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            ppo_run(J, 4, S);                                                                      \
-            break;                                                                                 \
-        case 8:                                                                                    \
-            ppo_run(J, 8, S);                                                                      \
-            break;                                                                                 \
-        case 16:                                                                                   \
-            ppo_run(J, 16, S);                                                                     \
-            break;                                                                                 \
-        default:                                                                                   \
-            ppo_run(J, J->A, S);                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
+/* One body per instruction set (lp_dispatch.h): the switch lets the common
+ * widths compile with A constant. */
+LP__DEFINE_KERNELS(ppo_kernel_fn, ppo_kernel, void, (const ppo_job *J, ppo_sums *S), {
+    switch (J->A) {
+    case 2:
+        ppo_run(J, 2, S);
+        break;
+    case 4:
+        ppo_run(J, 4, S);
+        break;
+    case 8:
+        ppo_run(J, 8, S);
+        break;
+    case 16:
+        ppo_run(J, 16, S);
+        break;
+    default:
+        ppo_run(J, J->A, S);
+        break;
     }
-
-PPO_DEFINE_KERNEL(ppo_kernel_base, )
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PPO_HAVE_AVX2 1
-PPO_DEFINE_KERNEL(ppo_kernel_avx2, __attribute__((target("avx2,fma"))))
-#endif
-
-/* The widest kernel this CPU runs. */
-static ppo_kernel_fn ppo_pick_kernel(void) {
-#ifdef PPO_HAVE_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return ppo_kernel_avx2;
-#endif
-    return ppo_kernel_base;
-}
+})
 
 /* ---- the instance --------------------------------------------------------- */
 
@@ -630,7 +614,7 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
     in->f_adv = in->f_act = in->f_logp = in->f_ratio = in->o_logits = -1;
     for (int k = 0; k < PPO_NSTATS; k++)
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
-    in->kernel = ppo_pick_kernel();
+    in->kernel = ppo_kernel_pick();
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;

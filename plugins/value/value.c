@@ -15,6 +15,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_dispatch.h"
 #include "lp_vmath.h"
 
 #include <stdlib.h>
@@ -112,24 +113,8 @@ static LP__ALWAYS_INLINE double val_run(const val_job *J) {
 
 typedef double (*val_kernel_fn)(const val_job *J);
 
-static double val_kernel_base(const val_job *J) {
-    return val_run(J);
-}
-#if defined(__GNUC__) && defined(__x86_64__)
-#define VAL_HAVE_AVX2 1
-__attribute__((target("avx2,fma"))) static double val_kernel_avx2(const val_job *J) {
-    return val_run(J);
-}
-#endif
-
-static val_kernel_fn val_pick_kernel(void) {
-#ifdef VAL_HAVE_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return val_kernel_avx2;
-#endif
-    return val_kernel_base;
-}
+/* One body per instruction set (lp_dispatch.h). */
+LP__DEFINE_KERNELS(val_kernel_fn, val_kernel, double, (const val_job *J), { return val_run(J); })
 
 /* ---- explained variance --------------------------------------------------- */
 
@@ -381,7 +366,7 @@ static int32_t val_create(const lp_create_args *args, const lp_loss **out) {
     in->f_ret = in->f_old = in->o_v = -1;
     in->stat_loss = lp_stat_handle(h, "value_loss");
     in->stat_ev = lp_stat_handle(h, "explained_variance");
-    in->kernel = val_pick_kernel();
+    in->kernel = val_kernel_pick();
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;
