@@ -1,0 +1,180 @@
+/* CartPole as an lp_env: see cartpole_lp.h. */
+#include "cartpole_lp.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "FILE:LINE:COLUMN: message", as the host's config errors. */
+static int32_t entry_error(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
+                           const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[768];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    err->code = LP_ECONFIG;
+    snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", s->config,
+             e != NULL ? (int)e->line : (int)s->section_line,
+             e != NULL ? (int)e->column : (int)s->section_column, msg);
+    return LP_ECONFIG;
+}
+
+static int32_t entry_int(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
+                         long long min, long long max, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(e->value, &end, 10);
+    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0)
+        return entry_error(err, s, e, "%s.%s must be an integer, found '%s'; write a whole number",
+                           s->section, e->key, e->value);
+    if (v < min || v > max)
+        return entry_error(err, s, e, "%s.%s = %s is out of range; use an integer in [%lld, %lld]",
+                           s->section, e->key, e->value, min, max);
+    *out = v;
+    return LP_OK;
+}
+
+static int32_t entry_float(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
+                           double min, double max, float *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(e->value, &end);
+    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
+        return entry_error(err, s, e,
+                           "%s.%s must be a number, found '%s'; write a number such as 2.0",
+                           s->section, e->key, e->value);
+    if (v < min || v > max)
+        return entry_error(err, s, e, "%s.%s = %s is out of range; use a value in [%g, %g]",
+                           s->section, e->key, e->value, min, max);
+    *out = (float)v;
+    return LP_OK;
+}
+
+static int32_t cp_status(lp_error *err, int rc, const char *what) {
+    err->code = rc == CP_ENOMEM ? LP_ENOMEM : rc == CP_EFORMAT ? LP_ECORRUPT : LP_EINVAL;
+    snprintf(err->message, sizeof err->message, "cartpole: %s: %s", what, cp_strerror(rc));
+    return err->code;
+}
+
+static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
+    cartpole_lp *c = env->user;
+    long long num_envs = s->num_envs, seed = s->seed;
+    c->teacher_logit_scale = CP_TEACHER_LOGIT_SCALE;
+    c->teacher_value = 100.0f;
+    for (size_t i = 0; i < s->entry_count; i++) {
+        const lp_config_entry *e = &s->entries[i];
+        int32_t rc = LP_OK;
+        if (strcmp(e->key, "num_envs") == 0) {
+            rc = entry_int(err, s, e, 1, 1 << 20, &num_envs);
+            if (rc == LP_OK && num_envs != s->num_envs)
+                rc = entry_error(err, s, e,
+                                 "%s.num_envs = %lld but buffer.segments = %lld; the trainer "
+                                 "gives each environment one buffer row: make them equal",
+                                 s->section, num_envs, (long long)s->num_envs);
+        } else if (strcmp(e->key, "seed") == 0) {
+            long long v = 0;
+            rc = entry_int(err, s, e, 0, INT64_MAX, &v);
+            if (!c->seed_forced)
+                seed = v;
+        } else if (strcmp(e->key, "teacher_logit_scale") == 0) {
+            rc = entry_float(err, s, e, 1e-3, 1e3, &c->teacher_logit_scale);
+        } else if (strcmp(e->key, "teacher_value") == 0) {
+            rc = entry_float(err, s, e, -1e6, 1e6, &c->teacher_value);
+        } else {
+            rc = entry_error(err, s, e,
+                             "unknown key '%s' in %s; valid keys: num_envs, seed, "
+                             "teacher_logit_scale, teacher_value",
+                             e->key, s->section);
+        }
+        if (rc != LP_OK)
+            return rc;
+    }
+    c->seed = (uint64_t)seed;
+    cp_free(c->env);
+    c->env = NULL;
+    int rc = cp_create(&c->env, (int32_t)num_envs, c->seed);
+    if (rc != CP_OK)
+        return cp_status(err, rc, "cannot create the environments");
+    env->num_envs = num_envs;
+    env->obs_rank = 1;
+    env->obs_shape[0] = CP_OBS_DIM;
+    env->num_actions = CP_NUM_ACTIONS;
+    return LP_OK;
+}
+
+static int32_t cl_reset(void *user, float *obs, lp_error *err) {
+    cartpole_lp *c = user;
+    int rc = cp_reset(c->env, obs);
+    return rc == CP_OK ? LP_OK : cp_status(err, rc, "reset");
+}
+
+static int32_t cl_step(void *user, const int32_t *actions, const lp_env_step_out *out,
+                       lp_error *err) {
+    cartpole_lp *c = user;
+    cp_step_out so = {out->obs,       out->rewards,         out->terminated,      out->truncated,
+                      out->final_obs, out->episode_returns, out->episode_lengths, 0};
+    int rc = cp_step(c->env, actions, &so);
+    return rc == CP_OK ? LP_OK : cp_status(err, rc, "step");
+}
+
+static int32_t cl_teacher(void *user, const float *obs, int32_t *actions, float *logits,
+                          float *values, lp_error *err) {
+    (void)err;
+    cartpole_lp *c = user;
+    int32_t n = cp_num_envs(c->env);
+    if (actions != NULL)
+        cp_teacher_actions(obs, n, actions);
+    if (logits != NULL)
+        cp_teacher_logits(obs, n, c->teacher_logit_scale, logits);
+    if (values != NULL)
+        for (int32_t i = 0; i < n; i++)
+            values[i] = c->teacher_value;
+    return LP_OK;
+}
+
+static size_t cl_snapshot_size(void *user) {
+    cartpole_lp *c = user;
+    return cp_snapshot_size(c->env);
+}
+
+static int32_t cl_snapshot(void *user, void *buf, size_t size, lp_error *err) {
+    cartpole_lp *c = user;
+    int rc = cp_snapshot(c->env, buf, size);
+    return rc == CP_OK ? LP_OK : cp_status(err, rc, "snapshot");
+}
+
+static int32_t cl_restore(void *user, const void *buf, size_t size, lp_error *err) {
+    cartpole_lp *c = user;
+    int rc = cp_restore(c->env, buf, size);
+    return rc == CP_OK ? LP_OK
+                       : cp_status(err, rc,
+                                   "the checkpoint's snapshot is not one of these environments "
+                                   "(another num_envs?)");
+}
+
+void cartpole_lp_init(cartpole_lp *c, lp_env *env) {
+    memset(c, 0, sizeof *c);
+    lp_env_init(env);
+    env->user = c;
+    env->obs_rank = 1;
+    env->obs_shape[0] = CP_OBS_DIM;
+    env->num_actions = CP_NUM_ACTIONS;
+    env->open = cl_open;
+    env->reset = cl_reset;
+    env->step = cl_step;
+    env->teacher = cl_teacher;
+    env->snapshot_size = cl_snapshot_size;
+    env->snapshot = cl_snapshot;
+    env->restore = cl_restore;
+}
+
+void cartpole_lp_free(cartpole_lp *c) {
+    if (c == NULL)
+        return;
+    cp_free(c->env);
+    c->env = NULL;
+}
