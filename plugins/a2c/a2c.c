@@ -12,6 +12,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_softmax.h"
 
 #include <stdlib.h>
@@ -58,39 +59,25 @@ static a2c_inst *a2c_of(const lp_loss *self) {
 static int32_t a2c_attach(const lp_loss *self, const lp_batch *all) {
     a2c_inst *in = a2c_of(self);
     const lp_host *h = in->host;
-    in->field_adv = h->field_handle != NULL ? h->field_handle(h, A2C_F_ADV) : -1;
-    in->field_act = h->field_handle != NULL ? h->field_handle(h, A2C_F_ACT) : -1;
-    in->out_logits = h->output_handle != NULL ? h->output_handle(h, A2C_OUT) : -1;
-    if (in->field_adv < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': the experience buffer has no field '" A2C_F_ADV
-                         "' (f32, one per step); compose a2c with a loss that writes it, such "
-                         "as gae",
-                         in->name);
-    if (in->field_act < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': the experience buffer has no field '" A2C_F_ACT
-                         "' (i32, one per step); the embedding program must write the actions "
-                         "taken during rollout",
-                         in->name);
-    if (in->out_logits < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': the model has no output '" A2C_OUT
-                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
-                         in->name);
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
-        if ((uint32_t)in->field_adv < all->field_count &&
-            all->fields[in->field_adv].dtype != LP_DTYPE_F32)
-            return lp_errorf(h, LP_ESPEC,
-                             "a2c '%s': field '" A2C_F_ADV "' has dtype %d, expected f32 (%d)",
-                             in->name, (int)all->fields[in->field_adv].dtype, (int)LP_DTYPE_F32);
-        if ((uint32_t)in->field_act < all->field_count &&
-            all->fields[in->field_act].dtype != LP_DTYPE_I32)
-            return lp_errorf(h, LP_ESPEC,
-                             "a2c '%s': field '" A2C_F_ACT "' has dtype %d, expected i32 (%d)",
-                             in->name, (int)all->fields[in->field_act].dtype, (int)LP_DTYPE_I32);
-    }
-    return LP_OK;
+    int32_t rc = lp__require_field(h, "a2c", in->name, A2C_F_ADV,
+                                   " (f32, one per step); compose a2c with a loss that writes it, "
+                                   "such as gae",
+                                   &in->field_adv);
+    if (rc == LP_OK)
+        rc = lp__require_field(h, "a2c", in->name, A2C_F_ACT,
+                               " (i32, one per step); the embedding program must write the "
+                               "actions taken during rollout",
+                               &in->field_act);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "a2c", in->name, A2C_OUT,
+                                " (f32, [rows, horizon, num_actions]); it needs a discrete policy "
+                                "head",
+                                &in->out_logits);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "a2c", in->name, all, in->field_adv, A2C_F_ADV, LP_DTYPE_F32);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "a2c", in->name, all, in->field_act, A2C_F_ACT, LP_DTYPE_I32);
+    return rc;
 }
 
 /* Checks the minibatch views this loss reads; returns LP_OK or reports. */

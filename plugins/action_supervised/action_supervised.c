@@ -11,6 +11,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_softmax.h"
 
 #include <stdlib.h>
@@ -56,32 +57,20 @@ static as_inst *as_of(const lp_loss *self) {
 static int32_t as_attach(const lp_loss *self, const lp_batch *all) {
     as_inst *in = as_of(self);
     const lp_host *h = in->host;
-
-    in->field_actions = h->field_handle != NULL ? h->field_handle(h, AS_FIELD) : -1;
-    if (in->field_actions < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "action_supervised '%s': the experience buffer has no field '" AS_FIELD
-                         "' (i32, one per step); the embedding program must write the teacher's "
-                         "actions into it during rollout",
-                         in->name);
-    in->out_logits = h->output_handle != NULL ? h->output_handle(h, AS_OUTPUT) : -1;
-    if (in->out_logits < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "action_supervised '%s': the model has no output '" AS_OUTPUT
-                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
-                         in->name);
-
+    int32_t rc = lp__require_field(h, "action_supervised", in->name, AS_FIELD,
+                                   " (i32, one per step); the embedding program must write the "
+                                   "teacher's actions into it during rollout",
+                                   &in->field_actions);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "action_supervised", in->name, AS_OUTPUT,
+                                " (f32, [rows, horizon, num_actions]); it needs a discrete policy "
+                                "head",
+                                &in->out_logits);
     /* The whole buffer, when given, lets a dtype clash surface before training. */
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL &&
-        (uint32_t)in->field_actions < all->field_count) {
-        const lp_tensor *t = &all->fields[in->field_actions];
-        if (t->dtype != LP_DTYPE_I32)
-            return lp_errorf(h, LP_ESPEC,
-                             "action_supervised '%s': field '" AS_FIELD
-                             "' has dtype %d, expected i32 (%d)",
-                             in->name, (int)t->dtype, (int)LP_DTYPE_I32);
-    }
-    return LP_OK;
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "action_supervised", in->name, all, in->field_actions, AS_FIELD,
+                             LP_DTYPE_I32);
+    return rc;
 }
 
 /* Checks the minibatch views this loss reads; returns LP_OK or reports. */

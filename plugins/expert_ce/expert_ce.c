@@ -23,6 +23,7 @@
 #include <lossplug/ext/model.h>
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_softmax.h"
 #include "lpx_dataset.h"
 
@@ -133,18 +134,15 @@ static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
                              in->name);
     }
 
-    in->field_obs = h->field_handle != NULL ? h->field_handle(h, obs_name) : -1;
-    if (in->field_obs < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "expert_ce '%s': the experience buffer has no field '%s', the "
-                         "observations the model reads; set obs_field to the name of that field",
-                         in->name, obs_name);
-    in->out_logits = h->output_handle != NULL ? h->output_handle(h, EC_OUTPUT) : -1;
-    if (in->out_logits < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "expert_ce '%s': the model has no output '" EC_OUTPUT
-                         "' (f32, [rows, horizon, num_actions])",
-                         in->name);
+    int32_t rc = lp__require_field(h, "expert_ce", in->name, obs_name,
+                                   ", the observations the model reads; set obs_field to the name "
+                                   "of that field",
+                                   &in->field_obs);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "expert_ce", in->name, EC_OUTPUT,
+                                " (f32, [rows, horizon, num_actions])", &in->out_logits);
+    if (rc != LP_OK)
+        return rc;
     if (all == NULL || !LP_HAS_FIELD(all, lp_batch, fields) || all->fields == NULL ||
         (uint32_t)in->field_obs >= all->field_count)
         return lp_errorf(h, LP_EINVAL, "expert_ce '%s': attach without the buffer's fields",

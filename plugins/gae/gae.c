@@ -16,6 +16,8 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
+
 #include <stdlib.h>
 
 /* Inlined into a unit-stride and a strided caller, so that the first sees
@@ -125,29 +127,22 @@ static int32_t g_attach(const lp_loss *self, const lp_batch *all) {
     const lp_host *h = in->host;
     in->attached = 0;
     for (int f = 0; f < G_F_COUNT; f++) {
-        in->fh[f] = h->field_handle != NULL ? h->field_handle(h, g_fields[f].name) : -1;
+        in->fh[f] = lp__field_handle(h, g_fields[f].name);
         if (in->fh[f] < 0 && !(g_fields[f].access & LP_FIELD_OPTIONAL))
             return lp_errorf(h, LP_ESPEC,
                              "gae '%s': the experience buffer has no field '%s' (%s, one per "
                              "step); %s",
-                             in->name, g_fields[f].name,
-                             g_fields[f].dtype == LP_DTYPE_U8 ? "u8" : "f32",
+                             in->name, g_fields[f].name, lp__dtype_name(g_fields[f].dtype),
                              g_fields[f].access & LP_FIELD_WRITE
                                  ? "the host should have created it from gae's declaration"
                                  : "the embedding program must write it during rollout");
     }
 
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
-        for (int f = 0; f < G_F_COUNT; f++) {
-            if (in->fh[f] < 0 || (uint32_t)in->fh[f] >= all->field_count)
-                continue;
-            const lp_tensor *t = &all->fields[in->fh[f]];
-            if (t->dtype != g_fields[f].dtype)
-                return lp_errorf(h, LP_ESPEC, "gae '%s': field '%s' has dtype %d, expected %s (%d)",
-                                 in->name, g_fields[f].name, (int)t->dtype,
-                                 g_fields[f].dtype == LP_DTYPE_U8 ? "u8" : "f32",
-                                 (int)g_fields[f].dtype);
-        }
+    for (int f = 0; f < G_F_COUNT; f++) {
+        int32_t rc = lp__check_dtype(h, "gae", in->name, all, in->fh[f], g_fields[f].name,
+                                     g_fields[f].dtype);
+        if (rc != LP_OK)
+            return rc;
     }
 
     if (g_param_b(in, G_P_VTRACE) && in->fh[G_F_RATIOS] < 0)
@@ -172,9 +167,9 @@ static int32_t g_check_view(const g_inst *in, const lp_batch *all, int f) {
         return lp_errorf(in->host, LP_ESPEC,
                          "gae '%s': field '%s' must be %s [%lld, %lld] in the whole-buffer view "
                          "(got dtype %d, rank %d)",
-                         in->name, g_fields[f].name,
-                         g_fields[f].dtype == LP_DTYPE_U8 ? "u8" : "f32", (long long)all->rows,
-                         (long long)all->horizon, (int)t->dtype, (int)t->rank);
+                         in->name, g_fields[f].name, lp__dtype_name(g_fields[f].dtype),
+                         (long long)all->rows, (long long)all->horizon, (int)t->dtype,
+                         (int)t->rank);
     return LP_OK;
 }
 

@@ -15,6 +15,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_softmax.h"
 
 #include <stdlib.h>
@@ -67,38 +68,30 @@ static ks_inst *ks_of(const lp_loss *self) {
 static int32_t ks_attach(const lp_loss *self, const lp_batch *all) {
     ks_inst *in = ks_of(self);
     const lp_host *h = in->host;
-    in->field_tlogits = h->field_handle != NULL ? h->field_handle(h, KS_F_TLOGITS) : -1;
-    in->field_tvalues = h->field_handle != NULL ? h->field_handle(h, KS_F_TVALUES) : -1;
-    in->out_logits = h->output_handle != NULL ? h->output_handle(h, KS_O_LOGITS) : -1;
-    in->out_values = h->output_handle != NULL ? h->output_handle(h, KS_O_VALUES) : -1;
-    if (in->field_tlogits < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "kickstarter '%s': the experience buffer has no field '" KS_F_TLOGITS
-                         "' (f32, [num_actions] per step); the embedding program must run the "
-                         "teacher and write its logits during rollout",
-                         in->name);
-    if (in->field_tvalues < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "kickstarter '%s': the experience buffer has no field '" KS_F_TVALUES
-                         "' (f32, one per step); the embedding program must run the teacher and "
-                         "write its values during rollout",
-                         in->name);
-    if (in->out_logits < 0 || in->out_values < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "kickstarter '%s': the model has no output '%s'; it needs a discrete "
-                         "policy head ('" KS_O_LOGITS "', f32 [rows, horizon, num_actions]) and a "
-                         "value head ('" KS_O_VALUES "', f32 [rows, horizon])",
-                         in->name, in->out_logits < 0 ? KS_O_LOGITS : KS_O_VALUES);
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
-        const int32_t hs[2] = {in->field_tlogits, in->field_tvalues};
-        const char *names[2] = {KS_F_TLOGITS, KS_F_TVALUES};
-        for (int k = 0; k < 2; k++)
-            if ((uint32_t)hs[k] < all->field_count && all->fields[hs[k]].dtype != LP_DTYPE_F32)
-                return lp_errorf(
-                    h, LP_ESPEC, "kickstarter '%s': field '%s' has dtype %d, expected f32 (%d)",
-                    in->name, names[k], (int)all->fields[hs[k]].dtype, (int)LP_DTYPE_F32);
-    }
-    return LP_OK;
+    static const char heads[] =
+        "; it needs a discrete policy head ('" KS_O_LOGITS
+        "', f32 [rows, horizon, num_actions]) and a value head ('" KS_O_VALUES
+        "', f32 [rows, horizon])";
+    int32_t rc = lp__require_field(h, "kickstarter", in->name, KS_F_TLOGITS,
+                                   " (f32, [num_actions] per step); the embedding program must run "
+                                   "the teacher and write its logits during rollout",
+                                   &in->field_tlogits);
+    if (rc == LP_OK)
+        rc = lp__require_field(h, "kickstarter", in->name, KS_F_TVALUES,
+                               " (f32, one per step); the embedding program must run the teacher "
+                               "and write its values during rollout",
+                               &in->field_tvalues);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "kickstarter", in->name, KS_O_LOGITS, heads, &in->out_logits);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "kickstarter", in->name, KS_O_VALUES, heads, &in->out_values);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "kickstarter", in->name, all, in->field_tlogits, KS_F_TLOGITS,
+                             LP_DTYPE_F32);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "kickstarter", in->name, all, in->field_tvalues, KS_F_TVALUES,
+                             LP_DTYPE_F32);
+    return rc;
 }
 
 /* A per-step scalar output: [rows, horizon] or [rows, horizon, 1]. */

@@ -19,6 +19,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_dispatch.h"
 #include "lp_vmath.h"
 
@@ -76,6 +77,10 @@ static const lp_field_spec ppo_fields[] = {
                     "V-trace)",
                     LP_FIELD_WRITE, LP_PHASE_TRAIN, LP_DTYPE_F32),
 };
+
+/* Field order = the order of handles in ppo_inst.fh. */
+enum { PPO_H_ADV = 0, PPO_H_ACT, PPO_H_LOGP, PPO_H_RATIO, PPO_NFIELDS };
+typedef char ppo_fields_match[LP_COUNT_OF(ppo_fields) == PPO_NFIELDS ? 1 : -1];
 
 static const char *const ppo_outputs[] = {PPO_O_LOGITS, NULL};
 
@@ -332,9 +337,9 @@ LP__DEFINE_KERNELS(ppo_kernel_fn, ppo_kernel, void, (const ppo_job *J, ppo_sums 
 typedef struct ppo_inst {
     lp_loss loss;
     const lp_host *host;
-    const lp_value *params; /* host-owned, updated in place (annealing) */
-    const char *name;       /* host-owned (args->name), valid until destroy */
-    int32_t f_adv, f_act, f_logp, f_ratio, o_logits; /* resolved in attach */
+    const lp_value *params;            /* host-owned, updated in place (annealing) */
+    const char *name;                  /* host-owned (args->name), valid until destroy */
+    int32_t fh[PPO_NFIELDS], o_logits; /* resolved in attach */
     int32_t stats[PPO_NSTATS];
     ppo_kernel_fn kernel;
     float *scratch;
@@ -349,53 +354,24 @@ static double ppo_param_f(const ppo_inst *in, int i) {
     return lp_value_f(&in->params[i]);
 }
 
-static int32_t ppo_handle(ppo_inst *in, const char *name, int32_t *out) {
-    const lp_host *h = in->host;
-    *out = h->field_handle != NULL ? h->field_handle(h, name) : -1;
-    if (*out < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "ppo '%s': the experience buffer has no field '%s'; compose ppo with a "
-                         "loss or program that writes it (docs/losses/ppo.md)",
-                         in->name, name);
-    return LP_OK;
-}
-
 static int32_t ppo_attach(const lp_loss *self, const lp_batch *all) {
     ppo_inst *in = ppo_of(self);
     const lp_host *h = in->host;
-    int32_t rc;
-    if ((rc = ppo_handle(in, PPO_F_ADV, &in->f_adv)) != LP_OK ||
-        (rc = ppo_handle(in, PPO_F_ACT, &in->f_act)) != LP_OK ||
-        (rc = ppo_handle(in, PPO_F_LOGP, &in->f_logp)) != LP_OK ||
-        (rc = ppo_handle(in, PPO_F_RATIO, &in->f_ratio)) != LP_OK)
-        return rc;
-    in->o_logits = h->output_handle != NULL ? h->output_handle(h, PPO_O_LOGITS) : -1;
-    if (in->o_logits < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "ppo '%s': the model has no output '" PPO_O_LOGITS
-                         "' (f32, [rows, horizon, num_actions]); it needs a discrete policy head",
-                         in->name);
-
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
-        const struct {
-            int32_t handle;
-            const char *name;
-            int32_t dtype;
-        } want[] = {{in->f_adv, PPO_F_ADV, LP_DTYPE_F32},
-                    {in->f_act, PPO_F_ACT, LP_DTYPE_I32},
-                    {in->f_logp, PPO_F_LOGP, LP_DTYPE_F32},
-                    {in->f_ratio, PPO_F_RATIO, LP_DTYPE_F32}};
-        for (size_t k = 0; k < LP_COUNT_OF(want); k++) {
-            if ((uint32_t)want[k].handle >= all->field_count)
-                continue;
-            const lp_tensor *t = &all->fields[want[k].handle];
-            if (t->dtype != want[k].dtype)
-                return lp_errorf(h, LP_ESPEC, "ppo '%s': field '%s' has dtype %d, expected %s (%d)",
-                                 in->name, want[k].name, (int)t->dtype,
-                                 want[k].dtype == LP_DTYPE_I32 ? "i32" : "f32", (int)want[k].dtype);
-        }
-    }
-    return LP_OK;
+    int32_t rc = LP_OK;
+    for (int k = 0; k < PPO_NFIELDS && rc == LP_OK; k++)
+        rc = lp__require_field(h, "ppo", in->name, ppo_fields[k].name,
+                               "; compose ppo with a loss or program that writes it "
+                               "(docs/losses/ppo.md)",
+                               &in->fh[k]);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "ppo", in->name, PPO_O_LOGITS,
+                                " (f32, [rows, horizon, num_actions]); it needs a discrete policy "
+                                "head",
+                                &in->o_logits);
+    for (int k = 0; k < PPO_NFIELDS && rc == LP_OK; k++)
+        rc = lp__check_dtype(h, "ppo", in->name, all, in->fh[k], ppo_fields[k].name,
+                             ppo_fields[k].dtype);
+    return rc;
 }
 
 /* A per-sample field view [rows, horizon] of `dtype`. */
@@ -409,13 +385,12 @@ static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
     if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
         mb->grads == NULL)
         return lp_errorf(h, LP_EINVAL, "ppo '%s': incomplete minibatch", in->name);
-    if (in->f_adv < 0 || in->o_logits < 0)
+    if (in->fh[PPO_H_ADV] < 0 || in->o_logits < 0)
         return lp_errorf(h, LP_EINVAL, "ppo '%s': train called before attach", in->name);
-    const int32_t fh[4] = {in->f_adv, in->f_act, in->f_logp, in->f_ratio};
-    for (int k = 0; k < 4; k++)
-        if ((uint32_t)fh[k] >= mb->field_count)
+    for (int k = 0; k < PPO_NFIELDS; k++)
+        if ((uint32_t)in->fh[k] >= mb->field_count)
             return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks field handle %d (count %u)",
-                             in->name, (int)fh[k], (unsigned)mb->field_count);
+                             in->name, (int)in->fh[k], (unsigned)mb->field_count);
     if ((uint32_t)in->o_logits >= mb->output_count)
         return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks output '" PPO_O_LOGITS "'",
                          in->name);
@@ -435,19 +410,11 @@ static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
                          "ppo '%s': gradient of '" PPO_O_LOGITS
                          "' must be contiguous f32 of the output's shape",
                          in->name);
-    const struct {
-        int32_t handle;
-        const char *name;
-        int32_t dtype;
-    } want[] = {{in->f_adv, PPO_F_ADV, LP_DTYPE_F32},
-                {in->f_act, PPO_F_ACT, LP_DTYPE_I32},
-                {in->f_logp, PPO_F_LOGP, LP_DTYPE_F32},
-                {in->f_ratio, PPO_F_RATIO, LP_DTYPE_F32}};
-    for (size_t k = 0; k < LP_COUNT_OF(want); k++)
-        if (!ppo_field_ok(&mb->fields[want[k].handle], want[k].dtype, rows, hor))
+    for (int k = 0; k < PPO_NFIELDS; k++)
+        if (!ppo_field_ok(&mb->fields[in->fh[k]], ppo_fields[k].dtype, rows, hor))
             return lp_errorf(h, LP_ESPEC,
                              "ppo '%s': field '%s' must be %s [%lld, %lld] in a minibatch",
-                             in->name, want[k].name, want[k].dtype == LP_DTYPE_I32 ? "i32" : "f32",
+                             in->name, ppo_fields[k].name, lp__dtype_name(ppo_fields[k].dtype),
                              (long long)rows, (long long)hor);
     return LP_OK;
 }
@@ -479,8 +446,9 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
                          (double)weight);
 
     const lp_tensor *zt = &mb->outputs[in->o_logits];
-    const lp_tensor *advt = &mb->fields[in->f_adv], *actt = &mb->fields[in->f_act];
-    const lp_tensor *oldt = &mb->fields[in->f_logp], *ratt = &mb->fields[in->f_ratio];
+    const lp_tensor *advt = &mb->fields[in->fh[PPO_H_ADV]], *actt = &mb->fields[in->fh[PPO_H_ACT]];
+    const lp_tensor *oldt = &mb->fields[in->fh[PPO_H_LOGP]];
+    const lp_tensor *ratt = &mb->fields[in->fh[PPO_H_RATIO]];
     const int64_t rows = mb->rows, hor = mb->horizon, A = zt->shape[2], M = rows * hor;
     if (M == 0) {
         if (LP_HAS_FIELD(out, lp_train_result, loss))
@@ -611,7 +579,9 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
     in->name = args->name != NULL ? args->name : "ppo";
     in->host = h;
     in->params = args->params;
-    in->f_adv = in->f_act = in->f_logp = in->f_ratio = in->o_logits = -1;
+    for (int k = 0; k < PPO_NFIELDS; k++)
+        in->fh[k] = -1;
+    in->o_logits = -1;
     for (int k = 0; k < PPO_NSTATS; k++)
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
     in->kernel = ppo_kernel_pick();

@@ -15,6 +15,7 @@
  */
 #include <lossplug/plugin.h>
 
+#include "lp_attach.h"
 #include "lp_dispatch.h"
 #include "lp_vmath.h"
 
@@ -157,35 +158,22 @@ static val_inst *val_of(const lp_loss *self) {
 static int32_t val_attach(const lp_loss *self, const lp_batch *all) {
     val_inst *in = val_of(self);
     const lp_host *h = in->host;
-    in->f_ret = h->field_handle != NULL ? h->field_handle(h, VAL_F_RET) : -1;
-    if (in->f_ret < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "value '%s': the experience buffer has no field '" VAL_F_RET
-                         "' (f32, one per step); compose value with gae, which writes it",
-                         in->name);
-    in->f_old = h->field_handle != NULL ? h->field_handle(h, VAL_F_OLD) : -1;
-    if (in->f_old < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "value '%s': the experience buffer has no field '" VAL_F_OLD
-                         "' (f32, one per step); the embedding program must record V(obs) "
-                         "during rollout",
-                         in->name);
-    in->o_v = h->output_handle != NULL ? h->output_handle(h, VAL_O_V) : -1;
-    if (in->o_v < 0)
-        return lp_errorf(h, LP_ESPEC,
-                         "value '%s': the model has no output '" VAL_O_V
-                         "' (f32, [rows, horizon]); it needs a value head",
-                         in->name);
-    if (LP_HAS_FIELD(all, lp_batch, fields) && all->fields != NULL) {
-        const int32_t hs[2] = {in->f_ret, in->f_old};
-        const char *ns[2] = {VAL_F_RET, VAL_F_OLD};
-        for (int k = 0; k < 2; k++)
-            if ((uint32_t)hs[k] < all->field_count && all->fields[hs[k]].dtype != LP_DTYPE_F32)
-                return lp_errorf(h, LP_ESPEC,
-                                 "value '%s': field '%s' has dtype %d, expected f32 (%d)", in->name,
-                                 ns[k], (int)all->fields[hs[k]].dtype, (int)LP_DTYPE_F32);
-    }
-    return LP_OK;
+    int32_t rc = lp__require_field(h, "value", in->name, VAL_F_RET,
+                                   " (f32, one per step); compose value with gae, which writes it",
+                                   &in->f_ret);
+    if (rc == LP_OK)
+        rc = lp__require_field(h, "value", in->name, VAL_F_OLD,
+                               " (f32, one per step); the embedding program must record V(obs) "
+                               "during rollout",
+                               &in->f_old);
+    if (rc == LP_OK)
+        rc = lp__require_output(h, "value", in->name, VAL_O_V,
+                                " (f32, [rows, horizon]); it needs a value head", &in->o_v);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "value", in->name, all, in->f_ret, VAL_F_RET, LP_DTYPE_F32);
+    if (rc == LP_OK)
+        rc = lp__check_dtype(h, "value", in->name, all, in->f_old, VAL_F_OLD, LP_DTYPE_F32);
+    return rc;
 }
 
 static int32_t val_check_batch(const val_inst *in, const lp_batch *mb) {

@@ -1,0 +1,79 @@
+/*
+ * Attach-time helpers of the built-in plugins: handle lookups that allow for
+ * a host without them, and the reports of a missing field or output and of a
+ * field of the wrong dtype, in one shape:
+ *
+ *   <loss> '<instance>': the experience buffer has no field '<field>'<hint>
+ *   <loss> '<instance>': the model has no output '<output>'<hint>
+ *   <loss> '<instance>': field '<field>' has dtype <n>, expected <f32> (<n>)
+ *
+ * where <hint> is the loss's own text (what the field holds, who writes it).
+ * Header-only (static inline); it uses nothing of the host but the ABI.
+ */
+#ifndef LP_COMMON_ATTACH_H
+#define LP_COMMON_ATTACH_H
+
+#include <lossplug/plugin.h>
+
+/* "f32", "i32", ... for messages. */
+static inline const char *lp__dtype_name(int32_t dtype) {
+    switch (dtype) {
+    case LP_DTYPE_F32:
+        return "f32";
+    case LP_DTYPE_F64:
+        return "f64";
+    case LP_DTYPE_I32:
+        return "i32";
+    case LP_DTYPE_I64:
+        return "i64";
+    case LP_DTYPE_U8:
+        return "u8";
+    default:
+        return "?";
+    }
+}
+
+/* The handle of experience field / model output `name`, or -1 (also when
+ * the host has no lookup). Call in attach. */
+static inline int32_t lp__field_handle(const lp_host *h, const char *name) {
+    return h->field_handle != NULL ? h->field_handle(h, name) : -1;
+}
+static inline int32_t lp__output_handle(const lp_host *h, const char *name) {
+    return h->output_handle != NULL ? h->output_handle(h, name) : -1;
+}
+
+/* *out = the handle of a field the loss cannot do without; LP_OK, or
+ * LP_ESPEC reported as above when the buffer has none (*out is then < 0). */
+static inline int32_t lp__require_field(const lp_host *h, const char *loss, const char *inst,
+                                        const char *field, const char *hint, int32_t *out) {
+    *out = lp__field_handle(h, field);
+    if (*out >= 0)
+        return LP_OK;
+    return lp_errorf(h, LP_ESPEC, "%s '%s': the experience buffer has no field '%s'%s", loss, inst,
+                     field, hint);
+}
+
+/* As lp__require_field, for a model output. */
+static inline int32_t lp__require_output(const lp_host *h, const char *loss, const char *inst,
+                                         const char *output, const char *hint, int32_t *out) {
+    *out = lp__output_handle(h, output);
+    if (*out >= 0)
+        return LP_OK;
+    return lp_errorf(h, LP_ESPEC, "%s '%s': the model has no output '%s'%s", loss, inst, output,
+                     hint);
+}
+
+/* With attach's whole-buffer views (when the host gives them and `handle`
+ * is among them): LP_ESPEC, reported as above, when field `handle` is not
+ * of `dtype`; else LP_OK. A dtype clash so surfaces before training. */
+static inline int32_t lp__check_dtype(const lp_host *h, const char *loss, const char *inst,
+                                      const lp_batch *all, int32_t handle, const char *field,
+                                      int32_t dtype) {
+    if (!LP_HAS_FIELD(all, lp_batch, fields) || all->fields == NULL || handle < 0 ||
+        (uint32_t)handle >= all->field_count || all->fields[handle].dtype == dtype)
+        return LP_OK;
+    return lp_errorf(h, LP_ESPEC, "%s '%s': field '%s' has dtype %d, expected %s (%d)", loss, inst,
+                     field, (int)all->fields[handle].dtype, lp__dtype_name(dtype), (int)dtype);
+}
+
+#endif /* LP_COMMON_ATTACH_H */
