@@ -8,56 +8,14 @@
  * with A normalised per minibatch when norm_adv: (A - mean) / (std + 1e-8),
  * unbiased std, 0 for a single sample.
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built a2c .so"
-#endif
-
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "a2c");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("a2c")
 
 /* ---- a minibatch owned by the test ---------------------------------------- */
 
@@ -92,8 +50,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    if (lpt_violations(b->in) != 0)
-        fail_msg("contract violation: %s", lpt_last_violation(b->in));
+    assert_contract_kept(b->in);
     lpt_inst_free(b->in);
     free(b->z);
     free(b->g);
@@ -510,12 +467,6 @@ static void test_strided_fields(void **state) {
 }
 
 /* ---- edge cases ------------------------------------------------------------------ */
-
-static void assert_all_finite(const float *v, int64_t n) {
-    for (int64_t k = 0; k < n; k++)
-        if (!isfinite(v[k]))
-            fail_msg("element %lld is %g", (long long)k, (double)v[k]);
-}
 
 /*
  * Logits +-1e4, ent_coef 1, A = 1 everywhere:

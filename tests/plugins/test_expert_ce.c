@@ -9,61 +9,20 @@
  *
  * The datasets are written here from docs/losses/expert_ce.md alone.
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include <lossplug/ext/model.h>
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built expert_ce .so"
-#endif
 #ifndef LP_TEST_TMP
 #error "LP_TEST_TMP must name a writable directory"
 #endif
 
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "expert_ce");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("expert_ce")
 
 /* ---- datasets, written from the format's page ---------------------------- */
 

@@ -10,56 +10,14 @@
  * and, with bootstrap_truncated, a truncated step: delta_t = rho_t (r_t +
  * gamma next_values[t] - V_t), A_t = delta_t.
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built gae .so"
-#endif
-
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "gae");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("gae")
 
 /* ---- a buffer owned by the test ------------------------------------------- */
 
@@ -161,8 +119,7 @@ static void buf_start(buf *b) {
 }
 
 static void buf_done(buf *b) {
-    if (lpt_violations(b->in) != 0)
-        fail_msg("contract violation: %s", lpt_last_violation(b->in));
+    assert_contract_kept(b->in);
     lpt_inst_free(b->in);
     free(b->rew);
     free(b->val);

@@ -6,56 +6,14 @@
  *   L = action_coef T^2 mean KL(q || p) + value_coef mean (V - Vt)^2
  *   dL/dz = action_coef T (p - q) / M,   dL/dV = 2 value_coef (V - Vt) / M
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built kickstarter .so"
-#endif
-
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "kickstarter");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("kickstarter")
 
 /* ---- a minibatch owned by the test ---------------------------------------- */
 
@@ -95,8 +53,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    if (lpt_violations(b->in) != 0)
-        fail_msg("contract violation: %s", lpt_last_violation(b->in));
+    assert_contract_kept(b->in);
     lpt_inst_free(b->in);
     free(b->z);
     free(b->gz);
@@ -480,12 +437,6 @@ static void test_strided_fields(void **state) {
 }
 
 /* ---- edge cases ------------------------------------------------------------------ */
-
-static void assert_all_finite(const float *v, int64_t n) {
-    for (int64_t k = 0; k < n; k++)
-        if (!isfinite(v[k]))
-            fail_msg("element %lld is %g", (long long)k, (double)v[k]);
-}
 
 /*
  * Opposite certainties at +-1e4, T = 2: z/T = (5e3, -5e3), t/T = (-5e3, 5e3),

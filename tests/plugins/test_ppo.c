@@ -6,58 +6,16 @@
  *   L = mean max(-A ratio, -A clip(ratio, 1-eps, 1+eps)) - ent_coef mean H
  *   dL/dz_j = -(A ratio m / M)(1[j=a] - p_j) + (ent_coef / M) p_j (log p_j + H)
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include "../../plugins/common/lp_vmath.h"
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built ppo .so"
-#endif
-
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "ppo");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("ppo")
 
 /* ---- a minibatch owned by the test ------------------------------------------ */
 
@@ -95,8 +53,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    if (lpt_violations(b->in) != 0)
-        fail_msg("contract violation: %s", lpt_last_violation(b->in));
+    assert_contract_kept(b->in);
     lpt_inst_free(b->in);
     free(b->z);
     free(b->g);
@@ -104,13 +61,6 @@ static void mb_done(mb *b) {
     free(b->old);
     free(b->rat);
     free(b->a);
-}
-
-static double stat_last(mb *b, const char *key) {
-    double v;
-    if (lpt_stat(b->in, key, &v, NULL) < 1)
-        fail_msg("no value recorded for stat '%s'", key);
-    return v;
 }
 
 /* ---- a double-precision reference, written from the formula ------------------ */
@@ -278,12 +228,12 @@ static void test_hand_value_gradient_stats(void **state) {
         assert_near(b.g[k], want[k], 1e-6);
     assert_near(b.rat[0], 1.5, 1e-6);
     assert_near(b.rat[1], 0.9, 1e-6);
-    assert_near(stat_last(&b, "policy_loss"), -1.65, 1e-6);
-    assert_near(stat_last(&b, "entropy"), (h0 + h1) / 2.0, 1e-6);
-    assert_near(stat_last(&b, "approx_kl"), ((0.5 - log(1.5)) + (-0.1 - log(0.9))) / 2.0, 1e-6);
-    assert_near(stat_last(&b, "old_approx_kl"), (-log(1.5) - log(0.9)) / 2.0, 1e-6);
-    assert_near(stat_last(&b, "clipfrac"), 0.5, 0.0);
-    assert_near(stat_last(&b, "importance"), 1.2, 1e-6);
+    assert_near(stat_last(b.in, "policy_loss"), -1.65, 1e-6);
+    assert_near(stat_last(b.in, "entropy"), (h0 + h1) / 2.0, 1e-6);
+    assert_near(stat_last(b.in, "approx_kl"), ((0.5 - log(1.5)) + (-0.1 - log(0.9))) / 2.0, 1e-6);
+    assert_near(stat_last(b.in, "old_approx_kl"), (-log(1.5) - log(0.9)) / 2.0, 1e-6);
+    assert_near(stat_last(b.in, "clipfrac"), 0.5, 0.0);
+    assert_near(stat_last(b.in, "importance"), 1.2, 1e-6);
     mb_done(&b);
 }
 
@@ -519,7 +469,7 @@ static void boundary_case(float adv, int upper) {
     for (int j = 0; j < 3; j++)
         assert_near(b.g[j], -(adv * (double)bound) * ((j == 0) - p[j]), 1e-6);
     assert_near(res.loss, -(double)adv * (double)bound, 1e-6);
-    assert_near(stat_last(&b, "clipfrac"), 0.0, 0.0);
+    assert_near(stat_last(b.in, "clipfrac"), 0.0, 0.0);
 
     /* one f32 step further out (the old log-prob one step the other way) */
     memset(b.g, 0, sizeof(float) * 3);
@@ -533,7 +483,7 @@ static void boundary_case(float adv, int upper) {
     for (int j = 0; j < 3; j++)
         assert_near(b.g[j], 0.0, 0.0);
     assert_near(res.loss, -(double)adv * (double)bound, 1e-6); /* the clipped term */
-    assert_near(stat_last(&b, "clipfrac"), 1.0, 0.0);
+    assert_near(stat_last(b.in, "clipfrac"), 1.0, 0.0);
     (void)old_at;
     mb_done(&b);
 }
@@ -709,12 +659,6 @@ static void test_strided_fields_and_accumulation(void **state) {
 
 /* ---- edge cases ------------------------------------------------------------------------ */
 
-static void assert_all_finite(const float *v, int64_t n) {
-    for (int64_t k = 0; k < n; k++)
-        if (!isfinite(v[k]))
-            fail_msg("element %lld is %g", (long long)k, (double)v[k]);
-}
-
 /*
  * Logits +-1e4, norm_adv off, ent_coef 0.01, clip 0.2, M = 3, A = 2:
  *   sample 0: z = (1e4, -1e4), a = 1: log p_a = -2e4, old = 0:
@@ -752,10 +696,10 @@ static void test_extreme_logits(void **state) {
     const double want[6] = {0.0, 0.0, 0.0, 0.0, -1.0 / 3.0, 1.0 / 3.0};
     for (int k = 0; k < 6; k++)
         assert_near(b.g[k], want[k], 1e-6);
-    assert_near(stat_last(&b, "approx_kl"), (19999.0 + (e20 - 21.0) + 0.0) / 3.0, 1e-6 * e20);
-    assert_near(stat_last(&b, "old_approx_kl"), (2e4 - 20.0) / 3.0, 1e-2);
-    assert_near(stat_last(&b, "entropy"), log(2.0) / 3.0, 1e-6);
-    assert_near(stat_last(&b, "clipfrac"), 2.0 / 3.0, 0.0);
+    assert_near(stat_last(b.in, "approx_kl"), (19999.0 + (e20 - 21.0) + 0.0) / 3.0, 1e-6 * e20);
+    assert_near(stat_last(b.in, "old_approx_kl"), (2e4 - 20.0) / 3.0, 1e-2);
+    assert_near(stat_last(b.in, "entropy"), log(2.0) / 3.0, 1e-6);
+    assert_near(stat_last(b.in, "clipfrac"), 2.0 / 3.0, 0.0);
     mb_done(&b);
 }
 
@@ -776,7 +720,7 @@ static void test_one_action(void **state) {
     assert_true(isfinite(r.loss));
     for (int k = 0; k < 4; k++)
         assert_near(b.g[k], 0.0, 0.0);
-    assert_near(stat_last(&b, "entropy"), 0.0, 0.0);
+    assert_near(stat_last(b.in, "entropy"), 0.0, 0.0);
     assert_near(b.rat[0], 1.0, 0.0);
     assert_near(b.rat[3], exp(20.0), 1e-6 * exp(20.0)); /* log-ratio 50, clamped */
     b.a[3] = 1;
@@ -797,13 +741,13 @@ static void equal_advantages_case(int64_t R, int64_t T) {
     lp_train_result r;
     assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
     assert_near(r.loss, 0.0, 0.0);
-    assert_near(stat_last(&b, "policy_loss"), 0.0, 0.0);
+    assert_near(stat_last(b.in, "policy_loss"), 0.0, 0.0);
     for (int64_t k = 0; k < b.M * b.A; k++)
         assert_near(b.g[k], 0.0, 0.0);
 
     assert_int_equal(lpt_set_f(b.in, "ent_coef", 0.3), 0);
     assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
-    assert_near(r.loss, -0.3 * stat_last(&b, "entropy"), 1e-12);
+    assert_near(r.loss, -0.3 * stat_last(b.in, "entropy"), 1e-12);
     assert_all_finite(b.g, b.M * b.A);
     mb_done(&b);
 }

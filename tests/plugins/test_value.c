@@ -6,56 +6,14 @@
  *   L = vf_coef * 0.5 * mean max((V - R)^2, (V_c - R)^2)   (clip_vloss)
  *   dL/dV = vf_coef (V - R) / M where the unclipped term is the max
  */
-#include <lpt.h>
+#include <lpt_assert.h>
 
 #include <math.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
-
-#ifndef LP_TEST_PLUGIN
-#error "LP_TEST_PLUGIN must name the built value .so"
-#endif
-
-#define assert_near(actual, expected, tol)                                                         \
-    do {                                                                                           \
-        const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
-        if (!(fabs(a_ - e_) <= t_))                                                                \
-            fail_msg("%s = %.17g, expected %.17g (tolerance %g)", #actual, a_, e_, t_);            \
-    } while (0)
-
-#define assert_contains(haystack, needle)                                                          \
-    do {                                                                                           \
-        const char *h_ = (haystack), *n_ = (needle);                                               \
-        if (strstr(h_, n_) == NULL)                                                                \
-            fail_msg("\"%s\" does not contain \"%s\"", h_, n_);                                    \
-    } while (0)
-
-static lpt_plugin *g_plugin;
-static const lp_loss_desc *g_desc;
-
-static int group_setup(void **state) {
-    (void)state;
-    char err[512];
-    g_plugin = lpt_plugin_open(LP_TEST_PLUGIN, err, sizeof err);
-    if (g_plugin == NULL) {
-        fprintf(stderr, "cannot load the plugin: %s\n", err);
-        return -1;
-    }
-    g_desc = lpt_plugin_find(g_plugin, "value");
-    return g_desc != NULL ? 0 : -1;
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    lpt_plugin_close(g_plugin);
-    return 0;
-}
+LPT_PLUGIN_GROUP("value")
 
 typedef struct mb {
     int64_t R, T, M;
@@ -85,20 +43,12 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    if (lpt_violations(b->in) != 0)
-        fail_msg("contract violation: %s", lpt_last_violation(b->in));
+    assert_contract_kept(b->in);
     lpt_inst_free(b->in);
     free(b->ret);
     free(b->old);
     free(b->v);
     free(b->g);
-}
-
-static double stat_last(mb *b, const char *key) {
-    double v;
-    if (lpt_stat(b->in, key, &v, NULL) < 1)
-        fail_msg("no value recorded for stat '%s'", key);
-    return v;
 }
 
 /* ---- reference ------------------------------------------------------------------- */
@@ -181,7 +131,7 @@ static void test_hand_clipped(void **state) {
     lp_train_result r;
     assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
     assert_near(r.loss, 0.128125, 1e-7);
-    assert_near(stat_last(&b, "value_loss"), 0.25625, 1e-7);
+    assert_near(stat_last(b.in, "value_loss"), 0.25625, 1e-7);
     const double want[4] = {-0.05, 0.0, 0.0625, -0.125};
     for (int k = 0; k < 4; k++)
         assert_near(b.g[k], want[k], 1e-7);
@@ -197,7 +147,7 @@ static void test_hand_unclipped(void **state) {
     lp_train_result r;
     assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
     assert_near(r.loss, 0.10375, 1e-7);
-    assert_near(stat_last(&b, "value_loss"), 0.2075, 1e-7);
+    assert_near(stat_last(b.in, "value_loss"), 0.2075, 1e-7);
     const double want[4] = {-0.05, -0.0625, 0.0625, -0.125};
     for (int k = 0; k < 4; k++)
         assert_near(b.g[k], want[k], 1e-7);
@@ -368,7 +318,7 @@ static void test_explained_variance(void **state) {
     assert_int_equal(lpt_stat(b.in, "explained_variance", NULL, NULL), 0); /* not yet */
     assert_int_equal(lpt_train_end(b.in), LP_OK);
     assert_int_equal(lpt_stat(b.in, "explained_variance", NULL, NULL), 1);
-    assert_near(stat_last(&b, "explained_variance"), want, 1e-9);
+    assert_near(stat_last(b.in, "explained_variance"), want, 1e-9);
 
     /* A train phase without any train call records nothing. */
     assert_int_equal(lpt_train_start(b.in), LP_OK);
@@ -382,13 +332,13 @@ static void test_explained_variance(void **state) {
     assert_int_equal(lpt_train_start(b.in), LP_OK);
     assert_int_equal(lpt_train(b.in, 1.0f, NULL), LP_OK);
     assert_int_equal(lpt_train_end(b.in), LP_OK);
-    assert_near(stat_last(&b, "explained_variance"), 0.0, 0.0);
+    assert_near(stat_last(b.in, "explained_variance"), 0.0, 0.0);
     for (int k = 0; k < 2 * T; k++)
         b.old[k] = 1.5f;
     assert_int_equal(lpt_train_start(b.in), LP_OK);
     assert_int_equal(lpt_train(b.in, 1.0f, NULL), LP_OK);
     assert_int_equal(lpt_train_end(b.in), LP_OK);
-    assert_near(stat_last(&b, "explained_variance"), 1.0, 0.0);
+    assert_near(stat_last(b.in, "explained_variance"), 1.0, 0.0);
     mb_done(&b);
 }
 
@@ -406,7 +356,7 @@ static void test_one_sample_and_empty(void **state) {
     assert_near(r.loss, 0.25, 1e-7);
     assert_near(b.g[0], -0.5, 1e-7);
     assert_int_equal(lpt_train_end(b.in), LP_OK);
-    assert_near(stat_last(&b, "explained_variance"), 1.0, 0.0); /* Var(R) = Var(R - V_old) = 0 */
+    assert_near(stat_last(b.in, "explained_variance"), 1.0, 0.0); /* Var(R) = Var(R - V_old) = 0 */
 
     static float e[1];
     lpt_add_field(b.in, "returns", LPT_VIEW(e, LP_DTYPE_F32, 0, 1));
