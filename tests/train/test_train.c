@@ -1,0 +1,353 @@
+/* The training loop (lp_train_run) on CartPole, a few epochs per case:
+ * swapping losses by config with the same binaries, resuming a ppo.yaml
+ * checkpoint under distill.yaml, a resumed run continuing bit for bit, the
+ * stop conditions, SIGINT, progress events and the printer. */
+#include "train_test.h"
+
+#define PPO_EPOCH 512 /* 4 envs x 128 steps */
+
+/* ppo.yaml, then a2c.yaml: the same program and plugins, other losses. */
+static void test_swap_losses(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    run_log l = {0};
+    l.stat_name = "actor/clipfrac";
+    lp_train_options o;
+    test_options(&o, &l);
+    o.max_steps = 3 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 3);
+    assert_int_equal(out.env_steps, 3 * PPO_EPOCH);
+    assert_int_equal(out.stop_reason, LP_TRAIN_STOP_BUDGET);
+    assert_int_equal(l.epochs, 3);
+    assert_int_equal(l.stat_seen, 3); /* ppo's stat */
+    assert_true(isfinite(l.last_loss));
+
+    run_log l2 = {0};
+    l2.stat_name = "actor/clipfrac";
+    test_options(&o, &l2);
+    o.max_steps = 3 * 128; /* a2c.yaml: 8 envs x 16 steps */
+    assert_int_equal(run_cartpole(example("a2c.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 3);
+    assert_int_equal(l2.epochs, 3);
+    assert_int_equal(l2.stat_seen, 0); /* a2c has no clipfrac */
+    assert_true(isfinite(l2.last_loss));
+
+    /* bc.yaml and ppo_target_kl.yaml run too. */
+    run_log l3 = {0};
+    test_options(&o, &l3);
+    o.max_steps = 2 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("bc.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 2);
+    assert_int_equal(run_cartpole(example("ppo_target_kl.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 2);
+}
+
+static int contains_name(const char *list, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* A ppo.yaml checkpoint resumed under distill.yaml: the instances whose
+ * names match get their state back, the others are reported. */
+static void test_resume_under_distill(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    /* Two probe instances with registered state on each side: one shared
+     * name, one only in the checkpoint, one only in the new run. */
+    const char *ppo = example_plus("ppo.yaml", "ppo_tally.yaml",
+                                   "  - {name: tally_shared, plugin: probe, weight: 0.0}\n"
+                                   "  - {name: tally_ppo, plugin: probe, weight: 0.0}\n");
+    const char *distill = example_plus("distill.yaml", "distill_tally.yaml",
+                                       "  - {name: tally_shared, plugin: probe, weight: 0.0}\n"
+                                       "  - {name: tally_distill, plugin: probe, weight: 0.0}\n");
+    const char *ckpt = tmp_path("ppo_for_distill.ckpt");
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    o.max_steps = 3 * PPO_EPOCH;
+    o.checkpoint_path = ckpt;
+    assert_int_equal(run_cartpole(ppo, &o, &out, &err), LP_OK);
+    assert_int_equal(l.checkpoints, 1); /* at the end */
+
+    run_log l2 = {0};
+    test_options(&o, &l2);
+    o.max_steps = 5 * PPO_EPOCH;
+    o.resume_path = ckpt;
+    if (run_cartpole(distill, &o, &out, &err) != LP_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(l2.resumes, 1);
+    assert_int_equal(l2.first_epoch, 3); /* the counters came back */
+    assert_int_equal(out.epochs, 5);
+    assert_int_equal(l2.epochs, 2);
+    assert_true(contains_name(l2.restored, "tally_shared/counter"));
+    assert_true(contains_name(l2.restored, "model/actor/0/w"));
+    assert_true(contains_name(l2.restored, "optimizer/m"));
+    assert_true(contains_name(l2.restored, "trainer/rng"));
+    assert_true(contains_name(l2.restored, "env/snapshot"));
+    assert_string_equal(l2.unexpected, "tally_ppo/counter");
+    assert_string_equal(l2.missing, "tally_distill/counter");
+    assert_string_equal(l2.mismatched, "");
+
+    /* Strict: the tally instances differ, so the load is refused and says
+     * which entries. */
+    run_log l3 = {0};
+    test_options(&o, &l3);
+    o.resume_strict = 1;
+    o.resume_path = ckpt;
+    o.max_steps = 6 * PPO_EPOCH;
+    assert_int_not_equal(run_cartpole(distill, &o, &out, &err), LP_OK);
+    assert_non_null(strstr(err.message, "tally_"));
+
+    /* The shipped files as they are: everything matches. */
+    const char *plain = tmp_path("ppo_plain.ckpt");
+    run_log l4 = {0};
+    test_options(&o, &l4);
+    o.max_steps = 3 * PPO_EPOCH;
+    o.checkpoint_path = plain;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    run_log l5 = {0};
+    test_options(&o, &l5);
+    o.max_steps = 4 * PPO_EPOCH;
+    o.resume_path = plain;
+    o.resume_strict = 1;
+    if (run_cartpole(example("distill.yaml"), &o, &out, &err) != LP_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(l5.resumes, 1);
+    assert_string_equal(l5.missing, "");
+    assert_string_equal(l5.unexpected, "");
+    assert_int_equal(out.epochs, 4);
+}
+
+static int files_equal(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    char *ta = read_all(a, &la), *tb = read_all(b, &lb);
+    int eq = ta != NULL && tb != NULL && la == lb && memcmp(ta, tb, la) == 0;
+    free(ta);
+    free(tb);
+    return eq;
+}
+
+/* Lines `from`.. of a text file (0-based, the header is line 0). */
+static char *lines_from(const char *path, int from) {
+    size_t len = 0;
+    char *t = read_all(path, &len);
+    assert_non_null(t);
+    char *p = t;
+    for (int i = 0; i < from; i++) {
+        p = strchr(p, '\n');
+        assert_non_null(p);
+        p++;
+    }
+    char *r = malloc(strlen(p) + 1);
+    assert_non_null(r);
+    strcpy(r, p);
+    free(t);
+    return r;
+}
+
+/* Six epochs straight, and three + a resume for three more: the same
+ * checkpoint bytes and the same stats for the last three epochs. */
+static void test_resume_bit_for_bit(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    const char *straight = tmp_path("straight.ckpt"), *half = tmp_path("half.ckpt"),
+               *resumed = tmp_path("resumed.ckpt");
+    const char *s_straight = tmp_path("straight.csv"), *s_half = tmp_path("half.csv"),
+               *s_resumed = tmp_path("resumed.csv");
+    remove(s_straight);
+    remove(s_half);
+    remove(s_resumed);
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    o.seed_set = 1;
+    o.seed = 7;
+    o.max_steps = 6 * PPO_EPOCH;
+    o.checkpoint_path = straight;
+    o.stats_path = s_straight;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 6);
+
+    o.max_steps = 3 * PPO_EPOCH;
+    o.checkpoint_path = half;
+    o.stats_path = s_half;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 3);
+
+    o.max_steps = 6 * PPO_EPOCH;
+    o.checkpoint_path = resumed;
+    o.stats_path = s_resumed;
+    o.resume_path = half;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 6);
+
+    assert_true(files_equal(straight, resumed));
+    assert_false(files_equal(straight, half));
+    char *a = lines_from(s_straight, 4), *b = lines_from(s_resumed, 1);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
+/* The target return, the callback's stop, the step budget and checkpoints
+ * every N epochs. */
+static void test_stops(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    o.max_steps = 50 * PPO_EPOCH;
+    l.stop_at_epoch = 2;
+    o.checkpoint_path = tmp_path("stops.ckpt");
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.stop_reason, LP_TRAIN_STOP_CALLBACK);
+    assert_int_equal(out.epochs, 2);
+    assert_int_equal(l.checkpoints, 1);
+    assert_int_equal(l.ends, 1);
+    assert_int_equal(out.solved, 0);
+
+    /* A target reached at once (the return of a random policy). */
+    run_log l2 = {0};
+    test_options(&o, &l2);
+    o.checkpoint_path = NULL;
+    o.target_set = 1;
+    o.target_return = 5.0;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.stop_reason, LP_TRAIN_STOP_SOLVED);
+    assert_int_equal(out.solved, 1);
+    assert_true(out.mean_return >= 5.0);
+    assert_true(out.episodes >= 100); /* a full window of the last 100 */
+
+    /* Periodic checkpoints: every 2 epochs over 5, and at the end. */
+    run_log l3 = {0};
+    const char *cfg = tmp_path("every2.yaml");
+    size_t len = 0;
+    char *text = read_all(example("ppo.yaml"), &len);
+    assert_non_null(text);
+    char *at = strstr(text, "log_every: 20");
+    assert_non_null(at);
+    memcpy(at, "log_every: 1,", 13);
+    char *joined = malloc(len + 64);
+    assert_non_null(joined);
+    snprintf(joined, len + 64, "%.*s checkpoint_every: 2%s", (int)(at + 13 - text), text, at + 13);
+    write_all(cfg, joined);
+    free(joined);
+    free(text);
+    test_options(&o, &l3);
+    o.max_steps = 5 * PPO_EPOCH;
+    o.checkpoint_path = tmp_path("every2.ckpt");
+    if (run_cartpole(cfg, &o, &out, &err) != LP_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(l3.checkpoints, 3); /* epochs 2, 4, and the end (5) */
+}
+
+static volatile sig_atomic_t previous_handler_ran = 0;
+static void previous_handler(int sig) {
+    (void)sig;
+    previous_handler_ran = 1;
+}
+
+/* SIGINT during a run: the epoch completes, a checkpoint is written, the
+ * run returns LP_OK with STOP_INTERRUPTED, and the previous handler is back. */
+static void test_sigint(void **state) {
+    (void)state;
+    struct sigaction sa, now;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = previous_handler;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGINT, &sa, NULL), 0);
+
+    lp_error err;
+    lp_train_outcome out;
+    run_log l = {0};
+    l.raise_at_epoch = 2;
+    lp_train_options o;
+    test_options(&o, &l);
+    o.handle_sigint = 1;
+    o.max_steps = 50 * PPO_EPOCH;
+    o.checkpoint_path = tmp_path("sigint.ckpt");
+    remove(o.checkpoint_path);
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.stop_reason, LP_TRAIN_STOP_INTERRUPTED);
+    assert_int_equal(out.epochs, 2);
+    assert_int_equal(l.checkpoints, 1);
+    assert_false(previous_handler_ran); /* the trainer's handler took it */
+    assert_int_equal(sigaction(SIGINT, NULL, &now), 0);
+    assert_ptr_equal(now.sa_handler, previous_handler);
+
+    /* The checkpoint resumes where the run stopped. */
+    run_log l2 = {0};
+    test_options(&o, &l2);
+    o.resume_path = tmp_path("sigint.ckpt");
+    o.checkpoint_path = NULL;
+    o.max_steps = 3 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(l2.first_epoch, 2);
+    assert_int_equal(out.epochs, 3);
+
+    /* Without handle_sigint the trainer leaves SIGINT alone. */
+    run_log l3 = {0};
+    l3.raise_at_epoch = 1;
+    test_options(&o, &l3);
+    o.resume_path = NULL;
+    o.max_steps = 2 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.stop_reason, LP_TRAIN_STOP_BUDGET);
+    assert_true(previous_handler_ran);
+    signal(SIGINT, SIG_DFL);
+}
+
+/* The printer on a file (not a terminal): a line every N epochs, lines for
+ * the checkpoint and the end. */
+static void test_printer(void **state) {
+    (void)state;
+    const char *path = tmp_path("printer.txt");
+    FILE *f = fopen(path, "w+");
+    assert_non_null(f);
+    lp_train_printer pr;
+    lp_train_printer_init(&pr, f, 2);
+    assert_int_equal(pr.live, 0);
+    lp_train_options o;
+    run_log l = {0};
+    test_options(&o, &l);
+    o.progress = lp_train_print_progress;
+    o.progress_user = &pr;
+    o.max_steps = 5 * PPO_EPOCH;
+    o.checkpoint_path = tmp_path("printer.ckpt");
+    lp_train_outcome out;
+    lp_error err;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    fclose(f);
+    size_t len = 0;
+    char *text = read_all(path, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "epoch 2 | 1,024 steps | "));
+    assert_non_null(strstr(text, "epoch 4 | 2,048 steps | "));
+    assert_null(strstr(text, "epoch 3 |"));
+    assert_non_null(strstr(text, "checkpoint "));
+    assert_non_null(strstr(text, "step budget reached: mean return "));
+    assert_non_null(strstr(text, "after 2,560 env steps (5 epochs)"));
+    assert_null(strchr(text, '\r'));
+    free(text);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_swap_losses),
+        cmocka_unit_test(test_resume_under_distill),
+        cmocka_unit_test(test_resume_bit_for_bit),
+        cmocka_unit_test(test_stops),
+        cmocka_unit_test(test_sigint),
+        cmocka_unit_test(test_printer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
