@@ -108,8 +108,10 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
     lp_load_report *r = NULL;
     int32_t rc =
         lp_session_load(t->s, path, t->extra, t->extra_count, t->opt->resume_strict, &r, err);
-    if (rc != LP_OK)
+    if (rc != LP_OK) {
+        lp_load_report_free(r); /* a refused load may still come with a report */
         return rc;
+    }
     /* Instances may differ (another set of losses); the model, the
      * optimizer, the trainer and the environment must not. */
     static const int32_t bad_kinds[] = {LP_LOAD_MISSING, LP_LOAD_MISMATCHED};
