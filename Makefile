@@ -1,6 +1,6 @@
 # lossplug: set-up, build and tests in one command on a fresh Debian machine.
 #
-#   make demo            install what is missing, build, list and describe the built-in losses
+#   make demo            install what is missing, build, train CartPole with PPO until solved
 #   make test            install what is missing, build and run ctest, plain and with ASan+UBSan
 #   make valgrind        ctest of the plain build under valgrind memcheck
 #   make install PREFIX=/opt/lossplug
@@ -68,9 +68,9 @@ build-asan: deps
 	@umask 022 && $(call lp_build,$(ASAN_DIR),-DLP_SANITIZE=ON)
 
 demo: build
-	@umask 022; lp="./$(BUILD_DIR)/bin/lossplug --plugin-path $(BUILD_DIR)/plugins"; \
-	echo; echo "==> lossplug list"; $$lp list && \
-	echo; echo "==> lossplug describe action_supervised"; $$lp describe action_supervised
+	@umask 022; echo; \
+	echo "==> cartpole-train examples/cartpole/ppo.yaml: PPO on CartPole-v1 until the mean return of the last 100 episodes reaches 475"; \
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} ./$(BUILD_DIR)/bin/cartpole-train examples/cartpole/ppo.yaml --until-return 475
 
 # Both builds always run; the summary says which failed, the exit code is
 # non-zero if any did.
