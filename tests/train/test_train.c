@@ -338,6 +338,25 @@ static void test_printer(void **state) {
     assert_non_null(strstr(text, "after 2,560 env steps (5 epochs)"));
     assert_null(strchr(text, '\r'));
     free(text);
+
+    /* Live mode (what a terminal gets): every epoch rewrites one line with
+     * \r, and the line is ended before the final summary. */
+    f = fopen(path, "w+");
+    assert_non_null(f);
+    lp_train_printer_init(&pr, f, 0);
+    pr.live = 1;
+    o.checkpoint_path = NULL;
+    o.max_steps = 3 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    fclose(f);
+    text = read_all(path, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\repoch 1 | 512 steps | "));
+    assert_non_null(strstr(text, "\repoch 2 | 1,024 steps | "));
+    char *end = strstr(text, "\nstep budget reached: ");
+    assert_non_null(end);
+    assert_null(strchr(end, '\r'));
+    free(text);
 }
 
 int main(void) {
