@@ -577,6 +577,7 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
 
         lp_train_progress p;
         fill_progress(t, LP_TRAIN_EVENT_EPOCH, &p);
+        p.summary = &sum;
         int want_stop = report(t, &p);
         if (o->checkpoint_path != NULL && every > 0 && lp_session_epoch(t->s) % every == 0) {
             rc = checkpoint(t, err);

@@ -42,6 +42,24 @@ static void test_swap_losses(void **state) {
     assert_int_equal(out.epochs, 2);
     assert_int_equal(run_cartpole(example("ppo_target_kl.yaml"), &o, &out, &err), LP_OK);
     assert_int_equal(out.epochs, 2);
+    assert_int_equal(l3.minibatches, 2 * 8 + 2 * 40); /* bc: 2 x 4; ppo_target_kl: 10 x 4 */
+
+    /* target_kl stops the phase: a copy of ppo_target_kl.yaml with a tiny
+     * target stops after the first update epoch, every time. */
+    size_t len = 0;
+    char *text = read_all(example("ppo_target_kl.yaml"), &len);
+    assert_non_null(text);
+    char *at = strstr(text, "target_kl: 0.01}");
+    assert_non_null(at);
+    memcpy(at, "target_kl: 1e-9}", 16);
+    write_all(tmp_path("tiny_kl.yaml"), text);
+    free(text);
+    run_log l4 = {0};
+    test_options(&o, &l4);
+    o.max_steps = 3 * PPO_EPOCH;
+    assert_int_equal(run_cartpole(tmp_path("tiny_kl.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(l4.early_stops, 3);
+    assert_int_equal(l4.minibatches, 3 * 4);
 }
 
 static int contains_name(const char *list, const char *name) {

@@ -32,6 +32,8 @@ typedef struct run_log {
     double stat_sum;    /* sum of a stat over the epochs (stat_name) */
     const char *stat_name;
     int stat_seen;
+    int early_stops; /* epochs whose train phase an instance stopped */
+    int minibatches; /* trained, over all epochs */
 } run_log;
 
 static inline void join_names(char *dst, size_t cap, const lp_load_report *r, int32_t kind) {
@@ -59,6 +61,8 @@ static inline int record_progress(void *user, const lp_train_progress *p) {
     case LP_TRAIN_EVENT_EPOCH: {
         l->epochs++;
         l->last_loss = p->total_loss;
+        l->early_stops += p->summary->stopped != 0;
+        l->minibatches += p->summary->minibatches;
         double v;
         if (l->stat_name != NULL && lp_session_stat(p->session, l->stat_name, &v) == LP_OK) {
             l->stat_sum += v;

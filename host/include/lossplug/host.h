@@ -766,6 +766,7 @@ typedef struct lp_train_progress {
     const char *path;                  /* CHECKPOINT, RESUMED: the file */
     const lp_load_report *load_report; /* RESUMED: what was restored */
     const lp_train_outcome *outcome;   /* END */
+    const lp_train_summary *summary;   /* EPOCH: the train phase (minibatches, early stop) */
 } lp_train_progress;
 
 /* Return 0 to go on, nonzero to stop after this event (a checkpoint is then
