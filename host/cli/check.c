@@ -199,6 +199,31 @@ static int check_text(const lp_session *s) {
     return LP__EXIT_OK;
 }
 
+/* check opens the config without the program's model. A loss that runs the
+ * model on batches of its own (the host extension lossplug.model/1, e.g.
+ * expert_ce) needs a model with auxiliary passes at open: this stand-in
+ * says it has them (a feed-forward model, no memory) and refuses to run,
+ * which check never asks it to. Whether the real program's model has them
+ * is checked when that program opens the config. */
+static int64_t stand_in_memory_size(void *user) {
+    (void)user;
+    return 0;
+}
+static int32_t stand_in_forward_aux(void *user, const lp_batch *batch, const uint8_t *starts,
+                                    float *memory, const lp_tensor *outputs, lp_error *err) {
+    (void)user, (void)batch, (void)starts, (void)memory, (void)outputs;
+    err->code = LP_EUNSUPPORTED;
+    snprintf(err->message, sizeof err->message, "lossplug check runs no model");
+    return LP_EUNSUPPORTED;
+}
+static int32_t stand_in_backward_aux(void *user, const lp_batch *batch, const lp_tensor *grads,
+                                     lp_error *err) {
+    (void)user, (void)batch, (void)grads;
+    err->code = LP_EUNSUPPORTED;
+    snprintf(err->message, sizeof err->message, "lossplug check runs no model");
+    return LP_EUNSUPPORTED;
+}
+
 int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     lp_session_options opt;
     lp_session_options_init(&opt);
@@ -212,6 +237,10 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     /* No program here: the sections the config gives its program are
      * accepted unread. */
     opt.trust_config_sections = 1;
+    const lp_model stand_in = {.memory_size = stand_in_memory_size,
+                               .forward_aux = stand_in_forward_aux,
+                               .backward_aux = stand_in_backward_aux};
+    opt.model = &stand_in;
     check_log log = {cli, reg};
     opt.log = check_log_fn;
     opt.log_user = &log;
