@@ -173,6 +173,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     RUN_HOOKS(s, in_->train_on, train_end, "train_end", err, &ctx);
     lp__stats_finish(s);
     int32_t rc = lp__stats_write(s, s->epoch, err);
+    lp__stats_reset_program(s);
     if (summary != NULL) {
         summary->struct_size = sizeof *summary;
         summary->minibatches = minibatches;
@@ -194,6 +195,7 @@ int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary 
                           "lp_session_train: the model or its forward callback is NULL; pass an "
                           "lp_model with forward (backward and step may be NULL)");
     /* The model extension works while the phase runs, on this model. */
+    s->train_begun = 1;
     s->train_model = model;
     int32_t rc = train_phase(s, model, summary, err);
     s->train_model = NULL;

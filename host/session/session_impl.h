@@ -89,6 +89,8 @@ typedef struct lp__stat {
     double sum;
     int64_t count;
     double value; /* mean of the last train phase; NaN when nothing */
+    int program;  /* registered by the program (lp_session_stat_register):
+                     reset when a train phase ends, not when it starts */
 } lp__stat;
 
 typedef struct lp__state {
@@ -145,6 +147,7 @@ struct lp_session {
     lp__stat *stats;
     size_t stat_count, stat_cap;
     int32_t total_stat;
+    int train_begun; /* lp_session_train was called: no more program stats */
     lp__state *states;
     size_t state_count, state_cap;
 
@@ -219,8 +222,11 @@ void lp__permutation(int64_t *perm, int64_t n, int64_t seed, int64_t epoch, int6
 /* ---- stats.c ---- */
 int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int32_t *handle,
                      lp_error *err);
+/* At a train phase's start: the instances' and the host's stats. */
 void lp__stats_reset(lp_session *s);
+/* At its end: every mean is final; then the program's stats restart. */
 void lp__stats_finish(lp_session *s);
+void lp__stats_reset_program(lp_session *s);
 int32_t lp__stats_open(lp_session *s, lp_error *err);
 int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err);
 void lp__stats_free(lp_session *s);

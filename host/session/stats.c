@@ -1,6 +1,8 @@
 /* Statistics: "<instance>/<key>" for what instances record, "<instance>/loss"
  * and "total_loss" for what the host records; the mean over a train phase's
- * minibatches. The stats file gets one line per train phase: CSV (with a
+ * minibatches. Program stats (lp_session_stat_register) are the mean of what
+ * the program recorded during the epoch: since the previous train phase
+ * ended, up to the end of this one. The stats file gets one line per train phase: CSV (with a
  * header when the file is empty) or JSON Lines. */
 #include "session_impl.h"
 
@@ -43,9 +45,82 @@ int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int3
 
 void lp__stats_reset(lp_session *s) {
     for (size_t i = 0; i < s->stat_count; i++) {
+        if (s->stats[i].program)
+            continue;
         s->stats[i].sum = 0.0;
         s->stats[i].count = 0;
     }
+}
+
+void lp__stats_reset_program(lp_session *s) {
+    for (size_t i = 0; i < s->stat_count; i++) {
+        if (!s->stats[i].program)
+            continue;
+        s->stats[i].sum = 0.0;
+        s->stats[i].count = 0;
+    }
+}
+
+#define PROGRAM_STAT_MAX 127 /* characters of a program stat's name */
+
+static int valid_program_name(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > PROGRAM_STAT_MAX || name[0] < 'a' || name[0] > 'z')
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+int32_t lp_session_stat_register(lp_session *s, const char *name, int32_t *handle, lp_error *err) {
+    if (s == NULL || name == NULL || handle == NULL)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_stat_register: the session, the name or the handle "
+                          "pointer is NULL");
+    *handle = -1;
+    if (!valid_program_name(name))
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_stat_register: bad statistic name '%.200s'; use "
+                          "[a-z][a-z0-9_/]*, at most %d characters (e.g. \"episode_return\")",
+                          name, PROGRAM_STAT_MAX);
+    if (s->train_begun)
+        return lp__seterr(err, LP_ESTATE,
+                          "lp_session_stat_register: statistic '%s' registered after the first "
+                          "train phase; the stats file's columns are fixed by then: register "
+                          "every program statistic right after lp_session_open",
+                          name);
+    if (strcmp(name, "epoch") == 0 || strcmp(name, "env_steps") == 0)
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_stat_register: '%s' is a column the stats file always "
+                          "has; choose another name",
+                          name);
+    for (size_t i = 0; i < s->stat_count; i++)
+        if (strcmp(s->stats[i].name, name) == 0)
+            return lp__seterr(err, LP_EINVAL,
+                              "lp_session_stat_register: statistic '%s' already exists (%s); "
+                              "choose another name, e.g. 'program/%s'",
+                              name,
+                              s->stats[i].program         ? "registered by the program"
+                              : s->stats[i].owner != NULL ? "an instance's"
+                                                          : "the host's",
+                              name);
+    int32_t rc = lp__stat_add(s, NULL, name, handle, err);
+    if (rc != LP_OK)
+        return rc;
+    s->stats[*handle].program = 1;
+    return LP_OK;
+}
+
+int32_t lp_session_stat_record(lp_session *s, int32_t handle, double value) {
+    if (s == NULL || handle < 0 || (size_t)handle >= s->stat_count || !s->stats[handle].program)
+        return LP_EINVAL;
+    if (!isfinite(value))
+        return LP_ERANGE;
+    lp__stat_record(s, handle, value);
+    return LP_OK;
 }
 
 void lp__stats_finish(lp_session *s) {
@@ -101,6 +176,10 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
 /* The shortest %g form that reads back as `v`. */
 static void put_double(FILE *f, double v) {
     char buf[40];
+    if (v == floor(v) && fabs(v) < 1e15) { /* integers as such: 40, not 4e+01 */
+        fprintf(f, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
         if (strtod(buf, NULL) == v)

@@ -6,6 +6,7 @@
  *   trainer/rng        i64[4]: the action sampler's xoshiro256** state
  *   trainer/obs        f32[num_envs, obs...]: the current observations
  *   trainer/returns    f64[return_window]: the ring of the last returns
+ *   trainer/lengths    f64[return_window]: and of their lengths
  *   trainer/counters   i64[3]: episodes finished, ring position, ring count
  *   env/snapshot       u8[size]: the environment's own snapshot (when it has
  *                      snapshot callbacks)
@@ -46,7 +47,7 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
                               "bytes)",
                               t->snap_size);
     }
-    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 4 + (has_snap ? 1 : 0);
+    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 5 + (has_snap ? 1 : 0);
     t->extra = calloc(count, sizeof *t->extra);
     if (t->extra == NULL)
         return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
@@ -69,6 +70,8 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
     t->extra[k++].view = obs;
     t->extra[k].name = "trainer/returns";
     t->extra[k++].view = view1(t->returns, LP_DTYPE_F64, t->window);
+    t->extra[k].name = "trainer/lengths";
+    t->extra[k++].view = view1(t->lengths, LP_DTYPE_F64, t->window);
     t->extra[k].name = "trainer/counters";
     t->extra[k++].view = view1(t->counters, LP_DTYPE_I64, LP__CTR_COUNT);
     if (has_snap) {

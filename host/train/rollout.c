@@ -73,9 +73,10 @@ static int32_t sample(const float *z, int64_t A, uint64_t rng[4], float *logp) {
 
 /* ---- episodes ------------------------------------------------------------------------- */
 
-static void push_return(lp__trainer *t, double r) {
+static void push_episode(lp__trainer *t, double r, double len) {
     int64_t *c = t->counters;
     t->returns[c[LP__CTR_RING_POS]] = r;
+    t->lengths[c[LP__CTR_RING_POS]] = len;
     c[LP__CTR_RING_POS] = (c[LP__CTR_RING_POS] + 1) % t->window;
     if (c[LP__CTR_RING_COUNT] < t->window)
         c[LP__CTR_RING_COUNT]++;
@@ -89,6 +90,16 @@ double lp__mean_return(const lp__trainer *t) {
     double sum = 0.0;
     for (int64_t i = 0; i < count; i++)
         sum += t->returns[i];
+    return sum / (double)count;
+}
+
+double lp__mean_length(const lp__trainer *t) {
+    int64_t count = t->counters[LP__CTR_RING_COUNT];
+    if (count == 0)
+        return NAN;
+    double sum = 0.0;
+    for (int64_t i = 0; i < count; i++)
+        sum += t->lengths[i];
     return sum / (double)count;
 }
 
@@ -164,7 +175,7 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
             if (f->teacher_values != NULL)
                 f->teacher_values[i] = t->t_values[r];
             if (term || trunc)
-                push_return(t, (double)t->ep_returns[r]);
+                push_episode(t, (double)t->ep_returns[r], (double)t->ep_lengths[r]);
             if (trunc && !term && f->next_values != NULL) {
                 memcpy(t->boot_obs + nboot * D, t->final_obs + r * D, obs_bytes);
                 t->boot_rows[nboot++] = r;

@@ -230,6 +230,7 @@ static int32_t alloc_work(lp__trainer *t, lp_error *err) {
     ALLOC(t->boot_values, n);
     ALLOC(t->boot_rows, n);
     ALLOC(t->returns, t->window);
+    ALLOC(t->lengths, t->window);
     if (t->f.teacher_actions != NULL)
         ALLOC(t->t_actions, n);
     if (t->f.teacher_logits != NULL)
@@ -438,6 +439,13 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         rc = open_session(t, path, err);
     if (rc == LP_OK)
         rc = alloc_work(t, err);
+    /* The trainer's own stats, written with the losses' (docs/training.md). */
+    if (rc == LP_OK)
+        rc = lp_session_stat_register(t->s, "episode_return", &t->stat_return, err);
+    if (rc == LP_OK)
+        rc = lp_session_stat_register(t->s, "episode_length", &t->stat_length, err);
+    if (rc == LP_OK)
+        rc = lp_session_stat_register(t->s, "env_steps_per_second", &t->stat_sps, err);
     if (rc != LP_OK)
         return rc;
     lp__train_rng_seed(t->rng, (uint64_t)t->seed);
@@ -461,7 +469,8 @@ static void teardown(lp__trainer *t) {
     void *arrays[] = {t->obs,         t->logits,     t->values,    t->logprobs,  t->actions,
                       t->rewards,     t->terminated, t->truncated, t->final_obs, t->ep_returns,
                       t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,  t->boot_obs,
-                      t->boot_values, t->boot_rows,  t->returns,   t->snap,      t->extra};
+                      t->boot_values, t->boot_rows,  t->returns,   t->lengths,   t->snap,
+                      t->extra};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     lp__train_cfg_free(&t->tc);
@@ -543,6 +552,18 @@ static int32_t set_lr(lp__trainer *t, lp_error *err) {
     return rc;
 }
 
+/* At the end of a rollout: the last-window means (absent before the first
+ * episode ends) and this call's env steps per second so far. A non-finite
+ * value is refused by the session and simply not recorded. */
+static void record_stats(lp__trainer *t) {
+    (void)lp_session_stat_record(t->s, t->stat_return, lp__mean_return(t));
+    (void)lp_session_stat_record(t->s, t->stat_length, lp__mean_length(t));
+    double secs = lp__now() - t->t_start;
+    if (secs > 0)
+        (void)lp_session_stat_record(t->s, t->stat_sps,
+                                     (double)(lp_session_env_steps(t->s) - t->steps_start) / secs);
+}
+
 static int solved(const lp__trainer *t) {
     return !isnan(t->target) && t->counters[LP__CTR_RING_COUNT] >= t->window &&
            lp__mean_return(t) >= t->target;
@@ -564,6 +585,8 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
             rc = lp_session_rollout_start(t->s, err);
         if (rc == LP_OK)
             rc = lp__rollout(t, err);
+        if (rc == LP_OK)
+            record_stats(t);
         if (rc == LP_OK)
             rc = set_lr(t, err);
         lp_train_summary sum;

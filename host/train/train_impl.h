@@ -143,8 +143,9 @@ typedef struct lp__trainer {
     float *boot_values;
     int64_t *boot_rows;
 
-    /* episodes: a ring of the last `window` returns */
+    /* episodes: a ring of the last `window` returns and lengths */
     double *returns;
+    double *lengths;
     int64_t window;
     int64_t counters[LP__CTR_COUNT];
     uint64_t rng[4]; /* action sampling: xoshiro256** */
@@ -159,6 +160,8 @@ typedef struct lp__trainer {
     int64_t steps_start;
     double last_loss;
     double last_lr;
+    /* program stats (lp_session_stat_register) */
+    int32_t stat_return, stat_length, stat_sps;
 } lp__trainer;
 
 /* rollout.c */
@@ -166,6 +169,7 @@ void lp__train_rng_seed(uint64_t s[4], uint64_t seed);
 /* One rollout of `horizon` steps (the session's rollout_start done). */
 int32_t lp__rollout(lp__trainer *t, lp_error *err);
 double lp__mean_return(const lp__trainer *t);
+double lp__mean_length(const lp__trainer *t);
 
 /* persist.c */
 int32_t lp__persist_setup(lp__trainer *t, lp_error *err);

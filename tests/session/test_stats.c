@@ -119,12 +119,100 @@ static void test_bad_paths(void **state) {
     assert_null(s);
 }
 
+/* Program stats: registered once after open, recorded by handle, the mean of
+ * what was recorded during the epoch (rollout and train phase), written with
+ * the others; bad names, clashes and late registration refused. */
+static void test_program_stats(void **state) {
+    (void)state;
+    const char *path = LP_SESSION_TMP "/program_stats.csv";
+    unlink(path);
+    lp_session_options opt;
+    test_options(&opt);
+    opt.stats_path = path;
+    lp_session *s = NULL;
+    lp_error err;
+    assert_int_equal(open_yaml_opt(STATS_YAML, &opt, &s, &err), LP_OK);
+    int32_t ret = -5, sps = -5, h = -5;
+    assert_int_equal(lp_session_stat_register(s, "episode_return", &ret, &err), LP_OK);
+    assert_int_equal(ret, 7);
+    assert_int_equal(lp_session_stat_register(s, "run/sps_2", &sps, &err), LP_OK);
+    assert_int_equal(sps, 8);
+    assert_int_equal(lp_session_stat_count(s), 9);
+    assert_string_equal(lp_session_stat_name(s, 8), "run/sps_2");
+
+    assert_int_equal(lp_session_stat_register(s, "episode_return", &h, &err), LP_EINVAL);
+    assert_int_equal(h, -1);
+    assert_string_equal(err.message, "lp_session_stat_register: statistic 'episode_return' "
+                                     "already exists (registered by the program); choose another "
+                                     "name, e.g. 'program/episode_return'");
+    assert_int_equal(lp_session_stat_register(s, "p/metric", &h, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_stat_register: statistic 'p/metric' already "
+                                     "exists (an instance's); choose another name, e.g. "
+                                     "'program/p/metric'");
+    assert_int_equal(lp_session_stat_register(s, "total_loss", &h, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_stat_register: statistic 'total_loss' already "
+                                     "exists (the host's); choose another name, e.g. "
+                                     "'program/total_loss'");
+    assert_int_equal(lp_session_stat_register(s, "env_steps", &h, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_stat_register: 'env_steps' is a column the "
+                                     "stats file always has; choose another name");
+    static const char *const bad[] = {"", "Return", "9lives", "a-b", "_x", "a b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(lp_session_stat_register(s, bad[i], &h, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_stat_register: bad statistic name 'a b'; use "
+                                     "[a-z][a-z0-9_/]*, at most 127 characters (e.g. "
+                                     "\"episode_return\")");
+    assert_int_equal(lp_session_stat_register(s, NULL, &h, &err), LP_EINVAL);
+
+    /* Recording: only program stats' handles, finite values. */
+    assert_int_equal(lp_session_stat_record(s, 0, 1.0), LP_EINVAL); /* p/loss */
+    assert_int_equal(lp_session_stat_record(s, 9, 1.0), LP_EINVAL);
+    assert_int_equal(lp_session_stat_record(s, -1, 1.0), LP_EINVAL);
+    assert_int_equal(lp_session_stat_record(NULL, ret, 1.0), LP_EINVAL);
+    assert_int_equal(lp_session_stat_record(s, ret, NAN), LP_ERANGE);
+    assert_int_equal(lp_session_stat_record(s, ret, INFINITY), LP_ERANGE);
+
+    /* Epoch 0: two values before the train phase (during the rollout). */
+    tmodel m = {0};
+    assert_int_equal(lp_session_stat_record(s, ret, 10.0), LP_OK);
+    assert_int_equal(lp_session_stat_record(s, ret, 20.0), LP_OK);
+    assert_int_equal(lp_session_stat_record(s, sps, 5.0), LP_OK);
+    run_epoch(s, &m, NULL);
+    double v;
+    assert_int_equal(lp_session_stat(s, "episode_return", &v), LP_OK);
+    assert_true(v == 15.0);
+    assert_int_equal(lp_session_stat(s, "run/sps_2", &v), LP_OK);
+    assert_true(v == 5.0);
+    /* Epoch 1: one value; nothing for sps -> NaN. Epoch 2: nothing. */
+    assert_int_equal(lp_session_stat_record(s, ret, 40.0), LP_OK);
+    run_epoch(s, &m, NULL);
+    assert_true(lp_session_stat_value(s, (size_t)ret) == 40.0);
+    assert_true(isnan(lp_session_stat_value(s, (size_t)sps)));
+    run_epoch(s, &m, NULL);
+    assert_true(isnan(lp_session_stat_value(s, (size_t)ret)));
+
+    /* Too late now: the file's columns are fixed. */
+    assert_int_equal(lp_session_stat_register(s, "late", &h, &err), LP_ESTATE);
+    assert_string_equal(err.message, "lp_session_stat_register: statistic 'late' registered "
+                                     "after the first train phase; the stats file's columns are "
+                                     "fixed by then: register every program statistic right "
+                                     "after lp_session_open");
+    lp_session_close(s);
+    assert_string_equal(slurp(path),
+                        "epoch,env_steps,p/loss,q/loss,off/loss,p/metric,q/metric,off/metric,"
+                        "total_loss,episode_return,run/sps_2\n"
+                        "0,8,3,1,nan,11.5,21.5,nan,3.5,15,5\n"
+                        "1,16,3,1,nan,11.5,21.5,nan,3.5,40,nan\n"
+                        "2,24,3,1,nan,11.5,21.5,nan,3.5,nan,nan\n");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_keys_and_means, teardown_log),
         cmocka_unit_test_teardown(test_csv, teardown_log),
         cmocka_unit_test_teardown(test_jsonl, teardown_log),
         cmocka_unit_test_teardown(test_bad_paths, teardown_log),
+        cmocka_unit_test_teardown(test_program_stats, teardown_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,13 +374,31 @@ LP_API int64_t lp_session_env_steps(const lp_session *s);
 
 /* Stats of the last train phase, in registration order: "<instance>/<key>"
  * for what instances recorded, "<instance>/loss" for each instance's loss,
- * and "total_loss". The value is the mean over the phase's minibatches (NaN
- * when nothing was recorded). Names are session-owned, valid until close. */
+ * "total_loss", then the program's own (lp_session_stat_register). The value is the mean over the
+ * phase's minibatches (NaN when nothing was recorded). Names are session-owned, valid until close.
+ */
 LP_API size_t lp_session_stat_count(const lp_session *s);
 LP_API const char *lp_session_stat_name(const lp_session *s, size_t index);
 LP_API double lp_session_stat_value(const lp_session *s, size_t index);
 /* By name: LP_ENOENT when there is no such stat. */
 LP_API int32_t lp_session_stat(const lp_session *s, const char *name, double *value);
+
+/* Program statistics: numbers of the program's own (e.g. the mean return of
+ * its last episodes) reported and written with the others, under `name`
+ * ([a-z][a-z0-9_/]*, at most 127 characters; not an existing stat's name,
+ * nor "epoch" or "env_steps"). Register each once, before the first
+ * lp_session_train (right after open: the stats file's columns are fixed by
+ * the first line); *handle receives its handle (>= 0; -1 on error).
+ * LP_EINVAL for a bad or taken name, LP_ESTATE after the first train phase. */
+LP_API int32_t lp_session_stat_register(lp_session *s, const char *name, int32_t *handle,
+                                        lp_error *err);
+/* Record one value: no string look-up, nothing allocated. The stat's value
+ * at the end of a train phase is the mean of what was recorded during that
+ * epoch: after the previous train phase ended and before this one ended (the
+ * rollout and the train phase); NaN when nothing was. LP_EINVAL for a handle
+ * that is not a program stat's, LP_ERANGE for a non-finite value (not
+ * recorded). */
+LP_API int32_t lp_session_stat_record(lp_session *s, int32_t handle, double value);
 
 /* -- checkpoints (docs/checkpoint.md) -- */
 
@@ -551,8 +569,8 @@ LP_API void lp_mlp_model_options_init(lp_mlp_model_options *opt);
 /* Wrap `m` (borrowed: it must outlive the adapter). Allocates a gather
  * buffer for max_batch observations (used when a minibatch's observations
  * are not evenly spaced rows). On error *out is NULL. */
-LP_API int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt,
-                                   lp_mlp_model **out, lp_error *err);
+LP_API int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_model **out,
+                                   lp_error *err);
 
 /* NULL is a no-op. */
 LP_API void lp_mlp_model_destroy(lp_mlp_model *a);
