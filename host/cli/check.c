@@ -61,6 +61,9 @@ static void check_json(const lp_session *s) {
     lp__json_kv_int(&j, "update_epochs", plan->update_epochs);
     lp__json_kv_int(&j, "seed", plan->seed);
     lp__json_kv_bool(&j, "shuffle", plan->shuffle);
+    lp__json_kv_string(&j, "sample",
+                       plan->sample == LP_SAMPLE_TRANSITIONS ? "transitions" : "rows");
+    lp__json_kv_int(&j, "minibatch_samples", plan->minibatch_samples);
     lp__json_kv_int(&j, "bytes", (int64_t)lp_session_buffer_bytes(s));
     lp__json_object_end(&j);
     lp__json_key(&j, "fields");
@@ -192,10 +195,17 @@ static int check_text(const lp_session *s) {
     printf("\nbuffer: %zu fields, %" PRIu64 " bytes of data, %zu bytes in one 64-byte-aligned "
            "allocation\n",
            lp_session_field_count(s), total, lp_session_buffer_bytes(s));
-    printf("train: %" PRId64 " update epochs x %" PRId64 " minibatches of %" PRId64
-           " segments, %s, seed %" PRId64 "\n",
-           plan->update_epochs, plan->minibatches, plan->minibatch_segments,
-           plan->shuffle ? "shuffled" : "in order", plan->seed);
+    if (plan->sample == LP_SAMPLE_TRANSITIONS)
+        printf("train: %" PRId64 " update epochs x %" PRId64 " minibatches of %" PRId64
+               " transitions (sample: transitions, each update epoch permutes all %" PRId64
+               " steps), seed %" PRId64 "\n",
+               plan->update_epochs, plan->minibatches, plan->minibatch_samples,
+               plan->minibatches * plan->minibatch_samples, plan->seed);
+    else
+        printf("train: %" PRId64 " update epochs x %" PRId64 " minibatches of %" PRId64
+               " segments (sample: rows), %s, seed %" PRId64 "\n",
+               plan->update_epochs, plan->minibatches, plan->minibatch_segments,
+               plan->shuffle ? "shuffled" : "in order", plan->seed);
     return LP__EXIT_OK;
 }
 

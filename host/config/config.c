@@ -21,8 +21,9 @@
 typedef lp__walk walk;
 
 static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
-static const char *const buffer_keys[] = {"segments",      "horizon", "minibatch_segments",
-                                          "update_epochs", "seed",    "shuffle"};
+static const char *const buffer_keys[] = {
+    "segments", "horizon", "minibatch_segments", "update_epochs", "seed", "shuffle", "sample"};
+static const char *const sample_modes[] = {"rows", "transitions"};
 static const char *const stats_keys[] = {"path"};
 static const char *const loss_keys[] = {"name", "plugin", "weight", "params", "schedule"};
 static const char *const schedule_keys[] = {"rollout", "train", "anneal"};
@@ -347,8 +348,38 @@ static int32_t walk_buffer(walk *w, const lp__ynode *key, const lp__ynode *v) {
         b->shuffle_pos = kv_at(w, key_node(v, "shuffle"), sh);
         rc = get_bool(w, sh, "buffer.shuffle", &b->shuffle);
     }
+    b->sample = LP_SAMPLE_ROWS;
+    const lp__ynode *sm = lp__ymap_get(v, "sample");
+    if (rc == LP_OK && sm != NULL) {
+        b->sample_pos = kv_at(w, key_node(v, "sample"), sm);
+        const char *s = NULL;
+        rc = get_string(w, sm, "buffer.sample", "rows or transitions", &s);
+        if (rc == LP_OK && strcmp(s, "rows") == 0) {
+            b->sample = LP_SAMPLE_ROWS;
+        } else if (rc == LP_OK && strcmp(s, "transitions") == 0) {
+            b->sample = LP_SAMPLE_TRANSITIONS;
+        } else if (rc == LP_OK) {
+            char q[LP__QUOTE_MAX];
+            const char *best = lp__suggest(sm->text, sm->len, sample_modes, COUNT(sample_modes));
+            if (best != NULL)
+                return lp__cfgerr(w->err, at(w, sm),
+                                  "buffer.sample '%s' is not a sampling mode; did you mean '%s'?",
+                                  qtext(q, sm), best);
+            return lp__cfgerr(w->err, at(w, sm),
+                              "buffer.sample '%s' is not a sampling mode; use rows (whole "
+                              "buffer rows per minibatch) or transitions (single steps drawn "
+                              "from the whole buffer)",
+                              qtext(q, sm));
+        }
+    }
     if (rc != LP_OK)
         return rc;
+    if (b->sample == LP_SAMPLE_TRANSITIONS && !b->shuffle)
+        return lp__cfgerr(w->err, b->shuffle_pos.value,
+                          "buffer.shuffle = false but buffer.sample = transitions (at line %d) "
+                          "draws a new permutation of the samples every update epoch; remove "
+                          "shuffle: false, or use sample: rows for in-order minibatches",
+                          b->sample_pos.value.line);
     if (b->segments % b->minibatch_segments != 0)
         return lp__cfgerr(w->err, b->minibatch_segments_pos.value,
                           "buffer.minibatch_segments = %lld does not divide buffer.segments = "

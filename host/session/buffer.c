@@ -73,6 +73,11 @@ static int32_t too_big(lp_error *err, const char *what) {
 int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     const size_t seg = (size_t)s->env.segments, hor = (size_t)s->env.horizon;
     const size_t mb = (size_t)s->plan.minibatch_segments;
+    const int trans = s->plan.sample == LP_SAMPLE_TRANSITIONS;
+    /* A minibatch's shape: [mb, hor] rows, or [mb * hor, 1] samples. The
+     * same bytes either way, so the scratch and outputs do not change. */
+    const size_t mb_rows = trans ? mb * hor : mb, mb_hor = trans ? 1 : hor;
+    s->perm_count = (int64_t)(trans ? seg * hor : seg);
     size_t total = 0, scratch = 0;
     for (size_t i = 0; i < s->field_count; i++) {
         lp__mfield *f = &s->fields[i];
@@ -117,7 +122,11 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     s->step_views = calloc(nf, sizeof *s->step_views);
     s->mb_views = calloc(nf, sizeof *s->mb_views);
     s->identity = calloc(seg, sizeof *s->identity);
-    s->perm = calloc(seg, sizeof *s->perm);
+    s->perm = calloc((size_t)s->perm_count, sizeof *s->perm);
+    if (trans) {
+        s->mb_rows = calloc(mb_rows, sizeof *s->mb_rows);
+        s->mb_steps = calloc(mb_rows, sizeof *s->mb_steps);
+    }
     s->out_bytes = align_up(out_bytes > 0 ? out_bytes : 1);
     s->out_mem = aligned_alloc(ALIGN, 2 * s->out_bytes);
     s->out_views = calloc(no, sizeof *s->out_views);
@@ -128,7 +137,8 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     }
     if (s->buf == NULL || s->all_views == NULL || s->step_views == NULL || s->mb_views == NULL ||
         s->identity == NULL || s->perm == NULL || s->out_mem == NULL || s->out_views == NULL ||
-        s->grad_views == NULL || (s->plan.shuffle && s->scratch == NULL))
+        s->grad_views == NULL || (s->plan.shuffle && s->scratch == NULL) ||
+        (trans && (s->mb_rows == NULL || s->mb_steps == NULL)))
         return lp__seterr(err, LP_ENOMEM,
                           "out of memory allocating the buffer (%zu bytes) and its views; use "
                           "fewer segments, a shorter horizon or smaller fields",
@@ -138,15 +148,17 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     if (s->scratch != NULL)
         memset(s->scratch, 0, s->scratch_bytes);
     for (size_t r = 0; r < seg; r++)
-        s->identity[r] = s->perm[r] = (int64_t)r;
+        s->identity[r] = (int64_t)r;
+    for (int64_t r = 0; r < s->perm_count; r++)
+        s->perm[r] = r;
 
     for (size_t i = 0; i < s->field_count; i++) {
         const lp__mfield *f = &s->fields[i];
         unsigned char *base = s->buf + f->info.offset;
         set_view(&s->all_views[i], base, f->info.dtype, (int64_t)seg, (int64_t)hor, f->info.rank,
                  f->info.shape);
-        set_view(&s->mb_views[i], base, f->info.dtype, (int64_t)mb, (int64_t)hor, f->info.rank,
-                 f->info.shape);
+        set_view(&s->mb_views[i], base, f->info.dtype, (int64_t)mb_rows, (int64_t)mb_hor,
+                 f->info.rank, f->info.shape);
         /* A step: [segments, ...] at step t, rows horizon steps apart. */
         lp_tensor *st = &s->step_views[i];
         memset(st, 0, sizeof *st);
@@ -164,10 +176,10 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     for (size_t i = 0; i < s->output_count; i++) {
         const lp__output *o = &s->outputs[i];
         add_aligned(&off, 0);
-        set_view(&s->out_views[i], s->out_mem + off, o->decl.dtype, (int64_t)mb, (int64_t)hor,
-                 o->decl.rank, o->decl.shape);
-        set_view(&s->grad_views[i], s->out_mem + s->out_bytes + off, o->decl.dtype, (int64_t)mb,
-                 (int64_t)hor, o->decl.rank, o->decl.shape);
+        set_view(&s->out_views[i], s->out_mem + off, o->decl.dtype, (int64_t)mb_rows,
+                 (int64_t)mb_hor, o->decl.rank, o->decl.shape);
+        set_view(&s->grad_views[i], s->out_mem + s->out_bytes + off, o->decl.dtype,
+                 (int64_t)mb_rows, (int64_t)mb_hor, o->decl.rank, o->decl.shape);
         off += o->bytes;
     }
 
@@ -178,6 +190,7 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     b->rows = (int64_t)seg;
     b->horizon = (int64_t)hor;
     b->row_index = s->identity;
+    b->step_index = NULL;
     s->step_batch = *b;
     s->step_batch.fields = s->step_views;
     b = &s->mb_batch;
@@ -187,9 +200,10 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     b->output_count = (uint32_t)s->output_count;
     b->outputs = s->out_views;
     b->grads = s->grad_views;
-    b->rows = (int64_t)mb;
-    b->horizon = (int64_t)hor;
-    b->row_index = s->identity;
+    b->rows = (int64_t)mb_rows;
+    b->horizon = (int64_t)mb_hor;
+    b->row_index = trans ? s->mb_rows : s->identity;
+    b->step_index = trans ? s->mb_steps : NULL;
     return LP_OK;
 }
 
@@ -201,6 +215,8 @@ void lp__buffer_free(lp_session *s) {
     free(s->scratch);
     free(s->identity);
     free(s->perm);
+    free(s->mb_rows);
+    free(s->mb_steps);
     free(s->out_mem);
     free(s->out_views);
     free(s->grad_views);
@@ -212,7 +228,61 @@ void lp__buffer_step(lp_session *s, int64_t t) {
             s->buf + s->fields[i].info.offset + (size_t)t * s->fields[i].step_bytes;
 }
 
+/* dst[j] = src[idx[j]] (gather) or dst[idx[j]] = src[j] (scatter) for `n`
+ * elements of `size` bytes; memcpy of a constant size compiles to a move, so
+ * the common sizes get their own loop. */
+#define MOVE_LOOP(size, dst_at, src_at)                                                            \
+    for (size_t j = 0; j < n; j++)                                                                 \
+    memcpy(dst + (size_t)(dst_at) * (size), src + (size_t)(src_at) * (size), (size))
+
+static void gather_samples(unsigned char *dst, const unsigned char *src, const int64_t *idx,
+                           size_t n, size_t size) {
+    if (size == 4)
+        MOVE_LOOP(4, j, idx[j]);
+    else if (size == 1)
+        MOVE_LOOP(1, j, idx[j]);
+    else if (size == 8)
+        MOVE_LOOP(8, j, idx[j]);
+    else
+        MOVE_LOOP(size, j, idx[j]);
+}
+
+static void scatter_samples(unsigned char *dst, const unsigned char *src, const int64_t *idx,
+                            size_t n, size_t size) {
+    if (size == 4)
+        MOVE_LOOP(4, idx[j], j);
+    else if (size == 1)
+        MOVE_LOOP(1, idx[j], j);
+    else if (size == 8)
+        MOVE_LOOP(8, idx[j], j);
+    else
+        MOVE_LOOP(size, idx[j], j);
+}
+
+/* Transitions: sample j of minibatch k is perm[k * n + j] = row * horizon +
+ * step, at byte (row * horizon + step) * step_bytes of its field. */
+static void minibatch_samples(lp_session *s, int64_t k) {
+    const size_t n = (size_t)s->plan.minibatch_samples;
+    const int64_t hor = s->env.horizon;
+    const int64_t *idx = s->perm + (size_t)k * n;
+    for (size_t j = 0; j < n; j++) {
+        s->mb_rows[j] = idx[j] / hor;
+        s->mb_steps[j] = idx[j] % hor;
+    }
+    for (size_t i = 0; i < s->field_count; i++) {
+        const lp__mfield *f = &s->fields[i];
+        unsigned char *dst = s->scratch + f->scratch_offset;
+        gather_samples(dst, s->buf + f->info.offset, idx, n, f->step_bytes);
+        s->mb_views[i].data = dst;
+    }
+    memset(s->out_mem + s->out_bytes, 0, s->out_bytes);
+}
+
 void lp__buffer_minibatch(lp_session *s, int64_t k) {
+    if (s->plan.sample == LP_SAMPLE_TRANSITIONS) {
+        minibatch_samples(s, k);
+        return;
+    }
     const size_t mb = (size_t)s->plan.minibatch_segments;
     const size_t row0 = (size_t)k * mb;
     if (!s->plan.shuffle) {
@@ -237,6 +307,17 @@ void lp__buffer_minibatch(lp_session *s, int64_t k) {
 void lp__buffer_scatter(lp_session *s, int64_t k) {
     if (!s->plan.shuffle)
         return;
+    if (s->plan.sample == LP_SAMPLE_TRANSITIONS) {
+        const size_t n = (size_t)s->plan.minibatch_samples;
+        const int64_t *idx = s->perm + (size_t)k * n;
+        for (size_t i = 0; i < s->field_count; i++) {
+            const lp__mfield *f = &s->fields[i];
+            if (f->train_written)
+                scatter_samples(s->buf + f->info.offset, s->scratch + f->scratch_offset, idx, n,
+                                f->step_bytes);
+        }
+        return;
+    }
     const size_t mb = (size_t)s->plan.minibatch_segments;
     const int64_t *rows = s->perm + (size_t)k * mb;
     for (size_t i = 0; i < s->field_count; i++) {

@@ -118,7 +118,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
         ctx.update_epoch = (int32_t)ue;
         ctx.minibatch = 0;
         if (s->plan.shuffle)
-            lp__permutation(s->perm, s->env.segments, s->plan.seed, s->epoch, ue);
+            lp__permutation(s->perm, s->perm_count, s->plan.seed, s->epoch, ue);
         RUN_HOOKS(s, in_->train_on, update_epoch_start, "update_epoch_start", err, &ctx,
                   &s->all_batch);
         for (int64_t k = 0; k < s->plan.minibatches && stopper == NULL; k++) {

@@ -207,6 +207,8 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
     s->plan.update_epochs = b->update_epochs;
     s->plan.seed = s->opt.seed_set ? s->opt.seed : b->seed;
     s->plan.shuffle = b->shuffle;
+    s->plan.sample = b->sample;
+    s->plan.minibatch_samples = b->minibatch_segments * b->horizon;
     s->total_stat = -1;
 
     rc = lp__model_ext_open(s, s->opt.model, err);

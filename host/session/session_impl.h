@@ -137,7 +137,11 @@ struct lp_session {
     unsigned char *scratch; /* shuffle gather, one per field */
     size_t scratch_bytes;
     int64_t *identity;      /* 0 .. segments-1 */
-    int64_t *perm;          /* this update epoch's segment order */
+    int64_t *perm;          /* this update epoch's order: of segments (rows), or of
+                               the segments * horizon samples (transitions) */
+    int64_t perm_count;     /* entries of perm */
+    int64_t *mb_rows;       /* transitions: each minibatch sample's buffer row */
+    int64_t *mb_steps;      /* and its step within the row */
     unsigned char *out_mem; /* outputs, then grads */
     size_t out_bytes;
     lp_tensor *out_views;
@@ -210,10 +214,12 @@ int32_t lp__field_find(const lp_session *s, const char *name);
 int32_t lp__buffer_open(lp_session *s, lp_error *err);
 void lp__buffer_free(lp_session *s);
 void lp__buffer_step(lp_session *s, int64_t t);
-/* Minibatch `k` of the current order (identity or s->perm): views, gather,
- * row_index; zero the grads. */
+/* Minibatch `k` of the current order (identity or s->perm): views, gather
+ * (whole rows, or single samples in transitions mode), row_index and
+ * step_index; zero the grads. */
 void lp__buffer_minibatch(lp_session *s, int64_t k);
-/* Scatter the train-written fields of minibatch `k` back (shuffle only). */
+/* Scatter the train-written fields of minibatch `k` back (shuffle only), row
+ * by row or sample by sample. */
 void lp__buffer_scatter(lp_session *s, int64_t k);
 
 /* ---- rng.c ---- */

@@ -30,11 +30,21 @@ grep -qE '^  obs +f32 +\[4\] +program \(rollout\) +- +16384$' "$out" ||
 grep -qE '^  advantages +f32 +\[\] +adv \(train\) +actor +4096$' "$out" ||
     { fail "check: advantages row"; show_last; }
 grep -qE '^  critic +value +0.5$' "$out" || { fail "check: instance row"; show_last; }
-expect_out "train: 4 update epochs x 4 minibatches of 2 segments, shuffled, seed 1" "check"
+expect_out "train: 4 update epochs x 4 minibatches of 2 segments (sample: rows), shuffled, seed 1" "check"
 
 run_lp $only --json check "$lp_tmp/good.yaml"
 expect_rc 0 "check --json"
 expect_json "d['valid'] and [f['name'] for f in d['fields']][:2] == ['obs', 'actions'] and d['fields'][8]['writer'] == 'adv' and d['instances'][2] == {'name': 'critic', 'plugin': 'value', 'weight': 0.5} and d['buffer']['bytes'] % 64 == 0"
+expect_json "d['buffer']['sample'] == 'rows' and d['buffer']['minibatch_samples'] == 256"
+
+# Single-step minibatches: the mode shows in the text and the JSON.
+sed 's/seed: 1}/seed: 1, sample: transitions}/' "$lp_tmp/good.yaml" >"$lp_tmp/trans.yaml"
+run_lp $only check "$lp_tmp/trans.yaml"
+expect_rc 0 "check (transitions)"
+expect_out "train: 4 update epochs x 4 minibatches of 256 transitions (sample: transitions, each update epoch permutes all 1024 steps), seed 1" "check (transitions)"
+run_lp $only --json check "$lp_tmp/trans.yaml"
+expect_rc 0 "check --json (transitions)"
+expect_json "d['buffer']['sample'] == 'transitions' and d['buffer']['minibatch_samples'] == 256 and d['buffer']['minibatches'] == 4"
 
 # A read that nobody writes: gae needs rewards.
 sed 's/ rewards: f32,//' "$lp_tmp/good.yaml" >"$lp_tmp/bad.yaml"

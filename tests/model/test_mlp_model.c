@@ -258,7 +258,7 @@ static void horizon_one(void **state) {
     lp_tensor field = view(obs, LP_DTYPE_F32, 3, shape, str);
     lp_tensor out = view(lg, LP_DTYPE_F32, 3, lshape, lstr);
     lp_tensor grad = view(dl, LP_DTYPE_F32, 3, lshape, lstr);
-    lp_batch mb = {sizeof mb, 1, &field, 1, 0, &out, &grad, 4, 1, NULL};
+    lp_batch mb = {sizeof mb, 1, &field, 1, 0, &out, &grad, 4, 1, NULL, NULL};
     assert_int_equal(cb.forward(cb.user, &mb, &out, &err), LP_OK);
     assert_int_equal(lp_mlp_forward(m, flat, OBS, 4, want, NULL, &err), LP_OK);
     for (int i = 0; i < 4 * ACT; i++)
@@ -320,7 +320,7 @@ static void steps_with_adam(void **state) {
                          view(v, LP_DTYPE_F32, 2, vshape, vstr)};
     lp_tensor grads[2] = {view(e.dlogits, LP_DTYPE_F32, 3, lshape, lstr),
                           view(e.dvalues, LP_DTYPE_F32, 2, vshape, vstr)};
-    lp_batch mb = {sizeof mb, 1, &field, 2, 0, outs, grads, ROWS, HOR, NULL};
+    lp_batch mb = {sizeof mb, 1, &field, 2, 0, outs, grads, ROWS, HOR, NULL, NULL};
     float before = lp_mlp_params(m)[0];
     assert_int_equal(cb.forward(cb.user, &mb, outs, &err), LP_OK);
     assert_int_equal(cb.backward(cb.user, &mb, grads, &err), LP_OK);
@@ -407,7 +407,7 @@ static void refusals(void **state) {
     lp_tensor field = view(rows2, LP_DTYPE_F32, 3, shape, sr2);
     lp_tensor outs[2] = {view(lg, LP_DTYPE_F32, 3, lshape, lstr),
                          view(v, LP_DTYPE_F32, 2, vshape, vstr)};
-    lp_batch mb = {sizeof mb, 1, &field, 2, 0, outs, outs, ROWS, HOR, NULL};
+    lp_batch mb = {sizeof mb, 1, &field, 2, 0, outs, outs, ROWS, HOR, NULL, NULL};
     assert_int_equal(cb.forward(cb.user, &mb, outs, &err), LP_ERANGE);
     assert_non_null(strstr(err.message, "max_batch"));
     assert_int_equal(lp_mlp_reserve(m, N, &err), LP_OK);

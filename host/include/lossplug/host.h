@@ -277,16 +277,30 @@ LP_API double lp_session_instance_weight(const lp_session *s, size_t index);
 LP_API size_t lp_session_output_count(const lp_session *s);
 LP_API const lp_decl *lp_session_output_at(const lp_session *s, size_t index);
 
+/* What a minibatch is made of (the config's buffer.sample). */
+typedef enum lp_sample_mode {
+    /* Whole buffer rows: a minibatch is minibatch_segments rows of `horizon`
+     * consecutive steps, [rows, horizon, ...]. */
+    LP_SAMPLE_ROWS = 0,
+    /* Single steps: each update epoch permutes all segments * horizon
+     * samples and cuts the permutation into minibatches of
+     * minibatch_segments * horizon samples, each gathered as a batch of
+     * rows = samples, horizon = 1; lp_batch.row_index and .step_index give
+     * each sample's place in the buffer. */
+    LP_SAMPLE_TRANSITIONS = 1,
+} lp_sample_mode;
+
 /* How a train phase walks the buffer (from the config's `buffer`, the seed
  * possibly overridden by the options). */
 typedef struct lp_train_plan {
-    int64_t minibatch_segments; /* rows per minibatch */
+    int64_t minibatch_segments; /* buffer.minibatch_segments */
     int64_t minibatches;        /* per update epoch: segments / minibatch_segments */
     int64_t update_epochs;
     int64_t seed;
-    int32_t shuffle; /* 1: segments shuffled per update epoch (gathered into
-                        scratch); 0: contiguous minibatch views, in order */
-    int32_t reserved;
+    int32_t shuffle;           /* 1: shuffled per update epoch (gathered into scratch);
+                                  0: contiguous minibatch views, in order (rows only) */
+    int32_t sample;            /* lp_sample_mode */
+    int64_t minibatch_samples; /* steps per minibatch: minibatch_segments * horizon */
 } lp_train_plan;
 
 /* Session-owned, valid until close. */

@@ -256,6 +256,12 @@ typedef struct lp_batch {
     int64_t rows;
     int64_t horizon;
     const int64_t *row_index; /* buffer row of each batch row; `rows` entries */
+    /* Appended within ABI 1.0 (pre-release): check
+     * LP_HAS_FIELD(mb, lp_batch, step_index). A minibatch of single steps
+     * (buffer.sample: transitions, horizon 1): the step within its buffer
+     * row of each batch row, `rows` entries. NULL otherwise (batch rows are
+     * whole buffer rows from step 0). */
+    const int64_t *step_index;
 } lp_batch;
 
 /* Filled by a loss's train hook. Host-allocated and zeroed; the host sets

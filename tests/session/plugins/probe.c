@@ -6,7 +6,8 @@
  *   reads, opt_reads      fields it reads (rollout and train), "name:type,...",
  *                         type "f32" or "f32[4,OBS]" (opt_reads: optional)
  *   writes                fields it writes in the train phase (per minibatch:
- *                         1000 * buffer row + t, for f32 fields)
+ *                         1000 * buffer row + t, for f32 fields; t from
+ *                         lp_batch.step_index when the host gives one)
  *   rollout_writes        fields it writes in the rollout phase (the step t)
  *   stat, stat_base       records stat_base + n (n-th train call of the phase)
  *   state                 size of its f64 state tensor "counter" (0: none);
@@ -255,6 +256,8 @@ static int32_t probe_train(const lp_loss *self, const lp_ctx *c, const lp_batch 
         for (int64_t i = 0; d != NULL && i < numel; i++)
             d[i] += (float)(weight * g);
     }
+    /* Single-step minibatches (buffer.sample: transitions) say which step. */
+    const int64_t *steps = LP_HAS_FIELD(mb, lp_batch, step_index) ? mb->step_index : NULL;
     for (uint32_t i = 0; i < p->write_count; i++) {
         const lp_tensor *t = &mb->fields[p->write_handles[i]];
         float *d = lp_tensor_f32(t);
@@ -267,15 +270,18 @@ static int32_t probe_train(const lp_loss *self, const lp_ctx *c, const lp_batch 
             for (int64_t s = 0; s < mb->horizon; s++)
                 for (int64_t e = 0; e < per; e++)
                     d[r * t->strides[0] + s * t->strides[1] + e] =
-                        (float)(1000 * mb->row_index[r] + s);
+                        (float)(1000 * mb->row_index[r] + (steps != NULL ? steps[r] : s));
     }
     if (lp_value_b(&p->params[P_LOG])) {
         char rows[256];
         size_t len = 0;
         rows[0] = '\0';
         for (int64_t r = 0; r < mb->rows && len < sizeof rows; r++)
-            len += (size_t)snprintf(rows + len, sizeof rows - len, "%s%lld", r ? "," : "",
-                                    (long long)mb->row_index[r]);
+            len += steps != NULL ? (size_t)snprintf(rows + len, sizeof rows - len, "%s%lld.%lld",
+                                                    r ? "," : "", (long long)mb->row_index[r],
+                                                    (long long)steps[r])
+                                 : (size_t)snprintf(rows + len, sizeof rows - len, "%s%lld",
+                                                    r ? "," : "", (long long)mb->row_index[r]);
         lp_logf(p->host, LP_LOG_INFO, "train:%d.%d:rows=%s:coef=%g:steps=%lld",
                 (int)c->update_epoch, (int)c->minibatch, rows, lp_value_f(&p->params[P_COEF]),
                 (long long)lp_value_i(&p->params[P_STEPS]));
