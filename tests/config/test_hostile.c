@@ -6,12 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void expect_len(const char *text, size_t len, const lp__config_options *opt,
                        const char *msg) {
     lp__config *cfg = (lp__config *)(uintptr_t)1;
@@ -34,14 +28,12 @@ static void test_billion_laughs(void **state) {
     }
     n += (size_t)snprintf(doc + n, sizeof doc - n, CFG_BUFFER "losses: [{plugin: ppo}]\n");
     assert_true(n < sizeof doc);
-    double t0 = now();
     /* root, env key, env map = 3; then 12 + 112 + 1112 + 11112 = 12351;
      * line 6's key and list: 12353; each *a3 adds 11111: the 8th (column
      * 47) crosses 100000. */
     expect_len(doc, n, NULL,
                "h.yaml:6:47: the document has more than 100000 nodes once aliases are expanded; "
                "use fewer aliases or nodes (or raise the node limit)");
-    assert_true(now() - t0 < 1.0);
 
     /* A node limit is an option. */
     lp__config_options opt;
@@ -144,11 +136,9 @@ static void test_file_size_limit(void **state) {
     free(over);
 
     /* Files that never end are cut at the limit. */
-    double t0 = now();
     assert_int_equal(lp__config_parse_file("/dev/zero", NULL, &cfg, &err), LP_ECONFIG);
     assert_string_equal(err.message, "/dev/zero:1:1: the file is larger than the limit of 1048576 "
                                      "bytes; shorten it (or raise the size limit)");
-    assert_true(now() - t0 < 2.0);
 
     lp__config_options opt;
     lp__config_options_init(&opt);
@@ -158,8 +148,11 @@ static void test_file_size_limit(void **state) {
                "the size limit)");
 }
 
-/* Wide documents stay fast: duplicate checks are n log n. */
-static void test_wide_documents_are_fast(void **state) {
+/* Wide documents: 30k keys and 15k losses parse, and a duplicate at the very
+ * end is still found. (That the duplicate checks stay n log n is guarded by
+ * the test's ctest TIMEOUT, not by timing here: unit tests are not
+ * benchmarks, and valgrind runs them 50x slower.) */
+static void test_wide_documents(void **state) {
     (void)state;
     size_t cap = 2u << 20, n = 0;
     char *doc = malloc(cap);
@@ -171,7 +164,6 @@ static void test_wide_documents_are_fast(void **state) {
     for (int i = 0; i < 15000; i++)
         n += (size_t)snprintf(doc + n, cap - n, "- {name: l%d, plugin: p}\n", i);
     assert_true(n < (1u << 20));
-    double t0 = now();
     lp__config *cfg = NULL;
     lp_error err = {0, ""};
     static const char *const pass[] = {"env"};
@@ -190,21 +182,19 @@ static void test_wide_documents_are_fast(void **state) {
     /* A duplicate at the very end is still found. */
     n += (size_t)snprintf(doc + n, cap - n, "- {name: l7, plugin: p}\n");
     cfg = (lp__config *)(uintptr_t)1;
-    assert_int_equal(lp__config_parse_string(doc, n, "w.yaml", &opt, &cfg, &err), LP_ECONFIG);
+    rc = lp__config_parse_string(doc, n, "w.yaml", &opt, &cfg, &err);
+    free(doc);
+    assert_int_equal(rc, LP_ECONFIG);
     assert_null(cfg);
     assert_string_equal(err.message, "w.yaml:45004:10: duplicate loss name 'l7', first used at "
                                      "line 30011; give each loss a unique name");
-    assert_true(now() - t0 < 5.0);
-    free(doc);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_billion_laughs),
-        cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_text),
-        cmocka_unit_test(test_file_size_limit),
-        cmocka_unit_test(test_wide_documents_are_fast),
+        cmocka_unit_test(test_billion_laughs), cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_text),           cmocka_unit_test(test_file_size_limit),
+        cmocka_unit_test(test_wide_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
