@@ -72,7 +72,7 @@ static void check_json(const lp_session *s) {
         const lp_field_info *f = lp_session_field_at(s, i);
         lp__json_object_begin(&j);
         lp__json_kv_string(&j, "name", f->name);
-        lp__json_kv_string(&j, "dtype", lp__dtype_name(f->dtype));
+        lp__json_kv_string(&j, "dtype", lp_dtype_name(f->dtype));
         lp__json_key(&j, "shape");
         lp__json_array_begin(&j);
         for (int32_t d = 0; d < f->rank; d++)
@@ -105,7 +105,7 @@ static void check_json(const lp_session *s) {
         const lp_decl *o = lp_session_output_at(s, i);
         lp__json_object_begin(&j);
         lp__json_kv_string(&j, "name", o->name);
-        lp__json_kv_string(&j, "dtype", lp__dtype_name(o->dtype));
+        lp__json_kv_string(&j, "dtype", lp_dtype_name(o->dtype));
         lp__json_key(&j, "shape");
         lp__json_array_begin(&j);
         for (int32_t d = 0; d < o->rank; d++)
@@ -150,7 +150,7 @@ static int check_text(const lp_session *s) {
                  (f->write_phase & LP_PHASE_TRAIN) ? "train" : "rollout");
         snprintf(bytes, sizeof bytes, "%" PRIu64, f->bytes);
         total += f->bytes;
-        const char *row[] = {f->name, lp__dtype_name(f->dtype),         shape,
+        const char *row[] = {f->name, lp_dtype_name(f->dtype),          shape,
                              writer,  f->readers[0] ? f->readers : "-", bytes};
         rc = lp__table_add(&t, row);
     }
@@ -167,7 +167,7 @@ static int check_text(const lp_session *s) {
         const lp_decl *o = lp_session_output_at(s, i);
         char shape[160];
         type_string(o->dtype, o->rank, o->shape, shape, sizeof shape);
-        const char *row[] = {o->name, lp__dtype_name(o->dtype), shape};
+        const char *row[] = {o->name, lp_dtype_name(o->dtype), shape};
         rc = lp__table_add(&t, row);
     }
     if (rc == 0)

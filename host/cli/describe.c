@@ -180,7 +180,7 @@ static void lp__json_fields(lp__json *j, const lp_loss_desc *desc) {
         if (f.phase & LP_PHASE_TRAIN)
             lp__json_string(j, "train");
         lp__json_array_end(j);
-        lp__json_kv_string(j, "dtype", lp__dtype_name(f.dtype));
+        lp__json_kv_string(j, "dtype", lp_dtype_name(f.dtype));
         lp__json_key(j, "shape");
         lp__json_array_begin(j);
         int32_t rank = f.rank < 0 ? 0 : f.rank > LP_MAX_RANK ? LP_MAX_RANK : f.rank;
@@ -215,7 +215,7 @@ static int lp__text_fields(const lp_loss_desc *desc) {
         lp__access_string(f.access, access, sizeof access);
         lp__phase_string(f.phase, phase, sizeof phase);
         lp__shape_string(&f, shape, sizeof shape);
-        const char *row[] = {f.name, access, phase, lp__dtype_name(f.dtype), shape, f.doc};
+        const char *row[] = {f.name, access, phase, lp_dtype_name(f.dtype), shape, f.doc};
         rc = lp__table_add(&t, row);
     }
     if (rc == 0)

@@ -44,23 +44,6 @@ const char *lp__param_type_name(int32_t type) {
     }
 }
 
-const char *lp__dtype_name(int32_t dtype) {
-    switch (dtype) {
-    case LP_DTYPE_F32:
-        return "f32";
-    case LP_DTYPE_F64:
-        return "f64";
-    case LP_DTYPE_I32:
-        return "i32";
-    case LP_DTYPE_I64:
-        return "i64";
-    case LP_DTYPE_U8:
-        return "u8";
-    default:
-        return "unknown";
-    }
-}
-
 /* Append `word` to the '|'-separated list in `buf`. */
 static void lp__append_word(char *buf, size_t size, const char *word) {
     size_t len = strlen(buf);

@@ -8,25 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *dtype_name(int32_t dtype) {
-    switch (dtype) {
-    case LP_DTYPE_F32:
-        return "f32";
-    case LP_DTYPE_F64:
-        return "f64";
-    case LP_DTYPE_I32:
-        return "i32";
-    case LP_DTYPE_I64:
-        return "i64";
-    case LP_DTYPE_U8:
-        return "u8";
-    default:
-        return "?";
-    }
-}
-
 void lp__type_text(char *buf, size_t size, int32_t dtype, int32_t rank, const int64_t *shape) {
-    size_t len = (size_t)snprintf(buf, size, "%s", dtype_name(dtype));
+    size_t len = (size_t)snprintf(buf, size, "%s", lp_dtype_name(dtype));
     for (int32_t d = 0; d < rank && len < size; d++) {
         const char *sym = shape[d] == LP_DIM_OBS           ? "OBS"
                           : shape[d] == LP_DIM_ACTION      ? "ACTION"

@@ -167,10 +167,6 @@ void lp__ckpt_report_free(lp__ckpt_report *report);
 
 /* ---- helpers --------------------------------------------------------------- */
 
-/* "f32", "f64", "i32", "i64", "u8", or "?" for anything else. Static
- * storage. */
-const char *lp__ckpt_dtype_name(int32_t dtype);
-
 /* Write "f32[3,4]" ("i64[]" for a scalar) into buf (always NUL-terminated,
  * truncated to `size`). Returns buf. */
 char *lp__ckpt_format_type(char *buf, size_t size, int32_t dtype, int32_t rank,

@@ -11,30 +11,13 @@ static int host_is_le(void) {
     return b == 1;
 }
 
-const char *lp__ckpt_dtype_name(int32_t dtype) {
-    switch (dtype) {
-    case LP_DTYPE_F32:
-        return "f32";
-    case LP_DTYPE_F64:
-        return "f64";
-    case LP_DTYPE_I32:
-        return "i32";
-    case LP_DTYPE_I64:
-        return "i64";
-    case LP_DTYPE_U8:
-        return "u8";
-    default:
-        return "?";
-    }
-}
-
 char *lp__ckpt_format_type(char *buf, size_t size, int32_t dtype, int32_t rank,
                            const int64_t *shape) {
     size_t len;
     int n;
     if (size == 0)
         return buf;
-    n = snprintf(buf, size, "%s[", lp__ckpt_dtype_name(dtype));
+    n = snprintf(buf, size, "%s[", lp_dtype_name(dtype));
     len = n < 0 ? size : (size_t)n;
     for (int32_t d = 0; d < rank && d < LP_MAX_RANK && len < size; d++) {
         n = snprintf(buf + len, size - len, d ? ",%lld" : "%lld", (long long)shape[d]);

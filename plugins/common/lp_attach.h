@@ -15,24 +15,6 @@
 
 #include <lossplug/plugin.h>
 
-/* "f32", "i32", ... for messages. */
-static inline const char *lp__dtype_name(int32_t dtype) {
-    switch (dtype) {
-    case LP_DTYPE_F32:
-        return "f32";
-    case LP_DTYPE_F64:
-        return "f64";
-    case LP_DTYPE_I32:
-        return "i32";
-    case LP_DTYPE_I64:
-        return "i64";
-    case LP_DTYPE_U8:
-        return "u8";
-    default:
-        return "?";
-    }
-}
-
 /* The handle of experience field / model output `name`, or -1 (also when
  * the host has no lookup). Call in attach. */
 static inline int32_t lp__field_handle(const lp_host *h, const char *name) {
@@ -73,7 +55,7 @@ static inline int32_t lp__check_dtype(const lp_host *h, const char *loss, const 
         (uint32_t)handle >= all->field_count || all->fields[handle].dtype == dtype)
         return LP_OK;
     return lp_errorf(h, LP_ESPEC, "%s '%s': field '%s' has dtype %d, expected %s (%d)", loss, inst,
-                     field, (int)all->fields[handle].dtype, lp__dtype_name(dtype), (int)dtype);
+                     field, (int)all->fields[handle].dtype, lp_dtype_name(dtype), (int)dtype);
 }
 
 #endif /* LP_COMMON_ATTACH_H */

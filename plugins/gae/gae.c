@@ -132,7 +132,7 @@ static int32_t g_attach(const lp_loss *self, const lp_batch *all) {
             return lp_errorf(h, LP_ESPEC,
                              "gae '%s': the experience buffer has no field '%s' (%s, one per "
                              "step); %s",
-                             in->name, g_fields[f].name, lp__dtype_name(g_fields[f].dtype),
+                             in->name, g_fields[f].name, lp_dtype_name(g_fields[f].dtype),
                              g_fields[f].access & LP_FIELD_WRITE
                                  ? "the host should have created it from gae's declaration"
                                  : "the embedding program must write it during rollout");
@@ -167,7 +167,7 @@ static int32_t g_check_view(const g_inst *in, const lp_batch *all, int f) {
         return lp_errorf(in->host, LP_ESPEC,
                          "gae '%s': field '%s' must be %s [%lld, %lld] in the whole-buffer view "
                          "(got dtype %d, rank %d)",
-                         in->name, g_fields[f].name, lp__dtype_name(g_fields[f].dtype),
+                         in->name, g_fields[f].name, lp_dtype_name(g_fields[f].dtype),
                          (long long)all->rows, (long long)all->horizon, (int)t->dtype,
                          (int)t->rank);
     return LP_OK;

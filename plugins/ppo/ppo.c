@@ -414,7 +414,7 @@ static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
         if (!ppo_field_ok(&mb->fields[in->fh[k]], ppo_fields[k].dtype, rows, hor))
             return lp_errorf(h, LP_ESPEC,
                              "ppo '%s': field '%s' must be %s [%lld, %lld] in a minibatch",
-                             in->name, ppo_fields[k].name, lp__dtype_name(ppo_fields[k].dtype),
+                             in->name, ppo_fields[k].name, lp_dtype_name(ppo_fields[k].dtype),
                              (long long)rows, (long long)hor);
     return LP_OK;
 }

@@ -91,7 +91,7 @@ static void every_dtype_and_rank(void **state) {
         src[i] = malloc(sizes[i]);
         dst[i] = calloc(1, sizes[i]);
         fill(src[i], sizes[i], (uint32_t)i);
-        snprintf(names[i], sizeof names[i], "loss%d/%s_r%d", i, lp__ckpt_dtype_name(dt), rank);
+        snprintf(names[i], sizeof names[i], "loss%d/%s_r%d", i, lp_dtype_name(dt), rank);
         items[i].name = names[i];
         items[i].view = dense(src[i], dt, rank, shapes[i % NR]);
         targets[i].name = names[i];

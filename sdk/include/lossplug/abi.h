@@ -111,6 +111,25 @@ static inline size_t lp_dtype_size(int32_t dtype) {
     }
 }
 
+/* "f32", "f64", "i32", "i64", "u8", or "?" for anything else: for messages.
+ * Static storage. */
+static inline const char *lp_dtype_name(int32_t dtype) {
+    switch (dtype) {
+    case LP_DTYPE_F32:
+        return "f32";
+    case LP_DTYPE_F64:
+        return "f64";
+    case LP_DTYPE_I32:
+        return "i32";
+    case LP_DTYPE_I64:
+        return "i64";
+    case LP_DTYPE_U8:
+        return "u8";
+    default:
+        return "?";
+    }
+}
+
 #define LP_MAX_RANK 8
 
 /* A view of n-dimensional data. Frozen layout (no size prefix).
