@@ -39,14 +39,11 @@ static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     assert_non_null(b->in);
     assert_true(lpt_add_field(b->in, "advantages", LPT_VIEW(b->adv, LP_DTYPE_F32, R, T)) >= 0);
     assert_true(lpt_add_field(b->in, "actions", LPT_VIEW(b->a, LP_DTYPE_I32, R, T)) >= 0);
-    assert_true(lpt_add_output(b->in, "logits", LPT_VIEW(b->z, LP_DTYPE_F32, R, T, A),
-                               LPT_VIEW(b->g, LP_DTYPE_F32, R, T, A)) >= 0);
-    lpt_env(b->in)->num_actions = A;
+    assert_add_logits(b->in, b->z, b->g, R, T, A);
 }
 
 static void mb_start(mb *b) {
-    assert_int_equal(lpt_create(b->in), LP_OK);
-    assert_int_equal(lpt_attach(b->in), LP_OK);
+    assert_create_attach(b->in);
 }
 
 static void mb_done(mb *b) {
@@ -337,16 +334,6 @@ static void test_gradient_finite_differences(void **state) {
 
 /* The plugin's own loss, differentiated numerically, agrees with its own
  * gradient. */
-static double plugin_loss(const double *x, size_t n, void *ctx) {
-    mb *b = ctx;
-    for (size_t k = 0; k < n; k++)
-        b->z[k] = (float)x[k];
-    lp_train_result res;
-    if (lpt_train(b->in, 0.0f, &res) != LP_OK)
-        return NAN;
-    return res.loss;
-}
-
 static void test_gradient_of_plugin_loss(void **state) {
     (void)state;
     for (uint64_t seed = 1; seed <= 40; seed++) {
@@ -357,18 +344,13 @@ static void test_gradient_of_plugin_loss(void **state) {
         assert_int_equal(lpt_set_f(b.in, "ent_coef", 0.5), 0);
         assert_int_equal(lpt_set_b(b.in, "norm_adv", (int)(seed % 3 == 0)), 0);
         mb_start(&b);
-        const size_t n = (size_t)(b.M * b.A);
-        double x[9 * 6], fd[9 * 6], an[9 * 6];
-        assert_int_equal(lpt_train(b.in, 1.0f, NULL), LP_OK);
-        for (size_t k = 0; k < n; k++) {
-            x[k] = b.z[k];
-            an[k] = b.g[k];
-        }
-        lpt_fd_grad(plugin_loss, &b, x, n, 1e-2, fd);
-        size_t worst;
-        if (lpt_grad_compare(an, fd, n, 2e-3 / (double)b.M, 2e-3, &worst, NULL) != 0)
+        lpt_own_grad og;
+        const size_t bad = lpt_check_own_gradient(b.in, b.z, b.g, (size_t)(b.M * b.A), 1e-2,
+                                                  2e-3 / (double)b.M, 2e-3, &og);
+        assert_int_equal(og.rc, LP_OK);
+        if (bad != 0)
             fail_msg("seed %llu: [%zu] analytic %.9g, plugin finite differences %.9g",
-                     (unsigned long long)seed, worst, an[worst], fd[worst]);
+                     (unsigned long long)seed, og.worst, og.analytic, og.numeric);
         mb_done(&b);
     }
 }

@@ -338,8 +338,7 @@ static void test_value_by_hand(void **state) {
     fake.bias[1] = -1.0;
     fx f = fx_new(DS_PATH("hand.lpx"), 1, 2, 2, 1);
     assert_int_equal(lpt_set_f(f.in, "coef", 0.5), 0);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     lp_train_result res;
     assert_int_equal(train(&f, 2.0f, &res), LP_OK);
     /* log p0 = -log(1 + e^-2), log p1 = -2 - log(1 + e^-2) */
@@ -401,8 +400,7 @@ static void test_gradient_fd(void **state) {
             x[i] = 3.0 * lpt_rng_normal(&rng);
         fx f = fx_new(DS_PATH("fd.lpx"), D, A, H, 1);
         assert_int_equal(lpt_set_f(f.in, "coef", coef), 0);
-        assert_int_equal(lpt_create(f.in), LP_OK);
-        assert_int_equal(lpt_attach(f.in), LP_OK);
+        assert_create_attach(f.in);
         memcpy(fake.offset, x, n * sizeof *x);
         lp_train_result res;
         assert_int_equal(train(&f, weight, &res), LP_OK);
@@ -435,8 +433,7 @@ static void test_extreme_logits(void **state) {
         for (int i = 0; i < 2 * 3 * (int)A; i++)
             fake.offset[i] = (i % 2 ? 1e4 : -1e4);
         fx f = fx_new(DS_PATH("extreme.lpx"), 1, A, 3, 1);
-        assert_int_equal(lpt_create(f.in), LP_OK);
-        assert_int_equal(lpt_attach(f.in), LP_OK);
+        assert_create_attach(f.in);
         lp_train_result res;
         assert_int_equal(train(&f, 1.0f, &res), LP_OK);
         assert_true(isfinite(res.loss));
@@ -458,8 +455,7 @@ static void test_cursor_wraps(void **state) {
     ds_write(&d, DS_PATH("wrap.lpx"));
     fake_reset(0, 2, 3, 9);
     fx f = fx_new(DS_PATH("wrap.lpx"), 2, 3, 2, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     int64_t step = 0;
     for (int call = 0; call < 7; call++) {
         assert_int_equal(cursor_of(&f), step);
@@ -487,8 +483,7 @@ static void test_batch_longer_than_dataset(void **state) {
     ds_write(&d, DS_PATH("short.lpx"));
     fake_reset(0, 1, 2, 4);
     fx f = fx_new(DS_PATH("short.lpx"), 1, 2, 7, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     assert_int_equal(train(&f, 1.0f, NULL), LP_OK);
     for (int t = 0; t < 7; t++)
         assert_near(fake.obs0[t], 100.0 * (t % 3), 0);
@@ -507,8 +502,7 @@ static void test_memory_reset_and_carried(void **state) {
     ds_write(&d, DS_PATH("memory.lpx"));
     fake_reset(2, 2, 2, 3);
     fx f = fx_new(DS_PATH("memory.lpx"), 2, 2, 3, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     const lp_tensor *mt = lpt_state(f.in, "memory");
     assert_non_null(mt);
     assert_int_equal(mt->dtype, LP_DTYPE_F32);
@@ -554,8 +548,7 @@ static void test_no_memory_for_feed_forward(void **state) {
     ds_write(&d, DS_PATH("ff.lpx"));
     fake_reset(0, 1, 2, 2);
     fx f = fx_new(DS_PATH("ff.lpx"), 1, 2, 2, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     assert_null(lpt_state(f.in, "memory"));
     assert_non_null(lpt_state(f.in, "cursor"));
     assert_non_null(lpt_state(f.in, "dataset"));
@@ -587,13 +580,11 @@ static void test_checkpoint_resumes(void **state) {
     ds_write(&d, DS_PATH("ckpt.lpx"));
     fake_reset(3, 1, 3, 8);
     fx a = fx_new(DS_PATH("ckpt.lpx"), 1, 3, 2, 1);
-    assert_int_equal(lpt_create(a.in), LP_OK);
-    assert_int_equal(lpt_attach(a.in), LP_OK);
+    assert_create_attach(a.in);
     for (int i = 0; i < 3; i++)
         assert_int_equal(train(&a, 1.0f, NULL), LP_OK);
     fx b = fx_new(DS_PATH("ckpt.lpx"), 1, 3, 2, 1);
-    assert_int_equal(lpt_create(b.in), LP_OK);
-    assert_int_equal(lpt_attach(b.in), LP_OK);
+    assert_create_attach(b.in);
     assert_int_equal(restore(&a, &b), LP_OK);
     assert_int_equal(cursor_of(&b), 6);
     /* Both continue identically: same records, same memory in. */
@@ -618,8 +609,7 @@ static void test_checkpoint_resumes(void **state) {
 
     /* A checkpoint of another dataset: the cursor starts over, with a warning. */
     fx c = fx_new(DS_PATH("ckpt.lpx"), 1, 3, 2, 1);
-    assert_int_equal(lpt_create(c.in), LP_OK);
-    assert_int_equal(lpt_attach(c.in), LP_OK);
+    assert_create_attach(c.in);
     assert_int_equal(train(&c, 1.0f, NULL), LP_OK);
     int64_t *ident = lpt_state(c.in, "dataset")->data;
     const int64_t crc = ident[2];
@@ -797,8 +787,7 @@ static void test_forward_failure(void **state) {
     ds_write(&d, DS_PATH("fail.lpx"));
     fake_reset(0, 2, 3, 1);
     fx f = fx_new(DS_PATH("fail.lpx"), 2, 3, 2, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     fake.fail_next = 1;
     assert_int_equal(train(&f, 1.0f, NULL), LP_ESTATE);
     assert_contains(lpt_last_error(f.in), "fake model: refused");
@@ -819,8 +808,7 @@ static void test_weight_and_zero_coef(void **state) {
     ds_write(&d, DS_PATH("w.lpx"));
     fake_reset(0, 1, 3, 1);
     fx f = fx_new(DS_PATH("w.lpx"), 1, 3, 2, 1);
-    assert_int_equal(lpt_create(f.in), LP_OK);
-    assert_int_equal(lpt_attach(f.in), LP_OK);
+    assert_create_attach(f.in);
     lp_train_result r1, r2;
     assert_int_equal(train(&f, 1.0f, &r1), LP_OK);
     float g1[12];

@@ -114,8 +114,7 @@ static void buf_init(buf *b, int64_t R, int64_t T, int64_t RS, int64_t ST, int w
 }
 
 static void buf_start(buf *b) {
-    assert_int_equal(lpt_create(b->in), LP_OK);
-    assert_int_equal(lpt_attach(b->in), LP_OK);
+    assert_create_attach(b->in);
 }
 
 static void buf_done(buf *b) {
@@ -550,8 +549,7 @@ static void test_mixed_layouts(void **state) {
         assert_int_equal(lpt_set_b(in, "vtrace", 1), 0);
         assert_int_equal(lpt_set_b(in, "bootstrap_truncated", 1), 0);
         assert_int_equal(lpt_set_f(in, "c_bar", 1.5), 0);
-        assert_int_equal(lpt_create(in), LP_OK);
-        assert_int_equal(lpt_attach(in), LP_OK);
+        assert_create_attach(in);
         lpt_ctx(in)->update_epoch = 1;
         assert_int_equal(lpt_update_epoch_start(in), LP_OK);
         for (int f = 6; f < NF; f++)

@@ -40,16 +40,13 @@ static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     assert_true(lpt_add_field(b->in, "teacher_logits", LPT_VIEW(b->tl, LP_DTYPE_F32, R, T, A)) >=
                 0);
     assert_true(lpt_add_field(b->in, "teacher_values", LPT_VIEW(b->tv, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_output(b->in, "logits", LPT_VIEW(b->z, LP_DTYPE_F32, R, T, A),
-                               LPT_VIEW(b->gz, LP_DTYPE_F32, R, T, A)) >= 0);
+    assert_add_logits(b->in, b->z, b->gz, R, T, A);
     assert_true(lpt_add_output(b->in, "values", LPT_VIEW(b->v, LP_DTYPE_F32, R, T),
                                LPT_VIEW(b->gv, LP_DTYPE_F32, R, T)) >= 0);
-    lpt_env(b->in)->num_actions = A;
 }
 
 static void mb_start(mb *b) {
-    assert_int_equal(lpt_create(b->in), LP_OK);
-    assert_int_equal(lpt_attach(b->in), LP_OK);
+    assert_create_attach(b->in);
 }
 
 static void mb_done(mb *b) {
@@ -326,16 +323,6 @@ static void test_gradient_finite_differences(void **state) {
 
 /* The plugin's own loss, differentiated numerically, agrees with its own
  * logit gradient. */
-static double plugin_loss(const double *x, size_t n, void *ctx) {
-    mb *b = ctx;
-    for (size_t k = 0; k < n; k++)
-        b->z[k] = (float)x[k];
-    lp_train_result res;
-    if (lpt_train(b->in, 0.0f, &res) != LP_OK)
-        return NAN;
-    return res.loss;
-}
-
 static void test_gradient_of_plugin_loss(void **state) {
     (void)state;
     for (uint64_t seed = 1; seed <= 40; seed++) {
@@ -344,18 +331,13 @@ static void test_gradient_of_plugin_loss(void **state) {
         mb_init(&b, lpt_rng_int(&rng, 1, 3), lpt_rng_int(&rng, 1, 3), lpt_rng_int(&rng, 2, 6));
         fill_random(&b, &rng, (int)(seed % 2));
         mb_start(&b);
-        const size_t n = (size_t)(b.M * b.A);
-        double x[9 * 6], fd[9 * 6], an[9 * 6];
-        assert_int_equal(lpt_train(b.in, 1.0f, NULL), LP_OK);
-        for (size_t k = 0; k < n; k++) {
-            x[k] = b.z[k];
-            an[k] = b.gz[k];
-        }
-        lpt_fd_grad(plugin_loss, &b, x, n, 1e-2, fd);
-        size_t worst;
-        if (lpt_grad_compare(an, fd, n, 2e-3 / (double)b.M, 2e-3, &worst, NULL) != 0)
+        lpt_own_grad og;
+        const size_t bad = lpt_check_own_gradient(b.in, b.z, b.gz, (size_t)(b.M * b.A), 1e-2,
+                                                  2e-3 / (double)b.M, 2e-3, &og);
+        assert_int_equal(og.rc, LP_OK);
+        if (bad != 0)
             fail_msg("seed %llu: [%zu] analytic %.9g, plugin finite differences %.9g",
-                     (unsigned long long)seed, worst, an[worst], fd[worst]);
+                     (unsigned long long)seed, og.worst, og.analytic, og.numeric);
         mb_done(&b);
     }
 }

@@ -38,8 +38,7 @@ static void mb_init(mb *b, int64_t R, int64_t T) {
 }
 
 static void mb_start(mb *b) {
-    assert_int_equal(lpt_create(b->in), LP_OK);
-    assert_int_equal(lpt_attach(b->in), LP_OK);
+    assert_create_attach(b->in);
 }
 
 static void mb_done(mb *b) {

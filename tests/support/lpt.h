@@ -178,6 +178,25 @@ void lpt_fd_grad(lpt_scalar_fn f, void *ctx, double *x, size_t n, double h, doub
 size_t lpt_grad_compare(const double *analytic, const double *numeric, size_t n, double atol,
                         double rtol, size_t *worst, double *max_abs);
 
+/* The worst element of lpt_check_own_gradient, for the caller's message. */
+typedef struct lpt_own_grad {
+    int32_t rc; /* of the training call at weight 1: LP_OK, or why it failed */
+    size_t worst;
+    double analytic, numeric;
+} lpt_own_grad;
+
+/* Checks that an instance's own reported loss, differentiated numerically,
+ * agrees with its own gradient (value and gradient come from one function).
+ * out[0..n) are the values of one output and grad[0..n) its gradient buffer,
+ * which must hold zeros. Trains once at weight 1 for the analytic gradient,
+ * then takes central differences (step h) of the loss that lpt_train reports
+ * at weight 0 as a function of out, and compares the two with
+ * lpt_grad_compare(atol, rtol). out is restored. Returns the number of
+ * failing elements, or SIZE_MAX when the training call at weight 1 failed
+ * (r->rc says why); r gets the worst element. */
+size_t lpt_check_own_gradient(lpt_inst *in, float *out, const float *grad, size_t n, double h,
+                              double atol, double rtol, lpt_own_grad *r);
+
 #ifdef __cplusplus
 }
 #endif

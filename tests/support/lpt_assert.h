@@ -54,6 +54,25 @@ static inline void assert_contract_kept(const lpt_inst *in) {
         fail_msg("contract violation: %s", lpt_last_violation(in));
 }
 
+/* lpt_create and lpt_attach of `in` both succeed. */
+#define assert_create_attach(in)                                                                   \
+    do {                                                                                           \
+        lpt_inst *in_ = (in);                                                                      \
+        assert_int_equal(lpt_create(in_), LP_OK);                                                  \
+        assert_int_equal(lpt_attach(in_), LP_OK);                                                  \
+    } while (0)
+
+/* Adds the output "logits" [R, T, A] (f32 values z, gradient g) to `in` and
+ * sets the environment's num_actions to A. */
+#define assert_add_logits(in, z, g, R, T, A)                                                       \
+    do {                                                                                           \
+        lpt_inst *il_ = (in);                                                                      \
+        const int64_t R_ = (R), T_ = (T), A_ = (A);                                                \
+        assert_true(lpt_add_output(il_, "logits", LPT_VIEW(z, LP_DTYPE_F32, R_, T_, A_),           \
+                                   LPT_VIEW(g, LP_DTYPE_F32, R_, T_, A_)) >= 0);                   \
+        lpt_env(il_)->num_actions = A_;                                                            \
+    } while (0)
+
 /* The last value recorded for statistic `key`; fails the test when there is
  * none. */
 static inline double stat_last(const lpt_inst *in, const char *key) {

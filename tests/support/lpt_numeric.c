@@ -2,6 +2,8 @@
 #include "lpt.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 lpt_rng lpt_rng_seed(uint64_t seed) {
     lpt_rng r = {seed};
@@ -68,4 +70,51 @@ size_t lpt_grad_compare(const double *analytic, const double *numeric, size_t n,
     if (max_abs != NULL)
         *max_abs = mabs;
     return failures;
+}
+
+/* lpt_check_own_gradient: the instance's loss at weight 0 as a function of
+ * the values of one output. */
+typedef struct own_loss {
+    lpt_inst *in;
+    float *out;
+} own_loss;
+
+static double own_loss_of(const double *x, size_t n, void *ctx) {
+    own_loss *c = ctx;
+    for (size_t k = 0; k < n; k++)
+        c->out[k] = (float)x[k];
+    lp_train_result res;
+    if (lpt_train(c->in, 0.0f, &res) != LP_OK)
+        return NAN;
+    return res.loss;
+}
+
+size_t lpt_check_own_gradient(lpt_inst *in, float *out, const float *grad, size_t n, double h,
+                              double atol, double rtol, lpt_own_grad *r) {
+    r->worst = 0;
+    r->analytic = r->numeric = NAN;
+    r->rc = lpt_train(in, 1.0f, NULL);
+    if (r->rc != LP_OK)
+        return SIZE_MAX;
+    double *x = malloc((n ? n : 1) * 3 * sizeof *x);
+    if (x == NULL) {
+        r->rc = LP_ENOMEM;
+        return SIZE_MAX;
+    }
+    double *an = x + n, *fd = an + n;
+    for (size_t k = 0; k < n; k++) {
+        x[k] = out[k];
+        an[k] = grad[k];
+    }
+    own_loss c = {in, out};
+    lpt_fd_grad(own_loss_of, &c, x, n, h, fd);
+    for (size_t k = 0; k < n; k++)
+        out[k] = (float)x[k];
+    const size_t bad = lpt_grad_compare(an, fd, n, atol, rtol, &r->worst, NULL);
+    if (n > 0) {
+        r->analytic = an[r->worst];
+        r->numeric = fd[r->worst];
+    }
+    free(x);
+    return bad;
 }
