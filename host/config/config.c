@@ -5,6 +5,7 @@
 
 #include "scalar.h"
 #include "walk.h"
+#include "errno_text.h"
 #include "suggest.h"
 
 #include <lp_errset.h>
@@ -1015,10 +1016,8 @@ int32_t lp__config_parse_string(const char *text, size_t len, const char *name,
 
 static int32_t io_error(lp_error *err, const char *path, const char *what, int e) {
     char buf[256];
-    if (strerror_r(e, buf, sizeof buf) != 0)
-        snprintf(buf, sizeof buf, "error %d", e);
     return lp__seterr(err, LP_EIO, "%s: cannot %s: %s; check the path and its permissions", path,
-                      what, buf);
+                      what, lp__errno_text(e, buf, sizeof buf));
 }
 
 int32_t lp__config_parse_file(const char *path, const lp__config_options *opt, lp__config **out,

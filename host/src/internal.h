@@ -7,6 +7,8 @@
 
 #include <lossplug/host.h>
 
+#include "errno_text.h" /* lp__errno_text, shared with host/config and host/state */
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,9 +46,6 @@ char *lp__asprintf(const char *fmt, ...) LP__PRINTF(1, 2);
 
 /* `dir` + "/" + `name` (no doubled slash). NULL on out of memory. */
 char *lp__path_join(const char *dir, const char *name);
-
-/* strerror(e), thread-safely, into buf (or a static string). */
-const char *lp__errno_text(int e, char *buf, size_t len);
 
 /* Replace control characters (newlines, tabs) by spaces, in place, so that
  * every message stays on one line. */

@@ -81,8 +81,3 @@ int lp__valid_name(const char *s) {
     }
     return 1;
 }
-
-const char *lp__errno_text(int e, char *buf, size_t len) {
-    /* The GNU strerror_r returns its message, which may not be `buf`. */
-    return strerror_r(e, buf, len);
-}

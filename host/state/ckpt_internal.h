@@ -7,6 +7,7 @@
 #define LP_STATE_CKPT_INTERNAL_H
 
 #include "checkpoint.h"
+#include "errno_text.h" /* lp__errno_text */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -81,9 +82,6 @@ void lp__ckpt_gather(const lp_tensor *t, uint64_t first, uint64_t count, unsigne
 void lp__ckpt_scatter(const unsigned char *src, const lp_tensor *t);
 
 /* ---- files (ckpt_io.c) -------------------------------------------------- */
-
-/* The message of errno value `e` (thread-safe) into buf. Returns buf. */
-char *lp__ckpt_errno_text(int e, char *buf, size_t size);
 
 /* Write all `size` bytes (retrying short writes and EINTR). 0 or an errno;
  * *done receives the bytes written either way. */

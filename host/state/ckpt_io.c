@@ -1,17 +1,10 @@
 /* POSIX file I/O for checkpoints: whole writes and reads that survive short
- * transfers and signals, and errno text without static buffers. */
+ * transfers and signals. */
 #include "ckpt_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
-
-char *lp__ckpt_errno_text(int e, char *buf, size_t size) {
-    /* The XSI strerror_r (we build with _POSIX_C_SOURCE, not _GNU_SOURCE). */
-    if (strerror_r(e, buf, size) != 0)
-        snprintf(buf, size, "error %d", e);
-    return buf;
-}
 
 int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done) {
     const unsigned char *p = data;

@@ -339,12 +339,12 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return lp__seterr(err, LP_EIO, "cannot open checkpoint '%s': %s", path,
-                          lp__ckpt_errno_text(errno, text, sizeof text));
+                          lp__errno_text(errno, text, sizeof text));
     if (fstat(fd, &st) != 0) {
         e = errno;
         close(fd);
         return lp__seterr(err, LP_EIO, "cannot stat checkpoint '%s': %s", path,
-                          lp__ckpt_errno_text(e, text, sizeof text));
+                          lp__errno_text(e, text, sizeof text));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
@@ -367,7 +367,7 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     if (e != 0) {
         free(buf);
         return lp__seterr(err, LP_EIO, "cannot read checkpoint '%s' at byte %zu: %s", path, got,
-                          lp__ckpt_errno_text(e, text, sizeof text));
+                          lp__errno_text(e, text, sizeof text));
     }
     /* A file that shrank while we read it is verified as what we got: the
      * checks then report it as truncated. */

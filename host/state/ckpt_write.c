@@ -36,7 +36,7 @@ typedef struct writer {
  * `at` is UINT64_MAX) and the errno text. */
 static int32_t io_error(writer *w, const char *what, uint64_t at, int e) {
     char text[128], where[48] = "";
-    lp__ckpt_errno_text(e, text, sizeof text);
+    lp__errno_text(e, text, sizeof text);
     if (at != UINT64_MAX)
         snprintf(where, sizeof where, " at byte %llu", (unsigned long long)at);
     return lp__seterr(w->err, LP_EIO, "cannot save checkpoint '%s': %s '%s'%s: %s" UNTOUCHED,
@@ -181,7 +181,7 @@ static int32_t create_tmp(writer *w) {
         int32_t rc = lp__seterr(w->err, LP_EIO,
                                 "cannot save checkpoint '%s': cannot create the temporary file "
                                 "'%s': %s" UNTOUCHED,
-                                w->path, w->tmp, lp__ckpt_errno_text(e, text, sizeof text));
+                                w->path, w->tmp, lp__errno_text(e, text, sizeof text));
         free(w->tmp);
         w->tmp = NULL;
         return rc;
@@ -262,7 +262,7 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
         char text[128];
         rc = lp__seterr(err, LP_EIO,
                         "cannot save checkpoint '%s': cannot rename '%s' over it: %s" UNTOUCHED,
-                        path, w.tmp, lp__ckpt_errno_text(errno, text, sizeof text));
+                        path, w.tmp, lp__errno_text(errno, text, sizeof text));
         goto done;
     }
     free(w.tmp);
@@ -283,7 +283,7 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
             rc = lp__seterr(err, LP_EIO,
                             "checkpoint '%s' was written but syncing directory '%s' failed: %s; "
                             "the new file may not survive a power loss",
-                            path, dir, lp__ckpt_errno_text(e, text, sizeof text));
+                            path, dir, lp__errno_text(e, text, sizeof text));
         free(dir);
     }
 
