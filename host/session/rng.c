@@ -4,18 +4,13 @@
  * rejection sampling for unbiased indices. */
 #include "session_impl.h"
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
+#include <lp_rng.h>
 
 /* Uniform in [0, n), n > 0. */
 static uint64_t below(uint64_t *x, uint64_t n) {
     uint64_t limit = (0 - n) % n; /* 2^64 mod n: values below it are biased */
     for (;;) {
-        uint64_t r = splitmix64(x);
+        uint64_t r = lp__splitmix64(x);
         if (r >= limit)
             return r % n;
     }
@@ -23,9 +18,9 @@ static uint64_t below(uint64_t *x, uint64_t n) {
 
 void lp__permutation(int64_t *perm, int64_t n, int64_t seed, int64_t epoch, int64_t update_epoch) {
     uint64_t x = (uint64_t)seed;
-    uint64_t a = splitmix64(&x);
+    uint64_t a = lp__splitmix64(&x);
     x = a ^ (uint64_t)epoch;
-    uint64_t b = splitmix64(&x);
+    uint64_t b = lp__splitmix64(&x);
     x = b ^ ((uint64_t)update_epoch * UINT64_C(0xd1b54a32d192ed03));
     for (int64_t i = 0; i < n; i++)
         perm[i] = i;

@@ -6,46 +6,22 @@
 #include "train_impl.h"
 
 #include <lp_errset.h>
+#include <lp_rng.h>
 
 #include <math.h>
 #include <string.h>
 
-/* ---- the sampling generator: xoshiro256** seeded through splitmix64 ---------------- */
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+/* ---- the sampling generator: xoshiro256** (lp_rng.h) --------------------------------- */
 
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed) {
     /* A stream of its own: the model's initialisation and the environments
      * draw from seeds derived otherwise. */
-    uint64_t x = seed ^ 0x5a3c1e0f96d2b487ULL;
-    for (int i = 0; i < 4; i++)
-        s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k) {
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t next_u64(uint64_t s[4]) {
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
+    lp__xoshiro_seed(s, seed ^ 0x5a3c1e0f96d2b487ULL);
 }
 
 /* Uniform in [0, 1) with 24 random bits: exact in float. */
 static float next_unit(uint64_t s[4]) {
-    return (float)(next_u64(s) >> 40) * 0x1.0p-24f;
+    return (float)(lp__xoshiro_next(s) >> 40) * 0x1.0p-24f;
 }
 
 /* Sample from softmax(z) by inverse CDF and return the action; *logp is its
