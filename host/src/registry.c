@@ -40,9 +40,9 @@ static int32_t lp__options_copy(const lp_registry_options *in, lp_registry_optio
         return LP_OK;
     if (in->struct_size < LP__OPTIONS_V1)
         return lp__error_set(err, LP_EINVAL,
-                             "lp_registry_open: options.struct_size is %u, expected %zu: fill the "
-                             "options with lp_registry_options_init first",
-                             (unsigned)in->struct_size, sizeof *out);
+                             "lp_registry_open: options.struct_size is %u, expected at least "
+                             "%zu: fill the options with lp_registry_options_init first",
+                             (unsigned)in->struct_size, (size_t)LP__OPTIONS_V1);
     memcpy(out, in, in->struct_size < sizeof *out ? in->struct_size : sizeof *out);
     out->struct_size = sizeof *out;
     if (out->plugin_path_count > 0 && out->plugin_paths == NULL)
@@ -130,8 +130,9 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
                              "store the registry");
     *out = NULL;
     reg = calloc(1, sizeof *reg);
-    if (reg == NULL)
-        goto oom;
+    rc = reg == NULL ? LP_ENOMEM : LP_OK;
+    if (rc != LP_OK)
+        goto loading;
     rc = lp__options_copy(opt, &reg->opt, err);
     if (rc != LP_OK)
         goto fail;
@@ -145,13 +146,20 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
     if (rc == LP_OK)
         rc = lp__resolve_conflicts(reg);
     if (rc != LP_OK)
-        goto oom;
+        goto loading;
     *out = reg;
     return LP_OK;
-oom:
-    rc = lp__error_set(err, LP_ENOMEM,
-                       "lp_registry_open: out of memory while loading plugins: free memory or "
-                       "load fewer plugins");
+loading:
+    /* Problems with one plugin are diagnostics, not failures: what fails
+     * the whole load is running out of memory, or (never expected) some
+     * other status, which is passed on as it is. */
+    if (rc == LP_ENOMEM)
+        lp__error_set(err, LP_ENOMEM,
+                      "lp_registry_open: out of memory while loading plugins: free memory or "
+                      "load fewer plugins");
+    else
+        lp__error_set(err, rc, "lp_registry_open: loading plugins failed: %s (%s)", lp_strerror(rc),
+                      lp_err_name(rc));
 fail:
     lp_registry_close(reg);
     return rc;
@@ -253,6 +261,13 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
     if (err == NULL)
         return LP_ENOENT;
     lp__error_set(err, LP_ENOENT, "no loss with id '%.80s'", id);
+    if (reg->listed_count == 0 && reg->loss_count > 0) {
+        lp__append(err->message, sizeof err->message,
+                   ": every loss found is refused because another file provides the same id; "
+                   "see the registry's diagnostics (lossplug list) and remove the duplicates");
+        lp__one_line(err->message);
+        return LP_ENOENT;
+    }
     if (reg->listed_count == 0) {
         lp__append(err->message, sizeof err->message,
                    ": no plugin provides any loss (%zu search roots); add a plugin directory "

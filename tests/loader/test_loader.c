@@ -507,6 +507,25 @@ static void test_duplicate_id(void **state) {
     lp_registry_close(reg);
 }
 
+/* Every loss found conflicts: looking one up says so instead of "no plugin
+ * provides any loss". */
+static void test_all_ids_conflict(void **state) {
+    fx *f = *state;
+    copy_fixture("dup_id", f->dir, "a.so");
+    copy_fixture("dup_id", f->dir, "b.so"); /* another file (inode), the same id */
+    lp_registry *reg = open_dir(f->dir);
+    assert_int_equal(lp_registry_loss_count(reg), 0);
+    const lp_loss_info *info = NULL;
+    lp_error err;
+    assert_int_equal(lp_registry_find(reg, "fixture_beta", &info, &err), LP_ENOENT);
+    assert_null(info);
+    assert_string_equal(err.message,
+                        "no loss with id 'fixture_beta': every loss found is refused because "
+                        "another file provides the same id; see the registry's diagnostics "
+                        "(lossplug list) and remove the duplicates");
+    lp_registry_close(reg);
+}
+
 /* ---- unknown ids ----------------------------------------------------------------- */
 
 static void test_unknown_id(void **state) {
@@ -923,6 +942,7 @@ int main(void) {
         T(test_dedup_symlinked_file),
         T(test_dedup_symlinked_dir),
         T(test_duplicate_id),
+        T(test_all_ids_conflict),
         T(test_unknown_id),
         T(test_two_registries),
         T(test_security_group_writable_dir),
