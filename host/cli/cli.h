@@ -74,7 +74,6 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg);
  * build's size, so that fields an older plugin lacks read as absent. */
 void lp__param_at(const lp_loss_desc *desc, uint32_t index, lp_param_spec *out);
 void lp__field_at(const lp_loss_desc *desc, uint32_t index, lp_field_spec *out);
-const char *lp__param_type_name(int32_t type);
 /* "read", "write", "read|write", with "|optional" when optional. */
 void lp__access_string(uint32_t access, char *buf, size_t size);
 /* "rollout", "train", "rollout|train", or "none". */

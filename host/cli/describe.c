@@ -101,7 +101,7 @@ static void lp__json_params(lp__json *j, const lp_loss_desc *desc) {
         int numeric = p.type == LP_PARAM_FLOAT || p.type == LP_PARAM_INT;
         lp__json_object_begin(j);
         lp__json_kv_string(j, "name", p.name);
-        lp__json_kv_string(j, "type", lp__param_type_name(p.type));
+        lp__json_kv_string(j, "type", lp_param_type_name(p.type));
         lp__json_param_default(j, &p);
         lp__json_key(j, "min");
         if (numeric && (p.flags & LP_PARAM_HAS_MIN))
@@ -145,8 +145,9 @@ static int lp__text_params(const lp_loss_desc *desc) {
         lp__param_at(desc, i, &p);
         lp__default_string(&p, def, sizeof def);
         lp__range_string(&p, range, sizeof range);
-        const char *row[] = {p.name, lp__param_type_name(p.type),           def,
-                             range,  lp__param_required(&p) ? "yes" : "no", p.doc};
+        const char *row[] = {
+            p.name, lp_param_type_name(p.type), def, range, lp__param_required(&p) ? "yes" : "no",
+            p.doc};
         rc = lp__table_add(&t, row);
     }
     if (rc == 0)

@@ -27,23 +27,6 @@ void lp__field_at(const lp_loss_desc *desc, uint32_t index, lp_field_spec *out) 
     lp__copy_element(desc->fields, stride, index, out, sizeof *out);
 }
 
-const char *lp__param_type_name(int32_t type) {
-    switch (type) {
-    case LP_PARAM_FLOAT:
-        return "float";
-    case LP_PARAM_INT:
-        return "int";
-    case LP_PARAM_BOOL:
-        return "bool";
-    case LP_PARAM_STRING:
-        return "string";
-    case LP_PARAM_ENUM:
-        return "enum";
-    default:
-        return "unknown";
-    }
-}
-
 /* Append `word` to the '|'-separated list in `buf`. */
 static void lp__append_word(char *buf, size_t size, const char *word) {
     size_t len = strlen(buf);

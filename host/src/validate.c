@@ -114,23 +114,6 @@ static int32_t lp__array_copy(const void *raw, uint32_t count, size_t host_size,
 
 /* ---- parameters ------------------------------------------------------------ */
 
-static const char *lp__param_type_name(int32_t type) {
-    switch (type) {
-    case LP_PARAM_FLOAT:
-        return "float";
-    case LP_PARAM_INT:
-        return "int";
-    case LP_PARAM_BOOL:
-        return "bool";
-    case LP_PARAM_STRING:
-        return "string";
-    case LP_PARAM_ENUM:
-        return "enum";
-    default:
-        return NULL;
-    }
-}
-
 /* Check min/max/default of a numeric parameter. */
 static int lp__param_range_ok(const lp_param_spec *p, double def, int check_def, char *why,
                               size_t why_len) {
@@ -257,9 +240,10 @@ static int32_t lp__params_check(const lp_param_spec *params, uint32_t count, cha
             }
         }
         if (!lp__param_ok(p, reason, sizeof reason)) {
-            const char *type = lp__param_type_name(p->type);
-            snprintf(why, why_len, "parameter '%s'%s%s%s: %s", p->name, type ? " (" : "",
-                     type ? type : "", type ? ")" : "", reason);
+            const char *type = lp_param_type_name(p->type);
+            int known = strcmp(type, "?") != 0;
+            snprintf(why, why_len, "parameter '%s'%s%s%s: %s", p->name, known ? " (" : "",
+                     known ? type : "", known ? ")" : "", reason);
             return LP_EPLUGIN;
         }
     }

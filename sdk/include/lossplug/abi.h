@@ -153,6 +153,25 @@ typedef enum lp_param_type {
     LP_PARAM_ENUM = 5,
 } lp_param_type;
 
+/* "float", "int", "bool", "string", "enum", or "?" for anything else: for
+ * messages. Static storage. */
+static inline const char *lp_param_type_name(int32_t type) {
+    switch (type) {
+    case LP_PARAM_FLOAT:
+        return "float";
+    case LP_PARAM_INT:
+        return "int";
+    case LP_PARAM_BOOL:
+        return "bool";
+    case LP_PARAM_STRING:
+        return "string";
+    case LP_PARAM_ENUM:
+        return "enum";
+    default:
+        return "?";
+    }
+}
+
 enum {
     LP_PARAM_REQUIRED = 1u << 0, /* no default: the config must set it */
     LP_PARAM_HAS_MIN = 1u << 1,  /* `min` is meaningful (inclusive) */
