@@ -32,12 +32,6 @@ void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
     s->opt.log(s->opt.log_user, level, line);
 }
 
-const char *lp__sess_errtext(int e, char *buf, size_t size) {
-    if (strerror_r(e, buf, size) != 0)
-        snprintf(buf, size, "error %d", e);
-    return buf;
-}
-
 void lp__pos_text(char *buf, size_t size, lp__pos pos) {
     snprintf(buf, size, "%s:%u:%u", pos.file != NULL ? pos.file : "<config>", (unsigned)pos.line,
              (unsigned)pos.col);

@@ -179,8 +179,6 @@ struct lp_session {
 /* ---- session.c ---- */
 void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* strerror(e) into buf, thread-safely. */
-const char *lp__sess_errtext(int e, char *buf, size_t size);
 /* "FILE:LINE:COLUMN" of a config position. */
 void lp__pos_text(char *buf, size_t size, lp__pos pos);
 
@@ -211,6 +209,13 @@ void lp__spec_free(lp_session *s);
 int32_t lp__field_find(const lp_session *s, const char *name);
 
 /* ---- buffer.c ---- */
+/* `n` rounded up to LP__SESSION_ALIGN. */
+static inline size_t lp__align_up(size_t n) {
+    return (n + LP__SESSION_ALIGN - 1) & ~(size_t)(LP__SESSION_ALIGN - 1);
+}
+/* A contiguous row-major view [rows, horizon, shape...] at `data`. */
+void lp__set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
+                  int32_t rank, const int64_t *shape);
 int32_t lp__buffer_open(lp_session *s, lp_error *err);
 void lp__buffer_free(lp_session *s);
 void lp__buffer_step(lp_session *s, int64_t t);

@@ -6,6 +6,8 @@
  * header when the file is empty) or JSON Lines. */
 #include "session_impl.h"
 
+#include "errno_text.h"
+
 #include <lp_errset.h>
 
 #include <errno.h>
@@ -168,7 +170,7 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
         return lp__seterr(err, LP_EIO,
                           "%.400s: cannot open the stats file for appending%s: %s; check that "
                           "its directory exists and is writable",
-                          path, where, lp__sess_errtext(e, eb, sizeof eb));
+                          path, where, lp__errno_text(e, eb, sizeof eb));
     }
     return LP_OK;
 }
@@ -225,7 +227,7 @@ int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
         char eb[128];
         clearerr(f);
         return lp__seterr(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s",
-                          s->stats_path, (long long)epoch, lp__sess_errtext(e, eb, sizeof eb));
+                          s->stats_path, (long long)epoch, lp__errno_text(e, eb, sizeof eb));
     }
     return LP_OK;
 }
