@@ -32,10 +32,6 @@ static int add_aligned(size_t *offset, size_t bytes) {
     return 1;
 }
 
-static size_t align_up(size_t n) {
-    return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-}
-
 /* Elements of a per-step shape. */
 static int elems_of(int32_t rank, const int64_t *shape, size_t *out) {
     size_t n = 1;
@@ -46,8 +42,8 @@ static int elems_of(int32_t rank, const int64_t *shape, size_t *out) {
     return 1;
 }
 
-static void set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
-                     int32_t rank, const int64_t *shape) {
+void lp__set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
+                  int32_t rank, const int64_t *shape) {
     memset(t, 0, sizeof *t);
     t->data = data;
     t->dtype = dtype;
@@ -114,7 +110,7 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     }
     if (total > SIZE_MAX - ALIGN || scratch > SIZE_MAX - ALIGN || out_bytes > SIZE_MAX / 2 - ALIGN)
         return too_big(err, "the total");
-    s->buf_bytes = align_up(total > 0 ? total : 1);
+    s->buf_bytes = lp__align_up(total > 0 ? total : 1);
     s->buf = aligned_alloc(ALIGN, s->buf_bytes);
     size_t nf = s->field_count > 0 ? s->field_count : 1;
     size_t no = s->output_count > 0 ? s->output_count : 1;
@@ -127,12 +123,12 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
         s->mb_rows = calloc(mb_rows, sizeof *s->mb_rows);
         s->mb_steps = calloc(mb_rows, sizeof *s->mb_steps);
     }
-    s->out_bytes = align_up(out_bytes > 0 ? out_bytes : 1);
+    s->out_bytes = lp__align_up(out_bytes > 0 ? out_bytes : 1);
     s->out_mem = aligned_alloc(ALIGN, 2 * s->out_bytes);
     s->out_views = calloc(no, sizeof *s->out_views);
     s->grad_views = calloc(no, sizeof *s->grad_views);
     if (s->plan.shuffle) {
-        s->scratch_bytes = align_up(scratch > 0 ? scratch : 1);
+        s->scratch_bytes = lp__align_up(scratch > 0 ? scratch : 1);
         s->scratch = aligned_alloc(ALIGN, s->scratch_bytes);
     }
     if (s->buf == NULL || s->all_views == NULL || s->step_views == NULL || s->mb_views == NULL ||
@@ -155,10 +151,10 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     for (size_t i = 0; i < s->field_count; i++) {
         const lp__mfield *f = &s->fields[i];
         unsigned char *base = s->buf + f->info.offset;
-        set_view(&s->all_views[i], base, f->info.dtype, (int64_t)seg, (int64_t)hor, f->info.rank,
-                 f->info.shape);
-        set_view(&s->mb_views[i], base, f->info.dtype, (int64_t)mb_rows, (int64_t)mb_hor,
-                 f->info.rank, f->info.shape);
+        lp__set_view(&s->all_views[i], base, f->info.dtype, (int64_t)seg, (int64_t)hor,
+                     f->info.rank, f->info.shape);
+        lp__set_view(&s->mb_views[i], base, f->info.dtype, (int64_t)mb_rows, (int64_t)mb_hor,
+                     f->info.rank, f->info.shape);
         /* A step: [segments, ...] at step t, rows horizon steps apart. */
         lp_tensor *st = &s->step_views[i];
         memset(st, 0, sizeof *st);
@@ -176,10 +172,10 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     for (size_t i = 0; i < s->output_count; i++) {
         const lp__output *o = &s->outputs[i];
         add_aligned(&off, 0);
-        set_view(&s->out_views[i], s->out_mem + off, o->decl.dtype, (int64_t)mb_rows,
-                 (int64_t)mb_hor, o->decl.rank, o->decl.shape);
-        set_view(&s->grad_views[i], s->out_mem + s->out_bytes + off, o->decl.dtype,
-                 (int64_t)mb_rows, (int64_t)mb_hor, o->decl.rank, o->decl.shape);
+        lp__set_view(&s->out_views[i], s->out_mem + off, o->decl.dtype, (int64_t)mb_rows,
+                     (int64_t)mb_hor, o->decl.rank, o->decl.shape);
+        lp__set_view(&s->grad_views[i], s->out_mem + s->out_bytes + off, o->decl.dtype,
+                     (int64_t)mb_rows, (int64_t)mb_hor, o->decl.rank, o->decl.shape);
         off += o->bytes;
     }
 

@@ -119,7 +119,7 @@ static int32_t reserve(lp__inst *in, int64_t samples) {
                             EXT_FN ": a batch of %lld samples is too large for the outputs; "
                                    "use fewer rows or a shorter horizon",
                             (long long)samples);
-        need += ((bytes * (size_t)samples + ALIGN - 1) / ALIGN) * ALIGN;
+        need += lp__align_up(bytes * (size_t)samples);
     }
     if (need == 0)
         need = ALIGN;
@@ -146,22 +146,6 @@ static int32_t reserve(lp__inst *in, int64_t samples) {
     s->aux_mem = mem;
     s->aux_half = need;
     return LP_OK;
-}
-
-static void set_view(lp_tensor *t, void *data, const lp_decl *d, int64_t rows, int64_t horizon) {
-    memset(t, 0, sizeof *t);
-    t->data = data;
-    t->dtype = d->dtype;
-    t->rank = d->rank + 2;
-    t->shape[0] = rows;
-    t->shape[1] = horizon;
-    for (int32_t k = 0; k < d->rank; k++)
-        t->shape[k + 2] = d->shape[k];
-    int64_t stride = 1;
-    for (int32_t k = t->rank - 1; k >= 0; k--) {
-        t->strides[k] = stride;
-        stride *= t->shape[k];
-    }
 }
 
 /* The loss's field view h against the session's field h. */
@@ -220,7 +204,7 @@ static int32_t copy_fields(lp__inst *in, const lp_batch *b) {
         if (b->fields[i].data != NULL) {
             size_t bytes = (size_t)(b->rows * b->horizon * s->fields[i].step_elems) *
                            lp_dtype_size(b->fields[i].dtype);
-            need += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
+            need += lp__align_up(bytes);
         }
     if (need > s->aux_data_cap) {
         unsigned char *p = aligned_alloc(ALIGN, need);
@@ -247,7 +231,7 @@ static int32_t copy_fields(lp__inst *in, const lp_batch *b) {
         }
         copy_dense(t->data, v);
         size_t bytes = (size_t)stride * lp_dtype_size(v->dtype);
-        off += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
+        off += lp__align_up(bytes);
     }
     return LP_OK;
 }
@@ -338,11 +322,13 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
     size_t off = 0;
     for (size_t i = 0; i < s->output_count; i++) {
         const lp__output *o = &s->outputs[i];
-        set_view(&s->aux_out_views[i], s->aux_mem + off, &o->decl, b->rows, b->horizon);
-        set_view(&s->aux_grad_views[i], s->aux_mem + s->aux_half + off, &o->decl, b->rows,
-                 b->horizon);
+        const lp_decl *d = &o->decl;
+        lp__set_view(&s->aux_out_views[i], s->aux_mem + off, d->dtype, b->rows, b->horizon, d->rank,
+                     d->shape);
+        lp__set_view(&s->aux_grad_views[i], s->aux_mem + s->aux_half + off, d->dtype, b->rows,
+                     b->horizon, d->rank, d->shape);
         size_t bytes = (size_t)samples * (size_t)o->sample_elems * lp_dtype_size(o->decl.dtype);
-        off += ((bytes + ALIGN - 1) / ALIGN) * ALIGN;
+        off += lp__align_up(bytes);
     }
     memset(s->aux_mem, 0, 2 * s->aux_half);
     rc = copy_fields(in, b);
