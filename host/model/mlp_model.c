@@ -213,10 +213,9 @@ static int32_t observations(lp_mlp_model *a, const char *fn, const lp_batch *mb,
 
 /* outputs[index] (or grads[index]) as a contiguous f32 [rows, horizon,
  * width] (for values, [rows, horizon] is accepted too). */
-static int32_t output_data(const lp_mlp_model *a, const char *fn, const char *what,
-                           const lp_batch *mb, const lp_tensor *arr, int32_t index,
-                           const char *name, int64_t rows, int64_t horizon, int64_t width,
-                           float **data, lp_error *err) {
+static int32_t output_data(const char *fn, const char *what, const lp_batch *mb,
+                           const lp_tensor *arr, int32_t index, const char *name, int64_t rows,
+                           int64_t horizon, int64_t width, float **data, lp_error *err) {
     *data = NULL;
     if (index < 0)
         return LP_OK;
@@ -244,9 +243,30 @@ static int32_t output_data(const lp_mlp_model *a, const char *fn, const char *wh
                           "%s: %s #%d (%s) is not a contiguous tensor: the session's outputs "
                           "and gradients are contiguous; pass them unchanged",
                           fn, what, (int)index, name);
-    (void)a;
     *data = t->data;
     return LP_OK;
+}
+
+/* The forward (outputs in `arr`) or, when `backward`, the backward
+ * (gradients in `arr`) of the MLP on batch `mb`, in the model's current
+ * work block. */
+static int32_t run_pass(lp_mlp_model *a, const char *fn, const lp_batch *mb, const lp_tensor *arr,
+                        int backward, lp_error *err) {
+    const char *what = backward ? "gradient" : "output";
+    int64_t rows = 0, horizon = 0, ld = 0;
+    const float *obs = NULL;
+    float *logits = NULL, *values = NULL;
+    int32_t rc = observations(a, fn, mb, &rows, &horizon, &obs, &ld, err);
+    if (rc == LP_OK)
+        rc = output_data(fn, what, mb, arr, a->logits_output, "logits", rows, horizon,
+                         a->m->num_actions, &logits, err);
+    if (rc == LP_OK)
+        rc = output_data(fn, what, mb, arr, a->values_output, "values", rows, horizon, 1, &values,
+                         err);
+    if (rc != LP_OK)
+        return rc;
+    return backward ? lp_mlp_backward(a->m, obs, ld, rows * horizon, logits, values, err)
+                    : lp_mlp_forward(a->m, obs, ld, rows * horizon, logits, values, err);
 }
 
 /* ---- auxiliary passes ------------------------------------------------------
@@ -350,21 +370,7 @@ static int32_t aux_pass(lp_mlp_model *a, const char *fn, const lp_batch *b, cons
     lp__mlp_work own;
     work_save(m, &own);
     work_load(m, &a->aux);
-    int64_t rows, horizon, ld;
-    const float *obs;
-    float *logits, *values;
-    const char *what = backward ? "gradient" : "output";
-    rc = observations(a, fn, b, &rows, &horizon, &obs, &ld, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, what, b, arr, a->logits_output, "logits", rows, horizon,
-                         m->num_actions, &logits, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, what, b, arr, a->values_output, "values", rows, horizon, 1, &values,
-                         err);
-    if (rc == LP_OK && !backward)
-        rc = lp_mlp_forward(m, obs, ld, rows * horizon, logits, values, err);
-    else if (rc == LP_OK)
-        rc = lp_mlp_backward(m, obs, ld, rows * horizon, logits, values, err);
+    rc = run_pass(a, fn, b, arr, backward, err);
     work_save(m, &a->aux);
     work_load(m, &own);
     return rc;
@@ -384,40 +390,12 @@ static int32_t model_backward_aux(void *user, const lp_batch *b, const lp_tensor
 
 static int32_t model_forward(void *user, const lp_batch *mb, const lp_tensor *outputs,
                              lp_error *err) {
-    static const char fn[] = "lp_mlp_model forward";
-    lp_mlp_model *a = user;
-    int64_t rows, horizon, ld;
-    const float *obs;
-    float *logits, *values;
-    int32_t rc = observations(a, fn, mb, &rows, &horizon, &obs, &ld, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, "output", mb, outputs, a->logits_output, "logits", rows, horizon,
-                         a->m->num_actions, &logits, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, "output", mb, outputs, a->values_output, "values", rows, horizon, 1,
-                         &values, err);
-    if (rc == LP_OK)
-        rc = lp_mlp_forward(a->m, obs, ld, rows * horizon, logits, values, err);
-    return rc;
+    return run_pass(user, "lp_mlp_model forward", mb, outputs, 0, err);
 }
 
 static int32_t model_backward(void *user, const lp_batch *mb, const lp_tensor *grads,
                               lp_error *err) {
-    static const char fn[] = "lp_mlp_model backward";
-    lp_mlp_model *a = user;
-    int64_t rows, horizon, ld;
-    const float *obs;
-    float *dlogits, *dvalues;
-    int32_t rc = observations(a, fn, mb, &rows, &horizon, &obs, &ld, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, "gradient", mb, grads, a->logits_output, "logits", rows, horizon,
-                         a->m->num_actions, &dlogits, err);
-    if (rc == LP_OK)
-        rc = output_data(a, fn, "gradient", mb, grads, a->values_output, "values", rows, horizon, 1,
-                         &dvalues, err);
-    if (rc == LP_OK)
-        rc = lp_mlp_backward(a->m, obs, ld, rows * horizon, dlogits, dvalues, err);
-    return rc;
+    return run_pass(user, "lp_mlp_model backward", mb, grads, 1, err);
 }
 
 static int32_t model_step(void *user, const lp_ctx *ctx, lp_error *err) {
