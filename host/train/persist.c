@@ -53,7 +53,6 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
         return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
     size_t k = lp_mlp_named_params(t->mlp, t->extra, nparams);
     k += lp_adam_named_tensors(t->adam, t->extra + k);
-    t->trainer_extra_first = k;
     t->extra[k].name = "trainer/rng";
     t->extra[k++].view = view1(t->rng, LP_DTYPE_I64, 4);
     lp_tensor obs = view1(t->obs, LP_DTYPE_F32, t->n);

@@ -154,7 +154,6 @@ typedef struct lp__trainer {
     size_t snap_size;
     lp_named_tensor *extra; /* what checkpoints hold besides the session */
     size_t extra_count;
-    size_t trainer_extra_first; /* extra[first..] are the trainer's own */
 
     double t_start;
     int64_t steps_start;
