@@ -114,6 +114,8 @@ struct lp_session {
     char *stats_path;
     int32_t stats_format; /* lp__stats_format */
     FILE *stats_file;
+    char *stats_line; /* one epoch's line (and the CSV header), sized at the first write */
+    size_t stats_line_cap;
 
     /* the program's declarations (resolved) */
     lp__fdecl *prog_fields;

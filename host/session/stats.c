@@ -11,6 +11,9 @@
 #include <lp_errset.h>
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,11 +178,25 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
     return LP_OK;
 }
 
+/* Append to the line being built; the buffer is sized so that it always
+ * fits (stats_line_size). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+put(lp_session *s, const char *fmt, ...) {
+    size_t n = strlen(s->stats_line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->stats_line + n, s->stats_line_cap - n, fmt, ap);
+    va_end(ap);
+}
+
 /* The shortest %g form that reads back as `v`. */
-static void put_double(FILE *f, double v) {
+static void put_double(lp_session *s, double v) {
     char buf[40];
     if (v == floor(v) && fabs(v) < 1e15) { /* integers as such: 40, not 4e+01 */
-        fprintf(f, "%.0f", v);
+        put(s, "%.0f", v);
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
@@ -187,54 +204,95 @@ static void put_double(FILE *f, double v) {
         if (strtod(buf, NULL) == v)
             break;
     }
-    fputs(buf, f);
+    put(s, "%s", buf);
+}
+
+/* An upper bound of a CSV header plus one line, or of one JSON line: the
+ * stats are fixed from the first train phase on, so this is computed once. */
+static size_t stats_line_size(const lp_session *s) {
+    size_t n = 128; /* epoch, env_steps, punctuation, newlines, NUL */
+    for (size_t i = 0; i < s->stat_count; i++)
+        n += 2 * (strlen(s->stats[i].name) + 8) + 48; /* name twice, a value of <= 24 chars */
+    return n;
+}
+
+/* Write `len` bytes at the end of the file in one go; on a failed or short
+ * write, cut the file back to where it was, so that it never holds a partial
+ * line. */
+static int32_t append_whole(lp_session *s, size_t len, int64_t epoch, lp_error *err) {
+    int fd = fileno(s->stats_file);
+    off_t start = lseek(fd, 0, SEEK_END);
+    size_t done = 0;
+    int e = 0;
+    while (start >= 0 && done < len) {
+        ssize_t w = write(fd, s->stats_line + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (start < 0)
+        e = errno;
+    if (done == len && start >= 0)
+        return LP_OK;
+    if (start >= 0 && done > 0 && ftruncate(fd, start) != 0)
+        done = len; /* could not cut: say so below */
+    char eb[128];
+    return lp__seterr(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s%s",
+                      s->stats_path, (long long)epoch, lp__errno_text(e, eb, sizeof eb),
+                      done == len ? " (and a partial line may remain)" : "; nothing was written");
 }
 
 int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
-    FILE *f = s->stats_file;
-    if (f == NULL)
+    if (s->stats_file == NULL)
         return LP_OK;
+    if (s->stats_line == NULL) {
+        s->stats_line_cap = stats_line_size(s);
+        s->stats_line = malloc(s->stats_line_cap);
+        if (s->stats_line == NULL)
+            return lp__seterr(err, LP_ENOMEM, "%.400s: out of memory for the stats line",
+                              s->stats_path);
+    }
+    s->stats_line[0] = '\0';
     if (s->stats_format == LP__STATS_CSV) {
-        if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) {
-            fputs("epoch,env_steps", f);
+        int fd = fileno(s->stats_file);
+        if (lseek(fd, 0, SEEK_END) == 0) {
+            put(s, "epoch,env_steps");
             for (size_t i = 0; i < s->stat_count; i++)
-                fprintf(f, ",%s", s->stats[i].name);
-            fputc('\n', f);
+                put(s, ",%s", s->stats[i].name);
+            put(s, "\n");
         }
-        fprintf(f, "%lld,%lld", (long long)epoch, (long long)s->env_steps);
+        put(s, "%lld,%lld", (long long)epoch, (long long)s->env_steps);
         for (size_t i = 0; i < s->stat_count; i++) {
-            fputc(',', f);
+            put(s, ",");
             if (isnan(s->stats[i].value))
-                fputs("nan", f);
+                put(s, "nan");
             else
-                put_double(f, s->stats[i].value);
+                put_double(s, s->stats[i].value);
         }
-        fputc('\n', f);
+        put(s, "\n");
     } else {
-        fprintf(f, "{\"epoch\":%lld,\"env_steps\":%lld", (long long)epoch, (long long)s->env_steps);
+        put(s, "{\"epoch\":%lld,\"env_steps\":%lld", (long long)epoch, (long long)s->env_steps);
         for (size_t i = 0; i < s->stat_count; i++) {
             /* Names are [a-z0-9_/]: nothing to escape. */
-            fprintf(f, ",\"%s\":", s->stats[i].name);
+            put(s, ",\"%s\":", s->stats[i].name);
             if (!isfinite(s->stats[i].value))
-                fputs("null", f);
+                put(s, "null");
             else
-                put_double(f, s->stats[i].value);
+                put_double(s, s->stats[i].value);
         }
-        fputs("}\n", f);
+        put(s, "}\n");
     }
-    if (fflush(f) != 0 || ferror(f)) {
-        int e = errno;
-        char eb[128];
-        clearerr(f);
-        return lp__seterr(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s",
-                          s->stats_path, (long long)epoch, lp__errno_text(e, eb, sizeof eb));
-    }
-    return LP_OK;
+    return append_whole(s, strlen(s->stats_line), epoch, err);
 }
 
 void lp__stats_free(lp_session *s) {
     if (s->stats_file != NULL)
         fclose(s->stats_file);
+    free(s->stats_line);
     free(s->stats_path);
     for (size_t i = 0; i < s->stat_count; i++)
         free(s->stats[i].name);

@@ -84,6 +84,38 @@ static void test_csv(void **state) {
                         "0,8,3,1,nan,11.5,21.5,nan,3.5\n");
 }
 
+/* A stats file that cannot take the line (a full disk): the train phase
+ * reports what and where, the epoch still advances, and the file holds no
+ * partial line. */
+static void test_append_fails_cleanly(void **state) {
+    (void)state;
+    const char *path = LP_SESSION_TMP "/full.csv";
+    unlink(path);
+    assert_int_equal(symlink("/dev/full", path), 0);
+    lp_session_options opt;
+    test_options(&opt);
+    opt.stats_path = path;
+    lp_session *s = NULL;
+    lp_error err;
+    assert_int_equal(open_yaml_opt(STATS_YAML, &opt, &s, &err), LP_OK);
+    tmodel m = {0};
+    lp_model model = tmodel_make(&m);
+    assert_int_equal(lp_session_epoch_start(s, &err), LP_OK);
+    assert_int_equal(lp_session_rollout_start(s, &err), LP_OK);
+    for (int64_t t = 0; t < lp_session_env(s)->horizon; t++)
+        assert_int_equal(lp_session_rollout_step(s, t, &err), LP_OK);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EIO);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s: cannot append the stats of epoch 0: No space left on device; nothing was "
+             "written",
+             path);
+    assert_string_equal(err.message, want);
+    assert_int_equal(lp_session_epoch(s), 1);
+    lp_session_close(s);
+    unlink(path);
+}
+
 static void test_jsonl(void **state) {
     (void)state;
     const char *path = LP_SESSION_TMP "/stats.jsonl";
@@ -210,6 +242,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_keys_and_means, teardown_log),
         cmocka_unit_test_teardown(test_csv, teardown_log),
+        cmocka_unit_test_teardown(test_append_fails_cleanly, teardown_log),
         cmocka_unit_test_teardown(test_jsonl, teardown_log),
         cmocka_unit_test_teardown(test_bad_paths, teardown_log),
         cmocka_unit_test_teardown(test_program_stats, teardown_log),
