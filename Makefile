@@ -1,4 +1,5 @@
-# lossplug: set-up, build and tests in one command on a fresh Debian machine.
+# lossplug: set-up, build and tests in one command on a fresh Debian machine
+# (with no make yet: bash .ci/setup demo | bash .ci/setup test).
 #
 #   make demo            install what is missing, build, train CartPole with PPO until solved
 #   make test            install what is missing, build and run ctest, plain and with ASan+UBSan
@@ -9,9 +10,9 @@
 # Recipes run with umask 022: the loader refuses plugins in group- or
 # other-writable directories, by design.
 
-# Debian packages the build, the tests and the tools need (one list).
-DEB_PACKAGES := cmake make gcc pkg-config libyaml-dev libopenblas-dev libcmocka-dev \
-                valgrind clang-format python3
+# Debian packages the build, the tests and the tools need: the one list is
+# .ci/deb-packages, which .ci/setup reads too.
+DEB_PACKAGES := $(shell sed -e 's/\#.*//' .ci/deb-packages)
 
 # Quiet recursive make: no "Entering directory" lines around the build.
 MAKEFLAGS += --no-print-directory
@@ -40,26 +41,13 @@ lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(2) && \
 all: build
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
-# Install missing Debian packages when root; otherwise say how, and fail.
+# Install missing Debian packages when root and check that the toolchain
+# works (.ci/setup); otherwise print the apt-get line to run, and fail.
+# Skipped when .ci/setup has just done it and started make.
 deps:
-	@missing=; \
-	for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' \
-	        || missing="$$missing $$p"; \
-	done; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" -eq 0 ]; then \
-	    echo "==> installing missing Debian packages:$$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
-	else \
-	    echo "lossplug: missing Debian packages:$$missing" >&2; \
-	    echo "Install them, then run make again:" >&2; \
-	    echo "    sudo apt-get install -y$$missing" >&2; \
-	    exit 1; \
-	fi
+	@if [ -z "$$LP_SETUP_DONE" ]; then bash .ci/setup deps; fi
 
 build: deps
 	@umask 022 && $(call lp_build,$(BUILD_DIR),-DLP_SANITIZE=OFF)
