@@ -30,7 +30,7 @@ command -v git >/dev/null || die "git is missing: apt-get install git"
 # sources.list or sources.list.d/*.{list,sources}.
 mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
     2>/dev/null | sed -n -e 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\/debian\/\{0,1\}\) .*/\2/p' \
-    -e 's/^URIs: *\([^ ]*\/debian\/\{0,1\}\)$/\1/p' | head -n 1)
+    -e 's/^URIs: *\([^ ]*\/debian\/\{0,1\}\)$/\1/p' | head -n 1 || true)
 [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list{,.d}"
 
 # The two commands: the first ```sh block of the README, comments removed.

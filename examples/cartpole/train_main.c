@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define MAX_PLUGIN_PATHS 16
 
@@ -36,8 +35,8 @@ static const char usage_text[] =
     "  -h, --help          this text\n"
     "\n"
     "Plugins are searched in the --plugin-path directories, the config's plugin_path,\n"
-    "the plugin directory of the build this program comes from, LOSSPLUG_PATH and the\n"
-    "installed plugin directory. Ctrl-C stops at the end of the epoch in progress.\n";
+    "LOSSPLUG_PATH, then the plugin directory of the install or the build tree this\n"
+    "program runs from (docs/loader.md). Ctrl-C stops at the end of the epoch in progress.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "cartpole-train: ");
@@ -63,14 +62,9 @@ static void log_fn(void *user, int32_t level, const char *msg) {
                 msg);
 }
 
-static int is_dir(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
 int main(int argc, char **argv) {
     const char *config = NULL, *stats = NULL, *checkpoint = NULL, *resume = NULL;
-    const char *plugin_paths[MAX_PLUGIN_PATHS + 1];
+    const char *plugin_paths[MAX_PLUGIN_PATHS];
     size_t npaths = 0;
     long long seed = 0, max_steps = 0;
     int seed_set = 0, target_set = 0, quiet = 0;
@@ -127,13 +121,6 @@ int main(int argc, char **argv) {
     }
     if (config == NULL)
         return usage_error("%s", "no CONFIG given (e.g. examples/cartpole/ppo.yaml)");
-#ifdef CARTPOLE_BUILD_PLUGIN_DIR
-    /* The plugins of the build this program was built in, when it is still
-     * there: `make demo` and a build tree work without any path setup. */
-    if (is_dir(CARTPOLE_BUILD_PLUGIN_DIR))
-        plugin_paths[npaths++] = CARTPOLE_BUILD_PLUGIN_DIR;
-#endif
-    (void)is_dir;
 
     cartpole_lp cp;
     lp_env env;

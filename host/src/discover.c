@@ -68,27 +68,47 @@ static int32_t lp__roots_add_list(lp__roots *roots, const char *list, lp__diags 
     return rc;
 }
 
-/* The plugin directory of the install this library belongs to, found from
- * where liblossplug itself was loaded (<libdir>/LP_PLUGINDIR_FROM_LIBDIR), so
- * that an install made with `cmake --install --prefix` or moved elsewhere
- * finds its own plugins rather than those of the configured prefix. -1 when
- * that directory does not exist (a build tree, a static link). */
-static const char lp__self_anchor = 0;
-static int lp__relocated_plugin_dir(char *buf, size_t size) {
-    Dl_info info;
-    char lib[PATH_MAX];
-    if (dladdr(&lp__self_anchor, &info) == 0 || info.dli_fname == NULL ||
-        realpath(info.dli_fname, lib) == NULL)
-        return -1;
-    char *slash = strrchr(lib, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    int n = snprintf(buf, size, "%s/%s", lib, LP_PLUGINDIR_FROM_LIBDIR);
+static int lp__is_dir(const char *path) {
     struct stat st;
-    if (n < 0 || (size_t)n >= size || stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-        return -1;
-    return 0;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The root liblossplug adds by itself (the last one of docs/loader.md's
+ * search order), computed here and nowhere else. From the file the running
+ * library code was loaded from (found with dladdr: liblossplug.so, or the
+ * program that links liblossplug.a), in this order:
+ *   1. <its directory>/LP_PLUGINDIR_FROM_LIBDIR when that directory exists:
+ *      an install, wherever `cmake --install --prefix` put it or moved it;
+ *   2. LP_BUILD_PLUGIN_DIR when the file lies inside LP_BUILD_DIR, the build
+ *      tree it was built in: every program run from a build tree finds that
+ *      build's plugins;
+ *   3. lp_install_plugin_dir(), the directory configured at build time.
+ * Returns `buf` or a constant string. */
+static const char lp__self_anchor = 0;
+static const char *lp__own_plugin_dir(char *buf, size_t size) {
+    Dl_info info;
+    char self[PATH_MAX], build[PATH_MAX];
+    if (dladdr(&lp__self_anchor, &info) == 0 || info.dli_fname == NULL ||
+        realpath(info.dli_fname, self) == NULL)
+        return lp_install_plugin_dir();
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return lp_install_plugin_dir();
+    *slash = '\0';
+    int n = snprintf(buf, size, "%s/%s", self, LP_PLUGINDIR_FROM_LIBDIR);
+    if (n > 0 && (size_t)n < size && lp__is_dir(buf))
+        return buf;
+#if defined(LP_BUILD_DIR) && defined(LP_BUILD_PLUGIN_DIR)
+    size_t len = 0;
+    if (realpath(LP_BUILD_DIR, build) != NULL)
+        len = strlen(build);
+    if (len > 0 && strncmp(self, build, len) == 0 && (self[len] == '/' || self[len] == '\0') &&
+        lp__is_dir(LP_BUILD_PLUGIN_DIR))
+        return LP_BUILD_PLUGIN_DIR;
+#else
+    (void)build;
+#endif
+    return lp_install_plugin_dir();
 }
 
 int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__diags *diags) {
@@ -103,11 +123,8 @@ int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__di
             rc = lp__roots_add_list(roots, env, diags);
     }
     if (rc == LP_OK && opt->use_install_dir) {
-        char relocated[PATH_MAX];
-        const char *dir = lp__relocated_plugin_dir(relocated, sizeof relocated) == 0
-                              ? relocated
-                              : lp_install_plugin_dir();
-        rc = lp__root_add(roots, dir, NULL, diags);
+        char buf[PATH_MAX];
+        rc = lp__root_add(roots, lp__own_plugin_dir(buf, sizeof buf), NULL, diags);
     }
     return rc;
 }
