@@ -26,7 +26,8 @@ if ! cmake --install "$build" --prefix "$prefix" >"$lp_tmp/install.log" 2>&1; th
     finish
 fi
 for f in include/lossplug/abi.h include/lossplug/plugin.h include/lossplug/host.h \
-    bin/lossplug lib/cmake/lossplug/lossplugConfig.cmake \
+    bin/lossplug bin/cartpole-train bin/cartpole-expert-data \
+    share/lossplug/examples/cartpole/ppo.yaml lib/cmake/lossplug/lossplugConfig.cmake \
     lib/cmake/lossplug/lossplugConfigVersion.cmake lib/cmake/lossplug/LossplugPlugin.cmake \
     share/lossplug/plugin.map; do
     [ -e "$prefix/$f" ] || fail "not installed: $f"
@@ -121,5 +122,25 @@ expect_rc 0 "list the installed built-ins"
 expect_json "any(l['id'] == 'action_supervised' and '/lib' in l['file'] and '/lossplug/plugins/' in l['file'] for l in d['losses'])"
 run "$lp" describe action_supervised
 expect_rc 0 "describe an installed built-in"
+
+# The installed programs find the installed plugins, and nothing of the
+# build tree: no flag, no environment variable, run from an empty folder.
+mkdir "$lp_tmp/empty"
+cd "$lp_tmp/empty" || exit 1
+cfg=$prefix/share/lossplug/examples/cartpole/ppo.yaml
+step "installed lossplug check on an installed example config"
+run "$lp" check "$cfg"
+expect_rc 0 "installed lossplug check ppo.yaml"
+expect_out "valid" "installed lossplug check ppo.yaml"
+run "$lp" list --json
+expect_rc 0 "installed lossplug list from an empty folder"
+expect_json "d['losses'] and all(os.path.realpath(l['file']).startswith(os.path.realpath('$prefix') + '/') for l in d['losses'])"
+step "installed cartpole-train, 4 epochs"
+run "$prefix/bin/cartpole-train" "$cfg" --max-steps 2048 --quiet --stats run.csv --checkpoint run.ckpt
+expect_rc 0 "installed cartpole-train runs 4 epochs"
+expect_out "result: solved=no env_steps=2048 epochs=4" "installed cartpole-train runs 4 epochs"
+[ -s run.csv ] && [ -s run.ckpt ] || fail "installed cartpole-train wrote no stats or checkpoint"
+run "$prefix/bin/cartpole-expert-data" --out expert.lpx --steps 16
+expect_rc 0 "installed cartpole-expert-data"
 
 finish

@@ -73,7 +73,7 @@ expect_err_format() {
 
 # stdout parses as JSON; with a Python expression, it must also hold for `d`.
 expect_json() {
-    if ! python3 -c 'import json,sys
+    if ! python3 -c 'import json,os,sys
 d = json.load(sys.stdin)
 if len(sys.argv) > 1 and not eval(sys.argv[1]):
     sys.exit("condition failed: " + sys.argv[1])' "$@" <"$out"; then
