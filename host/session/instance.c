@@ -316,9 +316,7 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     const lp__loss_cfg *l = in->cfg;
     const lp_loss_desc *desc = in->info->desc;
     fill_host(in);
-    int32_t rc = lp__stat_add(s, in, "loss", &in->loss_stat, err);
-    if (rc != LP_OK)
-        return rc;
+    int32_t rc;
 
     lp_create_args args;
     memset(&args, 0, sizeof args);
@@ -352,6 +350,10 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     memset(&in->loss, 0, sizeof in->loss);
     memcpy(&in->loss, raw, raw->struct_size < sizeof in->loss ? raw->struct_size : sizeof in->loss);
     in->created = 1;
+    /* "<instance>/loss" exists only for a loss that can report one: a loss
+     * with no train hook (gae) has no column nobody could fill. */
+    if (in->loss.train != NULL)
+        return lp__stat_add(s, in, "loss", &in->loss_stat, err);
     return LP_OK;
 }
 

@@ -268,21 +268,19 @@ int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
         put(s, "%lld,%lld", (long long)epoch, (long long)s->env_steps);
         for (size_t i = 0; i < s->stat_count; i++) {
             put(s, ",");
-            if (isnan(s->stats[i].value))
-                put(s, "nan");
-            else
+            if (isfinite(s->stats[i].value)) /* no value this epoch: an empty cell */
                 put_double(s, s->stats[i].value);
         }
         put(s, "\n");
     } else {
         put(s, "{\"epoch\":%lld,\"env_steps\":%lld", (long long)epoch, (long long)s->env_steps);
         for (size_t i = 0; i < s->stat_count; i++) {
-            /* Names are [a-z0-9_/]: nothing to escape. */
-            put(s, ",\"%s\":", s->stats[i].name);
+            /* Names are [a-z0-9_/]: nothing to escape. No value this
+             * epoch: no key. */
             if (!isfinite(s->stats[i].value))
-                put(s, "null");
-            else
-                put_double(s, s->stats[i].value);
+                continue;
+            put(s, ",\"%s\":", s->stats[i].name);
+            put_double(s, s->stats[i].value);
         }
         put(s, "}\n");
     }

@@ -79,9 +79,9 @@ static void test_csv(void **state) {
     assert_string_equal(slurp(path),
                         "epoch,env_steps,p/loss,q/loss,off/loss,p/metric,q/metric,off/metric,"
                         "total_loss\n"
-                        "0,8,3,1,nan,11.5,21.5,nan,3.5\n"
-                        "1,16,3,1,nan,11.5,21.5,nan,3.5\n"
-                        "0,8,3,1,nan,11.5,21.5,nan,3.5\n");
+                        "0,8,3,1,,11.5,21.5,,3.5\n"
+                        "1,16,3,1,,11.5,21.5,,3.5\n"
+                        "0,8,3,1,,11.5,21.5,,3.5\n");
 }
 
 /* A stats file that cannot take the line (a full disk): the train phase
@@ -122,12 +122,10 @@ static void test_jsonl(void **state) {
     unlink(path);
     run_with_stats(path, 2);
     assert_string_equal(slurp(path),
-                        "{\"epoch\":0,\"env_steps\":8,\"p/loss\":3,\"q/loss\":1,\"off/loss\":null,"
-                        "\"p/metric\":11.5,\"q/metric\":21.5,\"off/metric\":null,\"total_loss\":"
-                        "3.5}\n"
-                        "{\"epoch\":1,\"env_steps\":16,\"p/loss\":3,\"q/loss\":1,\"off/loss\":"
-                        "null,\"p/metric\":11.5,\"q/metric\":21.5,\"off/metric\":null,"
-                        "\"total_loss\":3.5}\n");
+                        "{\"epoch\":0,\"env_steps\":8,\"p/loss\":3,\"q/loss\":1,"
+                        "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n"
+                        "{\"epoch\":1,\"env_steps\":16,\"p/loss\":3,\"q/loss\":1,"
+                        "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n");
 }
 
 static void test_bad_paths(void **state) {
@@ -233,9 +231,9 @@ static void test_program_stats(void **state) {
     assert_string_equal(slurp(path),
                         "epoch,env_steps,p/loss,q/loss,off/loss,p/metric,q/metric,off/metric,"
                         "total_loss,episode_return,run/sps_2\n"
-                        "0,8,3,1,nan,11.5,21.5,nan,3.5,15,5\n"
-                        "1,16,3,1,nan,11.5,21.5,nan,3.5,40,nan\n"
-                        "2,24,3,1,nan,11.5,21.5,nan,3.5,nan,nan\n");
+                        "0,8,3,1,,11.5,21.5,,3.5,15,5\n"
+                        "1,16,3,1,,11.5,21.5,,3.5,40,\n"
+                        "2,24,3,1,,11.5,21.5,,3.5,,\n");
 }
 
 int main(void) {

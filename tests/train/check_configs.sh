@@ -36,4 +36,40 @@ run "$train" "$lp_tmp/expert_ce.yaml" --plugin-path "$plugins" --max-steps 2048 
 expect_rc 0 "cartpole-train expert_ce.yaml"
 grep -q 'expert/cross_entropy' "$lp_tmp/expert.csv" ||
     fail "cartpole-train expert_ce.yaml: no expert/cross_entropy in the stats"
+
+# No stats file of a shipped config has a column that nobody fills: every
+# column has a value on some line (a missing value is an empty CSV cell or
+# an absent JSON key, never "nan" or null), and a loss with no train step
+# (gae) has no "<name>/loss" column.
+no_empty_columns() { # FILE WHAT
+    python3 - "$1" <<'PY' || fail "$2: $1"
+import csv, json, math, sys
+path = sys.argv[1]
+if path.endswith(".csv"):
+    rows = list(csv.DictReader(open(path)))
+    cols = list(rows[0].keys()) if rows else []
+    vals = {c: [r[c] for r in rows] for c in cols}
+    bad = [c for c in cols if all(v == "" for v in vals[c])]
+    bad += ["%s has nan" % c for c in cols if any(v.lower() in ("nan", "-nan") for v in vals[c])]
+else:
+    rows = [json.loads(l) for l in open(path)]
+    bad = ["%s is null or not finite" % k for r in rows for k, v in r.items()
+           if v is None or not math.isfinite(v)]
+    cols = sorted({k for r in rows for k in r})
+if not rows or "gae/loss" in cols:
+    bad.append("no lines" if not rows else "gae/loss, a loss with no train step")
+if bad:
+    sys.exit("columns nobody fills: " + ", ".join(bad))
+PY
+}
+for name in ppo ppo_target_kl a2c bc distill expert_ce; do
+    cfg=$examples/$name.yaml
+    [ "$name" = expert_ce ] && cfg=$lp_tmp/expert_ce.yaml
+    for ext in csv jsonl; do
+        run "$train" "$cfg" --plugin-path "$plugins" --max-steps 4096 --quiet \
+            --stats "$lp_tmp/cols-$name.$ext"
+        expect_rc 0 "cartpole-train $name.yaml --stats .$ext"
+        no_empty_columns "$lp_tmp/cols-$name.$ext" "$name.yaml: a stats column is never filled"
+    done
+done
 finish
