@@ -3,11 +3,13 @@
 # Builds a loss plugin the way the ABI wants it: a MODULE library with hidden
 # visibility, a version script that exports `lossplug_entry` alone, and
 # -z defs so that an undefined symbol fails the link instead of the load.
+# It links libm, since <lossplug/plugin.h> includes <math.h>: a plugin may
+# call expf() or sqrt() with nothing more to add.
 # Requires LOSSPLUG_PLUGIN_MAP (the version script) and the lossplug::sdk
 # target, both set by lossplug's own build and by find_package(lossplug).
 function(lossplug_add_plugin target)
   add_library(${target} MODULE ${ARGN})
-  target_link_libraries(${target} PRIVATE lossplug::sdk)
+  target_link_libraries(${target} PRIVATE lossplug::sdk m)
   set_target_properties(${target} PROPERTIES
     PREFIX ""
     C_VISIBILITY_PRESET hidden

@@ -36,6 +36,7 @@ ls "$prefix"/lib*/liblossplug.so* >/dev/null 2>&1 || fail "not installed: liblos
 ls "$prefix"/lib*/liblossplug.a >/dev/null 2>&1 || fail "not installed: liblossplug.a"
 ls "$prefix"/lib*/pkgconfig/lossplug.pc >/dev/null 2>&1 || fail "not installed: lossplug.pc"
 pcdir=$(dirname "$(ls "$prefix"/lib*/pkgconfig/lossplug-sdk.pc)")
+pc_sdk() { PKG_CONFIG_PATH="$pcdir" pkg-config "$@"; }
 
 step "example with find_package(lossplug)"
 run cmake -S "$example" -B "$lp_tmp/ex-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
@@ -48,6 +49,50 @@ step "example with pkg-config lossplug-sdk"
 run env PKG_CONFIG_PATH="$pcdir" make -C "$example" BUILD_DIR="$lp_tmp/ex-pc"
 expect_rc 0 "build the example with its pkg-config Makefile"
 [ -f "$lp_tmp/ex-pc/l2_logits.so" ] || fail "the Makefile built no l2_logits.so"
+
+step "a plugin that calls expf links (libm) with lossplug_add_plugin and with pkg-config"
+mkdir -p "$lp_tmp/expf/src"
+cat >"$lp_tmp/expf/src/expf_user.c" <<'C'
+#include <lossplug/plugin.h>
+static int32_t ex_create(const lp_create_args *args, const lp_loss **out);
+static const lp_loss_desc ex_desc = {
+    .struct_size = sizeof(lp_loss_desc),
+    .id = "expf_user",
+    .version = "1.0.0",
+    .summary = "calls expf from libm",
+    .create = ex_create,
+};
+static int32_t ex_create(const lp_create_args *args, const lp_loss **out) {
+    volatile float x = (float)args->param_count; /* a real call, not folded */
+    (void)out;
+    return lp_errorf(args->host, LP_EINVAL, "expf_user: expf(%g) = %g", (double)x,
+                     (double)expf(x));
+}
+LP_PLUGIN_ENTRY(&ex_desc)
+C
+cat >"$lp_tmp/expf/src/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.18)
+project(expf_user LANGUAGES C)
+find_package(lossplug REQUIRED)
+lossplug_add_plugin(expf_user expf_user.c)
+CM
+run cmake -S "$lp_tmp/expf/src" -B "$lp_tmp/expf/cmake" -DCMAKE_PREFIX_PATH="$prefix"
+expect_rc 0 "configure the expf plugin"
+run cmake --build "$lp_tmp/expf/cmake"
+expect_rc 0 "link a plugin calling expf with lossplug_add_plugin (libm linked)"
+mkdir -p "$lp_tmp/expf/pc"
+# shellcheck disable=SC2046
+run cc -std=c11 -O2 $(pc_sdk --cflags lossplug-sdk) $(pc_sdk --variable=plugin_cflags lossplug-sdk) \
+    -shared -o "$lp_tmp/expf/pc/expf_user.so" "$lp_tmp/expf/src/expf_user.c" \
+    $(pc_sdk --variable=plugin_ldflags lossplug-sdk)
+expect_rc 0 "link a plugin calling expf with the pkg-config plugin_ldflags (libm linked)"
+for dir in "$lp_tmp/expf/cmake" "$lp_tmp/expf/pc"; do
+    nm -D --undefined-only "$dir/expf_user.so" 2>/dev/null | grep -q ' expf' ||
+        fail "$dir/expf_user.so does not call expf: the test proves nothing"
+    run "$prefix/bin/lossplug" --plugin-path "$dir" describe expf_user
+    expect_rc 0 "load and describe the plugin calling expf ($dir)"
+    expect_out "expf_user 1.0.0" "load and describe the plugin calling expf ($dir)"
+done
 
 step "exported symbols of the examples"
 sh "$(dirname "$0")/symbols.sh" "$lp_tmp/ex-cmake/l2_logits.so" "$lp_tmp/ex-pc/l2_logits.so" ||
