@@ -1,7 +1,8 @@
 # lossplug: set-up, build and tests in one command on a fresh Debian machine
 # (with no make yet: bash .ci/setup demo | bash .ci/setup test).
 #
-#   make demo            install what is missing, build, train CartPole with PPO until solved
+#   make demo            install what is missing, build, train CartPole with PPO until solved,
+#                        plot the return curve into build/demo-return.png
 #   make test            install what is missing, build and run ctest, plain and with ASan+UBSan
 #   make valgrind        ctest of the plain build under valgrind memcheck
 #   make install PREFIX=/opt/lossplug
@@ -41,7 +42,7 @@ lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(2) && \
 all: build
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
 
 # Install missing Debian packages when root and check that the toolchain
 # works (.ci/setup); otherwise print the apt-get line to run, and fail.
@@ -58,7 +59,8 @@ build-asan: deps
 demo: build
 	@umask 022; echo; \
 	echo "==> cartpole-train examples/cartpole/ppo.yaml: PPO on CartPole-v1 until the mean return of the last 100 episodes reaches 475"; \
-	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} ./$(BUILD_DIR)/bin/cartpole-train examples/cartpole/ppo.yaml --until-return 475
+	OPENBLAS_NUM_THREADS=$${OPENBLAS_NUM_THREADS:-1} ./$(BUILD_DIR)/bin/cartpole-train examples/cartpole/ppo.yaml --until-return 475 \
+	    --plot $(BUILD_DIR)/demo-return.png
 
 # Both builds always run; the summary says which failed, the exit code is
 # non-zero if any did.

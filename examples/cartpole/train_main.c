@@ -6,6 +6,7 @@
  * by SIGINT (a checkpoint was written when --checkpoint was given), 1 a
  * runtime error, 2 bad usage. */
 #include "cartpole_lp.h"
+#include "lp_plot.h"
 
 #include <lossplug/host.h>
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_PLUGIN_PATHS 16
 
@@ -30,8 +32,12 @@ static const char usage_text[] =
     "  --checkpoint FILE   write checkpoints to FILE (every trainer.checkpoint_every\n"
     "                      epochs, at the end, and on Ctrl-C)\n"
     "  --resume FILE       continue from the checkpoint FILE\n"
+    "  --plot FILE.png     at the end, draw the return curve of the run into FILE.png\n"
+    "                      (from --stats FILE, or from a temporary stats file)\n"
     "  --plugin-path DIR   search DIR for loss plugins first (repeatable)\n"
     "  --quiet             no progress on stderr\n"
+    "  -v, --verbose       also print the info messages of the host and the plugins, and\n"
+    "                      name every entry a resume restored, missed or did not use\n"
     "  -h, --help          this text\n"
     "\n"
     "Plugins are searched in the --plugin-path directories, the config's plugin_path,\n"
@@ -56,18 +62,21 @@ static int parse_i64(const char *s, long long min, long long *out) {
 }
 
 static void log_fn(void *user, int32_t level, const char *msg) {
-    (void)user;
-    if (level >= LP_LOG_WARN)
-        fprintf(stderr, "cartpole-train: %s: %s\n", level >= LP_LOG_ERROR ? "error" : "warning",
+    const int *verbose = user;
+    if (level >= LP_LOG_WARN || (*verbose && level >= LP_LOG_INFO))
+        fprintf(stderr, "cartpole-train: %s: %s\n",
+                level >= LP_LOG_ERROR  ? "error"
+                : level >= LP_LOG_WARN ? "warning"
+                                       : "info",
                 msg);
 }
 
 int main(int argc, char **argv) {
-    const char *config = NULL, *stats = NULL, *checkpoint = NULL, *resume = NULL;
+    const char *config = NULL, *stats = NULL, *checkpoint = NULL, *resume = NULL, *plot = NULL;
     const char *plugin_paths[MAX_PLUGIN_PATHS];
     size_t npaths = 0;
     long long seed = 0, max_steps = 0;
-    int seed_set = 0, target_set = 0, quiet = 0;
+    int seed_set = 0, target_set = 0, quiet = 0, verbose = 0;
     double target = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -75,13 +84,17 @@ int main(int argc, char **argv) {
         int takes = strcmp(a, "--seed") == 0 || strcmp(a, "--max-steps") == 0 ||
                     strcmp(a, "--until-return") == 0 || strcmp(a, "--stats") == 0 ||
                     strcmp(a, "--checkpoint") == 0 || strcmp(a, "--resume") == 0 ||
-                    strcmp(a, "--plugin-path") == 0;
+                    strcmp(a, "--plugin-path") == 0 || strcmp(a, "--plot") == 0;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
         }
         if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            verbose = 1;
             continue;
         }
         if (takes && (v == NULL || v[0] == '\0'))
@@ -101,6 +114,8 @@ int main(int argc, char **argv) {
             target_set = 1;
         } else if (strcmp(a, "--stats") == 0) {
             stats = v;
+        } else if (strcmp(a, "--plot") == 0) {
+            plot = v;
         } else if (strcmp(a, "--checkpoint") == 0) {
             checkpoint = v;
         } else if (strcmp(a, "--resume") == 0) {
@@ -121,6 +136,16 @@ int main(int argc, char **argv) {
     }
     if (config == NULL)
         return usage_error("%s", "no CONFIG given (e.g. examples/cartpole/ppo.yaml)");
+    /* --plot without --stats: the stats go to a temporary file, removed at
+     * the end. */
+    char tmp_stats[4096] = "";
+    if (plot != NULL && stats == NULL) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(tmp_stats, sizeof tmp_stats, "%s/cartpole-train-%ld.csv",
+                 dir != NULL && dir[0] != '\0' ? dir : "/tmp", (long)getpid());
+        unlink(tmp_stats);
+        stats = tmp_stats;
+    }
 
     cartpole_lp cp;
     lp_env env;
@@ -129,6 +154,7 @@ int main(int argc, char **argv) {
 
     lp_train_printer printer;
     lp_train_printer_init(&printer, stderr, 0);
+    printer.verbose = verbose;
     lp_train_options opt;
     lp_train_options_init(&opt);
     opt.plugin_paths = plugin_paths;
@@ -145,6 +171,7 @@ int main(int argc, char **argv) {
     opt.progress = quiet ? NULL : lp_train_print_progress;
     opt.progress_user = &printer;
     opt.log = log_fn;
+    opt.log_user = &verbose;
 
     lp_train_outcome out;
     lp_error err;
@@ -154,11 +181,33 @@ int main(int argc, char **argv) {
     if (rc != LP_OK) {
         fprintf(stderr, "cartpole-train: error: %s\n",
                 err.message[0] != '\0' ? err.message : lp_strerror(rc));
+        if (tmp_stats[0] != '\0')
+            unlink(tmp_stats);
         return 1;
     }
     printf("result: solved=%s env_steps=%lld epochs=%lld episodes=%lld seconds=%.3f "
            "steps_per_second=%.0f mean_return=%.2f\n",
            out.solved ? "yes" : "no", (long long)out.env_steps, (long long)out.epochs,
            (long long)out.episodes, out.seconds, out.steps_per_second, out.mean_return);
-    return out.stop_reason == LP_TRAIN_STOP_INTERRUPTED ? 130 : 0;
+    int status = out.stop_reason == LP_TRAIN_STOP_INTERRUPTED ? 130 : 0;
+    if (plot != NULL) {
+        lp_plot_options po = {0};
+        po.stats_path = stats;
+        po.out_path = plot;
+        char title[512];
+        const char *base = strrchr(config, '/');
+        snprintf(title, sizeof title, "cartpole-train %s: episode return vs env steps",
+                 base != NULL ? base + 1 : config);
+        po.title = title;
+        memset(&err, 0, sizeof err);
+        if (lp_plot_write(&po, &err) != LP_OK) {
+            fprintf(stderr, "cartpole-train: error: --plot: %s\n", err.message);
+            status = 1;
+        } else {
+            printf("plot: %s\n", plot);
+        }
+        if (tmp_stats[0] != '\0')
+            unlink(tmp_stats);
+    }
+    return status;
 }

@@ -25,16 +25,20 @@ enum {
 typedef struct lp__cli {
     const char *const *plugin_paths; /* --plugin-path, in order given */
     size_t plugin_path_count;
-    int allow_insecure;      /* --allow-insecure-plugins */
-    int no_default_paths;    /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
-    int json;                /* --json */
-    int verbose;             /* --verbose: also print the registry's info log */
-    int help;                /* --help */
-    int version;             /* --version */
+    int allow_insecure;    /* --allow-insecure-plugins */
+    int no_default_paths;  /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
+    int json;              /* --json */
+    int verbose;           /* --verbose: also print the registry's info log */
+    int help;              /* --help */
+    int version;           /* --version */
+    const char *output;    /* -o, --output FILE (plot) */
+    const char *const *ys; /* --y NAME (plot), in order given */
+    size_t y_count;
     const char *command;     /* first operand, or NULL */
     const char *const *args; /* operands after the command */
     int arg_count;
-    const char **storage_; /* owns the operand array; see lp__cli_free */
+    const char **storage_;    /* owns the operand array; see lp__cli_free */
+    const char **ys_storage_; /* owns `ys` */
 } lp__cli;
 
 /* A command runs with the registry already open and its diagnostics
@@ -50,6 +54,7 @@ typedef struct lp__command {
     int min_args;
     int max_args;
     lp__command_fn run;
+    int no_registry; /* runs with `reg` NULL: reads files, loads no plugin */
 } lp__command;
 
 /* options.c: parse argv into `cli`, whose arrays point into `argv` or into
@@ -68,6 +73,8 @@ void lp__print_usage_hint(void);
 int lp__cmd_list(const lp__cli *cli, const lp_registry *reg);
 int lp__cmd_describe(const lp__cli *cli, const lp_registry *reg);
 int lp__cmd_check(const lp__cli *cli, const lp_registry *reg);
+int lp__cmd_plot(const lp__cli *cli, const lp_registry *reg);    /* reg unused */
+int lp__cmd_inspect(const lp__cli *cli, const lp_registry *reg); /* reg unused */
 
 /* schema.c: read plugin arrays element by element with the stride and size
  * the plugin declared (specs[0].struct_size), into zeroed storage of this

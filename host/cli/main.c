@@ -11,11 +11,15 @@
 
 /* The dispatch table: adding a command is one entry here plus its file. */
 static const lp__command lp__commands[] = {
-    {"list", "", "list every loss found: id, version, file, summary", 0, 0, lp__cmd_list},
+    {"list", "", "list every loss found: id, version, file, summary", 0, 0, lp__cmd_list, 0},
     {"describe", "ID", "describe one loss: parameters, fields, model outputs, file", 1, 1,
-     lp__cmd_describe},
+     lp__cmd_describe, 0},
     {"check", "CONFIG", "check a config without training; print the merged spec", 1, 1,
-     lp__cmd_check},
+     lp__cmd_check, 0},
+    {"plot", "STATS -o PNG", "draw a stats file's curves (--y NAME, repeatable) into a PNG", 1, 1,
+     lp__cmd_plot, 1},
+    {"inspect", "CKPT", "list a checkpoint's entries and check every CRC", 1, 1, lp__cmd_inspect,
+     1},
 };
 
 #define LP__COMMAND_COUNT (sizeof lp__commands / sizeof lp__commands[0])
@@ -30,7 +34,8 @@ static const lp__command *lp__find_command(const char *name) {
 static void lp__print_help(FILE *out) {
     fputs("Usage: lossplug [OPTIONS] COMMAND [ARGS]\n"
           "\n"
-          "List and describe the loss plugins lossplug can load.\n"
+          "List and describe the loss plugins lossplug can load, check configs, plot\n"
+          "stats files and inspect checkpoints.\n"
           "\n"
           "Commands:\n",
           out);
@@ -49,6 +54,9 @@ static void lp__print_help(FILE *out) {
             "  --no-default-paths       search the --plugin-path directories only (not\n"
             "                           LOSSPLUG_PATH, not the install directory)\n"
             "  --json                   machine-readable output (JSON) on stdout\n"
+            "  -o, --output FILE        plot: the PNG to write\n"
+            "  --y NAME                 plot: a column to draw against env_steps (repeatable;\n"
+            "                           default episode_return)\n"
             "  -v, --verbose            also print the registry's and plugins' info messages\n"
             "  -h, --help               show this help and exit\n"
             "  -V, --version            show the version and exit\n"
@@ -126,6 +134,9 @@ static int lp__run(const lp__cli *cli) {
         lp__print_usage_hint();
         return LP__EXIT_USAGE;
     }
+
+    if (cmd->no_registry)
+        return cmd->run(cli, NULL);
 
     /* A relocated install searches its own plugin directory after the
      * --plugin-path ones. */

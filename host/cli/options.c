@@ -64,10 +64,13 @@ int lp__cli_parse(lp__cli *cli, int argc, char **argv) {
     /* Never more entries than arguments. */
     const char **paths = calloc((size_t)argc + 1, sizeof *paths);
     const char **operands = calloc((size_t)argc + 1, sizeof *operands);
+    const char **ys = calloc((size_t)argc + 1, sizeof *ys);
+    cli->ys = ys;
+    cli->ys_storage_ = ys;
     cli->plugin_paths = paths;
     cli->args = operands;
     cli->storage_ = operands;
-    if (paths == NULL || operands == NULL) {
+    if (paths == NULL || operands == NULL || ys == NULL) {
         lp__print_error("out of memory");
         return LP__EXIT_ERROR;
     }
@@ -88,6 +91,16 @@ int lp__cli_parse(lp__cli *cli, int argc, char **argv) {
             if (cli->plugin_path_count == LP__MAX_PLUGIN_PATHS)
                 return lp__usage_error("too many '%s' options", "--plugin-path");
             paths[cli->plugin_path_count++] = dir;
+        } else if (lp__is_option(arg, "--output") || lp__is_flag(arg, "-o")) {
+            const char *file = lp__option_value(arg[1] == 'o' ? "-o" : "--output", argc, argv, &i);
+            if (file == NULL || file[0] == '\0')
+                return lp__usage_error("option '%s' needs a file name", arg);
+            cli->output = file;
+        } else if (lp__is_option(arg, "--y")) {
+            const char *name = lp__option_value("--y", argc, argv, &i);
+            if (name == NULL || name[0] == '\0')
+                return lp__usage_error("option '%s' needs a column name", "--y");
+            ys[cli->y_count++] = name;
         } else if (lp__is_flag(arg, "--allow-insecure-plugins")) {
             cli->allow_insecure = 1;
         } else if (lp__is_flag(arg, "--no-default-paths")) {
@@ -115,6 +128,9 @@ int lp__cli_parse(lp__cli *cli, int argc, char **argv) {
 void lp__cli_free(lp__cli *cli) {
     free((void *)cli->plugin_paths);
     free((void *)cli->storage_);
+    free((void *)cli->ys_storage_);
+    cli->ys_storage_ = NULL;
+    cli->ys = NULL;
     cli->plugin_paths = NULL;
     cli->args = NULL;
     cli->storage_ = NULL;

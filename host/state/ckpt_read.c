@@ -182,9 +182,14 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
         crc = lp__crc32(b + start, pos - start);
         stored = lp__get_u32(b + pos);
         if (crc != stored) {
-            rc = CORRUPT("checkpoint '%s' is corrupt: entry %zu at offset %zu: CRC32 mismatch "
-                         "(offset %zu holds 0x%08X, bytes %zu..%zu give 0x%08X)",
-                         src, i, start, pos, (unsigned)stored, start, pos - 1, (unsigned)crc);
+            /* The name as stored, when it reads as one (it may be the
+             * damaged part). */
+            int named = lp__ckpt_name_check(e->name, len, &why) == 0;
+            rc = CORRUPT("checkpoint '%s' is corrupt: entry %zu%s%.*s%s at offset %zu: CRC32 "
+                         "mismatch (offset %zu holds 0x%08X, bytes %zu..%zu give 0x%08X)",
+                         src, i, named ? " ('" : "", named ? (int)len : 0, e->name,
+                         named ? "')" : "", start, pos, (unsigned)stored, start, pos - 1,
+                         (unsigned)crc);
             goto done;
         }
         all_crc = lp__crc32_update(all_crc, b + pos, 4);

@@ -6,6 +6,7 @@
 #include "train_impl.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,25 +101,29 @@ int lp_train_print_progress(void *user, const lp_train_progress *p) {
         fprintf(f, "resumed from %s at epoch %lld, %lld env steps", p->path ? p->path : "?",
                 (long long)p->epoch, (long long)p->env_steps);
         if (r != NULL) {
-            size_t restored = lp_load_report_count(r, LP_LOAD_RESTORED);
-            size_t missing = lp_load_report_count(r, LP_LOAD_MISSING);
-            size_t unexpected = lp_load_report_count(r, LP_LOAD_UNEXPECTED);
-            size_t mismatched = lp_load_report_count(r, LP_LOAD_MISMATCHED);
-            fprintf(f, ": %zu entries restored", restored);
-            if (missing > 0) {
-                fprintf(f, "; not in the file (kept as initialised):");
-                for (size_t i = 0; i < missing; i++)
-                    fprintf(f, " %s", lp_load_report_name(r, LP_LOAD_MISSING, i));
-            }
-            if (mismatched > 0) {
-                fprintf(f, "; another shape in the file (kept as initialised):");
-                for (size_t i = 0; i < mismatched; i++)
-                    fprintf(f, " %s", lp_load_report_name(r, LP_LOAD_MISMATCHED, i));
-            }
-            if (unexpected > 0) {
-                fprintf(f, "; not used by this run:");
-                for (size_t i = 0; i < unexpected; i++)
-                    fprintf(f, " %s", lp_load_report_name(r, LP_LOAD_UNEXPECTED, i));
+            /* All names with verbose; else counts and the first few. */
+            static const struct {
+                int32_t kind;
+                const char *what;
+            } kinds[] = {
+                {LP_LOAD_RESTORED, "restored"},
+                {LP_LOAD_MISSING, "missing (not in the file, kept as initialised)"},
+                {LP_LOAD_MISMATCHED, "mismatched (another shape in the file, kept as initialised)"},
+                {LP_LOAD_UNEXPECTED, "unexpected (in the file, not used by this run)"},
+            };
+            const size_t few = pr->verbose ? SIZE_MAX : 3;
+            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+                size_t n = lp_load_report_count(r, kinds[k].kind);
+                if (n == 0 && kinds[k].kind == LP_LOAD_MISMATCHED)
+                    continue;
+                fprintf(f, "%s %zu %s", k == 0 ? ":" : ",", n, kinds[k].what);
+                for (size_t i = 0; i < n && i < few; i++)
+                    fprintf(f, "%s%s", i == 0 ? " (" : ", ",
+                            lp_load_report_name(r, kinds[k].kind, i));
+                if (n > few)
+                    fprintf(f, ", ... %zu more; -v lists all", n - few);
+                if (n > 0)
+                    fputc(')', f);
             }
         }
         fputc('\n', f);

@@ -121,11 +121,10 @@ static void test_jsonl(void **state) {
     const char *path = LP_SESSION_TMP "/stats.jsonl";
     unlink(path);
     run_with_stats(path, 2);
-    assert_string_equal(slurp(path),
-                        "{\"epoch\":0,\"env_steps\":8,\"p/loss\":3,\"q/loss\":1,"
-                        "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n"
-                        "{\"epoch\":1,\"env_steps\":16,\"p/loss\":3,\"q/loss\":1,"
-                        "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n");
+    assert_string_equal(slurp(path), "{\"epoch\":0,\"env_steps\":8,\"p/loss\":3,\"q/loss\":1,"
+                                     "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n"
+                                     "{\"epoch\":1,\"env_steps\":16,\"p/loss\":3,\"q/loss\":1,"
+                                     "\"p/metric\":11.5,\"q/metric\":21.5,\"total_loss\":3.5}\n");
 }
 
 static void test_bad_paths(void **state) {

@@ -865,7 +865,7 @@ typedef struct lp_train_printer {
     void *stream;         /* a FILE *, e.g. stderr */
     int64_t every;
     int32_t line_open; /* internal: a live line is on screen */
-    int32_t reserved;
+    int32_t verbose;   /* 1: a resume names every entry; 0 (init): counts and the first few */
 } lp_train_printer;
 
 /* `stream` is a FILE * (stderr when NULL). */
