@@ -36,7 +36,8 @@ static const char usage_text[] =
     "                      (from --stats FILE, or from a temporary stats file)\n"
     "  --plugin-path DIR   search DIR for loss plugins first (repeatable)\n"
     "  --quiet             no progress on stderr\n"
-    "  -v, --verbose       also print the info messages of the host and the plugins, and\n"
+    "  -v, --verbose       also print the info and debug messages of the host and the\n"
+    "                      plugins (which plugin files were loaded, ...), and\n"
     "                      name every entry a resume restored, missed or did not use\n"
     "  -h, --help          this text\n"
     "\n"
@@ -63,12 +64,14 @@ static int parse_i64(const char *s, long long min, long long *out) {
 
 static void log_fn(void *user, int32_t level, const char *msg) {
     const int *verbose = user;
-    if (level >= LP_LOG_WARN || (*verbose && level >= LP_LOG_INFO))
-        fprintf(stderr, "cartpole-train: %s: %s\n",
-                level >= LP_LOG_ERROR  ? "error"
-                : level >= LP_LOG_WARN ? "warning"
-                                       : "info",
-                msg);
+    if (level < LP_LOG_WARN && !*verbose)
+        return;
+    fprintf(stderr, "cartpole-train: %s: %s\n",
+            level >= LP_LOG_ERROR  ? "error"
+            : level >= LP_LOG_WARN ? "warning"
+            : level >= LP_LOG_INFO ? "info"
+                                   : "debug",
+            msg);
 }
 
 int main(int argc, char **argv) {

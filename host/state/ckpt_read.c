@@ -131,9 +131,12 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
 #define NEED(n, what)                                                                              \
     do {                                                                                           \
         if ((uint64_t)(n) > (uint64_t)(size - pos)) {                                              \
-            rc = CORRUPT("checkpoint '%s' is truncated or corrupt: entry %zu at offset %zu: its "  \
-                         "%s needs %llu bytes at offset %zu, but the file ends at %zu",            \
-                         src, i, start, what, (unsigned long long)(n), pos, size);                 \
+            int named_ = e->name != NULL && lp__ckpt_name_check(e->name, len, &why) == 0;          \
+            rc =                                                                                   \
+                CORRUPT("checkpoint '%s' is truncated or corrupt: entry %zu%s%.*s%s at offset "    \
+                        "%zu: its %s needs %llu bytes at offset %zu, but the file ends at %zu",    \
+                        src, i, named_ ? " ('" : "", named_ ? (int)len : 0, named_ ? e->name : "", \
+                        named_ ? "')" : "", start, what, (unsigned long long)(n), pos, size);      \
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
