@@ -132,11 +132,11 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
     do {                                                                                           \
         if ((uint64_t)(n) > (uint64_t)(size - pos)) {                                              \
             int named_ = e->name != NULL && lp__ckpt_name_check(e->name, len, &why) == 0;          \
-            rc =                                                                                   \
-                CORRUPT("checkpoint '%s' is truncated or corrupt: entry %zu%s%.*s%s at offset "    \
-                        "%zu: its %s needs %llu bytes at offset %zu, but the file ends at %zu",    \
-                        src, i, named_ ? " ('" : "", named_ ? (int)len : 0, named_ ? e->name : "", \
-                        named_ ? "')" : "", start, what, (unsigned long long)(n), pos, size);      \
+            rc = CORRUPT("checkpoint '%s' is truncated or corrupt: entry %zu at offset %zu: its "  \
+                         "%s needs %llu bytes at offset %zu, but the file ends at %zu%s%.*s%s",    \
+                         src, i, start, what, (unsigned long long)(n), pos, size,                  \
+                         named_ ? " (entry '" : "", named_ ? (int)len : 0, named_ ? e->name : "",  \
+                         named_ ? "')" : "");                                                      \
             goto done;                                                                             \
         }                                                                                          \
     } while (0)
@@ -188,11 +188,11 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
             /* The name as stored, when it reads as one (it may be the
              * damaged part). */
             int named = lp__ckpt_name_check(e->name, len, &why) == 0;
-            rc = CORRUPT("checkpoint '%s' is corrupt: entry %zu%s%.*s%s at offset %zu: CRC32 "
-                         "mismatch (offset %zu holds 0x%08X, bytes %zu..%zu give 0x%08X)",
-                         src, i, named ? " ('" : "", named ? (int)len : 0, e->name,
-                         named ? "')" : "", start, pos, (unsigned)stored, start, pos - 1,
-                         (unsigned)crc);
+            rc = CORRUPT("checkpoint '%s' is corrupt: entry %zu at offset %zu: CRC32 mismatch "
+                         "(offset %zu holds 0x%08X, bytes %zu..%zu give 0x%08X)%s%.*s%s",
+                         src, i, start, pos, (unsigned)stored, start, pos - 1, (unsigned)crc,
+                         named ? " (entry '" : "", named ? (int)len : 0, named ? e->name : "",
+                         named ? "', as stored)" : "");
             goto done;
         }
         all_crc = lp__crc32_update(all_crc, b + pos, 4);

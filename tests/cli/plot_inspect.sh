@@ -177,12 +177,14 @@ open(sys.argv[2], "wb").write(b)
 PY
 run_lp inspect "$lp_tmp/bad.ckpt"
 expect_rc 1 "inspect a corrupt checkpoint"
-expect_err "entry 2 ('model/actor/0/w') at offset $off: CRC32 mismatch" "inspect a corrupt checkpoint"
+expect_err "entry 2 at offset $off: CRC32 mismatch" "inspect a corrupt checkpoint"
+expect_err "(entry 'model/actor/0/w', as stored)" "inspect a corrupt checkpoint names the entry"
 off=$(python3 -c 'import json,sys; print([e["offset"] for e in json.load(open(sys.argv[1]))["entries"] if e["name"] == "optimizer/v"][0])' "$lp_tmp/inspect.json")
 head -c "$((off + 100))" "$lp_tmp/run.ckpt" >"$lp_tmp/cut.ckpt"
 run_lp inspect "$lp_tmp/cut.ckpt"
 expect_rc 1 "inspect a truncated checkpoint"
-expect_err "is truncated or corrupt: entry 15 ('optimizer/v') at offset $off: its data needs" "inspect a truncated checkpoint"
+expect_err "is truncated or corrupt: entry 15 at offset $off: its data needs" "inspect a truncated checkpoint"
+expect_err "(entry 'optimizer/v')" "inspect a truncated checkpoint names the entry"
 run_lp inspect "$lp_tmp/none.ckpt"
 expect_rc 1 "inspect a missing file"
 finish

@@ -177,11 +177,12 @@ static void every_truncation(void **state) {
     assert_int_equal(parse_bad(b, 100, &err), LP_ECORRUPT);
     assert_string_equal(err.message,
                         "checkpoint 'mem' is truncated or corrupt: entry 1 at offset 62: its data "
-                        "needs 24 bytes at offset 97, but the file ends at 100");
+                        "needs 24 bytes at offset 97, but the file ends at 100 (entry 'actor/w')");
     assert_int_equal(parse_bad(b, E1_CRC + 2, &err), LP_ECORRUPT);
     assert_string_equal(err.message,
                         "checkpoint 'mem' is truncated or corrupt: entry 1 at offset 62: its "
-                        "CRC32 needs 4 bytes at offset 121, but the file ends at 123");
+                        "CRC32 needs 4 bytes at offset 121, but the file ends at 123 (entry "
+                        "'actor/w')");
     assert_int_equal(parse_bad(b, FOOT, &err), LP_ECORRUPT);
     assert_string_equal(err.message, "checkpoint 'mem' is truncated: the footer needs 20 bytes at "
                                      "offset 161, but the file ends at 161");
@@ -391,7 +392,7 @@ static void crafted_files(void **state) {
     fb_footer(&b, 0);
     expect(&b, LP_ECORRUPT,
            "checkpoint 'mem' is truncated or corrupt: entry 0 at offset 28: its data needs "
-           "18446744073709551615 bytes at offset 51, but the file ends at 78");
+           "18446744073709551615 bytes at offset 51, but the file ends at 78 (entry 'abc')");
 
     fb_header(&b, 1, 0, 1);
     fb_entry(&b, "abc", 3, LP_DTYPE_F32, 1, one, 8, 8);
