@@ -14,27 +14,22 @@ src=$2
 doc=$src/docs/writing-a-plugin.md
 mkdir "$lp_tmp/home"
 
-python3 - "$doc" "$build" >"$lp_tmp/steps.sh" 2>"$lp_tmp/expect" <<'PY' || { fail "cannot read $doc"; finish; }
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$doc" "$build" >"$lp_tmp/steps.sh" 2>"$lp_tmp/expect" <<'PY' || { fail "cannot read $doc"; finish; }
 import re, shlex, sys
+import md_blocks
 doc, build = sys.argv[1], sys.argv[2]
 lines = open(doc).read().split("\n")
 out = ["set -e"]
 expected = None
 create = None
-i = 0
-while i < len(lines):
-    m = re.match(r"^```(\w*)\s*$", lines[i])
-    if not m:
-        c = re.match(r"^Create `([^`]+)`:", lines[i])
+last = 0
+for lang, i, j in md_blocks.blocks(lines):
+    for l in lines[last:i]:
+        c = re.match(r"^Create `([^`]+)`:", l)
         if c:
             create = c.group(1)
-        i += 1
-        continue
-    j = i + 1
-    while j < len(lines) and not lines[j].startswith("```"):
-        j += 1
+    last = j + 1
     body = lines[i + 1:j]
-    lang = m.group(1)
     prev = "\n".join(lines[max(0, i - 3):i])
     if create is not None and lang != "sh":
         out.append("cat >%s <<'LP_DOC_EOF'" % shlex.quote(create))
@@ -48,7 +43,6 @@ while i < len(lines):
             out.append(l)
     elif lang == "" and "`describe` prints:" in prev:
         expected = body
-    i = j + 1
 print("\n".join(out))
 if expected is None:
     sys.exit("no describe output shown after '`describe` prints:'")

@@ -10,26 +10,19 @@ lp=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$2
 . "$3"
 
-python3 - "$src" "$lp_tmp" <<'PY' >"$lp_tmp/cases" || { fail "cannot extract the examples"; finish; }
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$(dirname "$0")" python3 - "$src" "$lp_tmp" <<'PY' >"$lp_tmp/cases" || { fail "cannot extract the examples"; finish; }
 import glob, os, re, sys
+import md_blocks
 src, tmp = sys.argv[1], sys.argv[2]
 files = sorted(glob.glob(os.path.join(src, "docs", "**", "*.md"), recursive=True))
 files.append(os.path.join(src, "README.md"))
 n = 0
 for f in files:
     lines = open(f).read().split("\n")
-    i = 0
-    while i < len(lines):
-        m = re.match(r"^```(\w*)\s*$", lines[i])
-        if not m:
-            i += 1
-            continue
-        j = i + 1
-        while j < len(lines) and not lines[j].startswith("```"):
-            j += 1
+    for lang, i, j in md_blocks.blocks(lines):
         body = lines[i + 1:j]
         where = "%s:%d" % (os.path.relpath(f, src), i + 1)
-        if m.group(1) in ("yaml", "yml") and any(re.match(r"^losses:", l) for l in body):
+        if lang in ("yaml", "yml") and any(re.match(r"^losses:", l) for l in body):
             if any("..." in l for l in body):
                 print("skip\t%s\tschematic (has '...')" % where)
             else:
@@ -48,7 +41,6 @@ for f in files:
                 os.makedirs(os.path.dirname(path))
                 open(path, "w").write("\n".join(body) + "\n")
                 print("check\t%s\t%s\t%s" % (where, path, expect))
-        i = j + 1
 PY
 checked=0
 while IFS="$(printf '\t')" read -r kind where path expect; do
