@@ -99,6 +99,24 @@ for cmd in "${commands[@]}"; do
     [ "$rc" -eq 0 ] || status=1
 done
 
+# A partial earlier install is repaired, not trusted: a file of an
+# installed package deleted (dpkg still says "installed") and a package
+# removed behind the list's back; `bash .ci/setup deps` must notice both.
+if [ "$status" -eq 0 ]; then
+    say "repair: delete /usr/include/yaml.h and remove libc6-dev, then bash .ci/setup deps"
+    set +e
+    chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c \
+        'rm -f /usr/include/yaml.h && dpkg --remove --force-depends libc6-dev >/dev/null 2>&1 &&
+         cd /root/lossplug && bash .ci/setup deps >/tmp/repair.log 2>&1 &&
+         test -f /usr/include/yaml.h && dpkg-query -W -f="\${Status}" libc6-dev | grep -q "install ok installed" &&
+         grep -q "installing missing Debian packages: libc6-dev" /tmp/repair.log &&
+         grep -q "reinstalling every package" /tmp/repair.log' </dev/null
+    rc=$?
+    set -e
+    report+=("$(printf '%-22s exit %d' "repair check" "$rc")")
+    [ "$rc" -eq 0 ] || { status=1; cp "$root/tmp/repair.log" "$work/repair.log" 2>/dev/null || true; }
+fi
+
 echo
 say "bare Debian 12 (debootstrap minbase bookworm, $mirror), clean clone of $(git -C "$src" rev-parse --short HEAD)"
 printf '    %s\n' "${report[@]}"

@@ -203,7 +203,9 @@ int main(int argc, char **argv) {
                  base != NULL ? base + 1 : config);
         po.title = title;
         memset(&err, 0, sizeof err);
-        if (lp_plot_write(&po, &err) != LP_OK) {
+        int32_t prc = lp_plot_write(&po, &err);
+        lp_plot_shutdown(); /* the last picture of this process */
+        if (prc != LP_OK) {
             fprintf(stderr, "cartpole-train: error: --plot: %s\n", err.message);
             status = 1;
         } else {

@@ -18,7 +18,9 @@ int lp__cmd_plot(const lp__cli *cli, const lp_registry *reg) {
     opt.y = cli->ys;
     opt.y_count = cli->y_count;
     lp_error err = {0};
-    if (lp_plot_write(&opt, &err) != LP_OK) {
+    int32_t rc = lp_plot_write(&opt, &err);
+    lp_plot_shutdown(); /* the CLI draws once */
+    if (rc != LP_OK) {
         lp__print_error("%s", err.message);
         return LP__EXIT_ERROR;
     }

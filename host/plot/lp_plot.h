@@ -57,4 +57,11 @@ typedef struct lp_plot_options {
  * written. */
 int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err);
 
+/* Free the caches cairo and fontconfig keep for the whole process (fonts,
+ * patterns), so that a leak checker sees nothing left at exit. Call it once,
+ * after the last lp_plot_write, when nothing else in the process draws text
+ * with cairo or fontconfig any more (the CLI and cartpole-train do, before
+ * returning from main). */
+void lp_plot_shutdown(void);
+
 #endif

@@ -6,6 +6,7 @@
 #include <lp_errset.h>
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include <errno.h>
 #include <math.h>
@@ -315,4 +316,9 @@ int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
 done:
     lp_stats_table_free(&t);
     return rc;
+}
+
+void lp_plot_shutdown(void) {
+    cairo_debug_reset_static_data();
+    FcFini();
 }
