@@ -50,6 +50,16 @@ run env PKG_CONFIG_PATH="$pcdir" make -C "$example" BUILD_DIR="$lp_tmp/ex-pc"
 expect_rc 0 "build the example with its pkg-config Makefile"
 [ -f "$lp_tmp/ex-pc/l2_logits.so" ] || fail "the Makefile built no l2_logits.so"
 
+step "cairo is linked by the programs that draw, not by liblossplug"
+needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+for lib in "$prefix"/lib*/liblossplug.so; do
+    needed "$lib" | grep -q '^libcairo' && fail "$lib links cairo"
+    needed "$lib" | grep -q '^libyaml' || fail "readelf shows no NEEDED of $lib: the check proves nothing"
+done
+for exe in bin/lossplug bin/cartpole-train; do
+    needed "$prefix/$exe" | grep -q '^libcairo\.so' || fail "$exe does not link cairo"
+done
+
 step "a plugin that calls expf links (libm) with lossplug_add_plugin and with pkg-config"
 mkdir -p "$lp_tmp/expf/src"
 cat >"$lp_tmp/expf/src/expf_user.c" <<'C'
