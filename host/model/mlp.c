@@ -255,6 +255,7 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
     m->hidden_count = o.hidden_count;
     m->trunk_count = o.shared_trunk ? 1 : 2;
     m->fwd_rows = -1;
+    lp__mlp_kern_best(&m->kern);
     for (size_t l = 0; l < o.hidden_count; l++) {
         m->hidden[l] = o.hidden[l];
         if (o.hidden[l] > m->max_hidden)
