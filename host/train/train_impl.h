@@ -52,6 +52,7 @@ typedef struct lp__trainer_cfg {
     int64_t seed;
     int64_t checkpoint_every; /* epochs; 0: only at the end */
     int64_t log_every;        /* epochs */
+    int64_t blas_threads;     /* OpenBLAS threads; -1: 1 unless the environment sets them */
 } lp__trainer_cfg;
 
 /* Everything the trainer reads from a config. Owns `cfg`. */

@@ -273,11 +273,51 @@ static void test_other_env(void **state) {
     assert_string_equal(err.message, "environment step (epoch 1): the sign machine jammed");
 }
 
+/* OpenBLAS's own query (libopenblas, linked through liblossplug). */
+int openblas_get_num_threads(void);
+
+static void run_ok(const char *name, const char *yaml) {
+    const char *path = tmp_path(name);
+    write_all(path, yaml);
+    lp_train_options o;
+    run_log l = {0};
+    test_options(&o, &l);
+    o.max_steps = 32;
+    lp_train_outcome out;
+    lp_error err;
+    if (run_cartpole(path, &o, &out, &err) != LP_OK)
+        fail_msg("%s: %s", name, err.message);
+}
+
+/* trainer.blas_threads sets OpenBLAS's thread count; without it the
+ * trainer uses one thread unless the environment chose a number. */
+static void test_blas_threads(void **state) {
+    (void)state;
+    expect_error("b1.yaml", CARTPOLE_HEAD "trainer: {blas_threads: 0}\n" PPO_LOSSES,
+                 "b1.yaml:2:25: trainer.blas_threads = 0 is out of range");
+    run_ok("b2.yaml", CARTPOLE_HEAD "trainer: {blas_threads: 2}\n" PPO_LOSSES);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    const char *saved = getenv("OPENBLAS_NUM_THREADS");
+    char keep[32] = "";
+    if (saved != NULL)
+        snprintf(keep, sizeof keep, "%s", saved);
+    setenv("OPENBLAS_NUM_THREADS", "2", 1); /* the environment's choice stands */
+    run_ok("b3.yaml", CARTPOLE_HEAD PPO_LOSSES);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("OMP_NUM_THREADS");
+    run_ok("b4.yaml", CARTPOLE_HEAD PPO_LOSSES); /* the default: one */
+    assert_int_equal(openblas_get_num_threads(), 1);
+    if (saved != NULL)
+        setenv("OPENBLAS_NUM_THREADS", keep, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trainer_sections), cmocka_unit_test(test_env_section),
-        cmocka_unit_test(test_program_fields),   cmocka_unit_test(test_teacher_needed),
-        cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_other_env),
+        cmocka_unit_test(test_blas_threads),   cmocka_unit_test(test_trainer_sections),
+        cmocka_unit_test(test_env_section),    cmocka_unit_test(test_program_fields),
+        cmocka_unit_test(test_teacher_needed), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_other_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
