@@ -15,12 +15,21 @@
  * sample then has no gradient, as in dual-clip PPO). It writes each sample's
  * ratio into the `ratios` field (for V-trace in gae), and asks the host to
  * stop when target_kl is set and the last minibatch of an update epoch has
- * approx_kl above it. docs/losses/ppo.md has the details.
+ * approx_kl above it.
+ *
+ * Masked actions (-inf logits, or 0 in the optional field `action_mask`)
+ * have probability 0, add nothing to the entropy (0 log 0 = 0) and get an
+ * exactly 0 gradient; a taken action that is masked is an error. The
+ * advantages are normalised in f64 before they are rounded to f32. Every
+ * input is checked before anything is written; a loss that is not finite
+ * (from non-finite logits) is LP_ENUMERIC naming the row and step.
+ * docs/losses/ppo.md has the details.
  */
 #include <lossplug/plugin.h>
 
 #include "lp_attach.h"
 #include "lp_dispatch.h"
+#include "lp_mask.h"
 #include "lp_vmath.h"
 
 #include <stdlib.h>
@@ -76,11 +85,13 @@ static const lp_field_spec ppo_fields[] = {
                     "exp(log p_new - logprobs) of each sample's latest minibatch pass (for "
                     "V-trace)",
                     LP_FIELD_WRITE, LP_PHASE_TRAIN, LP_DTYPE_F32),
+    LP__MASK_FIELD_SPEC,
 };
 
 /* Field order = the order of handles in ppo_inst.fh. */
 enum { PPO_H_ADV = 0, PPO_H_ACT, PPO_H_LOGP, PPO_H_RATIO, PPO_NFIELDS };
-typedef char ppo_fields_match[LP_COUNT_OF(ppo_fields) == PPO_NFIELDS ? 1 : -1];
+/* ... then the optional action_mask, resolved on its own. */
+typedef char ppo_fields_match[LP_COUNT_OF(ppo_fields) == PPO_NFIELDS + 1 ? 1 : -1];
 
 static const char *const ppo_outputs[] = {PPO_O_LOGITS, NULL};
 
@@ -97,13 +108,15 @@ typedef struct ppo_job {
     const float *oldp;
     float *ratio;
     int64_t adv_s0, adv_s1, act_s0, act_s1, old_s0, old_s1, rat_s0, rat_s1;
-    int contig;                /* all four dense [rows, horizon]: element index = sample index */
-    float adv_mean, adv_scale; /* A_n = (A - mean) * scale */
-    float lo, hi;              /* 1 - eps, 1 + eps, rounded to f32 */
-    float kpg;                 /* weight / M */
-    float ke;                  /* weight * ent_coef / M */
-    float *E;                  /* scratch: chunk * A floats */
-    int64_t chunk;             /* rows per chunk, a multiple of 8, <= PPO_CHUNK */
+    int contig;                 /* all four dense [rows, horizon]: element index = sample index */
+    double adv_mean, adv_scale; /* A_n = (A - mean) * scale, in f64, then rounded */
+    const lp_tensor *mask;      /* u8 [rows, horizon, A], or NULL */
+    float *Zm;                  /* with a mask: chunk * A masked logits (-inf where masked) */
+    float lo, hi;               /* 1 - eps, 1 + eps, rounded to f32 */
+    float kpg;                  /* weight / M */
+    float ke;                   /* weight * ent_coef / M */
+    float *E;                   /* scratch: chunk * A floats */
+    int64_t chunk;              /* rows per chunk, a multiple of 8, <= PPO_CHUNK */
 } ppo_job;
 
 /* Sums over the minibatch, in f64. */
@@ -136,7 +149,9 @@ static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t 
 }
 
 /* One row's exponentials E[j] = exp(z_j - max), their sum s and the dot
- * d = sum_j E[j] (z_j - max), in 8 lanes. */
+ * d = sum_j E[j] (z_j - max), in 8 lanes. A masked action (z_j = -inf) has
+ * E[j] = 0 and adds 0 to the dot (the select keeps 0 * -inf from making a
+ * NaN; a NaN E stays NaN). */
 static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A, float mx,
                                           float *LP__RESTRICT E, float *s_out, float *d_out) {
     float s8[8] = {0}, d8[8] = {0};
@@ -147,7 +162,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
             const float e = lp__expf_nonpos(t);
             E[j + l] = e;
             s8[l] += e;
-            d8[l] += e * t;
+            d8[l] += e == 0.0f ? 0.0f : e * t;
         }
     }
     for (; j < A; j++) {
@@ -155,7 +170,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
         const float e = lp__expf_nonpos(t);
         E[j] = e;
         s8[0] += e;
-        d8[0] += e * t;
+        d8[0] += e == 0.0f ? 0.0f : e * t;
     }
     for (int l = 0; l < 4; l++) {
         s8[l] += s8[l + 4];
@@ -166,12 +181,13 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
 }
 
 /* g_j += E_j (a0 + a1 (z_j - max)): the restrict parameters spare the
- * vectoriser a run-time alias check per row. */
+ * vectoriser a run-time alias check per row. Exactly 0 where E_j = 0 (a
+ * masked action: z_j - max = -inf). */
 static LP__ALWAYS_INLINE void ppo_row_grad(const float *LP__RESTRICT z, const float *LP__RESTRICT E,
                                            float *LP__RESTRICT g, int64_t A, float a0, float a1,
                                            float mx) {
     for (int64_t j = 0; j < A; j++)
-        g[j] += E[j] * (a0 + a1 * (z[j] - mx));
+        g[j] += E[j] == 0.0f ? 0.0f : E[j] * (a0 + a1 * (z[j] - mx));
 }
 
 /* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
@@ -195,7 +211,8 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
     float st_pg[PPO_CHUNK], st_ent[PPO_CHUNK], st_akl[PPO_CHUNK], st_okl[PPO_CHUNK],
         st_clip[PPO_CHUNK];
     double acc[6][8] = {{0}};
-    const float lo = J->lo, hi = J->hi, amean = J->adv_mean, ascale = J->adv_scale;
+    const float lo = J->lo, hi = J->hi;
+    const double amean = J->adv_mean, ascale = J->adv_scale;
     const float kw = J->kpg, ke = J->ke;
     const int64_t hor = J->hor, chunk = J->chunk;
     float *LP__RESTRICT E = J->E;
@@ -205,26 +222,45 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         const int64_t n = J->M - i0 < chunk ? J->M - i0 : chunk;
         const int64_t n8 = (n + 7) & ~(int64_t)7;
 
-        /* Gather the per-sample fields of the chunk (views may be strided). */
+        /* Gather the per-sample fields of the chunk (views may be strided);
+         * the advantages normalised in f64, then rounded (subtracting a
+         * rounded mean would shift every one by the rounding error). */
         if (J->contig) {
             memcpy(act, J->act + i0, (size_t)n * sizeof *act);
             memcpy(old, J->oldp + i0, (size_t)n * sizeof *old);
-            memcpy(adv, J->adv + i0, (size_t)n * sizeof *adv);
+            for (int64_t k = 0; k < n; k++)
+                adv[k] = (float)(((double)J->adv[i0 + k] - amean) * ascale);
         } else {
             int64_t rr = r, tt = t;
             for (int64_t k = 0; k < n; k++) {
                 act[k] = J->act[rr * J->act_s0 + tt * J->act_s1];
                 old[k] = J->oldp[rr * J->old_s0 + tt * J->old_s1];
-                adv[k] = J->adv[rr * J->adv_s0 + tt * J->adv_s1];
+                adv[k] =
+                    (float)(((double)J->adv[rr * J->adv_s0 + tt * J->adv_s1] - amean) * ascale);
                 if (++tt == hor)
                     tt = 0, rr++;
             }
         }
         for (int64_t k = n; k < n8; k++) /* padding: benign values */
-            act[k] = 0, old[k] = 0.0f, adv[k] = amean;
+            act[k] = 0, old[k] = 0.0f, adv[k] = 0.0f;
 
         /* A: per row, max, exponentials, their sum and dot. */
         const float *zc = J->z + i0 * A;
+        if (J->mask != NULL) {
+            /* Masked actions become -inf logits in a copy of the chunk. */
+            const lp_tensor *m = J->mask;
+            int64_t rr = i0 / hor, tt = i0 % hor;
+            for (int64_t k = 0; k < n; k++) {
+                const uint8_t *mrow =
+                    (const uint8_t *)m->data + rr * m->strides[0] + tt * m->strides[1];
+                const int64_t ms = m->strides[2];
+                for (int64_t j = 0; j < A; j++)
+                    J->Zm[k * A + j] = mrow[j * ms] != 0 ? zc[k * A + j] : -INFINITY;
+                if (++tt == hor)
+                    tt = 0, rr++;
+            }
+            zc = J->Zm;
+        }
         /* Separate loops: each row's max is ready long before its
          * exponentials need it, and the rows' dependency chains overlap. */
         for (int64_t k = 0; k < n; k++)
@@ -241,11 +277,11 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
             const float inv = 1.0f / s[k];
             const float ls = lp__logf(s[k]);
             float h = ls - d[k] * inv;
-            h = h > 0.0f ? h : 0.0f;
+            h = h < 0.0f ? 0.0f : h; /* rounding; NaN stays NaN */
             const float lr_raw = (za[k] - ls) - old[k];
             const float lr = lr_raw > PPO_LOGRATIO_MAX ? PPO_LOGRATIO_MAX : lr_raw;
             const float rt = lp__expf(lr);
-            const float an = (adv[k] - amean) * ascale;
+            const float an = adv[k];
             float rc = rt < lo ? lo : rt;
             rc = rc > hi ? hi : rc;
             const float u = -an * rt, c = -an * rc;
@@ -291,7 +327,8 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
             r = rr, t = tt;
         }
 
-        /* C: the gradient, per row. */
+        /* C: the gradient, per row (zc: the masked copy when there is a
+         * mask, so that masked actions get exactly 0). */
         if (J->g != NULL) {
             float *gc = J->g + i0 * A;
             for (int64_t k = 0; k < n; k++) {
@@ -340,6 +377,7 @@ typedef struct ppo_inst {
     const lp_value *params;            /* host-owned, updated in place (annealing) */
     const char *name;                  /* host-owned (args->name), valid until destroy */
     int32_t fh[PPO_NFIELDS], o_logits; /* resolved in attach */
+    int32_t fh_mask;                   /* -1: no action_mask */
     int32_t stats[PPO_NSTATS];
     ppo_kernel_fn kernel;
     float *scratch;
@@ -371,6 +409,8 @@ static int32_t ppo_attach(const lp_loss *self, const lp_batch *all) {
     for (int k = 0; k < PPO_NFIELDS && rc == LP_OK; k++)
         rc = lp__check_dtype(h, "ppo", in->name, all, in->fh[k], ppo_fields[k].name,
                              ppo_fields[k].dtype);
+    if (rc == LP_OK)
+        rc = lp__mask_attach(h, "ppo", in->name, all, &in->fh_mask);
     return rc;
 }
 
@@ -456,11 +496,19 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
         return LP_OK;
     }
 
-    /* One pass over the per-sample fields: every action is checked before
+    const lp_tensor *maskt = NULL;
+    rc = lp__mask_check(h, "ppo", in->name, mb, in->fh_mask, A, &maskt);
+    if (rc != LP_OK)
+        return rc;
+
+    /* One pass over the per-sample fields: every input is checked before
      * anything is written (a failing call leaves the host's buffers as they
-     * were), and the advantages' mean in f64. */
+     * were): actions in range and not masked, advantages and old
+     * log-probabilities finite; the advantages' mean in f64. */
     const int32_t *act = (const int32_t *)actt->data;
     const float *adv = (const float *)advt->data;
+    const float *oldp = (const float *)oldt->data;
+    const float *logits = (const float *)zt->data;
     double sum = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t t = 0; t < hor; t++) {
@@ -471,7 +519,20 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
                                  "outside [0, %lld)",
                                  in->name, (int)a, (long long)(r * hor + t), (long long)r,
                                  (long long)t, (long long)A);
-            sum += adv[r * advt->strides[0] + t * advt->strides[1]];
+            const int masked_by_field =
+                maskt != NULL &&
+                ((const uint8_t *)maskt->data)[r * maskt->strides[0] + t * maskt->strides[1] +
+                                               a * maskt->strides[2]] == 0;
+            if (masked_by_field || logits[(r * hor + t) * A + a] == -INFINITY)
+                return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t,
+                                                masked_by_field);
+            const float v = adv[r * advt->strides[0] + t * advt->strides[1]];
+            const float o = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
+            if (!isfinite(v))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ADV "'", v, r, t);
+            if (!isfinite(o))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_LOGP "'", o, r, t);
+            sum += v;
         }
     }
     double mean = 0.0, scale = 1.0;
@@ -491,13 +552,15 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
 
     int64_t chunk = 4096 / A;
     chunk = chunk > PPO_CHUNK ? PPO_CHUNK : chunk < 8 ? 8 : chunk & ~(int64_t)7;
-    if (chunk * A > in->scratch_cap) {
-        float *p = realloc(in->scratch, (size_t)(chunk * A) * sizeof *p);
+    /* E, then (with a mask) the masked logits: chunk * A floats each. */
+    const int64_t need = (maskt != NULL ? 2 : 1) * chunk * A;
+    if (need > in->scratch_cap) {
+        float *p = realloc(in->scratch, (size_t)need * sizeof *p);
         if (p == NULL)
             return lp_errorf(h, LP_ENOMEM, "ppo '%s': out of memory (%lld actions)", in->name,
                              (long long)A);
         in->scratch = p;
-        in->scratch_cap = chunk * A;
+        in->scratch_cap = need;
     }
 
     ppo_job J;
@@ -509,8 +572,10 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     J.act = act, J.act_s0 = actt->strides[0], J.act_s1 = actt->strides[1];
     J.oldp = (const float *)oldt->data, J.old_s0 = oldt->strides[0], J.old_s1 = oldt->strides[1];
     J.ratio = (float *)ratt->data, J.rat_s0 = ratt->strides[0], J.rat_s1 = ratt->strides[1];
-    J.adv_mean = (float)mean;
-    J.adv_scale = (float)scale;
+    J.adv_mean = mean;
+    J.adv_scale = scale;
+    J.mask = maskt;
+    J.Zm = maskt != NULL ? in->scratch + chunk * A : NULL;
     J.lo = (float)(1.0 - eps);
     J.hi = (float)(1.0 + eps);
     J.kpg = (float)((double)weight / (double)M);
@@ -528,6 +593,27 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     ppo_sums S;
     in->kernel(&J, &S);
 
+    if (!isfinite(S.pg + S.ent + S.akl + S.okl + S.ratio)) {
+        /* The inputs were checked: the logits are the source. With finite
+         * sums every gradient term is finite too (each is a product of
+         * these rows' finite scalars and E_j in [0, 1]). */
+        for (int64_t i = 0; i < M; i++) {
+            const int64_t r = i / hor, t = i % hor;
+            const uint8_t *mrow = maskt != NULL ? (const uint8_t *)maskt->data +
+                                                      r * maskt->strides[0] + t * maskt->strides[1]
+                                                : NULL;
+            int bad = 0;
+            for (int64_t j = 0; j < A && !bad; j++) {
+                const float v = logits[i * A + j];
+                bad =
+                    (mrow == NULL || mrow[j * maskt->strides[2]] != 0) && (v != v || v == INFINITY);
+            }
+            if (bad)
+                return lp__report_nonfinite(h, "ppo", in->name, "output '" PPO_O_LOGITS "'", NAN, r,
+                                            t);
+        }
+        return lp__report_nonfinite(h, "ppo", in->name, "policy_loss", S.pg, -1, -1);
+    }
     const double inv_m = 1.0 / (double)M;
     const double pg = S.pg * inv_m, ent = S.ent * inv_m, akl = S.akl * inv_m;
     if (LP_HAS_FIELD(out, lp_train_result, loss))
@@ -582,6 +668,7 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
     for (int k = 0; k < PPO_NFIELDS; k++)
         in->fh[k] = -1;
     in->o_logits = -1;
+    in->fh_mask = -1;
     for (int k = 0; k < PPO_NSTATS; k++)
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
     in->kernel = ppo_kernel_pick();
