@@ -148,10 +148,17 @@ static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t 
     return m;
 }
 
+/* z - max clamped below at PPO_T_MIN, where exp() is exactly 0 already: a
+ * masked action (z - max = -inf) then has E = 0 and adds 0 * PPO_T_MIN = 0
+ * to a dot or a gradient instead of 0 * -inf = NaN; NaN stays NaN. A
+ * clamp, not a select on E, so that the loops still vectorise. */
+#define PPO_T_MIN -87.0f
+static LP__ALWAYS_INLINE float ppo_t(float t) {
+    return t < PPO_T_MIN ? PPO_T_MIN : t;
+}
+
 /* One row's exponentials E[j] = exp(z_j - max), their sum s and the dot
- * d = sum_j E[j] (z_j - max), in 8 lanes. A masked action (z_j = -inf) has
- * E[j] = 0 and adds 0 to the dot (the select keeps 0 * -inf from making a
- * NaN; a NaN E stays NaN). */
+ * d = sum_j E[j] (z_j - max), in 8 lanes. */
 static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A, float mx,
                                           float *LP__RESTRICT E, float *s_out, float *d_out) {
     float s8[8] = {0}, d8[8] = {0};
@@ -162,7 +169,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
             const float e = lp__expf_nonpos(t);
             E[j + l] = e;
             s8[l] += e;
-            d8[l] += e == 0.0f ? 0.0f : e * t;
+            d8[l] += e * ppo_t(t);
         }
     }
     for (; j < A; j++) {
@@ -170,7 +177,7 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
         const float e = lp__expf_nonpos(t);
         E[j] = e;
         s8[0] += e;
-        d8[0] += e == 0.0f ? 0.0f : e * t;
+        d8[0] += e * ppo_t(t);
     }
     for (int l = 0; l < 4; l++) {
         s8[l] += s8[l + 4];
@@ -187,7 +194,7 @@ static LP__ALWAYS_INLINE void ppo_row_grad(const float *LP__RESTRICT z, const fl
                                            float *LP__RESTRICT g, int64_t A, float a0, float a1,
                                            float mx) {
     for (int64_t j = 0; j < A; j++)
-        g[j] += E[j] == 0.0f ? 0.0f : E[j] * (a0 + a1 * (z[j] - mx));
+        g[j] += E[j] * (a0 + a1 * ppo_t(z[j] - mx));
 }
 
 /* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
