@@ -20,9 +20,9 @@
  * Masked actions (-inf logits, or 0 in the optional field `action_mask`)
  * have probability 0, add nothing to the entropy (0 log 0 = 0) and get an
  * exactly 0 gradient; a taken action that is masked is an error. The
- * advantages are normalised in f64 before they are rounded to f32. Every
- * input is checked before anything is written; a loss that is not finite
- * (from non-finite logits) is LP_ENUMERIC naming the row and step.
+ * advantages' mean is subtracted as in f64 (a rounded f32 mean would shift
+ * every normalised advantage). A non-finite input or loss is LP_ENUMERIC
+ * naming the field or output, row and step.
  * docs/losses/ppo.md has the details.
  */
 #include <lossplug/plugin.h>
@@ -108,15 +108,16 @@ typedef struct ppo_job {
     const float *oldp;
     float *ratio;
     int64_t adv_s0, adv_s1, act_s0, act_s1, old_s0, old_s1, rat_s0, rat_s1;
-    int contig;                 /* all four dense [rows, horizon]: element index = sample index */
-    double adv_mean, adv_scale; /* A_n = (A - mean) * scale, in f64, then rounded */
-    const lp_tensor *mask;      /* u8 [rows, horizon, A], or NULL */
-    float *Zm;                  /* with a mask: chunk * A masked logits (-inf where masked) */
-    float lo, hi;               /* 1 - eps, 1 + eps, rounded to f32 */
-    float kpg;                  /* weight / M */
-    float ke;                   /* weight * ent_coef / M */
-    float *E;                   /* scratch: chunk * A floats */
-    int64_t chunk;              /* rows per chunk, a multiple of 8, <= PPO_CHUNK */
+    int contig;             /* all four dense [rows, horizon]: element index = sample index */
+    float mean_hi, mean_lo; /* the f64 mean as a sum of two floats */
+    float adv_scale;        /* A_n = ((A - mean_hi) - mean_lo) * scale */
+    const lp_tensor *mask;  /* u8 [rows, horizon, A], or NULL */
+    float *Zm;              /* with a mask: chunk * A masked logits (-inf where masked) */
+    float lo, hi;           /* 1 - eps, 1 + eps, rounded to f32 */
+    float kpg;              /* weight / M */
+    float ke;               /* weight * ent_coef / M */
+    float *E;               /* scratch: chunk * A floats */
+    int64_t chunk;          /* rows per chunk, a multiple of 8, <= PPO_CHUNK */
 } ppo_job;
 
 /* Sums over the minibatch, in f64. */
@@ -218,8 +219,8 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
     float st_pg[PPO_CHUNK], st_ent[PPO_CHUNK], st_akl[PPO_CHUNK], st_okl[PPO_CHUNK],
         st_clip[PPO_CHUNK];
     double acc[6][8] = {{0}};
-    const float lo = J->lo, hi = J->hi;
-    const double amean = J->adv_mean, ascale = J->adv_scale;
+    const float lo = J->lo, hi = J->hi, mhi = J->mean_hi, mlo = J->mean_lo;
+    const float ascale = J->adv_scale;
     const float kw = J->kpg, ke = J->ke;
     const int64_t hor = J->hor, chunk = J->chunk;
     float *LP__RESTRICT E = J->E;
@@ -229,27 +230,23 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         const int64_t n = J->M - i0 < chunk ? J->M - i0 : chunk;
         const int64_t n8 = (n + 7) & ~(int64_t)7;
 
-        /* Gather the per-sample fields of the chunk (views may be strided);
-         * the advantages normalised in f64, then rounded (subtracting a
-         * rounded mean would shift every one by the rounding error). */
+        /* Gather the per-sample fields of the chunk (views may be strided). */
         if (J->contig) {
             memcpy(act, J->act + i0, (size_t)n * sizeof *act);
             memcpy(old, J->oldp + i0, (size_t)n * sizeof *old);
-            for (int64_t k = 0; k < n; k++)
-                adv[k] = (float)(((double)J->adv[i0 + k] - amean) * ascale);
+            memcpy(adv, J->adv + i0, (size_t)n * sizeof *adv);
         } else {
             int64_t rr = r, tt = t;
             for (int64_t k = 0; k < n; k++) {
                 act[k] = J->act[rr * J->act_s0 + tt * J->act_s1];
                 old[k] = J->oldp[rr * J->old_s0 + tt * J->old_s1];
-                adv[k] =
-                    (float)(((double)J->adv[rr * J->adv_s0 + tt * J->adv_s1] - amean) * ascale);
+                adv[k] = J->adv[rr * J->adv_s0 + tt * J->adv_s1];
                 if (++tt == hor)
                     tt = 0, rr++;
             }
         }
         for (int64_t k = n; k < n8; k++) /* padding: benign values */
-            act[k] = 0, old[k] = 0.0f, adv[k] = 0.0f;
+            act[k] = 0, old[k] = 0.0f, adv[k] = mhi;
 
         /* A: per row, max, exponentials, their sum and dot. */
         const float *zc = J->z + i0 * A;
@@ -288,7 +285,9 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
             const float lr_raw = (za[k] - ls) - old[k];
             const float lr = lr_raw > PPO_LOGRATIO_MAX ? PPO_LOGRATIO_MAX : lr_raw;
             const float rt = lp__expf(lr);
-            const float an = adv[k];
+            /* The mean subtracted as in f64: A - mean_hi is exact where it
+             * matters (A near the mean: Sterbenz), then mean_lo. */
+            const float an = ((adv[k] - mhi) - mlo) * ascale;
             float rc = rt < lo ? lo : rt;
             rc = rc > hi ? hi : rc;
             const float u = -an * rt, c = -an * rc;
@@ -466,6 +465,47 @@ static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
     return LP_OK;
 }
 
+/* The report for a minibatch whose sums are not finite: the first sample
+ * (in row, step order) with a taken action whose logit is -inf, a
+ * non-finite advantage or old log-probability, or a NaN / +inf logit on an
+ * allowed action. The gradient and ratios may already be partly written
+ * (the session discards a failed minibatch). */
+static int32_t ppo_diagnose(const ppo_inst *in, const lp_batch *mb, const lp_tensor *maskt,
+                            double sum) {
+    const lp_host *h = in->host;
+    const lp_tensor *zt = &mb->outputs[in->o_logits];
+    const lp_tensor *advt = &mb->fields[in->fh[PPO_H_ADV]], *actt = &mb->fields[in->fh[PPO_H_ACT]];
+    const lp_tensor *oldt = &mb->fields[in->fh[PPO_H_LOGP]];
+    const float *z = (const float *)zt->data, *adv = (const float *)advt->data;
+    const float *oldp = (const float *)oldt->data;
+    const int32_t *act = (const int32_t *)actt->data;
+    const int64_t A = zt->shape[2];
+    for (int64_t r = 0; r < mb->rows; r++) {
+        for (int64_t t = 0; t < mb->horizon; t++) {
+            const float *zi = z + (r * mb->horizon + t) * A;
+            const int32_t a = act[r * actt->strides[0] + t * actt->strides[1]];
+            const float v = adv[r * advt->strides[0] + t * advt->strides[1]];
+            const float o = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
+            if (zi[a] == -INFINITY)
+                return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t, 0);
+            if (!isfinite(v))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ADV "'", v, r, t);
+            if (!isfinite(o))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_LOGP "'", o, r, t);
+            for (int64_t j = 0; j < A; j++) {
+                const int allowed =
+                    maskt == NULL ||
+                    ((const uint8_t *)maskt->data)[r * maskt->strides[0] + t * maskt->strides[1] +
+                                                   j * maskt->strides[2]] != 0;
+                if (allowed && (zi[j] != zi[j] || zi[j] == INFINITY))
+                    return lp__report_nonfinite(h, "ppo", in->name, "output '" PPO_O_LOGITS "'",
+                                                zi[j], r, t);
+            }
+        }
+    }
+    return lp__report_nonfinite(h, "ppo", in->name, "the loss's sums", sum, -1, -1);
+}
+
 static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
                          lp_train_result *out) {
     ppo_inst *in = ppo_of(self);
@@ -508,14 +548,14 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     if (rc != LP_OK)
         return rc;
 
-    /* One pass over the per-sample fields: every input is checked before
-     * anything is written (a failing call leaves the host's buffers as they
-     * were): actions in range and not masked, advantages and old
-     * log-probabilities finite; the advantages' mean in f64. */
+    /* One pass over the per-sample fields: actions in range and not masked
+     * by the mask field are checked before anything is written (a failing
+     * call leaves the host's buffers as they were); the advantages' mean in
+     * f64. A non-finite input, or a taken action whose logit is -inf, shows
+     * as a non-finite sum, here or after the kernel; ppo_diagnose then names
+     * it. Checking every one up front would read each row's logits twice. */
     const int32_t *act = (const int32_t *)actt->data;
     const float *adv = (const float *)advt->data;
-    const float *oldp = (const float *)oldt->data;
-    const float *logits = (const float *)zt->data;
     double sum = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t t = 0; t < hor; t++) {
@@ -526,22 +566,15 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
                                  "outside [0, %lld)",
                                  in->name, (int)a, (long long)(r * hor + t), (long long)r,
                                  (long long)t, (long long)A);
-            const int masked_by_field =
-                maskt != NULL &&
+            if (maskt != NULL &&
                 ((const uint8_t *)maskt->data)[r * maskt->strides[0] + t * maskt->strides[1] +
-                                               a * maskt->strides[2]] == 0;
-            if (masked_by_field || logits[(r * hor + t) * A + a] == -INFINITY)
-                return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t,
-                                                masked_by_field);
-            const float v = adv[r * advt->strides[0] + t * advt->strides[1]];
-            const float o = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
-            if (!isfinite(v))
-                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ADV "'", v, r, t);
-            if (!isfinite(o))
-                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_LOGP "'", o, r, t);
-            sum += v;
+                                               a * maskt->strides[2]] == 0)
+                return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t, 1);
+            sum += adv[r * advt->strides[0] + t * advt->strides[1]];
         }
     }
+    if (!isfinite(sum))
+        return ppo_diagnose(in, mb, maskt, sum);
     double mean = 0.0, scale = 1.0;
     if (norm_adv) {
         mean = sum / (double)M;
@@ -579,8 +612,9 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     J.act = act, J.act_s0 = actt->strides[0], J.act_s1 = actt->strides[1];
     J.oldp = (const float *)oldt->data, J.old_s0 = oldt->strides[0], J.old_s1 = oldt->strides[1];
     J.ratio = (float *)ratt->data, J.rat_s0 = ratt->strides[0], J.rat_s1 = ratt->strides[1];
-    J.adv_mean = mean;
-    J.adv_scale = scale;
+    J.mean_hi = (float)mean;
+    J.mean_lo = (float)(mean - (double)J.mean_hi);
+    J.adv_scale = (float)scale;
     J.mask = maskt;
     J.Zm = maskt != NULL ? in->scratch + chunk * A : NULL;
     J.lo = (float)(1.0 - eps);
@@ -600,27 +634,10 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     ppo_sums S;
     in->kernel(&J, &S);
 
-    if (!isfinite(S.pg + S.ent + S.akl + S.okl + S.ratio)) {
-        /* The inputs were checked: the logits are the source. With finite
-         * sums every gradient term is finite too (each is a product of
-         * these rows' finite scalars and E_j in [0, 1]). */
-        for (int64_t i = 0; i < M; i++) {
-            const int64_t r = i / hor, t = i % hor;
-            const uint8_t *mrow = maskt != NULL ? (const uint8_t *)maskt->data +
-                                                      r * maskt->strides[0] + t * maskt->strides[1]
-                                                : NULL;
-            int bad = 0;
-            for (int64_t j = 0; j < A && !bad; j++) {
-                const float v = logits[i * A + j];
-                bad =
-                    (mrow == NULL || mrow[j * maskt->strides[2]] != 0) && (v != v || v == INFINITY);
-            }
-            if (bad)
-                return lp__report_nonfinite(h, "ppo", in->name, "output '" PPO_O_LOGITS "'", NAN, r,
-                                            t);
-        }
-        return lp__report_nonfinite(h, "ppo", in->name, "policy_loss", S.pg, -1, -1);
-    }
+    /* With finite sums every gradient term is finite too: each is a
+     * product of its row's finite scalars and E_j in [0, 1]. */
+    if (!isfinite(S.pg + S.ent + S.akl + S.okl + S.ratio))
+        return ppo_diagnose(in, mb, maskt, S.pg + S.ent + S.akl + S.okl + S.ratio);
     const double inv_m = 1.0 / (double)M;
     const double pg = S.pg * inv_m, ent = S.ent * inv_m, akl = S.akl * inv_m;
     if (LP_HAS_FIELD(out, lp_train_result, loss))
