@@ -122,7 +122,8 @@ static void test_descriptor(void **state) {
     assert_int_equal(p->default_bool, 0);
     assert_true(p->doc != NULL && p->doc[0] != '\0');
 
-    assert_int_equal(g_desc->field_count, 2);
+    assert_int_equal(g_desc->field_count, 3);
+    assert_mask_field(&g_desc->fields[2]);
     assert_string_equal(g_desc->fields[0].name, "advantages");
     assert_int_equal(g_desc->fields[0].dtype, LP_DTYPE_F32);
     assert_string_equal(g_desc->fields[1].name, "actions");

@@ -113,7 +113,8 @@ static void test_descriptor(void **state) {
     assert_near(p->min, 0.0, 0.0);
     assert_near(p->max, 1e6, 0.0);
 
-    assert_int_equal(g_desc->field_count, 1);
+    assert_int_equal(g_desc->field_count, 2);
+    assert_mask_field(&g_desc->fields[1]);
     const lp_field_spec *f = &g_desc->fields[0];
     assert_string_equal(f->name, "teacher_actions");
     assert_int_equal(f->dtype, LP_DTYPE_I32);

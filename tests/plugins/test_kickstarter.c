@@ -133,7 +133,8 @@ static void test_descriptor(void **state) {
     assert_near(g_desc->params[1].min, 0.0, 0.0);
     assert_near(g_desc->params[2].min, 0.0, 0.0);
 
-    assert_int_equal(g_desc->field_count, 2);
+    assert_int_equal(g_desc->field_count, 3);
+    assert_mask_field(&g_desc->fields[2]);
     const lp_field_spec *f = &g_desc->fields[0];
     assert_string_equal(f->name, "teacher_logits");
     assert_int_equal(f->dtype, LP_DTYPE_F32);

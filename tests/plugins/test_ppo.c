@@ -156,7 +156,8 @@ static void test_descriptor(void **state) {
               {"actions", LP_FIELD_READ, LP_DTYPE_I32},
               {"logprobs", LP_FIELD_READ, LP_DTYPE_F32},
               {"ratios", LP_FIELD_WRITE, LP_DTYPE_F32}};
-    assert_int_equal(g_desc->field_count, 4);
+    assert_int_equal(g_desc->field_count, 5);
+    assert_mask_field(&g_desc->fields[4]);
     for (size_t k = 0; k < 4; k++) {
         const lp_field_spec *f = &g_desc->fields[k];
         assert_string_equal(f->name, fw[k].name);
