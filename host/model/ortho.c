@@ -1,9 +1,9 @@
-/* Orthogonal initialisation through LAPACK's Householder QR (dgeqrf, then
- * dorgqr to form Q), in double precision, with Q's columns negated where
- * R's diagonal is negative: the Q of the QR factorisation whose R has a
- * positive diagonal, which is what torch gets from its QR followed by
- * q *= sign(diag(r)). O(rows cols min(rows, cols)) in blocked BLAS-3 code:
- * a 1024 x 1024 weight takes a fraction of a second (a column-strided
+/* Orthogonal initialisation through LAPACK's Householder factorisations,
+ * in double precision, with Q's vectors negated where R's diagonal is
+ * negative: the Q of the QR factorisation whose R has a positive diagonal,
+ * which is what torch gets from its QR followed by q *= sign(diag(r)).
+ * Blocked BLAS-3 code, in place on the row-major draw (no transpose): a
+ * 1024 x 1024 weight takes a fraction of a second (a column-strided
  * Gram-Schmidt took 40 s). */
 #include "ortho.h"
 
@@ -18,76 +18,78 @@ void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
              const int *lwork, int *info);
 void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau,
              double *work, const int *lwork, int *info);
+void dgelqf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work,
+             const int *lwork, int *info);
+void dorglq_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau,
+             double *work, const int *lwork, int *info);
 
 int lp__orthogonal(float *w, int64_t rows, int64_t cols, double gain, lp__rng *rng, double *g) {
     const size_t total = (size_t)rows * (size_t)cols;
     for (size_t i = 0; i < total; i++)
         g[i] = lp__rng_normal(rng);
 
-    /* Factorise A [m, n] column-major, m >= n: the columns of G when tall or
-     * square, the columns of G^T (its rows) when wide (torch factorises the
-     * transpose then). The row-major G read column-major is G^T [cols,
-     * rows]: used in place when wide, transposed into a copy when tall. */
+    /* The row-major draw G [rows, cols], read column-major, is G^T: a
+     * [cols, rows] matrix with leading dimension cols.
+     * - Wide (rows < cols): torch orthonormalises G's rows, the columns of
+     *   G^T: G^T = Q R (dgeqrf, dorgqr); Q [cols, rows] column-major is
+     *   W [rows, cols] row-major.
+     * - Tall or square: G's columns, the rows of G^T: G^T = L Q' (dgelqf,
+     *   dorglq), i.e. G = Q'^T L^T, the QR of G with R = L^T; Q' [cols,
+     *   rows] column-major is Q'^T = Q [rows, cols] row-major.
+     * Either way the factor overwrites the draw in W's own layout. */
     const int tall = rows >= cols;
-    const int64_t m64 = tall ? rows : cols, n64 = tall ? cols : rows;
-    if (m64 > INT_MAX || total > (size_t)INT_MAX)
+    if (rows > INT_MAX || cols > INT_MAX || total > (size_t)INT_MAX)
         return LP__ORTHO_ENOMEM; /* beyond LAPACK's 32-bit sizes */
-    const int m = (int)m64, n = (int)n64;
-    double *a = g, *copy = NULL;
-    if (tall) {
-        copy = malloc(total * sizeof *copy);
-        if (copy == NULL)
-            return LP__ORTHO_ENOMEM;
-        for (size_t i = 0; i < (size_t)rows; i++)
-            for (size_t j = 0; j < (size_t)cols; j++)
-                copy[i + j * (size_t)rows] = g[i * (size_t)cols + j];
-        a = copy;
-    }
+    const int m = (int)cols, n = (int)rows;
+    const int kk = tall ? m : n; /* the number of orthonormal vectors */
     int rc = LP__ORTHO_ENOMEM, info = 0, lwork = -1;
     double query = 0.0, query2 = 0.0;
-    double *tau = malloc((size_t)n * sizeof *tau), *sign = malloc((size_t)n * sizeof *sign);
+    double *tau = malloc((size_t)kk * sizeof *tau), *sign = malloc((size_t)kk * sizeof *sign);
     double *work = NULL;
     if (tau == NULL || sign == NULL)
         goto done;
-    dgeqrf_(&m, &n, a, &m, tau, &query, &lwork, &info);
-    dorgqr_(&m, &n, &n, a, &m, tau, &query2, &lwork, &info);
+    if (tall) {
+        dgelqf_(&m, &n, g, &m, tau, &query, &lwork, &info);
+        dorglq_(&m, &n, &kk, g, &m, tau, &query2, &lwork, &info);
+    } else {
+        dgeqrf_(&m, &n, g, &m, tau, &query, &lwork, &info);
+        dorgqr_(&m, &n, &kk, g, &m, tau, &query2, &lwork, &info);
+    }
     if (query2 > query)
         query = query2;
-    lwork = query >= 1.0 && query < (double)INT_MAX ? (int)query : n;
-    if (lwork < n)
-        lwork = n;
+    lwork = query >= 1.0 && query < (double)INT_MAX ? (int)query : kk;
+    if (lwork < kk)
+        lwork = kk;
     work = malloc((size_t)lwork * sizeof *work);
     if (work == NULL)
         goto done;
-    dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
+    if (tall)
+        dgelqf_(&m, &n, g, &m, tau, work, &lwork, &info);
+    else
+        dgeqrf_(&m, &n, g, &m, tau, work, &lwork, &info);
     rc = LP__ORTHO_RANK;
     if (info != 0)
         goto done;
-    for (size_t j = 0; j < (size_t)n; j++) {
-        const double r = a[j + j * (size_t)m];
-        if (!(fabs(r) > 1e-12)) /* rank-deficient draw (or NaN) */
+    for (size_t j = 0; j < (size_t)kk; j++) {
+        const double r = g[j + j * (size_t)m]; /* the diagonal of R, or of L */
+        if (!(fabs(r) > 1e-12))                /* rank-deficient draw (or NaN) */
             goto done;
         sign[j] = r > 0.0 ? gain : -gain;
     }
-    dorgqr_(&m, &n, &n, a, &m, tau, work, &lwork, &info);
+    if (tall)
+        dorglq_(&m, &n, &kk, g, &m, tau, work, &lwork, &info);
+    else
+        dorgqr_(&m, &n, &kk, g, &m, tau, work, &lwork, &info);
     if (info != 0)
         goto done;
-    /* Column j of Q is column j of W (tall) or row j of W (wide). */
-    for (size_t j = 0; j < (size_t)n; j++) {
-        const double *q = a + j * (size_t)m;
-        if (tall) {
-            for (size_t i = 0; i < (size_t)m; i++)
-                w[i * (size_t)cols + j] = (float)(sign[j] * q[i]);
-        } else {
-            for (size_t i = 0; i < (size_t)m; i++)
-                w[j * (size_t)cols + i] = (float)(sign[j] * q[i]);
-        }
-    }
+    /* Vector j is W's column j (tall: entry j of each row) or row j (wide). */
+    for (size_t i = 0; i < (size_t)rows; i++)
+        for (size_t j = 0; j < (size_t)cols; j++)
+            w[i * (size_t)cols + j] = (float)(sign[tall ? j : i] * g[i * (size_t)cols + j]);
     rc = 0;
 done:
     free(work);
     free(sign);
     free(tau);
-    free(copy);
     return rc;
 }
