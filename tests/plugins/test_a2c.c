@@ -659,14 +659,14 @@ static void test_masked_reference(void **state) {
             adv[i] = (float)lpt_rng_normal(&rng), advd[i] = adv[i];
         lpt_inst *in = lpt_inst_new(g_desc, "pg");
         assert_non_null(in);
-        assert_true(lpt_add_field(in, "advantages",
-                                  LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
-        assert_true(lpt_add_field(in, "actions",
-                                  LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
         if (with_mask)
-            assert_true(lpt_add_field(in, "action_mask",
-                                      LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T,
-                                               LPT_MC_A)) >= 0);
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
         assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
         assert_int_equal(lpt_set_f(in, "ent_coef", 0.3), 0);
         assert_create_attach(in);

@@ -951,7 +951,8 @@ static void test_masked_reference(void **state) {
         for (int64_t i = 0; i < LPT_MC_M; i++) {
             adv[i] = (float)(1e4 + 0.01 * lpt_rng_normal(&rng));
             sum += adv[i];
-            const double lp = lpt_ref_logp(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A, c.act[i]);
+            const double lp =
+                lpt_ref_logp(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A, c.act[i]);
             old[i] = (float)(lp + lpt_rng_uniform(&rng, -0.5, 0.5));
             oldd[i] = old[i];
         }
@@ -963,18 +964,18 @@ static void test_masked_reference(void **state) {
 
         lpt_inst *in = lpt_inst_new(g_desc, "actor");
         assert_non_null(in);
-        assert_true(lpt_add_field(in, "advantages",
-                                  LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
-        assert_true(lpt_add_field(in, "actions",
-                                  LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
-        assert_true(lpt_add_field(in, "logprobs",
-                                  LPT_VIEW(old, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "logprobs", LPT_VIEW(old, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
         assert_true(lpt_add_field(in, "ratios", LPT_VIEW(rat, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >=
                     0);
         if (with_mask)
-            assert_true(lpt_add_field(in, "action_mask",
-                                      LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T,
-                                               LPT_MC_A)) >= 0);
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
         assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
         assert_int_equal(lpt_set_f(in, "ent_coef", 0.05), 0);
         assert_int_equal(lpt_set_b(in, "norm_adv", 1), 0);
