@@ -22,9 +22,9 @@
 typedef lp__walk walk;
 
 static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
-static const char *const buffer_keys[] = {
-    "segments", "horizon", "minibatch_segments", "update_epochs", "seed", "shuffle", "sample",
-    "nonfinite"};
+static const char *const buffer_keys[] = {"segments",      "horizon",  "minibatch_segments",
+                                          "update_epochs", "seed",     "shuffle",
+                                          "sample",        "nonfinite"};
 static const char *const sample_modes[] = {"rows", "transitions"};
 static const char *const nonfinite_modes[] = {"stop", "skip"};
 static const char *const stats_keys[] = {"path"};
@@ -390,11 +390,11 @@ static int32_t walk_buffer(walk *w, const lp__ynode *key, const lp__ynode *v) {
             const char *best =
                 lp__suggest(nf->text, nf->len, nonfinite_modes, COUNT(nonfinite_modes));
             return lp__cfgerr(w->err, at(w, nf),
-                              "buffer.nonfinite '%s' is not a mode%s%s%s; use stop (the train "
+                              "buffer.nonfinite '%s' is not a mode; %s%s%suse stop (the train "
                               "phase fails on a non-finite loss or gradient) or skip (the "
                               "minibatch is skipped with a warning)",
-                              qtext(q, nf), best != NULL ? "; did you mean '" : "",
-                              best != NULL ? best : "", best != NULL ? "'?" : "");
+                              qtext(q, nf), best != NULL ? "did you mean '" : "",
+                              best != NULL ? best : "", best != NULL ? "'? " : "");
         }
     }
     if (rc != LP_OK)

@@ -110,8 +110,9 @@ static void source_text(const lp_session *s, char *buf, size_t n) {
             return;
         }
     }
-    snprintf(buf, n, "the loss's own arithmetic (every input field and model output of the "
-                     "minibatch is finite)");
+    snprintf(buf, n,
+             "the loss's own arithmetic (every input field and model output of the "
+             "minibatch is finite)");
 }
 
 int32_t lp__guard_check(lp_session *s, const lp__inst *in, double loss, const lp_ctx *ctx,

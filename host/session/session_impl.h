@@ -155,7 +155,7 @@ struct lp_session {
     size_t stat_count, stat_cap;
     int32_t total_stat;
     int32_t skip_stat; /* "nonfinite_skips", with buffer.nonfinite: skip; else -1 */
-    int train_begun; /* lp_session_train was called: no more program stats */
+    int train_begun;   /* lp_session_train was called: no more program stats */
     lp__state *states;
     size_t state_count, state_cap;
 
