@@ -462,6 +462,9 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
                        lp_strerror(rc));
         return rc < 0 ? rc : LP_EPLUGIN;
     }
+    rc = lp__env_values_check(t, -1, err);
+    if (rc != LP_OK)
+        return rc;
     return lp__persist_setup(t, err);
 }
 
