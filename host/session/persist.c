@@ -148,15 +148,6 @@ static lp_load_report *make_report(const lp__ckpt_report *cr) {
  * (segments <= 2^20) cannot overflow after a resume. */
 #define LP__COUNTER_MAX ((int64_t)1 << 62)
 
-static int same_shape(const lp__ckpt_entry *e, const lp_tensor *t) {
-    if (e->dtype != t->dtype || e->rank != t->rank)
-        return 0;
-    for (int32_t d = 0; d < e->rank; d++)
-        if (e->shape[d] != t->shape[d])
-            return 0;
-    return 1;
-}
-
 static lp__load_entry entry_of(const lp__ckpt_entry *e) {
     lp__load_entry le;
     le.name = e->name;
@@ -188,7 +179,7 @@ static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named
     }
     for (size_t i = 0; i < extra_count; i++) {
         const lp__ckpt_entry *e = lp__ckpt_find(ck, extra[i].name);
-        if (e == NULL || !same_shape(e, &extra[i].view)) {
+        if (e == NULL || !lp__ckpt_same_type(e, &extra[i].view)) {
             if (!extra_required)
                 continue;
             return lp__seterr(err, LP_ESTATE,

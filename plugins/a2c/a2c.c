@@ -170,17 +170,9 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     rc = lp__mask_check(h, "a2c", in->name, mb, in->field_mask, K, &maskt);
     if (rc != LP_OK)
         return rc;
-    if (K > in->probs_cap) {
-        float *p = realloc(in->probs, (size_t)K * sizeof *p);
-        if (p != NULL)
-            in->probs = p;
-        uint8_t *m = p != NULL ? realloc(in->mrow, (size_t)K) : NULL;
-        if (m == NULL)
-            return lp_errorf(h, LP_ENOMEM, "a2c '%s': out of memory (%lld actions)", in->name,
-                             (long long)K);
-        in->mrow = m;
-        in->probs_cap = K;
-    }
+    rc = lp__row_scratch(h, "a2c", in->name, K, &in->probs, &in->mrow, &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
     const float *logits = (const float *)zt->data;
 
     /* Inputs first, so that a failing call writes nothing: actions in range

@@ -160,17 +160,10 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     rc = lp__mask_check(h, "action_supervised", in->name, mb, in->field_mask, A, &maskt);
     if (rc != LP_OK)
         return rc;
-    if (A > in->probs_cap) {
-        float *p = realloc(in->probs, (size_t)A * sizeof *p);
-        if (p != NULL)
-            in->probs = p;
-        uint8_t *m = p != NULL ? realloc(in->mrow, (size_t)A) : NULL;
-        if (m == NULL)
-            return lp_errorf(h, LP_ENOMEM, "action_supervised '%s': out of memory (%lld actions)",
-                             in->name, (long long)A);
-        in->mrow = m;
-        in->probs_cap = A;
-    }
+    rc =
+        lp__row_scratch(h, "action_supervised", in->name, A, &in->probs, &in->mrow, &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
     const float *logits = (const float *)zt->data;
 
     /* Every action is checked before any gradient is written, so that a

@@ -17,6 +17,8 @@
 
 #include <lossplug/plugin.h>
 
+#include <stdlib.h>
+
 #ifndef LP__RESTRICT
 #define LP__RESTRICT LP_DIST_RESTRICT
 #endif
@@ -73,6 +75,24 @@ static inline const uint8_t *lp__mask_row(const lp_tensor *m, int64_t r, int64_t
     for (int64_t j = 0; j < A; j++)
         scratch[j] = row[j * m->strides[2]];
     return scratch;
+}
+
+/* Grows a loss's per-row scratch (A floats of probabilities, A mask bytes)
+ * to A; LP_ENOMEM reported on failure (both keep their old size). */
+static inline int32_t lp__row_scratch(const lp_host *h, const char *loss, const char *inst,
+                                      int64_t A, float **probs, uint8_t **mrow, int64_t *cap) {
+    if (A <= *cap)
+        return LP_OK;
+    float *p = realloc(*probs, (size_t)A * sizeof *p);
+    if (p != NULL)
+        *probs = p;
+    uint8_t *m = p != NULL ? realloc(*mrow, (size_t)A) : NULL;
+    if (m == NULL)
+        return lp_errorf(h, LP_ENOMEM, "%s '%s': out of memory (%lld actions)", loss, inst,
+                         (long long)A);
+    *mrow = m;
+    *cap = A;
+    return LP_OK;
 }
 
 /* LP_ERANGE: the action taken at (r, t) has probability 0 under the policy. */
