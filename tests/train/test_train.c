@@ -2,6 +2,7 @@
  * swapping losses by config with the same binaries, resuming a ppo.yaml
  * checkpoint under distill.yaml, a resumed run continuing bit for bit, the
  * stop conditions, SIGINT, progress events and the printer. */
+#include "../support/lpt_ckpt_patch.h"
 #include "train_test.h"
 
 #define PPO_EPOCH 512 /* 4 envs x 128 steps */
@@ -460,70 +461,6 @@ static void test_trainer_stats(void **state) {
 
 /* ---- resume checks what it restores -------------------------------------------- */
 
-static uint32_t crc32_bitwise(const unsigned char *p, size_t n, uint32_t c) {
-    c = ~c;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
-
-static uint64_t le_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int b = 7; b >= 0; b--)
-        v = (v << 8) | p[b];
-    return v;
-}
-
-static void put_le32(unsigned char *p, uint32_t v) {
-    for (int b = 0; b < 4; b++)
-        p[b] = (unsigned char)(v >> (8 * b));
-}
-
-/* Copies checkpoint `in` to `out` with `len` bytes of the data of the
- * first entry whose name starts with `prefix` replaced, at byte `at` of its
- * data, and every CRC made valid again (docs/checkpoint.md's format): a
- * file that passes every integrity check but holds a bad value. Returns
- * the entry's full name in `name`. */
-static void patch_entry(const char *in, const char *out, const char *prefix, size_t at,
-                        const void *bytes, size_t len, char *name, size_t name_size) {
-    size_t size = 0;
-    unsigned char *b = (unsigned char *)read_all(in, &size);
-    assert_non_null(b);
-    const uint64_t count = le_u64(b + 16);
-    size_t o = 28, footer_crc_len = 0;
-    unsigned char *crcs = malloc((size_t)count * 4 + 16);
-    assert_non_null(crcs);
-    int done = 0;
-    for (uint64_t e = 0; e < count; e++) {
-        const size_t n = (size_t)(b[o] | (b[o + 1] << 8));
-        const size_t r = b[o + 3 + n];
-        const size_t nb = (size_t)le_u64(b + o + 4 + n + 8 * r);
-        unsigned char *data = b + o + 12 + n + 8 * r;
-        if (!done && n >= strlen(prefix) && memcmp(b + o + 2, prefix, strlen(prefix)) == 0) {
-            assert_true(at + len <= nb);
-            memcpy(data + at, bytes, len);
-            snprintf(name, name_size, "%.*s", (int)n, (const char *)(b + o + 2));
-            put_le32(data + nb, crc32_bitwise(b + o, 12 + n + 8 * r + nb, 0));
-            done = 1;
-        }
-        memcpy(crcs + footer_crc_len, data + nb, 4);
-        footer_crc_len += 4;
-        o += 16 + n + 8 * r + nb;
-    }
-    assert_true(done);
-    memcpy(crcs + footer_crc_len, b + o, 16);
-    put_le32(b + o + 16, crc32_bitwise(crcs, footer_crc_len + 16, 0));
-    free(crcs);
-    FILE *f = fopen(out, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(b, 1, size, f), size);
-    assert_int_equal(fclose(f), 0);
-    free(b);
-}
-
 /* Five checkpoints whose CRCs hold but whose values do not: each refused
  * at resume naming the entry and the file, before anything ran (no resume
  * callback, no epoch, no checkpoint written). */
@@ -558,8 +495,9 @@ static void test_resume_refuses_bad_values(void **state) {
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char name[300];
-        patch_entry(good, bad, cases[c].prefix, cases[c].at, cases[c].bytes, cases[c].len, name,
-                    sizeof name);
+        assert_int_equal(lpt_ckpt_patch(good, bad, cases[c].prefix, cases[c].at, cases[c].bytes,
+                                        cases[c].len, name, sizeof name),
+                         0);
         remove(after);
         run_log l2 = {0};
         test_options(&o, &l2);
