@@ -11,8 +11,15 @@
  * it prints a table and exits 0 unless a call fails. docs/performance.md
  * records the numbers.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#define _GNU_SOURCE /* clock_gettime, syscall under -std=c11 */
 #include <lpt.h>
+
+#if defined(__linux__)
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -150,17 +157,47 @@ static void setup_free(setup *s) {
     free(s->ret), free(s->vold), free(s->v), free(s->gv), free(s->act);
 }
 
+/* User-space instructions retired, from the hardware counter through
+ * perf_event_open; -1 where there is none (a VM without a virtual PMU,
+ * perf_event_paranoid, another OS): the column then says n/a. */
+static int insn_fd = -1;
+static void insn_open(void) {
+#if defined(__linux__)
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.type = PERF_TYPE_HARDWARE;
+    a.config = PERF_COUNT_HW_INSTRUCTIONS;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    insn_fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+    if (insn_fd >= 0)
+        ioctl(insn_fd, PERF_EVENT_IOC_ENABLE, 0);
+#endif
+}
+static double insn_read(void) {
+#if defined(__linux__)
+    long long v = 0;
+    if (insn_fd >= 0 && read(insn_fd, &v, sizeof v) == (ssize_t)sizeof v)
+        return (double)v;
+#endif
+    return -1.0;
+}
+
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-/* Median of `reps` timed runs of `which` (0 ppo, 1 value, 2 floor), in ns. */
-static double timed(setup *s, int which, int reps, void (*floor_fn)(const floor_args *)) {
-    double *t = xcalloc(reps, sizeof(double));
+/* Median of `reps` timed runs of `which` (0 ppo, 1 value, 2 floor), in ns;
+ * the median of the instructions in *insn (-1 without a counter). */
+static double timed(setup *s, int which, int reps, void (*floor_fn)(const floor_args *),
+                    double *insn) {
+    double *t = xcalloc(reps, sizeof(double)), *n = xcalloc(reps, sizeof(double));
     floor_args F = {s->z,   s->adv, s->old, s->ret, s->vold, s->v,
                     s->act, s->g,   s->rat, s->gv,  s->M,    s->A};
     for (int r = -2; r < reps; r++) { /* two warm-up runs */
+        const double i0 = insn_read();
         const double t0 = now_ns();
         int32_t rc = LP_OK;
         if (which == 0)
@@ -170,17 +207,23 @@ static double timed(setup *s, int which, int reps, void (*floor_fn)(const floor_
         else
             floor_fn(&F);
         const double t1 = now_ns();
+        const double i1 = insn_read();
         if (rc != LP_OK) {
             fprintf(stderr, "loss_kernels: train failed: %s %s\n", lpt_last_error(s->ppo),
                     lpt_last_error(s->val));
             exit(1);
         }
-        if (r >= 0)
+        if (r >= 0) {
             t[r] = t1 - t0;
+            n[r] = i0 >= 0.0 && i1 >= 0.0 ? i1 - i0 : -1.0;
+        }
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    qsort(n, (size_t)reps, sizeof *n, cmp_double);
     const double med = t[reps / 2];
+    *insn = n[reps / 2];
     free(t);
+    free(n);
     return med;
 }
 
@@ -208,23 +251,29 @@ int main(int argc, char **argv) {
     if (__builtin_cpu_supports("avx2"))
         floor_fn = floor_avx2, isa = "avx2";
 #endif
-    printf("loss_kernels: median of %d runs, one thread, horizon %d, floor loop %s\n", reps,
-           HORIZON, isa);
-    printf("%8s %4s %10s %10s %10s %10s %8s %10s\n", "M", "A", "ppo ns/s", "value ns/s",
-           "total ns/s", "floor ns/s", "ratio", "MB touched");
+    insn_open();
+    printf("loss_kernels: median of %d runs, one thread, horizon %d, floor loop %s, "
+           "instruction counter %s\n",
+           reps, HORIZON, isa, insn_fd >= 0 ? "yes" : "not available (n/a)");
+    printf("%8s %4s %10s %10s %10s %10s %8s %10s %12s\n", "M", "A", "ppo ns/s", "value ns/s",
+           "total ns/s", "floor ns/s", "ratio", "MB touched", "insn/sample");
     const int64_t cases[2][2] = {{16384, 16}, {262144, 8}};
     for (int c = 0; c < 2; c++) {
         setup s;
         setup_make(&s, lpt_plugin_find(pp, "ppo"), lpt_plugin_find(pv, "value"), cases[c][0],
                    cases[c][1]);
         const double M = (double)s.M;
-        const double tp = timed(&s, 0, reps, floor_fn) / M;
-        const double tv = timed(&s, 1, reps, floor_fn) / M;
-        const double tf = timed(&s, 2, reps, floor_fn) / M;
+        double ip, iv, iff;
+        const double tp = timed(&s, 0, reps, floor_fn, &ip) / M;
+        const double tv = timed(&s, 1, reps, floor_fn, &iv) / M;
+        const double tf = timed(&s, 2, reps, floor_fn, &iff) / M;
+        char insn[32] = "n/a";
+        if (ip >= 0.0 && iv >= 0.0)
+            snprintf(insn, sizeof insn, "%.0f", (ip + iv) / M);
         /* read z, g, adv, act, old, ret, vold, v, gv; write g, rat, gv */
         const double bytes = M * (4.0 * (double)s.A * 3.0 + 4.0 * 9.0);
-        printf("%8lld %4lld %10.2f %10.2f %10.2f %10.2f %8.2f %10.1f\n", (long long)s.M,
-               (long long)s.A, tp, tv, tp + tv, tf, (tp + tv) / tf, bytes / 1e6);
+        printf("%8lld %4lld %10.2f %10.2f %10.2f %10.2f %8.2f %10.1f %12s\n", (long long)s.M,
+               (long long)s.A, tp, tv, tp + tv, tf, (tp + tv) / tf, bytes / 1e6, insn);
         setup_free(&s);
     }
     lpt_plugin_close(pp);

@@ -1,6 +1,6 @@
 # Install layout (`cmake --install`, `make install PREFIX=...`).
 #
-#   include/lossplug/{abi,plugin,host}.h, include/lossplug/ext/model.h
+#   include/lossplug/{abi,plugin,dist,host}.h, include/lossplug/ext/model.h
 #   lib/liblossplug.so*, lib/liblossplug.a
 #   lib/lossplug/plugins/        built-in plugins (installed by plugins/)
 #   bin/lossplug                 finds lib/ through its RUNPATH, from any prefix
@@ -21,6 +21,7 @@ set(LP_INSTALL_PKGCONFIGDIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/abi.h
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/plugin.h
+  ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/dist.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
 # Extensions (CLAP-style, one header each).

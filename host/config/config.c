@@ -22,9 +22,11 @@
 typedef lp__walk walk;
 
 static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
-static const char *const buffer_keys[] = {
-    "segments", "horizon", "minibatch_segments", "update_epochs", "seed", "shuffle", "sample"};
+static const char *const buffer_keys[] = {"segments",      "horizon",  "minibatch_segments",
+                                          "update_epochs", "seed",     "shuffle",
+                                          "sample",        "nonfinite"};
 static const char *const sample_modes[] = {"rows", "transitions"};
+static const char *const nonfinite_modes[] = {"stop", "skip"};
 static const char *const stats_keys[] = {"path"};
 static const char *const loss_keys[] = {"name", "plugin", "weight", "params", "schedule"};
 static const char *const schedule_keys[] = {"rollout", "train", "anneal"};
@@ -371,6 +373,28 @@ static int32_t walk_buffer(walk *w, const lp__ynode *key, const lp__ynode *v) {
                               "buffer rows per minibatch) or transitions (single steps drawn "
                               "from the whole buffer)",
                               qtext(q, sm));
+        }
+    }
+    b->nonfinite = LP_NONFINITE_STOP;
+    const lp__ynode *nf = lp__ymap_get(v, "nonfinite");
+    if (rc == LP_OK && nf != NULL) {
+        b->nonfinite_pos = kv_at(w, key_node(v, "nonfinite"), nf);
+        const char *s = NULL;
+        rc = get_string(w, nf, "buffer.nonfinite", "stop or skip", &s);
+        if (rc == LP_OK && strcmp(s, "stop") == 0) {
+            b->nonfinite = LP_NONFINITE_STOP;
+        } else if (rc == LP_OK && strcmp(s, "skip") == 0) {
+            b->nonfinite = LP_NONFINITE_SKIP;
+        } else if (rc == LP_OK) {
+            char q[LP__QUOTE_MAX];
+            const char *best =
+                lp__suggest(nf->text, nf->len, nonfinite_modes, COUNT(nonfinite_modes));
+            return lp__cfgerr(w->err, at(w, nf),
+                              "buffer.nonfinite '%s' is not a mode; %s%s%suse stop (the train "
+                              "phase fails on a non-finite loss or gradient) or skip (the "
+                              "minibatch is skipped with a warning)",
+                              qtext(q, nf), best != NULL ? "did you mean '" : "",
+                              best != NULL ? best : "", best != NULL ? "'? " : "");
         }
     }
     if (rc != LP_OK)

@@ -72,9 +72,10 @@ typedef struct lp__buffer_cfg {
     int64_t seed;               /* default 0, 0 .. 2^63-1 */
     int32_t shuffle;            /* default 1: shuffle segments per update epoch */
     int32_t sample;             /* lp_sample_mode (host.h); default LP_SAMPLE_ROWS */
+    int32_t nonfinite;          /* lp_nonfinite_mode (host.h); default LP_NONFINITE_STOP */
     lp__pos pos;                /* the `buffer` key */
     lp__kvpos segments_pos, horizon_pos, minibatch_segments_pos, update_epochs_pos, seed_pos,
-        shuffle_pos, sample_pos;
+        shuffle_pos, sample_pos, nonfinite_pos;
 } lp__buffer_cfg;
 
 typedef enum lp__stats_format {

@@ -174,8 +174,16 @@ static int32_t init_params(lp_mlp *m, uint64_t seed, const lp_mlp_options *o, lp
             gain = o->actor_gain;
         else if (ti->offset == critic->w)
             gain = o->critic_gain;
-        if (lp__orthogonal(m->params + ti->offset, ti->shape[0], ti->shape[1], gain, &rng,
-                           scratch) != 0) {
+        int orc =
+            lp__orthogonal(m->params + ti->offset, ti->shape[0], ti->shape[1], gain, &rng, scratch);
+        if (orc == LP__ORTHO_ENOMEM) {
+            rc = lp__seterr(err, LP_ENOMEM,
+                            "lp_mlp_create: out of memory for the QR of %s [%lld, %lld]: use "
+                            "smaller layers",
+                            ti->name, (long long)ti->shape[0], (long long)ti->shape[1]);
+            break;
+        }
+        if (orc != 0) {
             rc = lp__seterr(err, LP_ENUMERIC,
                             "lp_mlp_create: the random draw for %s is rank-deficient: try "
                             "another seed",
@@ -255,6 +263,7 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
     m->hidden_count = o.hidden_count;
     m->trunk_count = o.shared_trunk ? 1 : 2;
     m->fwd_rows = -1;
+    lp__mlp_kern_best(&m->kern);
     for (size_t l = 0; l < o.hidden_count; l++) {
         m->hidden[l] = o.hidden[l];
         if (o.hidden[l] > m->max_hidden)

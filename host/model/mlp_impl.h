@@ -4,6 +4,8 @@
 
 #include <lossplug/host.h>
 
+#include "mlp_kern.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +47,7 @@ struct lp_mlp {
     lp_mlp_tensor_info tensors[2 * LP__MLP_MAX_LAYERS];
     size_t tensor_count;
     char names[2 * LP__MLP_MAX_LAYERS][48];
+    lp__mlp_kern kern; /* element-wise loops for this CPU, picked at create */
     /* The last forward, which backward relies on. */
     int64_t fwd_rows; /* -1: none */
     int32_t fwd_actor;

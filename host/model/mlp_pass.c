@@ -2,7 +2,6 @@
  * (row-major, W stored [out, in] so the forward multiplies by W^T), the
  * bias and the activation in a loop over the result. */
 #include "mlp_impl.h"
-#include "vtanh.h"
 
 #include "lp_errset.h"
 
@@ -19,23 +18,7 @@ static void layer_forward(const lp_mlp *m, const lp__layer *L, const float *x, i
     const size_t out = (size_t)L->out;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)L->out,
                 (blasint)L->in, 1.0f, x, (blasint)ldx, w, (blasint)L->in, 0.0f, y, (blasint)L->out);
-    /* Separate counted loops with restrict pointers: they vectorise. */
-    for (size_t i = 0; i < (size_t)n; i++) {
-        float *restrict row = y + i * out;
-        const float *restrict bias = b;
-        if (!activate) {
-            for (size_t j = 0; j < out; j++)
-                row[j] += bias[j];
-        } else if (m->activation == LP_ACTIVATION_TANH) {
-            for (size_t j = 0; j < out; j++)
-                row[j] = lp__tanhf(row[j] + bias[j]);
-        } else {
-            for (size_t j = 0; j < out; j++) {
-                float z = row[j] + bias[j];
-                row[j] = !(z <= 0.0f) ? z : 0.0f; /* NaN passes, as torch's relu */
-            }
-        }
-    }
+    m->kern.bias_act(y, (size_t)n, out, b, activate ? m->activation : LP__ACT_NONE);
 }
 
 /* dW += g^T x and db += column sums of g, g [n, out], x [n, in]. */
@@ -43,14 +26,9 @@ static void layer_param_grads(lp_mlp *m, const lp__layer *L, const float *g, con
                               int64_t ldx, int64_t n) {
     float *gw = m->grads + L->w;
     float *gb = m->grads + L->b;
-    const size_t out = (size_t)L->out;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)L->out, (blasint)L->in,
                 (blasint)n, 1.0f, g, (blasint)L->out, x, (blasint)ldx, 1.0f, gw, (blasint)L->in);
-    for (size_t i = 0; i < (size_t)n; i++) {
-        const float *row = g + i * out;
-        for (size_t j = 0; j < out; j++)
-            gb[j] += row[j];
-    }
+    m->kern.bias_grad(gb, g, (size_t)n, (size_t)L->out);
 }
 
 /* dx [n, in] = g [n, out] W (+ dx when accumulate). */
@@ -137,14 +115,7 @@ static void trunk_backward(lp_mlp *m, size_t t, const float *obs, int64_t ld_obs
     for (size_t l = m->hidden_count; l-- > 0;) {
         const lp__layer *L = lp__trunk_layer(m, t, l);
         const size_t count = (size_t)n * (size_t)L->out;
-        const float *h = L->act;
-        if (m->activation == LP_ACTIVATION_TANH) {
-            for (size_t i = 0; i < count; i++)
-                cur[i] *= 1.0f - h[i] * h[i];
-        } else {
-            for (size_t i = 0; i < count; i++)
-                cur[i] = h[i] > 0.0f ? cur[i] : 0.0f;
-        }
+        m->kern.act_grad(cur, L->act, count, m->activation);
         int64_t ldx;
         const float *x = layer_input(m, t, l, obs, ld_obs, &ldx);
         layer_param_grads(m, L, cur, x, ldx, n);

@@ -10,8 +10,10 @@
  * Gaussian matrix drawn from `rng` in row-major order (of its transpose
  * when wide), signs fixed so that R has a positive diagonal. Tall or
  * square: orthonormal columns; wide: orthonormal rows. `scratch` holds
- * rows * cols doubles. Returns 0, or -1 when the draw is rank-deficient
- * (probability zero). */
+ * rows * cols doubles; LAPACK's workspace is allocated here and freed
+ * before return. Returns 0, LP__ORTHO_RANK when the draw is rank-deficient
+ * (probability zero), LP__ORTHO_ENOMEM when memory runs out. */
+enum { LP__ORTHO_RANK = -1, LP__ORTHO_ENOMEM = -2 };
 int lp__orthogonal(float *w, int64_t rows, int64_t cols, double gain, lp__rng *rng,
                    double *scratch);
 

@@ -4,13 +4,86 @@
  * (bias corrections, step size) in f64. */
 #include <lossplug/host.h>
 
+#include "lp_dispatch.h"
 #include "lp_errset.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The per-element loops, in three builds (lp_dispatch.h) picked once at
+ * create. Element-wise or summed in one fixed order, without FMA
+ * contraction: every build gives the same bits. */
+typedef struct adam_update_args {
+    float b1, b2, ob1, ob2, step_size, bc2_sqrt, eps;
+} adam_update_args;
+
+/* Four partial sums in a fixed order: the same result on every run and
+ * machine, and independent chains the compiler can vectorise without
+ * reassociating (no -ffast-math). */
+static inline __attribute__((always_inline)) double sumsq_body(const float *restrict g,
+                                                               size_t count) {
+    double part[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i4 = count - count % 4;
+    for (size_t i = 0; i < i4; i += 4) {
+        for (size_t k = 0; k < 4; k++)
+            part[k] += (double)g[i + k] * (double)g[i + k];
+    }
+    for (size_t i = i4; i < count; i++)
+        part[i - i4] += (double)g[i] * (double)g[i];
+    return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
+static inline __attribute__((always_inline)) void scale_body(float *restrict g, size_t count,
+                                                             float c) {
+    for (size_t i = 0; i < count; i++)
+        g[i] *= c;
+}
+
+static inline __attribute__((always_inline)) void
+update_body(float *restrict params, const float *restrict grads, float *restrict m,
+            float *restrict v, size_t count, const adam_update_args *A) {
+    const float b1 = A->b1, b2 = A->b2, ob1 = A->ob1, ob2 = A->ob2;
+    const float step_size = A->step_size, bc2_sqrt = A->bc2_sqrt, eps = A->eps;
+    for (size_t i = 0; i < count; i++) {
+        const float g = grads[i];
+        m[i] = b1 * m[i] + ob1 * g;
+        v[i] = b2 * v[i] + ob2 * g * g;
+        const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        params[i] -= step_size * (m[i] / denom);
+    }
+}
+
+LP__DEFINE_ISA_VARIANTS(adam_sumsq, double, (const float *g, size_t count),
+                        { return sumsq_body(g, count); })
+LP__DEFINE_ISA_VARIANTS(adam_scale, void, (float *g, size_t count, float c),
+                        { scale_body(g, count, c); })
+LP__DEFINE_ISA_VARIANTS(adam_update, void,
+                        (float *params, const float *grads, float *m, float *v, size_t count,
+                         const adam_update_args *A),
+                        { update_body(params, grads, m, v, count, A); })
+
+typedef struct adam_kern {
+    double (*sumsq)(const float *g, size_t count);
+    void (*scale)(float *g, size_t count, float c);
+    void (*update)(float *params, const float *grads, float *m, float *v, size_t count,
+                   const adam_update_args *A);
+} adam_kern;
+
+static adam_kern adam_kern_pick(void) {
+    adam_kern k = {adam_sumsq_base, adam_scale_base, adam_update_base};
+#if LP__HAVE_ISA_VARIANTS
+    int isa = lp__isa_level();
+    if (isa == LP__ISA_AVX512)
+        k = (adam_kern){adam_sumsq_avx512, adam_scale_avx512, adam_update_avx512};
+    else if (isa == LP__ISA_AVX2)
+        k = (adam_kern){adam_sumsq_avx2, adam_scale_avx2, adam_update_avx2};
+#endif
+    return k;
+}
+
 struct lp_adam {
+    adam_kern kern; /* picked at create */
     lp_adam_options opt;
     double lr; /* in use: opt.lr, or as annealed */
     size_t count;
@@ -79,6 +152,7 @@ int32_t lp_adam_create(const lp_adam_options *opt, size_t param_count, lp_adam *
     a->lr = opt->lr;
     a->count = param_count;
     a->grad_norm = NAN;
+    a->kern = adam_kern_pick();
     *out = a;
     return LP_OK;
 }
@@ -109,18 +183,7 @@ int32_t lp_adam_step(lp_adam *a, float *params, float *grads, size_t count, lp_e
                           "\"optimizer/step\" must be >= 0",
                           fn, (long long)a->step);
 
-    /* Four partial sums in a fixed order: the same result on every run and
-     * machine, and independent chains the compiler can vectorise without
-     * reassociating (no -ffast-math). */
-    double part[4] = {0.0, 0.0, 0.0, 0.0};
-    size_t i4 = count - count % 4;
-    for (size_t i = 0; i < i4; i += 4) {
-        for (size_t k = 0; k < 4; k++)
-            part[k] += (double)grads[i + k] * (double)grads[i + k];
-    }
-    for (size_t i = i4; i < count; i++)
-        part[i - i4] += (double)grads[i] * (double)grads[i];
-    double norm = sqrt((part[0] + part[1]) + (part[2] + part[3]));
+    double norm = sqrt(a->kern.sumsq(grads, count));
     if (!isfinite(norm))
         return lp__seterr(err, LP_ENUMERIC,
                           "%s: the gradient norm is %g at step %lld; parameters unchanged: a "
@@ -132,9 +195,7 @@ int32_t lp_adam_step(lp_adam *a, float *params, float *grads, size_t count, lp_e
         /* torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1. */
         double coef = a->opt.max_grad_norm / (norm + 1e-6);
         if (coef < 1.0) {
-            const float c = (float)coef;
-            for (size_t i = 0; i < count; i++)
-                grads[i] *= c;
+            a->kern.scale(grads, count, (float)coef);
         }
     }
 
@@ -142,19 +203,16 @@ int32_t lp_adam_step(lp_adam *a, float *params, float *grads, size_t count, lp_e
     const double t = (double)a->step;
     const double bc1 = 1.0 - pow(a->opt.beta1, t);
     const double bc2 = 1.0 - pow(a->opt.beta2, t);
-    const float step_size = (float)(a->lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float b1 = (float)a->opt.beta1, b2 = (float)a->opt.beta2;
-    const float ob1 = (float)(1.0 - a->opt.beta1), ob2 = (float)(1.0 - a->opt.beta2);
-    const float eps = (float)a->opt.eps;
-    float *m = a->m, *v = a->v;
-    for (size_t i = 0; i < count; i++) {
-        const float g = grads[i];
-        m[i] = b1 * m[i] + ob1 * g;
-        v[i] = b2 * v[i] + ob2 * g * g;
-        const float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        params[i] -= step_size * (m[i] / denom);
-    }
+    const adam_update_args args = {
+        .b1 = (float)a->opt.beta1,
+        .b2 = (float)a->opt.beta2,
+        .ob1 = (float)(1.0 - a->opt.beta1),
+        .ob2 = (float)(1.0 - a->opt.beta2),
+        .step_size = (float)(a->lr / bc1),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .eps = (float)a->opt.eps,
+    };
+    a->kern.update(params, grads, a->m, a->v, count, &args);
     return LP_OK;
 }
 

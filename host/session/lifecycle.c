@@ -110,7 +110,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     RUN_HOOKS(s, in_->train_on, train_start, "train_start", err, &ctx, &s->all_batch);
 
     const lp__inst *stopper = NULL;
-    int32_t minibatches = 0, update_epochs = 0;
+    int32_t minibatches = 0, update_epochs = 0, skipped = 0;
     double total_sum = 0.0;
     lp_error merr;
     for (int64_t ue = 0; ue < s->plan.update_epochs && stopper == NULL; ue++) {
@@ -130,7 +130,8 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
             if (rc != LP_OK)
                 return model_failed(s, "forward", rc, &ctx, &merr, err);
             double total = 0.0;
-            for (size_t i = 0; i < s->inst_count; i++) {
+            int skip = 0;
+            for (size_t i = 0; i < s->inst_count && !skip; i++) {
                 lp__inst *in = &s->insts[i];
                 if (!in->train_on || in->loss.train == NULL)
                     continue;
@@ -141,8 +142,20 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
                 s->train_inst = in; /* the model extension's forward is open to it */
                 rc = in->loss.train(&in->loss, &ctx, &s->mb_batch, (float)in->cfg->weight, &res);
                 s->train_inst = NULL;
+                /* The guard: nothing non-finite goes on to the model. A
+                 * hook's own LP_ENUMERIC counts as such a minibatch. */
+                if (rc == LP_OK)
+                    rc = lp__guard_check(s, in, res.loss, &ctx, err);
+                else
+                    rc = lp__hook_result(in, "train", rc, err);
+                if (rc == LP_ENUMERIC && s->plan.nonfinite == LP_NONFINITE_SKIP) {
+                    lp__session_log(s, LP_LOG_WARN, "skipping the minibatch: %s", err->message);
+                    s->aux_pending = 0;
+                    skip = 1;
+                    break;
+                }
                 if (rc != LP_OK)
-                    return lp__hook_result(in, "train", rc, err);
+                    return rc;
                 rc = lp__model_ext_flush(s, in, &ctx, err);
                 if (rc != LP_OK)
                     return rc;
@@ -150,6 +163,11 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
                 total += in->cfg->weight * res.loss;
                 if (res.stop && stopper == NULL)
                     stopper = in;
+            }
+            if (skip) {
+                skipped++;
+                RUN_HOOKS(s, in_->train_on, minibatch_end, "minibatch_end", err, &ctx);
+                continue;
             }
             lp__buffer_scatter(s, k);
             if (model->backward != NULL) {
@@ -171,6 +189,8 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
         }
     }
     RUN_HOOKS(s, in_->train_on, train_end, "train_end", err, &ctx);
+    if (s->skip_stat >= 0)
+        lp__stat_record(s, s->skip_stat, (double)skipped);
     lp__stats_finish(s);
     int32_t rc = lp__stats_write(s, s->epoch, err);
     lp__stats_reset_program(s);
@@ -181,6 +201,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
         summary->stopped = stopper != NULL;
         summary->stopped_by = stopper != NULL ? stopper->cfg->name : NULL;
         summary->total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
+        summary->skipped = skipped;
     }
     s->epoch++;
     return rc;

@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 
 #include <lp_errset.h>
+#include <lp_load_check.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,8 +144,71 @@ static lp_load_report *make_report(const lp__ckpt_report *cr) {
     return r;
 }
 
+/* The counters never exceed 2^62: epoch + 1 and env_steps + segments
+ * (segments <= 2^20) cannot overflow after a resume. */
+#define LP__COUNTER_MAX ((int64_t)1 << 62)
+
+static lp__load_entry entry_of(const lp__ckpt_entry *e) {
+    lp__load_entry le;
+    le.name = e->name;
+    le.dtype = e->dtype;
+    le.numel = 1;
+    for (int32_t d = 0; d < e->rank; d++)
+        le.numel *= e->shape[d];
+    le.data = e->data;
+    return le;
+}
+
+/* Every check of a checked load, on the file's data, before any restore. */
+static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named_tensor *extra,
+                            size_t extra_count, int extra_required, lp__load_check_fn check,
+                            void *user, lp_error *err) {
+    static const char *const counters[2] = {"host/epoch", "host/env_steps"};
+    for (int k = 0; k < 2; k++) {
+        const lp__ckpt_entry *e = lp__ckpt_find(ck, counters[k]);
+        if (e == NULL || e->dtype != LP_DTYPE_I64 || e->nbytes != 8)
+            continue; /* the restore's report says missing or mismatched */
+        const lp__load_entry le = entry_of(e);
+        const int64_t v = lp__load_entry_i64(&le, 0);
+        if (v < 0 || v > LP__COUNTER_MAX)
+            return lp__seterr(err, LP_ECORRUPT,
+                              "%s: checkpoint entry '%s' = %lld is outside [0, 2^62]; refusing "
+                              "to resume from it (nothing was changed); the file was not written "
+                              "by lp_session_save",
+                              path, counters[k], (long long)v);
+    }
+    for (size_t i = 0; i < extra_count; i++) {
+        const lp__ckpt_entry *e = lp__ckpt_find(ck, extra[i].name);
+        if (e == NULL || !lp__ckpt_same_type(e, &extra[i].view)) {
+            if (!extra_required)
+                continue;
+            return lp__seterr(err, LP_ESTATE,
+                              "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
+                              "program with the same model, trainer.return_window, number of "
+                              "environments and environment (nothing was changed)",
+                              path, e == NULL ? "has no entry" : "has another dtype or shape for",
+                              extra[i].name);
+        }
+        if (check != NULL) {
+            const lp__load_entry le = entry_of(e);
+            int32_t rc = check(user, path, &le, err);
+            if (rc != LP_OK)
+                return rc;
+        }
+    }
+    return LP_OK;
+}
+
 int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
                         size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
+    return lp__session_load_checked(s, path, extra, extra_count, strict, 0, NULL, NULL, report,
+                                    err);
+}
+
+int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named_tensor *extra,
+                                 size_t extra_count, int strict, int extra_required,
+                                 lp__load_check_fn check, void *user, lp_load_report **report,
+                                 lp_error *err) {
     if (report != NULL)
         *report = NULL;
     if (s == NULL || path == NULL)
@@ -160,6 +224,8 @@ int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
     rc = lp__ckpt_open(path, &ck, err);
+    if (rc == LP_OK)
+        rc = check_values(ck, path, extra, extra_count, extra_required, check, user, err);
     if (rc == LP_OK)
         rc = lp__ckpt_restore(ck, items, count, strict ? LP__CKPT_STRICT : LP__CKPT_LENIENT, &cr,
                               err);

@@ -203,7 +203,9 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
     s->plan.shuffle = b->shuffle;
     s->plan.sample = b->sample;
     s->plan.minibatch_samples = b->minibatch_segments * b->horizon;
+    s->plan.nonfinite = b->nonfinite;
     s->total_stat = -1;
+    s->skip_stat = -1;
 
     rc = lp__model_ext_open(s, s->opt.model, err);
     s->opt.model = NULL;
@@ -229,6 +231,8 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         rc = lp__instances_attach(s, err);
     if (rc == LP_OK)
         rc = lp__stat_add(s, NULL, "total_loss", &s->total_stat, err);
+    if (rc == LP_OK && s->plan.nonfinite == LP_NONFINITE_SKIP)
+        rc = lp__stat_add(s, NULL, "nonfinite_skips", &s->skip_stat, err);
     if (rc == LP_OK)
         rc = lp__stats_open(s, err);
     s->opt.stats_path = NULL;

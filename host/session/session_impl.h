@@ -13,6 +13,7 @@
  *   persist.c   checkpoints: save, load, load reports
  *   model_ext.c the host extension "lossplug.model/1": auxiliary model
  *               passes on a loss's own batches
+ *   guard.c     the non-finite guard between the train hooks and the model
  * Nothing here is API; every non-static name is lp__*.
  */
 #ifndef LP_SESSION_IMPL_H
@@ -153,7 +154,8 @@ struct lp_session {
     lp__stat *stats;
     size_t stat_count, stat_cap;
     int32_t total_stat;
-    int train_begun; /* lp_session_train was called: no more program stats */
+    int32_t skip_stat; /* "nonfinite_skips", with buffer.nonfinite: skip; else -1 */
+    int train_begun;   /* lp_session_train was called: no more program stats */
     lp__state *states;
     size_t state_count, state_cap;
 
@@ -258,6 +260,14 @@ const void *lp__model_ext_get(const lp__inst *in);
 /* After instance `in`'s train hook returned LP_OK: backpropagate its pending
  * pass, if any. On failure `err` names the instance. */
 int32_t lp__model_ext_flush(lp_session *s, const lp__inst *in, const lp_ctx *ctx, lp_error *err);
+
+/* ---- guard.c ---- */
+/* After instance `in`'s train hook: LP_OK when `loss` and every output
+ * gradient are finite; else LP_ENUMERIC naming the instance, the output and
+ * element, the minibatch (ctx) and the source of the first non-finite
+ * value. */
+int32_t lp__guard_check(lp_session *s, const lp__inst *in, double loss, const lp_ctx *ctx,
+                        lp_error *err);
 
 /* ---- persist.c ---- */
 void lp__states_free(lp_session *s);

@@ -158,6 +158,9 @@ typedef struct lp__ckpt_report {
 int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_t count,
                          lp__ckpt_mode mode, lp__ckpt_report **report, lp_error *err);
 
+/* Whether `e` has the dtype, rank and shape of `t`. */
+int lp__ckpt_same_type(const lp__ckpt_entry *e, const lp_tensor *t);
+
 /* lp__ckpt_open + lp__ckpt_restore + lp__ckpt_close. */
 int32_t lp__ckpt_load(const char *path, const lp__ckpt_item *targets, size_t count,
                       lp__ckpt_mode mode, lp__ckpt_report **report, lp_error *err);

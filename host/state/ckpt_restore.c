@@ -15,7 +15,7 @@ typedef struct verdict {
     const char *name; /* the report's copy */
 } verdict;
 
-static int same_type(const lp__ckpt_entry *e, const lp_tensor *t) {
+int lp__ckpt_same_type(const lp__ckpt_entry *e, const lp_tensor *t) {
     if (e->dtype != t->dtype || e->rank != t->rank)
         return 0;
     for (int32_t d = 0; d < e->rank; d++)
@@ -32,7 +32,7 @@ int32_t lp__ckpt_entry_copy(const lp__ckpt_entry *entry, const lp_tensor *dst, l
     if (lp__ckpt_view_check(dst, &nelem, &nbytes, why, sizeof why) != 0)
         return lp__seterr(err, LP_EINVAL, "cannot copy checkpoint entry '%s': the target: %s",
                           entry->name, why);
-    if (!same_type(entry, dst))
+    if (!lp__ckpt_same_type(entry, dst))
         return lp__seterr(
             err, LP_ESTATE, "cannot copy checkpoint entry '%s': it is %s but the target is %s",
             entry->name, lp__ckpt_format_type(a, sizeof a, entry->dtype, entry->rank, entry->shape),
@@ -120,9 +120,9 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
     /* The comparison: every verdict before any copy. */
     for (size_t i = 0; i < count; i++) {
         v[i].entry = lp__ckpt_find(ck, targets[i].name);
-        v[i].kind = v[i].entry == NULL                        ? MISSING
-                    : same_type(v[i].entry, &targets[i].view) ? MATCH
-                                                              : MISMATCHED;
+        v[i].kind = v[i].entry == NULL                                 ? MISSING
+                    : lp__ckpt_same_type(v[i].entry, &targets[i].view) ? MATCH
+                                                                       : MISMATCHED;
         n_match += v[i].kind == MATCH;
         n_missing += v[i].kind == MISSING;
         n_mismatched += v[i].kind == MISMATCHED;

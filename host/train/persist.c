@@ -16,6 +16,9 @@
 #include "train_impl.h"
 
 #include <lp_errset.h>
+#include <lp_load_check.h>
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -105,11 +108,71 @@ static int trainer_owned(const lp__trainer *t, const char *name) {
     return 0;
 }
 
+/* The trainer's entries in the file, checked before anything is restored
+ * (lp__session_load_checked): an RNG state that is not all zero (xoshiro
+ * would stay at zero), finite parameters, observations, returns and Adam
+ * moments, a non-negative second moment, counters in range. */
+static int32_t check_entry(void *user, const char *path, const lp__load_entry *e, lp_error *err) {
+    const lp__trainer *t = user;
+    const char *n = e->name;
+    if (strcmp(n, "trainer/rng") == 0) {
+        int64_t any = 0;
+        for (int64_t i = 0; i < e->numel; i++)
+            any |= lp__load_entry_i64(e, i);
+        if (any == 0)
+            return lp__seterr(err, LP_ECORRUPT,
+                              "%s: checkpoint entry 'trainer/rng' is all zero, which is not a "
+                              "xoshiro256** state (it would never leave zero); refusing to resume "
+                              "from it (nothing was changed)",
+                              path);
+        return LP_OK;
+    }
+    if (strcmp(n, "trainer/counters") == 0) {
+        const int64_t ep = lp__load_entry_i64(e, LP__CTR_EPISODES);
+        const int64_t pos = lp__load_entry_i64(e, LP__CTR_RING_POS);
+        const int64_t cnt = lp__load_entry_i64(e, LP__CTR_RING_COUNT);
+        if (pos < 0 || pos >= t->window || cnt < 0 || cnt > t->window || ep < cnt ||
+            ep > ((int64_t)1 << 62))
+            return lp__seterr(err, LP_ECORRUPT,
+                              "%s: checkpoint entry 'trainer/counters' holds impossible values "
+                              "(episodes %lld, ring position %lld, count %lld for a window of "
+                              "%lld); refusing to resume from it (nothing was changed)",
+                              path, (long long)ep, (long long)pos, (long long)cnt,
+                              (long long)t->window);
+        return LP_OK;
+    }
+    if (strcmp(n, "optimizer/step") == 0) {
+        const int64_t v = lp__load_entry_i64(e, 0);
+        if (v < 0 || v > ((int64_t)1 << 62))
+            return lp__seterr(err, LP_ECORRUPT,
+                              "%s: checkpoint entry 'optimizer/step' = %lld is outside [0, 2^62]; "
+                              "refusing to resume from it (nothing was changed)",
+                              path, (long long)v);
+        return LP_OK;
+    }
+    if (e->dtype != LP_DTYPE_F32 && e->dtype != LP_DTYPE_F64)
+        return LP_OK;
+    const int second_moment = strcmp(n, "optimizer/v") == 0;
+    for (int64_t i = 0; i < e->numel; i++) {
+        const double v = lp__load_entry_f64(e, i);
+        if (!isfinite(v) || (second_moment && v < 0.0))
+            return lp__seterr(err, LP_ECORRUPT,
+                              "%s: checkpoint entry '%s' holds %g at element %lld (%s); refusing "
+                              "to resume from it (nothing was changed)",
+                              path, n, v, (long long)i,
+                              isfinite(v) ? "Adam's second moment must be >= 0"
+                                          : "it must be finite");
+    }
+    return LP_OK;
+}
+
 int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **report, lp_error *err) {
     *report = NULL;
     lp_load_report *r = NULL;
-    int32_t rc =
-        lp_session_load(t->s, path, t->extra, t->extra_count, t->opt->resume_strict, &r, err);
+    /* The trainer's entries are required and checked before anything is
+     * restored and before any loss's load hook runs. */
+    int32_t rc = lp__session_load_checked(t->s, path, t->extra, t->extra_count,
+                                          t->opt->resume_strict, 1, check_entry, t, &r, err);
     if (rc != LP_OK) {
         lp_load_report_free(r); /* a refused load may still come with a report */
         return rc;

@@ -97,6 +97,48 @@ static int32_t env_failed(const lp__trainer *t, const char *what, int32_t rc, lp
                       what, (long long)lp_session_epoch(t->s), (int)rc, lp_strerror(rc));
 }
 
+/* The environment's values at the door: observations (and, after a step,
+ * rewards, the episode returns of finished episodes and the final
+ * observations of truncated ones) must be finite before they reach the
+ * buffer, gae, the return window or the model. `step` < 0: after reset. */
+int32_t lp__env_values_check(const lp__trainer *t, int64_t step, lp_error *err) {
+    const int64_t n = t->n, D = t->obs_dim;
+    const char *env = t->opt->env_section != NULL ? t->opt->env_section : "env";
+    const char *what = NULL;
+    int64_t r = 0;
+    double v = 0.0;
+    for (r = 0; r < n && what == NULL; r++) {
+        for (int64_t d = 0; d < D && what == NULL; d++)
+            if (!isfinite(t->obs[r * D + d]))
+                what = "observation", v = t->obs[r * D + d];
+        if (step < 0 || what != NULL)
+            continue;
+        const int end = t->terminated[r] != 0 || t->truncated[r] != 0;
+        if (!isfinite(t->rewards[r]))
+            what = "reward", v = t->rewards[r];
+        else if (end && !isfinite(t->ep_returns[r]))
+            what = "episode return", v = t->ep_returns[r];
+        for (int64_t d = 0; t->truncated[r] != 0 && d < D && what == NULL; d++)
+            if (!isfinite(t->final_obs[r * D + d]))
+                what = "final observation", v = t->final_obs[r * D + d];
+    }
+    if (what == NULL)
+        return LP_OK;
+    r--;
+    if (step < 0)
+        return lp__seterr(err, LP_ENUMERIC,
+                          "environment '%s': reset gave a non-finite %s (%g) for env %lld "
+                          "(epoch %lld); an environment must return finite values",
+                          env, what, v, (long long)r, (long long)lp_session_epoch(t->s));
+    return lp__seterr(err, LP_ENUMERIC,
+                      "environment '%s': step %lld of epoch %lld (env steps %lld) gave a "
+                      "non-finite %s (%g) for env %lld; an environment must return finite "
+                      "values (refused before it reached the buffer, the return window or the "
+                      "model)",
+                      env, (long long)step, (long long)lp_session_epoch(t->s),
+                      (long long)lp_session_env_steps(t->s), what, v, (long long)r);
+}
+
 int32_t lp__rollout(lp__trainer *t, lp_error *err) {
     const int64_t n = t->n, H = t->horizon, D = t->obs_dim, A = t->A;
     const lp__fields *f = &t->f;
@@ -124,6 +166,9 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
         rc = t->env.step(t->env.user, t->actions, &out, err);
         if (rc != LP_OK)
             return env_failed(t, "step", rc, err);
+        rc = lp__env_values_check(t, step, err);
+        if (rc != LP_OK)
+            return rc;
         /* 3. The step's fields. */
         int64_t nboot = 0;
         for (int64_t r = 0; r < n; r++) {

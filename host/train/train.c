@@ -5,6 +5,7 @@
  * stop conditions. */
 #include "train_impl.h"
 
+#include <lp_blas.h>
 #include <lp_errset.h>
 
 #include <math.h>
@@ -265,6 +266,9 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     mo.hidden_gain = mc->hidden_gain;
     mo.actor_gain = mc->actor_gain;
     mo.critic_gain = mc->critic_gain;
+    /* The model's matrices are small: more BLAS threads than one cost
+     * more than they bring, and make runs irreproducible (docs/model.md). */
+    (void)lp__blas_threads_apply(t->tc.trainer.blas_threads);
     int32_t rc = lp_mlp_create(&mo, &t->mlp, err);
     if (rc != LP_OK)
         return rc;
@@ -458,6 +462,9 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
                        lp_strerror(rc));
         return rc < 0 ? rc : LP_EPLUGIN;
     }
+    rc = lp__env_values_check(t, -1, err);
+    if (rc != LP_OK)
+        return rc;
     return lp__persist_setup(t, err);
 }
 

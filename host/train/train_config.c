@@ -5,7 +5,7 @@
  *   optimizer: {lr: 2.5e-4, eps: 1e-5, beta1: 0.9, beta2: 0.999,
  *               max_grad_norm: 0.5, anneal_lr: true}
  *   trainer:   {total_steps: 500000, target_return: 475, return_window: 100,
- *               seed: 1, checkpoint_every: 0, log_every: 10}
+ *               seed: 1, checkpoint_every: 0, log_every: 10, blas_threads: 1}
  *
  * Each is optional and read strictly with the config module's walk helpers:
  * unknown keys (with a suggestion), wrong kinds, types and ranges are
@@ -27,7 +27,8 @@ static const char *const model_keys[] = {"hidden",      "activation", "shared", 
 static const char *const optim_keys[] = {"lr",    "eps",           "beta1",
                                          "beta2", "max_grad_norm", "anneal_lr"};
 static const char *const trainer_keys[] = {"total_steps", "target_return",    "return_window",
-                                           "seed",        "checkpoint_every", "log_every"};
+                                           "seed",        "checkpoint_every", "log_every",
+                                           "blas_threads"};
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -190,6 +191,8 @@ static int32_t read_trainer(const lp__walk *w, const lp__ynode *map, lp__trainer
                               &t->checkpoint_every);
         } else if (key_is(k, "log_every")) {
             rc = lp__walk_int(w, v, "trainer.log_every", 1, (int64_t)1 << 40, &t->log_every);
+        } else if (key_is(k, "blas_threads")) {
+            rc = lp__walk_int(w, v, "trainer.blas_threads", 1, 4096, &t->blas_threads);
         }
     }
     return rc;
@@ -273,6 +276,7 @@ static void defaults(lp__train_cfg *tc) {
     t->seed = 1;
     t->checkpoint_every = 0;
     t->log_every = 10;
+    t->blas_threads = -1; /* one, unless OPENBLAS_NUM_THREADS says otherwise */
 }
 
 int32_t lp__train_cfg_read(const char *path, const char *env_section, const char *const *extra,

@@ -52,6 +52,7 @@ typedef struct lp__trainer_cfg {
     int64_t seed;
     int64_t checkpoint_every; /* epochs; 0: only at the end */
     int64_t log_every;        /* epochs */
+    int64_t blas_threads;     /* OpenBLAS threads; -1: 1 unless the environment sets them */
 } lp__trainer_cfg;
 
 /* Everything the trainer reads from a config. Owns `cfg`. */
@@ -167,6 +168,10 @@ typedef struct lp__trainer {
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed);
 /* One rollout of `horizon` steps (the session's rollout_start done). */
 int32_t lp__rollout(lp__trainer *t, lp_error *err);
+/* LP_ENUMERIC naming the environment, env index and step when an
+ * observation, reward, episode return or final observation is not finite
+ * (step < 0: after reset, observations only). */
+int32_t lp__env_values_check(const lp__trainer *t, int64_t step, lp_error *err);
 double lp__mean_return(const lp__trainer *t);
 double lp__mean_length(const lp__trainer *t);
 

@@ -8,12 +8,14 @@
  * over the M = rows * horizon samples of a minibatch, with the advantages
  * normalised per minibatch when norm_adv (as PPO does). The advantages come
  * from the buffer field `advantages` (written by gae), the actions taken from
- * `actions`. docs/losses/a2c.md has the details.
+ * `actions`. Masked actions (-inf logits, or 0 in the optional field
+ * `action_mask`) have probability 0 and gradient 0; taking one is an error.
+ * docs/losses/a2c.md has the details.
  */
 #include <lossplug/plugin.h>
 
 #include "lp_attach.h"
-#include "lp_softmax.h"
+#include "lp_mask.h"
 
 #include <stdlib.h>
 
@@ -37,6 +39,7 @@ static const lp_field_spec a2c_fields[] = {
                     LP_PHASE_TRAIN, LP_DTYPE_F32),
     LP_FIELD_SCALAR(A2C_F_ACT, "action taken at t, in [0, num_actions)", LP_FIELD_READ,
                     LP_PHASE_TRAIN, LP_DTYPE_I32),
+    LP__MASK_FIELD_SPEC,
 };
 
 static const char *const a2c_outputs[] = {A2C_OUT, NULL};
@@ -47,8 +50,10 @@ typedef struct a2c_inst {
     const lp_value *params;                   /* host-owned, updated in place (annealing) */
     const char *name;                         /* host-owned (args->name), valid until destroy */
     int32_t field_adv, field_act, out_logits; /* resolved in attach */
+    int32_t field_mask;                       /* -1: no action_mask */
     int32_t stat_policy_loss, stat_entropy;
-    float *probs; /* scratch row of `probs_cap` floats */
+    float *probs;  /* scratch row of `probs_cap` floats */
+    uint8_t *mrow; /* scratch mask row of `probs_cap` bytes */
     int64_t probs_cap;
 } a2c_inst;
 
@@ -77,6 +82,8 @@ static int32_t a2c_attach(const lp_loss *self, const lp_batch *all) {
         rc = lp__check_dtype(h, "a2c", in->name, all, in->field_adv, A2C_F_ADV, LP_DTYPE_F32);
     if (rc == LP_OK)
         rc = lp__check_dtype(h, "a2c", in->name, all, in->field_act, A2C_F_ACT, LP_DTYPE_I32);
+    if (rc == LP_OK)
+        rc = lp__mask_attach(h, "a2c", in->name, all, &in->field_mask);
     return rc;
 }
 
@@ -159,8 +166,18 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
         return LP_OK;
     }
 
-    /* Actions first, so that a failing call writes nothing; the advantage
-     * moments in the same pass (f64). */
+    const lp_tensor *maskt = NULL;
+    rc = lp__mask_check(h, "a2c", in->name, mb, in->field_mask, K, &maskt);
+    if (rc != LP_OK)
+        return rc;
+    rc = lp__row_scratch(h, "a2c", in->name, K, &in->probs, &in->mrow, &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
+    const float *logits = (const float *)zt->data;
+
+    /* Inputs first, so that a failing call writes nothing: actions in range
+     * and not masked, advantages finite; their moments in the same pass
+     * (f64). */
     double sum = 0.0;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t t = 0; t < hor; t++) {
@@ -171,7 +188,14 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
                                  "outside [0, %lld)",
                                  in->name, (int)a, (long long)(r * hor + t), (long long)r,
                                  (long long)t, (long long)K);
-            sum += (double)adv[r * vs0 + t * vs1];
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, K, in->mrow);
+            if (lp_cat_masked(logits + (r * hor + t) * K, mrow, a))
+                return lp__report_masked_action(h, "a2c", in->name, "action", a, r, t,
+                                                mrow != NULL && mrow[a] == 0);
+            const float v = adv[r * vs0 + t * vs1];
+            if (!isfinite(v))
+                return lp__report_nonfinite(h, "a2c", in->name, "field '" A2C_F_ADV "'", v, r, t);
+            sum += (double)v;
         }
     double shift = 0.0, scale = 1.0;
     if (norm_adv) {
@@ -188,16 +212,6 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
         scale = M > 1 ? 1.0 / (sd + 1e-8) : 0.0;
     }
 
-    if (K > in->probs_cap) {
-        float *p = realloc(in->probs, (size_t)K * sizeof *p);
-        if (p == NULL)
-            return lp_errorf(h, LP_ENOMEM, "a2c '%s': out of memory (%lld actions)", in->name,
-                             (long long)K);
-        in->probs = p;
-        in->probs_cap = K;
-    }
-
-    const float *logits = (const float *)zt->data;
     float *grads = (float *)mb->grads[in->out_logits].data;
     float *LP__RESTRICT p = in->probs;
     const double wm = (double)weight / (double)M;
@@ -210,20 +224,27 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
             const int64_t a = act[r * as0 + t * as1];
             const double A = ((double)adv[r * vs0 + t * vs1] - shift) * scale;
             const float *LP__RESTRICT z = logits + i * K;
-            const lp__lsm s = lp__softmax_f32(z, K, p);
-            const float H = lp__entropy_f32(z, p, K, s);
-            pg_sum -= A * (double)lp__log_prob_f32(z, a, s);
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, K, in->mrow);
+            const lp_cat s = lp_cat_softmax(z, mrow, K, p);
+            const float H = lp_cat_entropy(z, p, K, s);
+            pg_sum -= A * (double)lp_cat_log_prob(z, mrow, a, s);
             ent_sum += (double)H;
 
-            /* -(A/M)(1[j=a] - p_j) + (ent_coef/M) p_j (log p_j + H), times
-             * the weight; log p_j = (z_j - max) - log_sum. */
-            const float ca = (float)(wm * A);
-            const float off = H - s.log_sum;
+            /* -(A/M)(1[j=a] - p_j) - (ent_coef/M) dH/dz_j, times the
+             * weight; both exactly 0 at masked j. */
             float *LP__RESTRICT g = grads + i * K;
-            for (int64_t j = 0; j < K; j++)
-                g[j] += p[j] * (ca + ce * ((z[j] - s.max) + off));
-            g[a] -= ca;
+            lp_cat_grad_log_prob(p, K, a, (float)(-wm * A), g);
+            lp_cat_grad_entropy(z, p, K, s, H, -ce, g);
         }
+    }
+    if (!isfinite(pg_sum) || !isfinite(ent_sum)) {
+        /* Inputs were checked: the logits are the source. Find the row. */
+        for (int64_t i = 0; i < M; i++) {
+            const int64_t r = i / hor, t = i % hor;
+            if (lp__logits_bad(logits + i * K, lp__mask_row(maskt, r, t, K, in->mrow), K))
+                return lp__report_nonfinite(h, "a2c", in->name, "output '" A2C_OUT "'", NAN, r, t);
+        }
+        return lp__report_nonfinite(h, "a2c", in->name, "the loss", pg_sum + ent_sum, -1, -1);
     }
 
     const double pg = pg_sum / (double)M, ent = ent_sum / (double)M;
@@ -239,6 +260,7 @@ static void a2c_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->probs);
+    free(in->mrow);
     free(in);
 }
 
@@ -260,7 +282,7 @@ static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
     in->name = args->name != NULL ? args->name : "a2c";
     in->host = h;
     in->params = args->params;
-    in->field_adv = in->field_act = in->out_logits = -1;
+    in->field_adv = in->field_act = in->out_logits = in->field_mask = -1;
     in->stat_policy_loss = lp_stat_handle(h, "policy_loss");
     in->stat_entropy = lp_stat_handle(h, "entropy");
 

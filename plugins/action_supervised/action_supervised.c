@@ -6,13 +6,15 @@
  *
  * over the M = rows * horizon samples of a minibatch. The teacher's actions
  * are the experience field `teacher_actions` (i32, one per step), which the
- * embedding program writes during rollout. docs/losses/action_supervised.md
- * has the details.
+ * embedding program writes during rollout. Masked actions (-inf logits, or 0
+ * in the optional field `action_mask`) have probability 0 and gradient 0; a
+ * masked teacher action is an error. docs/losses/action_supervised.md has
+ * the details.
  */
 #include <lossplug/plugin.h>
 
 #include "lp_attach.h"
-#include "lp_softmax.h"
+#include "lp_mask.h"
 
 #include <stdlib.h>
 
@@ -31,6 +33,7 @@ static const lp_field_spec as_fields[] = {
                     "the teacher's discrete action at each step, in [0, num_actions); written by "
                     "the embedding program during rollout",
                     LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_I32),
+    LP__MASK_FIELD_SPEC,
 };
 
 static const char *const as_outputs[] = {AS_OUTPUT, NULL};
@@ -44,9 +47,11 @@ typedef struct as_inst {
     const char *name;       /* host-owned (args->name), valid until destroy */
     int32_t field_actions;  /* handles resolved in attach */
     int32_t out_logits;
+    int32_t field_mask;    /* -1: no action_mask */
     int32_t stat_accuracy; /* negative: the host keeps no stats */
     int32_t stat_entropy;
-    float *probs; /* scratch row of `probs_cap` floats */
+    float *probs;  /* scratch row of `probs_cap` floats */
+    uint8_t *mrow; /* scratch mask row of `probs_cap` bytes */
     int64_t probs_cap;
 } as_inst;
 
@@ -70,6 +75,8 @@ static int32_t as_attach(const lp_loss *self, const lp_batch *all) {
     if (rc == LP_OK)
         rc = lp__check_dtype(h, "action_supervised", in->name, all, in->field_actions, AS_FIELD,
                              LP_DTYPE_I32);
+    if (rc == LP_OK)
+        rc = lp__mask_attach(h, "action_supervised", in->name, all, &in->field_mask);
     return rc;
 }
 
@@ -149,6 +156,16 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
         return LP_OK;
     }
 
+    const lp_tensor *maskt = NULL;
+    rc = lp__mask_check(h, "action_supervised", in->name, mb, in->field_mask, A, &maskt);
+    if (rc != LP_OK)
+        return rc;
+    rc =
+        lp__row_scratch(h, "action_supervised", in->name, A, &in->probs, &in->mrow, &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
+    const float *logits = (const float *)zt->data;
+
     /* Every action is checked before any gradient is written, so that a
      * failing call leaves the host's buffers as they were. */
     for (int64_t r = 0; r < rows; r++) {
@@ -160,19 +177,13 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
                                  "(row %lld, step %lld) is outside [0, %lld)",
                                  in->name, (int)a, (long long)(r * hor + t), (long long)r,
                                  (long long)t, (long long)A);
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, A, in->mrow);
+            if (lp_cat_masked(logits + (r * hor + t) * A, mrow, a))
+                return lp__report_masked_action(h, "action_supervised", in->name, "teacher action",
+                                                a, r, t, mrow != NULL && mrow[a] == 0);
         }
     }
 
-    if (A > in->probs_cap) {
-        float *p = realloc(in->probs, (size_t)A * sizeof *p);
-        if (p == NULL)
-            return lp_errorf(h, LP_ENOMEM, "action_supervised '%s': out of memory (%lld actions)",
-                             in->name, (long long)A);
-        in->probs = p;
-        in->probs_cap = A;
-    }
-
-    const float *logits = (const float *)zt->data;
     float *grads = (float *)mb->grads[in->out_logits].data;
     float *LP__RESTRICT p = in->probs;
     const float c = (float)((double)weight * coef / (double)M);
@@ -184,19 +195,27 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
             const int64_t i = r * hor + t;
             const int64_t a = act[r * as0 + t * as1];
             const float *z = logits + i * A;
-            const lp__lsm s = lp__softmax_f32(z, A, p);
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, A, in->mrow);
+            const lp_cat s = lp_cat_softmax(z, mrow, A, p);
 
-            nll_sum -= (double)lp__log_prob_f32(z, a, s);
-            ent_sum += (double)lp__entropy_f32(z, p, A, s);
-            correct += lp__argmax_f32(z, A) == a;
+            nll_sum -= (double)lp_cat_log_prob(z, mrow, a, s);
+            ent_sum += (double)lp_cat_entropy(z, p, A, s);
+            correct += lp_cat_argmax(z, mrow, A) == a;
 
-            if (c != 0.0f) {
-                float *LP__RESTRICT g = grads + i * A;
-                for (int64_t j = 0; j < A; j++)
-                    g[j] += c * p[j];
-                g[a] -= c;
-            }
+            /* (coef/M)(p_j - 1[j = a]) = -(coef/M) d log p_a / dz_j */
+            if (c != 0.0f)
+                lp_cat_grad_log_prob(p, A, a, -c, grads + i * A);
         }
+    }
+    if (!isfinite(nll_sum) || !isfinite(ent_sum)) {
+        for (int64_t i = 0; i < M; i++) {
+            const int64_t r = i / hor, t = i % hor;
+            if (lp__logits_bad(logits + i * A, lp__mask_row(maskt, r, t, A, in->mrow), A))
+                return lp__report_nonfinite(h, "action_supervised", in->name,
+                                            "output '" AS_OUTPUT "'", NAN, r, t);
+        }
+        return lp__report_nonfinite(h, "action_supervised", in->name, "the loss", nll_sum + ent_sum,
+                                    -1, -1);
     }
 
     if (LP_HAS_FIELD(out, lp_train_result, loss))
@@ -211,6 +230,7 @@ static void as_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->probs);
+    free(in->mrow);
     free(in);
 }
 
@@ -233,6 +253,7 @@ static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
     in->params = args->params;
     in->field_actions = -1;
     in->out_logits = -1;
+    in->field_mask = -1;
     /* A host that keeps no stats returns a negative handle; lp_stat then
      * records nothing. */
     in->stat_accuracy = lp_stat_handle(h, "accuracy");

@@ -35,4 +35,77 @@
 
 #endif
 
+/*
+ * Three builds of one body, for code that profits from 512-bit vectors (the
+ * host's model and optimizer):
+ *
+ *     LP__DEFINE_ISA_VARIANTS(my_kernel, void, (float *y, size_t n), { my_run(y, n); })
+ *
+ * defines `my_kernel_base`, and on x86-64 with GCC or Clang (where
+ * LP__HAVE_ISA_VARIANTS is 1) also `my_kernel_avx2` (AVX2 and FMA) and
+ * `my_kernel_avx512` (AVX-512 F/VL/BW/DQ with 512-bit vectors preferred).
+ * lp__isa_level() says which of them this CPU (and OS) runs: build a table
+ * of function pointers for that level once, at create. The builds differ in
+ * vector width only: without -ffp-contract (C11 without GNU extensions
+ * contracts nothing) an element-wise body gives the same bits in each.
+ */
+enum { LP__ISA_BASE = 0, LP__ISA_AVX2 = 1, LP__ISA_AVX512 = 2 };
+
+#if defined(__GNUC__) && defined(__x86_64__)
+
+#define LP__HAVE_ISA_VARIANTS 1
+#define LP__DEFINE_ISA_VARIANTS(name, ret, params, ...)                                            \
+    static ret name##_base params __VA_ARGS__                                                      \
+        __attribute__((target("avx2,fma"))) static ret name##_avx2 params __VA_ARGS__              \
+        __attribute__((                                                                            \
+            target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,"                                  \
+                   "prefer-vector-width=512"))) static ret name##_avx512 params __VA_ARGS__
+
+/* The widest level this CPU runs (libgcc's check includes the OS's
+ * support of the AVX and AVX-512 register state). */
+static inline int lp__isa_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return LP__ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return LP__ISA_AVX2;
+    return LP__ISA_BASE;
+}
+
+#else
+
+#define LP__HAVE_ISA_VARIANTS                           0
+#define LP__DEFINE_ISA_VARIANTS(name, ret, params, ...) static ret name##_base params __VA_ARGS__
+static inline int lp__isa_level(void) {
+    return LP__ISA_BASE;
+}
+
+#endif
+
+/* LP__DEFINE_KERNELS with the AVX-512 build as a third choice: defines
+ * name##_base, _avx2, _avx512 (where LP__HAVE_ISA_VARIANTS),
+ * `static fn_type name##_pick(void)` (the widest) and
+ * `static fn_type name##_pick256(void)` (at most AVX2: for data too narrow
+ * for 512-bit vectors, where the wider build is slower). */
+#if LP__HAVE_ISA_VARIANTS
+#define LP__DEFINE_KERNELS3(fn_type, name, ret, params, ...)                                       \
+    LP__DEFINE_ISA_VARIANTS(name, ret, params, __VA_ARGS__)                                        \
+    static fn_type name##_pick(void) {                                                             \
+        const int isa = lp__isa_level();                                                           \
+        return isa == LP__ISA_AVX512 ? name##_avx512                                               \
+               : isa == LP__ISA_AVX2 ? name##_avx2                                                 \
+                                     : name##_base;                                                \
+    }                                                                                              \
+    static fn_type name##_pick256(void) {                                                          \
+        return lp__isa_level() >= LP__ISA_AVX2 ? name##_avx2 : name##_base;                        \
+    }
+#else
+#define LP__DEFINE_KERNELS3(fn_type, name, ret, params, ...)                                       \
+    LP__DEFINE_KERNELS(fn_type, name, ret, params, __VA_ARGS__)                                    \
+    static fn_type name##_pick256(void) {                                                          \
+        return name##_base;                                                                        \
+    }
+#endif
+
 #endif /* LP_COMMON_DISPATCH_H */

@@ -24,7 +24,7 @@
 #include <lossplug/plugin.h>
 
 #include "lp_attach.h"
-#include "lp_softmax.h"
+#include "lp_mask.h"
 #include "lpx_dataset.h"
 
 #include <stdlib.h>
@@ -250,6 +250,12 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
 
     const float *logits = (const float *)zt->data;
     float *grads = (float *)gt->data;
+    /* An expert action the model masks (-inf logit) has no log-probability:
+     * checked before any gradient is written. */
+    for (int64_t i = 0; i < S; i++)
+        if (lp_cat_masked(logits + i * A, NULL, in->actions[i]))
+            return lp__report_masked_action(h, "expert_ce", in->name, "expert action",
+                                            in->actions[i], i / H, i % H, 0);
     float *LP__RESTRICT p = in->probs;
     const float c = (float)((double)weight * coef / (double)S);
     double nll_sum = 0.0;
@@ -257,15 +263,20 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     for (int64_t i = 0; i < S; i++) {
         const int64_t a = in->actions[i];
         const float *z = logits + i * A;
-        const lp__lsm s = lp__softmax_f32(z, A, p);
-        nll_sum -= (double)lp__log_prob_f32(z, a, s);
-        correct += lp__argmax_f32(z, A) == a;
-        if (c != 0.0f) {
-            float *LP__RESTRICT g = grads + i * A;
-            for (int64_t j = 0; j < A; j++)
-                g[j] += c * p[j];
-            g[a] -= c;
-        }
+        const lp_cat s = lp_cat_softmax(z, NULL, A, p);
+        nll_sum -= (double)lp_cat_log_prob(z, NULL, a, s);
+        correct += lp_cat_argmax(z, NULL, A) == a;
+        /* (coef/S)(p_j - 1[j = a]), exactly 0 at masked j */
+        if (c != 0.0f)
+            lp_cat_grad_log_prob(p, A, a, -c, grads + i * A);
+    }
+    if (!isfinite(nll_sum)) {
+        for (int64_t i = 0; i < S; i++)
+            if (lp__logits_bad(logits + i * A, NULL, A))
+                return lp__report_nonfinite(h, "expert_ce", in->name,
+                                            "the model's output '" EC_OUTPUT "'", NAN, i / H,
+                                            i % H);
+        return lp__report_nonfinite(h, "expert_ce", in->name, "the cross-entropy", nll_sum, -1, -1);
     }
     in->cursor[0] = (in->cursor[0] + H) % in->data.num_steps;
 

@@ -1,14 +1,21 @@
 /*
- * gae: generalized advantage estimation, with V-trace clipping.
+ * gae: generalized advantage estimation, and V-trace as IMPALA defines it.
  *
  * Per row of the buffer, backwards in time (docs/losses/gae.md):
  *
  *   delta_t = rho_t * (r_t + gamma * V_{t+1} * nnt_t - V_t)
- *   A_t     = delta_t + gamma * lambda * c_t * nnt_t * A_{t+1}
- *   returns_t = A_t + V_t
+ *   D_t     = delta_t + gamma * lambda * c_t * nnt_t * D_{t+1}   (v_t - V_t)
+ *   returns_t = D_t + V_t                                         (v_t)
+ *   advantages_t = D_t                                  (plain GAE; and
+ *                  V-trace with vtrace_advantages: value_target)
+ *   advantages_t = rho_t (r_t + gamma nnt_t v_{t+1} - V_t)
+ *                = delta_t + gamma rho_t nnt_t D_{t+1}  (V-trace, impala)
  *
  * with nnt_t = 1 - done_t, rho_t = min(ratio_t, rho_bar),
- * c_t = min(ratio_t, c_bar), V_{t+1} of a row's last step = next_values.
+ * c_t = min(ratio_t, c_bar), V_{t+1} of a row's last step = next_values
+ * (and v_{t+1} there too: D = 0 beyond the row). Every input is checked
+ * (and every row computed) before anything is written: a failing call
+ * leaves advantages and returns as they were.
  * With bootstrap_truncated, a truncated step cuts the trace but bootstraps
  * from next_values[t]. It writes the buffer fields `advantages` and
  * `returns` at train_start, and with vtrace again at each update epoch after
@@ -35,7 +42,10 @@ enum {
     G_P_C_BAR,
     G_P_VTRACE,
     G_P_BOOT_TRUNC,
+    G_P_VTRACE_ADV,
 };
+
+static const char *const g_vtrace_adv[] = {"impala", "value_target", NULL};
 
 static const lp_param_spec g_params[] = {
     LP_PARAM_FLOAT_SPEC("gamma", "discount factor", 0.99, 0.0, 1.0),
@@ -52,6 +62,10 @@ static const lp_param_spec g_params[] = {
                        "a step flagged in 'truncateds' bootstraps from next_values[t] (the final "
                        "observation's value) instead of 0, still cutting the trace",
                        0),
+    LP_PARAM_ENUM_SPEC("vtrace_advantages",
+                       "with vtrace: impala writes IMPALA's policy-gradient advantages "
+                       "rho_t (r_t + gamma v_{t+1} - V_t); value_target writes v_t - V_t",
+                       "impala", g_vtrace_adv),
 };
 
 /* Field order = the order of handles in g_inst.fh. */
@@ -106,7 +120,7 @@ typedef struct g_inst {
      * trace coefficients, and a row of ratios 1 that stands in for the
      * ratios field when it is not used, so that one branch-free loop serves
      * both cases. */
-    float *delta, *coef, *ones;
+    float *delta, *coef, *ones, *pg; /* pg: gamma rho_t nnt_t (IMPALA advantages) */
     int64_t cap;
 } g_inst;
 
@@ -188,6 +202,10 @@ static int32_t g_reserve(g_inst *in, int64_t n) {
     if (o == NULL)
         goto oom;
     in->ones = o;
+    float *q = realloc(in->pg, (size_t)n * sizeof *q);
+    if (q == NULL)
+        goto oom;
+    in->pg = q;
     for (int64_t t = 0; t < n; t++)
         in->ones[t] = 1.0f;
     in->cap = n;
@@ -214,7 +232,7 @@ typedef struct g_coefs {
  * the trace but bootstraps from next_values[t]. next_values is read only
  * there: elsewhere it may hold anything, NaN included. */
 static inline void g_step(const g_row *w, int64_t t, int64_t T, g_coefs k, float *restrict delta,
-                          float *restrict coef) {
+                          float *restrict coef, float *restrict pg) {
     const int tr = w->trunc != NULL && w->trunc[t * w->strunc] != 0;
     const int end = tr || w->done[t * w->sdone] != 0;
     float boot = 0.0f;
@@ -225,6 +243,7 @@ static inline void g_step(const g_row *w, int64_t t, int64_t T, g_coefs k, float
     const float c = ratio < k.c_bar ? ratio : k.c_bar;
     delta[t] = rho * (w->r[t * w->sr] + boot - w->v[t * w->sv]);
     coef[t] = end ? 0.0f : k.gl * c;
+    pg[t] = end ? 0.0f : k.gamma * rho;
 }
 
 /* A whole row. The TD errors and trace coefficients of steps [0, T-1) come
@@ -232,10 +251,11 @@ static inline void g_step(const g_row *w, int64_t t, int64_t T, g_coefs k, float
  * the common case): V_{t+1} = values[t+1], times nnt_t = 1 - done_t as the
  * formula writes it (values are finite, so 0 * V is 0). Then the last step,
  * then truncated steps are redone one by one, then the backward recurrence
- * (serial), then advantages and returns out. Returns the row's sum of
- * advantages (f64). */
+ * (serial). Afterwards delta holds the advantages (D, or IMPALA's with
+ * `impala`) and coef the returns; they are written to the row when `write`.
+ * Returns the row's sum of advantages (f64). */
 G_INLINE double g_row_run(const g_row *w, int64_t T, g_coefs k, float *restrict delta,
-                          float *restrict coef) {
+                          float *restrict coef, float *restrict pg, int impala, int write) {
     for (int64_t t = 0; t < T - 1; t++) {
         const float nnt = w->done[t * w->sdone] == 0 ? 1.0f : 0.0f;
         const float ratio = w->ratio[t * w->sratio];
@@ -244,52 +264,72 @@ G_INLINE double g_row_run(const g_row *w, int64_t T, g_coefs k, float *restrict 
         delta[t] =
             rho * (w->r[t * w->sr] + k.gamma * w->v[(t + 1) * w->sv] * nnt - w->v[t * w->sv]);
         coef[t] = k.gl * c * nnt;
+        pg[t] = k.gamma * rho * nnt;
     }
-    g_step(w, T - 1, T, k, delta, coef);
+    g_step(w, T - 1, T, k, delta, coef, pg);
     if (w->trunc != NULL)
         for (int64_t t = 0; t < T - 1; t++)
             if (w->trunc[t * w->strunc] != 0)
-                g_step(w, t, T, k, delta, coef);
+                g_step(w, t, T, k, delta, coef, pg);
 
+    /* D_t = delta_t + coef_t D_{t+1}; IMPALA's advantage needs D_{t+1}
+     * (v_{t+1} - V_{t+1}) and delta_t of the same step. */
     float a = 0.0f;
     double sum = 0.0;
     for (int64_t t = T - 1; t >= 0; t--) {
-        a = delta[t] + coef[t] * a;
-        delta[t] = a;
-        sum += (double)a;
+        const float d = delta[t], next = a;
+        a = d + coef[t] * a;
+        const float adv = impala ? d + pg[t] * next : a;
+        coef[t] = a + w->v[t * w->sv]; /* returns: v_t */
+        delta[t] = adv;
+        sum += (double)adv;
     }
-    for (int64_t t = 0; t < T; t++) {
-        w->adv[t * w->sadv] = delta[t];
-        w->ret[t * w->sret] = delta[t] + w->v[t * w->sv];
-    }
+    if (write)
+        for (int64_t t = 0; t < T; t++) {
+            w->adv[t * w->sadv] = delta[t];
+            w->ret[t * w->sret] = coef[t];
+        }
     return sum;
 }
 
 /* The common layout (every step stride 1), so that the compiler sees
  * constant strides after inlining. */
 static double g_row_unit(const g_row *w, int64_t T, g_coefs k, float *restrict delta,
-                         float *restrict coef) {
+                         float *restrict coef, float *restrict pg, int impala, int write) {
     g_row u = *w;
     u.sr = u.sv = u.snv = u.sratio = u.sdone = u.strunc = u.sadv = u.sret = 1;
-    return g_row_run(&u, T, k, delta, coef);
+    return g_row_run(&u, T, k, delta, coef, pg, impala, write);
 }
 
 static double g_row_strided(const g_row *w, int64_t T, g_coefs k, float *restrict delta,
-                            float *restrict coef) {
-    return g_row_run(w, T, k, delta, coef);
+                            float *restrict coef, float *restrict pg, int impala, int write) {
+    return g_row_run(w, T, k, delta, coef, pg, impala, write);
 }
 
-/* Reports the step where a row's advantages first became non-finite, going
- * backwards (where the bad input is). */
+/* Reports a row whose advantages are not finite: the last step (going
+ * backwards, where the recurrence starts) with a non-finite input that the
+ * computation reads, else the overflow. Nothing has been written. */
 static int32_t g_report_nonfinite(const g_inst *in, const g_row *w, int64_t row, int64_t T) {
-    int64_t t = T - 1;
-    while (t > 0 && isfinite(w->adv[t * w->sadv]))
-        t--;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const int tr = w->trunc != NULL && w->trunc[t * w->strunc] != 0;
+        const int reads_nv = t == T - 1 || tr;
+        const float r = w->r[t * w->sr], v = w->v[t * w->sv], nv = w->nv[t * w->snv];
+        const char *what = !isfinite(r)                ? "rewards"
+                           : !isfinite(v)              ? "values"
+                           : reads_nv && !isfinite(nv) ? "next_values"
+                                                       : NULL;
+        if (what != NULL)
+            return lp_errorf(in->host, LP_ENUMERIC,
+                             "gae '%s': field '%s' is not finite at row %lld, step %lld (reward "
+                             "%g, value %g, next value %g); rewards, values and next_values must "
+                             "be finite; advantages and returns were left as they were",
+                             in->name, what, (long long)row, (long long)t, (double)r, (double)v,
+                             (double)nv);
+    }
     return lp_errorf(in->host, LP_ENUMERIC,
-                     "gae '%s': advantage at row %lld, step %lld is not finite (reward %g, value "
-                     "%g, next value %g); rewards, values and next_values must be finite",
-                     in->name, (long long)row, (long long)t, (double)w->r[t * w->sr],
-                     (double)w->v[t * w->sv], (double)w->nv[t * w->snv]);
+                     "gae '%s': the advantages of row %lld overflow (finite inputs too large for "
+                     "f32); advantages and returns were left as they were",
+                     in->name, (long long)row);
 }
 
 /* Computes advantages and returns for the whole buffer `all`, with the
@@ -359,6 +399,11 @@ static int32_t g_compute(g_inst *in, const lp_batch *all, int use_ratios, const 
     }
 
     const g_coefs k = {(float)gamma, (float)(gamma * lambda), (float)rho_bar, (float)c_bar};
+    /* IMPALA's advantages whenever V-trace runs (ratios 1 at train start, so
+     * that every update epoch uses the same definition); without a ratios
+     * field vtrace falls back to plain GAE (attach warned). */
+    const int impala = g_param_b(in, G_P_VTRACE) && in->fh[G_F_RATIOS] >= 0 &&
+                       strcmp(lp_value_s(&in->params[G_P_VTRACE_ADV]), "impala") == 0;
     g_row w = {
         .sr = tr->strides[1],
         .sv = tv->strides[1],
@@ -371,33 +416,39 @@ static int32_t g_compute(g_inst *in, const lp_batch *all, int use_ratios, const 
     };
     const int unit = (w.sr | w.sv | w.snv | w.sratio | w.sdone | w.strunc | w.sadv | w.sret) == 1;
 
-    /* Mean and variance merged across rows (Chan et al.), in f64. */
+    /* Pass 0 computes every row without writing (a failure leaves the
+     * fields as they were); pass 1 computes and writes. Mean and variance
+     * merged across rows (Chan et al.), in f64, on the written pass. */
     double n = 0.0, mean = 0.0, m2 = 0.0;
-    for (int64_t r = 0; r < R; r++) {
-        w.r = (const float *)tr->data + r * tr->strides[0];
-        w.v = (const float *)tv->data + r * tv->strides[0];
-        w.nv = (const float *)tn->data + r * tn->strides[0];
-        w.done = (const uint8_t *)td->data + r * td->strides[0];
-        w.trunc = ttr != NULL ? (const uint8_t *)ttr->data + r * ttr->strides[0] : NULL;
-        w.ratio = tra != NULL ? (const float *)tra->data + r * tra->strides[0] : in->ones;
-        w.adv = (float *)ta->data + r * ta->strides[0];
-        w.ret = (float *)tt->data + r * tt->strides[0];
+    for (int pass = 0; pass < 2; pass++)
+        for (int64_t r = 0; r < R; r++) {
+            w.r = (const float *)tr->data + r * tr->strides[0];
+            w.v = (const float *)tv->data + r * tv->strides[0];
+            w.nv = (const float *)tn->data + r * tn->strides[0];
+            w.done = (const uint8_t *)td->data + r * td->strides[0];
+            w.trunc = ttr != NULL ? (const uint8_t *)ttr->data + r * ttr->strides[0] : NULL;
+            w.ratio = tra != NULL ? (const float *)tra->data + r * tra->strides[0] : in->ones;
+            w.adv = (float *)ta->data + r * ta->strides[0];
+            w.ret = (float *)tt->data + r * tt->strides[0];
 
-        const double sum = unit ? g_row_unit(&w, T, k, in->delta, in->coef)
-                                : g_row_strided(&w, T, k, in->delta, in->coef);
-        if (!isfinite(sum))
-            return g_report_nonfinite(in, &w, r, T);
-        const double rmean = sum / (double)T;
-        double rm2 = 0.0;
-        for (int64_t t = 0; t < T; t++) {
-            const double d = (double)in->delta[t] - rmean;
-            rm2 += d * d;
+            const double sum =
+                unit ? g_row_unit(&w, T, k, in->delta, in->coef, in->pg, impala, pass)
+                     : g_row_strided(&w, T, k, in->delta, in->coef, in->pg, impala, pass);
+            if (!isfinite(sum))
+                return g_report_nonfinite(in, &w, r, T);
+            if (pass == 0)
+                continue;
+            const double rmean = sum / (double)T;
+            double rm2 = 0.0;
+            for (int64_t t = 0; t < T; t++) {
+                const double d = (double)in->delta[t] - rmean;
+                rm2 += d * d;
+            }
+            const double nn = n + (double)T, dm = rmean - mean;
+            mean += dm * (double)T / nn;
+            m2 += rm2 + dm * dm * n * (double)T / nn;
+            n = nn;
         }
-        const double nn = n + (double)T, dm = rmean - mean;
-        mean += dm * (double)T / nn;
-        m2 += rm2 + dm * dm * n * (double)T / nn;
-        n = nn;
-    }
     lp_stat(h, in->stat_mean, mean);
     lp_stat(h, in->stat_std, n > 1.0 ? sqrt(m2 / (n - 1.0)) : 0.0);
     return LP_OK;
@@ -429,6 +480,7 @@ static void g_destroy(const lp_loss *self) {
     free(in->delta);
     free(in->coef);
     free(in->ones);
+    free(in->pg);
     free(in);
 }
 

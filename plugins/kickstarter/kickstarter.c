@@ -11,12 +11,17 @@
  * and values are the buffer fields `teacher_logits` and `teacher_values`,
  * written during rollout by the embedding program. KL uses log-softmax on
  * both sides (never the log of a probability), so it stays finite for any
- * finite logits. docs/losses/kickstarter.md has the details.
+ * finite logits. Masked actions: -inf logits on either side, or 0 in the
+ * optional field `action_mask` (applied to both sides). A teacher's masked
+ * action adds nothing; the student's gradient is exactly 0 where both mask.
+ * The student masking an action the teacher takes makes the KL +inf: an
+ * error, as is a row with every action masked on either side.
+ * docs/losses/kickstarter.md has the details.
  */
 #include <lossplug/plugin.h>
 
 #include "lp_attach.h"
-#include "lp_softmax.h"
+#include "lp_mask.h"
 
 #include <stdlib.h>
 
@@ -44,6 +49,7 @@ static const lp_field_spec ks_fields[] = {
                     "the teacher's value estimate at each step; written by the embedding program "
                     "during rollout",
                     LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_F32),
+    LP__MASK_FIELD_SPEC,
 };
 
 static const char *const ks_outputs[] = {KS_O_LOGITS, KS_O_VALUES, NULL};
@@ -54,10 +60,12 @@ typedef struct ks_inst {
     const lp_value *params; /* host-owned, updated in place (annealing) */
     const char *name;       /* host-owned (args->name), valid until destroy */
     int32_t field_tlogits, field_tvalues, out_logits, out_values; /* resolved in attach */
+    int32_t field_mask;                                           /* -1: no action_mask */
     int32_t stat_action_loss, stat_value_loss;
     /* Scratch rows of `cap` floats: scaled logits and softmax of student
      * (zs, p) and teacher (ts, q). */
     float *zs, *p, *ts, *q;
+    uint8_t *mrow; /* and a mask row */
     int64_t cap;
 } ks_inst;
 
@@ -91,6 +99,8 @@ static int32_t ks_attach(const lp_loss *self, const lp_batch *all) {
     if (rc == LP_OK)
         rc = lp__check_dtype(h, "kickstarter", in->name, all, in->field_tvalues, KS_F_TVALUES,
                              LP_DTYPE_F32);
+    if (rc == LP_OK)
+        rc = lp__mask_attach(h, "kickstarter", in->name, all, &in->field_mask);
     return rc;
 }
 
@@ -164,20 +174,44 @@ static int32_t ks_reserve(ks_inst *in, int64_t n) {
                              in->name, (long long)n);
         *bufs[k] = b;
     }
+    uint8_t *m = realloc(in->mrow, (size_t)n);
+    if (m == NULL)
+        return lp_errorf(in->host, LP_ENOMEM, "kickstarter '%s': out of memory (%lld actions)",
+                         in->name, (long long)n);
+    in->mrow = m;
     in->cap = n;
     return LP_OK;
 }
 
-/* KL(q || p) of one row from the max-shifted logits and log-normalisers:
- * sum_j q_j (log q_j - log p_j). Where q_j underflows to 0 the term is
- * 0 * finite = 0. Clamped at 0 against rounding. */
-static inline float ks_kl_row(const float *LP__RESTRICT ts, const float *LP__RESTRICT q, lp__lsm sq,
-                              const float *LP__RESTRICT zs, lp__lsm sp, int64_t n) {
-    const float off = sp.log_sum - sq.log_sum;
-    float kl = 0.0f;
-    for (int64_t j = 0; j < n; j++)
-        kl += q[j] * (((ts[j] - sq.max) - (zs[j] - sp.max)) + off);
-    return kl > 0.0f ? kl : 0.0f;
+/* The report for a row whose KL is not finite: which side, and why. */
+static int32_t ks_bad_row(const ks_inst *in, const float *z, const float *tl, int64_t ls2,
+                          const uint8_t *mrow, int64_t K, lp_cat sp, lp_cat sq, float kl, int64_t r,
+                          int64_t t) {
+    const lp_host *h = in->host;
+    int tbad = 0;
+    for (int64_t j = 0; j < K; j++) {
+        const float v = tl[j * ls2];
+        tbad |= (mrow == NULL || mrow[j] != 0) && (v != v || v == INFINITY);
+    }
+    if (tbad)
+        return lp__report_nonfinite(h, "kickstarter", in->name, "field '" KS_F_TLOGITS "'", NAN, r,
+                                    t);
+    if (lp__logits_bad(z, mrow, K))
+        return lp__report_nonfinite(h, "kickstarter", in->name, "output '" KS_O_LOGITS "'", NAN, r,
+                                    t);
+    if (lp_cat_empty(sq) || lp_cat_empty(sp))
+        return lp_errorf(h, LP_ERANGE,
+                         "kickstarter '%s': every action of the %s is masked at row %lld, step "
+                         "%lld: it has no distribution",
+                         in->name, lp_cat_empty(sq) ? "teacher" : "student", (long long)r,
+                         (long long)t);
+    if (kl == INFINITY)
+        return lp_errorf(h, LP_ERANGE,
+                         "kickstarter '%s': at row %lld, step %lld the student gives probability 0 "
+                         "(logit -inf) to an action the teacher takes: KL(teacher || student) is "
+                         "+inf",
+                         in->name, (long long)r, (long long)t);
+    return lp__report_nonfinite(h, "kickstarter", in->name, "KL(teacher || student)", kl, r, t);
 }
 
 static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
@@ -217,6 +251,10 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     rc = ks_reserve(in, K);
     if (rc != LP_OK)
         return rc;
+    const lp_tensor *maskt = NULL;
+    rc = lp__mask_check(h, "kickstarter", in->name, mb, in->field_mask, K, &maskt);
+    if (rc != LP_OK)
+        return rc;
 
     const float *logits = (const float *)zt->data;
     float *gz = (float *)mb->grads[in->out_logits].data;
@@ -247,15 +285,21 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
             else
                 for (int64_t j = 0; j < K; j++)
                     ts[j] = tli[j * ls2] * invT;
-            const lp__lsm sp = lp__softmax_f32(zs, K, p);
-            const lp__lsm sq = lp__softmax_f32(ts, K, q);
-            kl_sum += (double)ks_kl_row(ts, q, sq, zs, sp, K);
-
-            float *LP__RESTRICT g = gz + i * K;
-            for (int64_t j = 0; j < K; j++)
-                g[j] += ca * (p[j] - q[j]);
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, K, in->mrow);
+            const lp_cat sp = lp_cat_softmax(zs, mrow, K, p);
+            const lp_cat sq = lp_cat_softmax(ts, mrow, K, q);
+            const float kl = lp_cat_kl(ts, q, sq, zs, sp, K);
+            if (!isfinite(kl) || lp_cat_empty(sq) || lp_cat_empty(sp))
+                return ks_bad_row(in, z, tli, ls2, mrow, K, sp, sq, kl, r, t);
+            kl_sum += (double)kl;
+            lp_cat_grad_kl(p, q, K, ca, gz + i * K);
 
             const float d = V[i] - tv[r * vs0 + t * vs1];
+            if (!isfinite(d))
+                return lp__report_nonfinite(
+                    h, "kickstarter", in->name,
+                    isfinite(V[i]) ? "field '" KS_F_TVALUES "'" : "output '" KS_O_VALUES "'",
+                    isfinite(V[i]) ? (double)tv[r * vs0 + t * vs1] : V[i], r, t);
             v_sum += (double)d * (double)d;
             gv[i] += cv * d;
         }
@@ -278,6 +322,7 @@ static void ks_destroy(const lp_loss *self) {
     free(in->p);
     free(in->ts);
     free(in->q);
+    free(in->mrow);
     free(in);
 }
 
@@ -300,6 +345,7 @@ static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     in->host = h;
     in->params = args->params;
     in->field_tlogits = in->field_tvalues = in->out_logits = in->out_values = -1;
+    in->field_mask = -1;
     in->stat_action_loss = lp_stat_handle(h, "action_loss");
     in->stat_value_loss = lp_stat_handle(h, "value_loss");
 

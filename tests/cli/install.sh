@@ -25,7 +25,7 @@ if ! cmake --install "$build" --prefix "$prefix" >"$lp_tmp/install.log" 2>&1; th
     fail "cmake --install"
     finish
 fi
-for f in include/lossplug/abi.h include/lossplug/plugin.h include/lossplug/host.h \
+for f in include/lossplug/abi.h include/lossplug/plugin.h include/lossplug/dist.h include/lossplug/host.h \
     bin/lossplug bin/cartpole-train bin/cartpole-expert-data \
     share/lossplug/examples/cartpole/ppo.yaml lib/cmake/lossplug/lossplugConfig.cmake \
     lib/cmake/lossplug/lossplugConfigVersion.cmake lib/cmake/lossplug/LossplugPlugin.cmake \

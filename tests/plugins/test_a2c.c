@@ -9,6 +9,7 @@
  * unbiased std, 0 for a single sample.
  */
 #include <lpt_assert.h>
+#include <lpt_catref.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -122,7 +123,8 @@ static void test_descriptor(void **state) {
     assert_int_equal(p->default_bool, 0);
     assert_true(p->doc != NULL && p->doc[0] != '\0');
 
-    assert_int_equal(g_desc->field_count, 2);
+    assert_int_equal(g_desc->field_count, 3);
+    assert_mask_field(&g_desc->fields[2]);
     assert_string_equal(g_desc->fields[0].name, "advantages");
     assert_int_equal(g_desc->fields[0].dtype, LP_DTYPE_F32);
     assert_string_equal(g_desc->fields[1].name, "actions");
@@ -624,6 +626,108 @@ static void test_bad_ent_coef(void **state) {
     mb_done(&b);
 }
 
+/* ---- masked actions against a float64 reference ----------------------------- */
+
+typedef struct a2c_ref {
+    const lpt_masked_case *c;
+    const double *adv; /* normalised */
+    double ent_coef;
+} a2c_ref;
+
+/* -mean(A log p_a) - ent_coef mean(H), in float64 over the allowed actions. */
+static double a2c_ref_loss(const double *x, size_t n, void *vctx) {
+    (void)n;
+    const a2c_ref *r = vctx;
+    double pg = 0.0, ent = 0.0;
+    for (int64_t i = 0; i < LPT_MC_M; i++) {
+        const double *zi = x + i * LPT_MC_A;
+        pg -= r->adv[i] * lpt_ref_logp(zi, lpt_mc_mask(r->c, i), LPT_MC_A, r->c->act[i]);
+        ent += lpt_ref_entropy(zi, lpt_mc_mask(r->c, i), LPT_MC_A);
+    }
+    return pg / LPT_MC_M - r->ent_coef * ent / LPT_MC_M;
+}
+
+static void test_masked_reference(void **state) {
+    (void)state;
+    for (int with_mask = 0; with_mask <= 1; with_mask++) {
+        lpt_masked_case c;
+        lpt_masked_case_make(&c, with_mask, 41 + (uint64_t)with_mask);
+        float g[LPT_MC_N] = {0}, adv[LPT_MC_M];
+        double advd[LPT_MC_M], x[LPT_MC_N], num[LPT_MC_N];
+        lpt_rng rng = lpt_rng_seed(7);
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            adv[i] = (float)lpt_rng_normal(&rng), advd[i] = adv[i];
+        lpt_inst *in = lpt_inst_new(g_desc, "pg");
+        assert_non_null(in);
+        assert_true(
+            lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
+        if (with_mask)
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
+        assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+        assert_int_equal(lpt_set_f(in, "ent_coef", 0.3), 0);
+        assert_create_attach(in);
+        lp_train_result res;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_OK);
+
+        a2c_ref r = {&c, advd, 0.3};
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            x[k] = c.z[k];
+        assert_near(res.loss, a2c_ref_loss(x, LPT_MC_N, &r), 1e-5);
+        double ent = 0.0;
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            ent += lpt_ref_entropy(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A);
+        assert_near(stat_last(in, "entropy"), ent / LPT_MC_M, 1e-5);
+        lpt_fd_grad(a2c_ref_loss, &r, x, LPT_MC_N, 1e-4, num);
+        int64_t worst = -1;
+        if (lpt_mc_grad_check(&c, g, num, 1e-5, &worst) != 0)
+            fail_msg("mask %d: gradient entry %lld is %g, reference %g", with_mask,
+                     (long long)worst, (double)g[worst], num[worst]);
+
+        /* A taken action that is masked: an error naming row and step. */
+        c.act[5] = with_mask ? 0 : c.act[5];
+        if (with_mask)
+            c.mask[5 * LPT_MC_A + 0] = 0;
+        else
+            c.z[5 * LPT_MC_A + c.act[5]] = -INFINITY;
+        memset(g, 0, sizeof g);
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
+        assert_contains(lpt_last_error(in), "row 1, step 2 has probability 0");
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            assert_true(g[k] == 0.0f); /* nothing written */
+        assert_contract_kept(in);
+        lpt_inst_free(in);
+    }
+}
+
+/* A NaN logit on an allowed action: LP_ENUMERIC naming the output, row and step. */
+static void test_nonfinite_logit(void **state) {
+    (void)state;
+    lpt_masked_case c;
+    lpt_masked_case_make(&c, 0, 5);
+    float g[LPT_MC_N] = {0}, adv[LPT_MC_M] = {1, -1, 0.5f, 2, 0, 1};
+    c.z[4 * LPT_MC_A + 2] = NAN;
+    lpt_inst *in = lpt_inst_new(g_desc, "pg");
+    assert_true(lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >=
+                0);
+    assert_true(lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >=
+                0);
+    assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+    assert_create_attach(in);
+    assert_int_equal(lpt_train(in, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(in), "output 'logits'");
+    assert_contains(lpt_last_error(in), "row 1, step 1");
+    adv[1] = INFINITY;
+    c.z[4 * LPT_MC_A + 2] = 0.0f;
+    assert_int_equal(lpt_train(in, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(in), "field 'advantages' is inf");
+    assert_contains(lpt_last_error(in), "row 0, step 1");
+    lpt_inst_free(in);
+}
+
 static void test_no_lookups_per_call(void **state) {
     (void)state;
     mb b;
@@ -657,6 +761,8 @@ int main(void) {
         cmocka_unit_test(test_wrong_dtype_and_shape),
         cmocka_unit_test(test_bad_ent_coef),
         cmocka_unit_test(test_no_lookups_per_call),
+        cmocka_unit_test(test_masked_reference),
+        cmocka_unit_test(test_nonfinite_logit),
     };
     return cmocka_run_group_tests_name("a2c", tests, group_setup, group_teardown);
 }

@@ -6,6 +6,7 @@
  *   dL/dz_ij = (coef / M) (p_ij - 1[j = a*_i]),  scaled by the weight.
  */
 #include <lpt_assert.h>
+#include <lpt_catref.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -113,7 +114,8 @@ static void test_descriptor(void **state) {
     assert_near(p->min, 0.0, 0.0);
     assert_near(p->max, 1e6, 0.0);
 
-    assert_int_equal(g_desc->field_count, 1);
+    assert_int_equal(g_desc->field_count, 2);
+    assert_mask_field(&g_desc->fields[1]);
     const lp_field_spec *f = &g_desc->fields[0];
     assert_string_equal(f->name, "teacher_actions");
     assert_int_equal(f->dtype, LP_DTYPE_I32);
@@ -612,6 +614,70 @@ static void test_no_lookups_per_call(void **state) {
     mb_done(&b);
 }
 
+/* ---- masked actions against a float64 reference ----------------------------- */
+
+typedef struct as_ref {
+    const lpt_masked_case *c;
+} as_ref;
+
+/* -mean(log p_a*), float64, allowed actions. */
+static double as_ref_loss(const double *x, size_t n, void *vctx) {
+    (void)n;
+    const as_ref *r = vctx;
+    double nll = 0.0;
+    for (int64_t i = 0; i < LPT_MC_M; i++)
+        nll -= lpt_ref_logp(x + i * LPT_MC_A, lpt_mc_mask(r->c, i), LPT_MC_A, r->c->act[i]);
+    return nll / LPT_MC_M;
+}
+
+static void test_masked_reference(void **state) {
+    (void)state;
+    for (int with_mask = 0; with_mask <= 1; with_mask++) {
+        lpt_masked_case c;
+        lpt_masked_case_make(&c, with_mask, 31 + (uint64_t)with_mask);
+        float g[LPT_MC_N] = {0};
+        double x[LPT_MC_N], num[LPT_MC_N];
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            x[k] = c.z[k];
+        lpt_inst *in = lpt_inst_new(g_desc, "bc");
+        assert_non_null(in);
+        assert_true(lpt_add_field(in, "teacher_actions",
+                                  LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
+        if (with_mask)
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
+        assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+        assert_create_attach(in);
+        lp_train_result res;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_OK);
+        as_ref r = {&c};
+        assert_near(res.loss, as_ref_loss(x, LPT_MC_N, &r), 1e-5);
+        double ent = 0.0;
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            ent += lpt_ref_entropy(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A);
+        assert_near(stat_last(in, "entropy"), ent / LPT_MC_M, 1e-5);
+        lpt_fd_grad(as_ref_loss, &r, x, LPT_MC_N, 1e-5, num);
+        int64_t worst = -1;
+        if (lpt_mc_grad_check(&c, g, num, 1e-5, &worst) != 0)
+            fail_msg("mask %d: gradient entry %lld is %g, reference %g", with_mask,
+                     (long long)worst, (double)g[worst], num[worst]);
+
+        if (with_mask)
+            c.act[5] = 0, c.mask[5 * LPT_MC_A + 0] = 0;
+        else
+            c.z[5 * LPT_MC_A + c.act[5]] = -INFINITY;
+        memset(g, 0, sizeof g);
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
+        assert_contains(lpt_last_error(in), "teacher action");
+        assert_contains(lpt_last_error(in), "row 1, step 2 has probability 0");
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            assert_true(g[k] == 0.0f);
+        assert_contract_kept(in);
+        lpt_inst_free(in);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor),
@@ -633,6 +699,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_dtype),
         cmocka_unit_test(test_bad_coef),
         cmocka_unit_test(test_no_lookups_per_call),
+        cmocka_unit_test(test_masked_reference),
     };
     return cmocka_run_group_tests_name("action_supervised", tests, group_setup, group_teardown);
 }

@@ -10,6 +10,7 @@
  * The datasets are written here from docs/losses/expert_ce.md alone.
  */
 #include <lpt_assert.h>
+#include <lpt_catref.h>
 
 #include <lossplug/ext/model.h>
 
@@ -827,6 +828,62 @@ static void test_weight_and_zero_coef(void **state) {
     ds_free(&d);
 }
 
+/* ---- masked actions (-inf logits) against a float64 reference ----------------- */
+
+typedef struct ec_ref {
+    const int32_t *act; /* per sample */
+    int64_t S, A;
+} ec_ref;
+
+static double ec_ref_loss(const double *x, size_t n, void *vctx) {
+    (void)n;
+    const ec_ref *r = vctx;
+    double nll = 0.0;
+    for (int64_t i = 0; i < r->S; i++)
+        nll -= lpt_ref_logp(x + i * r->A, NULL, r->A, r->act[i]);
+    return nll / (double)r->S;
+}
+
+static void test_masked_reference(void **state) {
+    (void)state;
+    enum { M = 2, H = 3, A = 5, S = M * H };
+    ds d = ds_make(M, H, 1, A, 77, 0);
+    ds_write(&d, DS_PATH("masked.lpx"));
+    fake_reset(0, 1, A, 77);
+    int32_t act[S];
+    for (int64_t i = 0; i < S; i++)
+        act[i] = d.act[(i % H) * M + i / H]; /* sample (r, t) reads record t * M + r */
+    /* sample 0: two other actions masked; sample 4: all but the expert's */
+    for (int64_t j = 0, n = 0; j < A && n < 2; j++)
+        if (j != act[0])
+            fake.offset[0 * A + j] = -INFINITY, n++;
+    for (int64_t j = 0; j < A; j++)
+        if (j != act[4])
+            fake.offset[4 * A + j] = -INFINITY;
+    fx f = fx_new(DS_PATH("masked.lpx"), 1, A, H, 1);
+    assert_create_attach(f.in);
+    lp_train_result res;
+    assert_int_equal(train(&f, 1.0f, &res), LP_OK);
+    double x[S * A], num[S * A];
+    for (int64_t k = 0; k < S * A; k++)
+        x[k] = fake.out[k];
+    ec_ref r = {act, S, A};
+    assert_near(res.loss, ec_ref_loss(x, S * A, &r), 1e-5);
+    lpt_fd_grad(ec_ref_loss, &r, x, S * A, 1e-5, num);
+    for (int64_t k = 0; k < S * A; k++) {
+        if (fake.out[k] == -INFINITY)
+            assert_true(fake.grad[k] == 0.0f);
+        else
+            assert_near(fake.grad[k], num[k], 1e-5);
+    }
+    /* The expert's action masked: an error naming row and step. */
+    fake.offset[1 * A + act[1]] = -INFINITY;
+    assert_int_equal(train(&f, 1.0f, &res), LP_ERANGE);
+    assert_contains(lpt_last_error(f.in), "row 0, step 1 has probability 0");
+    fx_free(&f);
+    ds_free(&d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_describe),
@@ -845,6 +902,7 @@ int main(void) {
         cmocka_unit_test(test_no_extension),
         cmocka_unit_test(test_forward_failure),
         cmocka_unit_test(test_weight_and_zero_coef),
+        cmocka_unit_test(test_masked_reference),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

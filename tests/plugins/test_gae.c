@@ -243,7 +243,7 @@ static void test_descriptor(void **state) {
     (void)state;
     assert_string_equal(g_desc->id, "gae");
     assert_true(g_desc->summary != NULL && g_desc->summary[0] != '\0');
-    assert_int_equal(g_desc->param_count, 6);
+    assert_int_equal(g_desc->param_count, 7);
     const struct {
         const char *name;
         double def, lo, hi;
@@ -264,6 +264,8 @@ static void test_descriptor(void **state) {
     assert_int_equal(param("vtrace")->default_bool, 0);
     assert_int_equal(param("bootstrap_truncated")->type, LP_PARAM_BOOL);
     assert_int_equal(param("bootstrap_truncated")->default_bool, 0);
+    assert_int_equal(param("vtrace_advantages")->type, LP_PARAM_ENUM);
+    assert_string_equal(param("vtrace_advantages")->default_string, "impala");
 
     const struct {
         const char *name;
@@ -385,6 +387,7 @@ static void test_hand_vtrace(void **state) {
     b.ratio[1] = 0.5f;
     b.ratio[2] = 1.0f;
     assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+    assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
     buf_start(&b);
     assert_int_equal(lpt_train_start(b.in), LP_OK);
     assert_near(b.adv[0], 0.75, 1e-6);
@@ -461,6 +464,7 @@ static void test_random_against_reference(void **state) {
         fill_random(&b, &rng, mode, p.rho_bar, p.c_bar);
         set_params(&b, p);
         assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+        assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
         buf_start(&b);
 
         char what[160];
@@ -506,6 +510,7 @@ static void test_mixed_layouts(void **state) {
         buf_init(&b, R, T, 0, 1, 1, 1);
         fill_random(&b, &rng, DONES_RANDOM, 1.0, 1.5);
         assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+        assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
         assert_int_equal(lpt_set_b(b.in, "bootstrap_truncated", 1), 0);
         assert_int_equal(lpt_set_f(b.in, "c_bar", 1.5), 0);
         buf_start(&b);
@@ -547,6 +552,7 @@ static void test_mixed_layouts(void **state) {
         }
         lpt_set_dims(in, R, T);
         assert_int_equal(lpt_set_b(in, "vtrace", 1), 0);
+        assert_int_equal(lpt_set_s(in, "vtrace_advantages", "value_target"), 0);
         assert_int_equal(lpt_set_b(in, "bootstrap_truncated", 1), 0);
         assert_int_equal(lpt_set_f(in, "c_bar", 1.5), 0);
         assert_create_attach(in);
@@ -600,6 +606,7 @@ static void test_vtrace_without_ratios(void **state) {
     buf_init(&b, 2, 4, 0, 1, 0, 0);
     fill_random(&b, &rng, DONES_RANDOM, 1.0, 1.0);
     assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+    assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
     buf_start(&b);
     assert_int_equal(lpt_log_count(b.in), 1);
     assert_contains(lpt_last_log(b.in), "'ratios'");
@@ -771,6 +778,7 @@ static void test_bad_ratio(void **state) {
         buf_init(&b, 2, 3, 5, 1, 0, 1);
         fill_random(&b, &rng, DONES_RANDOM, 1.0, 1.0);
         assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+        assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
         buf_start(&b);
         assert_int_equal(lpt_train_start(b.in), LP_OK);
         float before[10];
@@ -823,6 +831,7 @@ static void test_contract(void **state) {
     buf_init(&b, 2, 3, 0, 1, 1, 1);
     fill_random(&b, &rng, DONES_RANDOM, 1.0, 1.0);
     assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+    assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
     buf_start(&b);
     for (int e = 0; e < 4; e++) {
         assert_int_equal(lpt_train_start(b.in), LP_OK);
@@ -836,12 +845,126 @@ static void test_contract(void **state) {
     buf_done(&b);
 }
 
+/* ---- V-trace as the IMPALA paper writes it --------------------------------------- */
+
+/* Espeholt et al. 2018, eq. 1, transcribed in float64 without recursion
+ * (no episode ends: the paper's setting), n = T - s steps to the row end
+ * and V(x_T) = next_values of the last step:
+ *   dV_t = rho_t (r_t + gamma V(x_{t+1}) - V(x_t)),  rho_t = min(rho_bar, ratio_t)
+ *   v_s  = V(x_s) + sum_{t=s}^{T-1} gamma^{t-s} (prod_{i=s}^{t-1} c_i) dV_t,
+ *          c_i = lambda min(c_bar, ratio_i)
+ *   advantage_s = rho_s (r_s + gamma v_{s+1} - V(x_s)),  v_T = V(x_T). */
+static void paper_vtrace(const buf *b, double gamma, double lambda, double rho_bar, double c_bar,
+                         int use_ratios, int64_t r, double *vs, double *adv) {
+    const int64_t T = b->T;
+    double V[64], R[64], ratio[64];
+    assert_true(T < 64);
+    for (int64_t t = 0; t < T; t++) {
+        V[t] = b->val[at(b, r, t)];
+        R[t] = b->rew[at(b, r, t)];
+        ratio[t] = use_ratios ? b->ratio[at(b, r, t)] : 1.0;
+    }
+    V[T] = b->nv[at(b, r, T - 1)];
+    for (int64_t s = 0; s < T; s++) {
+        double sum = 0.0;
+        for (int64_t t = s; t < T; t++) {
+            double prod = 1.0;
+            for (int64_t i = s; i < t; i++)
+                prod *= lambda * fmin(c_bar, ratio[i]);
+            const double dV = fmin(rho_bar, ratio[t]) * (R[t] + gamma * V[t + 1] - V[t]);
+            sum += pow(gamma, (double)(t - s)) * prod * dV;
+        }
+        vs[s] = V[s] + sum;
+    }
+    vs[T] = V[T];
+    for (int64_t s = 0; s < T; s++)
+        adv[s] = fmin(rho_bar, ratio[s]) * (R[s] + gamma * vs[s + 1] - V[s]);
+}
+
+static void test_vtrace_paper(void **state) {
+    (void)state;
+    const double gamma = 0.97, lambda = 0.9, rho_bar = 1.2, c_bar = 0.9;
+    buf b;
+    buf_init(&b, 3, 7, 0, 1, 0, 1);
+    lpt_rng rng = lpt_rng_seed(2018);
+    for (int64_t r = 0; r < b.R; r++)
+        for (int64_t t = 0; t < b.T; t++) {
+            const size_t k = at(&b, r, t);
+            b.rew[k] = (float)lpt_rng_normal(&rng);
+            b.val[k] = (float)lpt_rng_normal(&rng);
+            b.ratio[k] = (float)lpt_rng_uniform(&rng, 0.3, 2.0);
+            if (t == b.T - 1)
+                b.nv[k] = (float)lpt_rng_normal(&rng);
+        }
+    assert_int_equal(lpt_set_b(b.in, "vtrace", 1), 0);
+    assert_int_equal(lpt_set_f(b.in, "gamma", gamma), 0);
+    assert_int_equal(lpt_set_f(b.in, "lambda", lambda), 0);
+    assert_int_equal(lpt_set_f(b.in, "rho_bar", rho_bar), 0);
+    assert_int_equal(lpt_set_f(b.in, "c_bar", c_bar), 0);
+    buf_start(&b);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0) {
+            assert_int_equal(lpt_train_start(b.in), LP_OK); /* ratios 1 */
+        } else {
+            lpt_ctx(b.in)->update_epoch = 1;
+            assert_int_equal(lpt_update_epoch_start(b.in), LP_OK);
+        }
+        for (int64_t r = 0; r < b.R; r++) {
+            double vs[64], adv[64];
+            paper_vtrace(&b, gamma, lambda, rho_bar, c_bar, pass, r, vs, adv);
+            for (int64_t t = 0; t < b.T; t++) {
+                assert_near(b.adv[at(&b, r, t)], adv[t], 1e-5);
+                assert_near(b.ret[at(&b, r, t)], vs[t], 1e-5);
+            }
+        }
+    }
+    /* The old form, by name: v_s - V(x_s). */
+    assert_int_equal(lpt_set_s(b.in, "vtrace_advantages", "value_target"), 0);
+    lpt_ctx(b.in)->update_epoch = 2;
+    assert_int_equal(lpt_update_epoch_start(b.in), LP_OK);
+    double vs[64], adv[64];
+    paper_vtrace(&b, gamma, lambda, rho_bar, c_bar, 1, 0, vs, adv);
+    for (int64_t t = 0; t < b.T; t++)
+        assert_near(b.adv[at(&b, 0, t)], vs[t] - b.val[at(&b, 0, t)], 1e-5);
+    buf_done(&b);
+}
+
+/* A non-finite input anywhere: LP_ENUMERIC naming it, and no field written
+ * (not even the rows before it). */
+static void test_nonfinite_writes_nothing(void **state) {
+    (void)state;
+    buf b;
+    buf_init(&b, 3, 4, 0, 1, 0, 0);
+    for (int64_t r = 0; r < b.R; r++)
+        for (int64_t t = 0; t < b.T; t++)
+            b.rew[at(&b, r, t)] = 1.0f;
+    buf_start(&b);
+    assert_int_equal(lpt_train_start(b.in), LP_OK);
+    float adv0[64], ret0[64];
+    memcpy(adv0, b.adv, (size_t)b.N * sizeof(float));
+    memcpy(ret0, b.ret, (size_t)b.N * sizeof(float));
+    b.rew[at(&b, 0, 0)] = 2.0f; /* would change row 0 */
+    b.val[at(&b, 2, 1)] = NAN;
+    assert_int_equal(lpt_train_start(b.in), LP_ENUMERIC);
+    assert_contains(lpt_last_error(b.in), "field 'values' is not finite at row 2, step 1");
+    assert_memory_equal(b.adv, adv0, (size_t)b.N * sizeof(float));
+    assert_memory_equal(b.ret, ret0, (size_t)b.N * sizeof(float));
+    b.val[at(&b, 2, 1)] = 0.0f;
+    b.rew[at(&b, 1, 3)] = INFINITY;
+    assert_int_equal(lpt_train_start(b.in), LP_ENUMERIC);
+    assert_contains(lpt_last_error(b.in), "field 'rewards' is not finite at row 1, step 3");
+    assert_memory_equal(b.adv, adv0, (size_t)b.N * sizeof(float));
+    buf_done(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor),
         cmocka_unit_test(test_hand_case),
         cmocka_unit_test(test_hand_truncation),
         cmocka_unit_test(test_hand_vtrace),
+        cmocka_unit_test(test_vtrace_paper),
+        cmocka_unit_test(test_nonfinite_writes_nothing),
         cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_mixed_layouts),
         cmocka_unit_test(test_no_vtrace_no_recompute),

@@ -7,6 +7,7 @@
  *   dL/dz = action_coef T (p - q) / M,   dL/dV = 2 value_coef (V - Vt) / M
  */
 #include <lpt_assert.h>
+#include <lpt_catref.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -133,7 +134,8 @@ static void test_descriptor(void **state) {
     assert_near(g_desc->params[1].min, 0.0, 0.0);
     assert_near(g_desc->params[2].min, 0.0, 0.0);
 
-    assert_int_equal(g_desc->field_count, 2);
+    assert_int_equal(g_desc->field_count, 3);
+    assert_mask_field(&g_desc->fields[2]);
     const lp_field_spec *f = &g_desc->fields[0];
     assert_string_equal(f->name, "teacher_logits");
     assert_int_equal(f->dtype, LP_DTYPE_F32);
@@ -595,6 +597,101 @@ static void test_no_lookups_per_call(void **state) {
     mb_done(&b);
 }
 
+/* ---- masked actions against a float64 reference ----------------------------- */
+
+typedef struct ks_ref {
+    const lpt_masked_case *c;
+    const double *tl; /* teacher logits */
+    double T, ac;
+} ks_ref;
+
+/* ac T^2 mean KL(softmax(t/T) || softmax(z/T)), float64, allowed actions. */
+static double ks_ref_loss(const double *x, size_t n, void *vctx) {
+    (void)n;
+    const ks_ref *r = vctx;
+    double kl = 0.0;
+    for (int64_t i = 0; i < LPT_MC_M; i++) {
+        double zq[LPT_MC_A], zp[LPT_MC_A];
+        for (int64_t j = 0; j < LPT_MC_A; j++)
+            zq[j] = r->tl[i * LPT_MC_A + j] / r->T, zp[j] = x[i * LPT_MC_A + j] / r->T;
+        kl += lpt_ref_kl(zq, zp, lpt_mc_mask(r->c, i), LPT_MC_A);
+    }
+    return r->ac * r->T * r->T * kl / LPT_MC_M;
+}
+
+static void test_masked_reference(void **state) {
+    (void)state;
+    for (int with_mask = 0; with_mask <= 1; with_mask++) {
+        lpt_masked_case c;
+        lpt_masked_case_make(&c, with_mask, 23 + (uint64_t)with_mask);
+        float g[LPT_MC_N] = {0}, tl[LPT_MC_N], v[LPT_MC_M], gv[LPT_MC_M] = {0}, tv[LPT_MC_M];
+        double tld[LPT_MC_N], x[LPT_MC_N], num[LPT_MC_N];
+        lpt_rng rng = lpt_rng_seed(11);
+        for (int64_t k = 0; k < LPT_MC_N; k++) {
+            /* The teacher masks what the student masks (-inf), and more:
+             * sample 2's action 0 and all but one action of sample 5. */
+            tl[k] = c.z[k] == -INFINITY ? -INFINITY : (float)(2.0 * lpt_rng_normal(&rng));
+            x[k] = c.z[k];
+        }
+        tl[2 * LPT_MC_A + 0] = -INFINITY;
+        for (int64_t j = 1; j < LPT_MC_A; j++)
+            tl[5 * LPT_MC_A + j] = -INFINITY;
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            tld[k] = tl[k];
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            v[i] = (float)lpt_rng_normal(&rng), tv[i] = (float)lpt_rng_normal(&rng);
+
+        lpt_inst *in = lpt_inst_new(g_desc, "ks");
+        assert_non_null(in);
+        assert_true(lpt_add_field(in, "teacher_logits",
+                                  LPT_VIEW(tl, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
+        assert_true(lpt_add_field(in, "teacher_values",
+                                  LPT_VIEW(tv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        if (with_mask)
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
+        assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+        assert_true(lpt_add_output(in, "values", LPT_VIEW(v, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T),
+                                   LPT_VIEW(gv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_int_equal(lpt_set_f(in, "value_coef", 0.0), 0);
+        assert_create_attach(in);
+        lp_train_result res;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_OK);
+
+        ks_ref r = {&c, tld, 2.0, 0.6};
+        assert_near(res.loss, ks_ref_loss(x, LPT_MC_N, &r), 1e-5);
+        lpt_fd_grad(ks_ref_loss, &r, x, LPT_MC_N, 1e-5, num);
+        int64_t worst = -1;
+        if (lpt_mc_grad_check(&c, g, num, 1e-5, &worst) != 0)
+            fail_msg("mask %d: gradient entry %lld is %g, reference %g", with_mask,
+                     (long long)worst, (double)g[worst], num[worst]);
+        /* where only the teacher masks, the student is pushed away */
+        assert_true(g[2 * LPT_MC_A + 0] > 0.0f);
+
+        /* The student masks an action the teacher takes: KL = +inf. */
+        memset(g, 0, sizeof g);
+        tl[0 * LPT_MC_A + 1] = 1.0f;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
+        assert_contains(lpt_last_error(in), "row 0, step 0 the student gives probability 0");
+        tl[0 * LPT_MC_A + 1] = -INFINITY;
+        /* A teacher row with every action masked. */
+        for (int64_t j = 0; j < LPT_MC_A; j++)
+            tl[5 * LPT_MC_A + j] = -INFINITY;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
+        assert_contains(lpt_last_error(in),
+                        "every action of the teacher is masked at row 1, step 2");
+        /* A NaN teacher logit on an allowed action. */
+        tl[5 * LPT_MC_A + 0] = 0.0f;
+        tl[2 * LPT_MC_A + 2] = NAN;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ENUMERIC);
+        assert_contains(lpt_last_error(in), "field 'teacher_logits' is nan (not finite) at row 0, "
+                                            "step 2");
+        assert_contract_kept(in);
+        lpt_inst_free(in);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor),
@@ -612,6 +709,7 @@ int main(void) {
         cmocka_unit_test(test_width_mismatch),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_no_lookups_per_call),
+        cmocka_unit_test(test_masked_reference),
     };
     return cmocka_run_group_tests_name("kickstarter", tests, group_setup, group_teardown);
 }

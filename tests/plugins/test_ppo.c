@@ -7,6 +7,7 @@
  *   dL/dz_j = -(A ratio m / M)(1[j=a] - p_j) + (ent_coef / M) p_j (log p_j + H)
  */
 #include <lpt_assert.h>
+#include <lpt_catref.h>
 
 #include "../../plugins/common/lp_vmath.h"
 
@@ -156,7 +157,8 @@ static void test_descriptor(void **state) {
               {"actions", LP_FIELD_READ, LP_DTYPE_I32},
               {"logprobs", LP_FIELD_READ, LP_DTYPE_F32},
               {"ratios", LP_FIELD_WRITE, LP_DTYPE_F32}};
-    assert_int_equal(g_desc->field_count, 4);
+    assert_int_equal(g_desc->field_count, 5);
+    assert_mask_field(&g_desc->fields[4]);
     for (size_t k = 0; k < 4; k++) {
         const lp_field_spec *f = &g_desc->fields[k];
         assert_string_equal(f->name, fw[k].name);
@@ -909,6 +911,134 @@ static void test_vmath_accuracy(void **state) {
     assert_near(lp__logf(1e-40f), log(1e-40), 1e-4); /* subnormal */
 }
 
+/* ---- masked actions against a float64 reference ----------------------------- */
+
+typedef struct ppo_ref {
+    const lpt_masked_case *c;
+    const double *adv, *old; /* advantages normalised in f64 */
+    double eps, ent_coef;
+} ppo_ref;
+
+/* mean(max(-A r, -A clip(r))) - ent_coef mean(H), float64, allowed actions. */
+static double ppo_ref_loss(const double *x, size_t n, void *vctx) {
+    (void)n;
+    const ppo_ref *r = vctx;
+    double pg = 0.0, ent = 0.0;
+    for (int64_t i = 0; i < LPT_MC_M; i++) {
+        const double *zi = x + i * LPT_MC_A;
+        const uint8_t *m = lpt_mc_mask(r->c, i);
+        const double ratio = exp(lpt_ref_logp(zi, m, LPT_MC_A, r->c->act[i]) - r->old[i]);
+        const double rc = fmin(fmax(ratio, 1.0 - r->eps), 1.0 + r->eps);
+        pg += fmax(-r->adv[i] * ratio, -r->adv[i] * rc);
+        ent += lpt_ref_entropy(zi, m, LPT_MC_A);
+    }
+    return pg / LPT_MC_M - r->ent_coef * ent / LPT_MC_M;
+}
+
+static void test_masked_reference(void **state) {
+    (void)state;
+    for (int with_mask = 0; with_mask <= 1; with_mask++) {
+        lpt_masked_case c;
+        lpt_masked_case_make(&c, with_mask, 17 + (uint64_t)with_mask);
+        float g[LPT_MC_N] = {0}, adv[LPT_MC_M], old[LPT_MC_M], rat[LPT_MC_M];
+        double advd[LPT_MC_M], oldd[LPT_MC_M], x[LPT_MC_N], num[LPT_MC_N];
+        for (int64_t k = 0; k < LPT_MC_N; k++)
+            x[k] = c.z[k];
+        /* Advantages around a large mean with a small spread (the f32-mean
+         * trap), old log-probabilities near the new ones. */
+        lpt_rng rng = lpt_rng_seed(3);
+        double sum = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < LPT_MC_M; i++) {
+            adv[i] = (float)(1e4 + 0.01 * lpt_rng_normal(&rng));
+            sum += adv[i];
+            const double lp =
+                lpt_ref_logp(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A, c.act[i]);
+            old[i] = (float)(lp + lpt_rng_uniform(&rng, -0.5, 0.5));
+            oldd[i] = old[i];
+        }
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            ss += (adv[i] - sum / LPT_MC_M) * (adv[i] - sum / LPT_MC_M);
+        const double sd = sqrt(ss / (LPT_MC_M - 1));
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            advd[i] = (adv[i] - sum / LPT_MC_M) / (sd + 1e-8);
+
+        lpt_inst *in = lpt_inst_new(g_desc, "actor");
+        assert_non_null(in);
+        assert_true(
+            lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(
+            lpt_add_field(in, "logprobs", LPT_VIEW(old, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+        assert_true(lpt_add_field(in, "ratios", LPT_VIEW(rat, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >=
+                    0);
+        if (with_mask)
+            assert_true(
+                lpt_add_field(in, "action_mask",
+                              LPT_VIEW(c.mask, LP_DTYPE_U8, LPT_MC_R, LPT_MC_T, LPT_MC_A)) >= 0);
+        assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+        assert_int_equal(lpt_set_f(in, "ent_coef", 0.05), 0);
+        assert_int_equal(lpt_set_b(in, "norm_adv", 1), 0);
+        assert_create_attach(in);
+        lp_train_result res;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_OK);
+
+        ppo_ref r = {&c, advd, oldd, 0.2, 0.05};
+        assert_near(res.loss, ppo_ref_loss(x, LPT_MC_N, &r), 1e-5);
+        double ent = 0.0;
+        for (int64_t i = 0; i < LPT_MC_M; i++)
+            ent += lpt_ref_entropy(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A);
+        assert_near(stat_last(in, "entropy"), ent / LPT_MC_M, 1e-5);
+        lpt_fd_grad(ppo_ref_loss, &r, x, LPT_MC_N, 1e-5, num);
+        int64_t worst = -1;
+        if (lpt_mc_grad_check(&c, g, num, 1e-5, &worst) != 0)
+            fail_msg("mask %d: gradient entry %lld is %g, reference %g", with_mask,
+                     (long long)worst, (double)g[worst], num[worst]);
+
+        /* A taken action that is masked: an error naming row and step. */
+        if (with_mask)
+            c.act[5] = 0, c.mask[5 * LPT_MC_A + 0] = 0;
+        else
+            c.z[5 * LPT_MC_A + c.act[5]] = -INFINITY;
+        assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
+        assert_contains(lpt_last_error(in), "row 1, step 2 has probability 0");
+        assert_contract_kept(in);
+        lpt_inst_free(in);
+    }
+}
+
+/* Non-finite inputs and logits: LP_ENUMERIC naming what and where. */
+static void test_nonfinite(void **state) {
+    (void)state;
+    lpt_masked_case c;
+    lpt_masked_case_make(&c, 0, 9);
+    float g[LPT_MC_N] = {0}, adv[LPT_MC_M] = {1, -1, 0.5f, 2, 0, 1}, old[LPT_MC_M] = {0},
+          rat[LPT_MC_M];
+    lpt_inst *in = lpt_inst_new(g_desc, "actor");
+    assert_true(lpt_add_field(in, "advantages", LPT_VIEW(adv, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >=
+                0);
+    assert_true(lpt_add_field(in, "actions", LPT_VIEW(c.act, LP_DTYPE_I32, LPT_MC_R, LPT_MC_T)) >=
+                0);
+    assert_true(lpt_add_field(in, "logprobs", LPT_VIEW(old, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >=
+                0);
+    assert_true(lpt_add_field(in, "ratios", LPT_VIEW(rat, LP_DTYPE_F32, LPT_MC_R, LPT_MC_T)) >= 0);
+    assert_add_logits(in, c.z, g, LPT_MC_R, LPT_MC_T, LPT_MC_A);
+    assert_create_attach(in);
+    c.z[4 * LPT_MC_A + 2] = NAN;
+    assert_int_equal(lpt_train(in, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(in), "output 'logits'");
+    assert_contains(lpt_last_error(in), "row 1, step 1");
+    c.z[4 * LPT_MC_A + 2] = 0.0f;
+    old[2] = NAN;
+    assert_int_equal(lpt_train(in, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(in), "field 'logprobs' is nan (not finite) at row 0, step 2");
+    old[2] = 0.0f;
+    adv[3] = -INFINITY;
+    assert_int_equal(lpt_train(in, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(in), "field 'advantages' is -inf (not finite) at row 1, step 0");
+    lpt_inst_free(in);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptor),
@@ -932,6 +1062,8 @@ int main(void) {
         cmocka_unit_test(test_missing_field_and_dtype),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_vmath_accuracy),
+        cmocka_unit_test(test_masked_reference),
+        cmocka_unit_test(test_nonfinite),
     };
     return cmocka_run_group_tests_name("ppo", tests, group_setup, group_teardown);
 }

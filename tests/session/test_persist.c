@@ -5,6 +5,8 @@
  * original. */
 #include "session_test.h"
 
+#include "../support/lpt_ckpt_patch.h"
+
 #include <unistd.h>
 
 #define YAML(losses)                                                                               \
@@ -174,6 +176,55 @@ static void test_resume_reproduces_shuffle(void **state) {
     assert_string_equal(straight, resumed);
 }
 
+/* A checkpoint whose CRCs hold but whose counter cannot be: refused naming
+ * the entry and the file, and the session is exactly as before the call
+ * (a save after the refusal has the same bytes as one before it; no load
+ * hook ran). */
+static void test_bad_counter_refused(void **state) {
+    (void)state;
+    save_after_one_epoch();
+    const char *bad = LP_SESSION_TMP "/persist_bad.ckpt", *before = LP_SESSION_TMP "/before.ckpt",
+               *after = LP_SESSION_TMP "/after.ckpt";
+    lp_session *s = open_ok(YAML(PQ));
+    tmodel m = {0};
+    run_epoch(s, &m, NULL);
+    run_epoch(s, &m, NULL);
+    float w[3] = {7.0f, 8.0f, 9.0f};
+    lp_named_tensor extra[1] = {{"model/w", {w, LP_DTYPE_F32, 1, {3}, {1}}}};
+    lp_error err;
+    assert_int_equal(lp_session_save(s, before, extra, 1, &err), LP_OK);
+    const int64_t values[2] = {INT64_MAX, -1};
+    const char *names[2] = {"host/epoch", "host/env_steps"};
+    for (int k = 0; k < 2; k++) {
+        char name[300];
+        assert_int_equal(lpt_ckpt_patch(ckpt, bad, names[k], 0, &values[k], 8, name, sizeof name),
+                         0);
+        tlog_reset();
+        lp_load_report *r = NULL;
+        assert_int_equal(lp_session_load(s, bad, extra, 1, 0, &r, &err), LP_ECORRUPT);
+        assert_null(r);
+        assert_non_null(strstr(err.message, names[k]));
+        assert_non_null(strstr(err.message, bad));
+        assert_int_equal(lp_session_epoch(s), 2);
+        assert_true(w[0] == 7.0f && w[1] == 8.0f && w[2] == 9.0f);
+        char got[256];
+        tlog_join("p: load", got, sizeof got);
+        assert_string_equal(got, "");
+        assert_int_equal(lp_session_save(s, after, extra, 1, &err), LP_OK);
+        size_t na = 0, nb = 0;
+        FILE *fa = fopen(before, "rb"), *fb = fopen(after, "rb");
+        assert_true(fa != NULL && fb != NULL);
+        unsigned char ba[4096], bb[4096];
+        na = fread(ba, 1, sizeof ba, fa);
+        nb = fread(bb, 1, sizeof bb, fb);
+        fclose(fa);
+        fclose(fb);
+        assert_true(na == nb && na > 0 && na < sizeof ba);
+        assert_memory_equal(ba, bb, na);
+    }
+    lp_session_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_round_trip, teardown_log),
@@ -181,6 +232,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_other_losses, teardown_log),
         cmocka_unit_test_teardown(test_extra_names, teardown_log),
         cmocka_unit_test_teardown(test_resume_reproduces_shuffle, teardown_log),
+        cmocka_unit_test(test_bad_counter_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(ckpt);

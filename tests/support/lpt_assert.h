@@ -48,6 +48,17 @@ static inline void assert_all_finite(const float *v, int64_t n) {
             fail_msg("element %lld is %g", (long long)k, (double)v[k]);
 }
 
+/* f is the optional action mask every categorical policy loss declares:
+ * u8 [num_actions], read in the train phase, optional. */
+static inline void assert_mask_field(const lp_field_spec *f) {
+    assert_string_equal(f->name, "action_mask");
+    assert_int_equal(f->dtype, LP_DTYPE_U8);
+    assert_int_equal(f->rank, 1);
+    assert_int_equal(f->shape[0], LP_DIM_NUM_ACTIONS);
+    assert_int_equal(f->access, LP_FIELD_READ | LP_FIELD_OPTIONAL);
+    assert_int_equal(f->phase, LP_PHASE_TRAIN);
+}
+
 /* The mock host saw no contract breach (lpt_violations) from `in`. */
 static inline void assert_contract_kept(const lpt_inst *in) {
     if (lpt_violations(in) != 0)

@@ -2,6 +2,7 @@
  * swapping losses by config with the same binaries, resuming a ppo.yaml
  * checkpoint under distill.yaml, a resumed run continuing bit for bit, the
  * stop conditions, SIGINT, progress events and the printer. */
+#include "../support/lpt_ckpt_patch.h"
 #include "train_test.h"
 
 #define PPO_EPOCH 512 /* 4 envs x 128 steps */
@@ -458,11 +459,72 @@ static void test_trainer_stats(void **state) {
     assert_true(v[sps_col] > 0.0 && isfinite(v[sps_col]));
 }
 
+/* ---- resume checks what it restores -------------------------------------------- */
+
+/* Five checkpoints whose CRCs hold but whose values do not: each refused
+ * at resume naming the entry and the file, before anything ran (no resume
+ * callback, no epoch, no checkpoint written). */
+static void test_resume_refuses_bad_values(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    const char *good = tmp_path("good.ckpt"), *bad = tmp_path("bad.ckpt"),
+               *after = tmp_path("after.ckpt");
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    o.max_steps = PPO_EPOCH;
+    o.checkpoint_path = good;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+
+    const int64_t big = INT64_MAX, neg = -5;
+    const int64_t zero[4] = {0, 0, 0, 0};
+    const float nanf_ = NAN, negf = -1e-3f;
+    const struct {
+        const char *prefix;
+        size_t at;
+        const void *bytes;
+        size_t len;
+        const char *says;
+    } cases[] = {
+        {"host/epoch", 0, &big, 8, "outside [0, 2^62]"},
+        {"host/env_steps", 0, &neg, 8, "outside [0, 2^62]"},
+        {"trainer/rng", 0, zero, sizeof zero, "all zero"},
+        {"model/", 4, &nanf_, 4, "must be finite"},
+        {"optimizer/v", 8, &negf, 4, "second moment must be >= 0"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char name[300];
+        assert_int_equal(lpt_ckpt_patch(good, bad, cases[c].prefix, cases[c].at, cases[c].bytes,
+                                        cases[c].len, name, sizeof name),
+                         0);
+        remove(after);
+        run_log l2 = {0};
+        test_options(&o, &l2);
+        o.max_steps = 2 * PPO_EPOCH;
+        o.resume_path = bad;
+        o.checkpoint_path = after;
+        memset(&err, 0, sizeof err);
+        assert_int_not_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+        char quoted[320];
+        snprintf(quoted, sizeof quoted, "'%s'", name);
+        if (strstr(err.message, quoted) == NULL || strstr(err.message, bad) == NULL ||
+            strstr(err.message, cases[c].says) == NULL)
+            fail_msg("case %zu (%s): %s", c, name, err.message);
+        assert_int_equal(l2.resumes, 0);
+        assert_int_equal(l2.epochs, 0);
+        FILE *f = fopen(after, "rb");
+        assert_null(f);
+    }
+    o.resume_path = NULL;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swap_losses),
         cmocka_unit_test(test_resume_under_distill),
         cmocka_unit_test(test_resume_bit_for_bit),
+        cmocka_unit_test(test_resume_refuses_bad_values),
         cmocka_unit_test(test_trainer_stats),
         cmocka_unit_test(test_stops),
         cmocka_unit_test(test_sigint),

@@ -170,7 +170,9 @@ static void test_bad_arguments(void **state) {
 typedef struct sign_env {
     int64_t n;
     uint64_t state;
-    int fail_at; /* step call that fails (0: none) */
+    int fail_at;  /* step call that fails (0: none) */
+    int nan_at;   /* step call that gives a NaN to env 3 (0: none) */
+    int nan_what; /* 0 its reward, 1 its observation, 2 its episode return */
     int steps;
 } sign_env;
 
@@ -221,6 +223,12 @@ static int32_t sign_step(void *user, const int32_t *actions, const lp_env_step_o
         out->episode_lengths[i] = 1;
     }
     fill(e, out->obs);
+    if (e->steps == e->nan_at && e->n > 3) {
+        float *bad = e->nan_what == 0   ? &out->rewards[3]
+                     : e->nan_what == 1 ? &out->obs[3 * 6 + 2]
+                                        : &out->episode_returns[3];
+        *bad = NAN;
+    }
     return LP_OK;
 }
 
@@ -271,13 +279,73 @@ static void test_other_env(void **state) {
     o.max_steps = 10 * 128;
     assert_int_equal(lp_train_run(path, &o, &env, &out, &err), LP_EIO);
     assert_string_equal(err.message, "environment step (epoch 1): the sign machine jammed");
+
+    /* Non-finite values from the environment: refused at the door, naming
+     * the environment, the env index and the step (call 20 = epoch 1,
+     * step 3 of the horizon of 16). */
+    static const char *const what[3] = {"non-finite reward (nan) for env 3",
+                                        "non-finite observation (nan) for env 3",
+                                        "non-finite episode return (nan) for env 3"};
+    for (int k = 0; k < 3; k++) {
+        se = (sign_env){0};
+        se.nan_at = 20;
+        se.nan_what = k;
+        run_log l3 = {0};
+        test_options(&o, &l3);
+        o.max_steps = 10 * 128;
+        assert_int_equal(lp_train_run(path, &o, &env, &out, &err), LP_ENUMERIC);
+        if (strstr(err.message, "environment 'env': step 3 of epoch 1") == NULL ||
+            strstr(err.message, what[k]) == NULL)
+            fail_msg("%d: %s", k, err.message);
+        assert_int_equal(l3.epochs, 1); /* the second epoch never trained */
+    }
+}
+
+/* OpenBLAS's own query (libopenblas, linked through liblossplug). */
+int openblas_get_num_threads(void);
+
+static void run_ok(const char *name, const char *yaml) {
+    const char *path = tmp_path(name);
+    write_all(path, yaml);
+    lp_train_options o;
+    run_log l = {0};
+    test_options(&o, &l);
+    o.max_steps = 32;
+    lp_train_outcome out;
+    lp_error err;
+    if (run_cartpole(path, &o, &out, &err) != LP_OK)
+        fail_msg("%s: %s", name, err.message);
+}
+
+/* trainer.blas_threads sets OpenBLAS's thread count; without it the
+ * trainer uses one thread unless the environment chose a number. */
+static void test_blas_threads(void **state) {
+    (void)state;
+    expect_error("b1.yaml", CARTPOLE_HEAD "trainer: {blas_threads: 0}\n" PPO_LOSSES,
+                 "b1.yaml:2:25: trainer.blas_threads = 0 is out of range");
+    run_ok("b2.yaml", CARTPOLE_HEAD "trainer: {blas_threads: 2}\n" PPO_LOSSES);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    const char *saved = getenv("OPENBLAS_NUM_THREADS");
+    char keep[32] = "";
+    if (saved != NULL)
+        snprintf(keep, sizeof keep, "%s", saved);
+    setenv("OPENBLAS_NUM_THREADS", "2", 1); /* the environment's choice stands */
+    run_ok("b3.yaml", CARTPOLE_HEAD PPO_LOSSES);
+    assert_int_equal(openblas_get_num_threads(), 2);
+    unsetenv("OPENBLAS_NUM_THREADS");
+    unsetenv("OMP_NUM_THREADS");
+    run_ok("b4.yaml", CARTPOLE_HEAD PPO_LOSSES); /* the default: one */
+    assert_int_equal(openblas_get_num_threads(), 1);
+    if (saved != NULL)
+        setenv("OPENBLAS_NUM_THREADS", keep, 1);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trainer_sections), cmocka_unit_test(test_env_section),
-        cmocka_unit_test(test_program_fields),   cmocka_unit_test(test_teacher_needed),
-        cmocka_unit_test(test_bad_arguments),    cmocka_unit_test(test_other_env),
+        cmocka_unit_test(test_blas_threads),   cmocka_unit_test(test_trainer_sections),
+        cmocka_unit_test(test_env_section),    cmocka_unit_test(test_program_fields),
+        cmocka_unit_test(test_teacher_needed), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_other_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -290,6 +290,16 @@ typedef enum lp_sample_mode {
     LP_SAMPLE_TRANSITIONS = 1,
 } lp_sample_mode;
 
+/* What a train phase does with a minibatch whose loss or output gradient is
+ * not finite after a train hook (the config's buffer.nonfinite). Either way
+ * nothing of that minibatch reaches the model. */
+typedef enum lp_nonfinite_mode {
+    LP_NONFINITE_STOP = 0, /* lp_session_train fails with LP_ENUMERIC naming the
+                              instance, output, minibatch and source */
+    LP_NONFINITE_SKIP = 1, /* the minibatch is skipped with a warning; the stat
+                              "nonfinite_skips" counts them per train phase */
+} lp_nonfinite_mode;
+
 /* How a train phase walks the buffer (from the config's `buffer`, the seed
  * possibly overridden by the options). */
 typedef struct lp_train_plan {
@@ -301,6 +311,7 @@ typedef struct lp_train_plan {
                                   0: contiguous minibatch views, in order (rows only) */
     int32_t sample;            /* lp_sample_mode */
     int64_t minibatch_samples; /* steps per minibatch: minibatch_segments * horizon */
+    int32_t nonfinite;         /* lp_nonfinite_mode */
 } lp_train_plan;
 
 /* Session-owned, valid until close. */
@@ -368,6 +379,7 @@ typedef struct lp_train_summary {
     int32_t stopped;        /* 1 when an instance asked to stop early */
     const char *stopped_by; /* that instance's name, or NULL; session-owned */
     double total_loss;      /* mean over minibatches of sum(weight * loss) */
+    int32_t skipped;        /* minibatches skipped as non-finite (buffer.nonfinite: skip) */
 } lp_train_summary;
 
 /* The whole train phase: stats reset; train_start; for each update epoch

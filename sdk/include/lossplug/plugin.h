@@ -20,6 +20,7 @@
 #define LOSSPLUG_PLUGIN_H
 
 #include "abi.h"
+#include "dist.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -14,6 +14,10 @@
  *                         counter[0] counts train calls, counter[1] loads
  *   stop_at               asks to stop at its stop_at-th train call (from 0)
  *   grad                  adds weight * grad to every gradient of "values"
+ *   grad_from             adds weight * (a read f32 scalar field, per sample)
+ *                         to the gradient of "values" (list it in reads)
+ *   grad_nan_at           writes NaN into the first gradient element of
+ *                         "values" at this train call (from 0; -1 never)
  *   loss                  the loss it reports
  *   coef, steps           plain numbers, for anneal tests
  *   fail                  the hook to fail in ("create", "fields", "attach", ...)
@@ -40,6 +44,8 @@ enum {
     P_STEPS,
     P_FAIL,
     P_LOG,
+    P_GRAD_FROM,
+    P_GRAD_NAN_AT,
     P_COUNT
 };
 
@@ -58,6 +64,9 @@ static const lp_param_spec probe_params[] = {
     LP_PARAM_INT_SPEC("steps", "an int to anneal", 10, 0, 1000),
     LP_PARAM_STRING_SPEC("fail", "hook to fail in", ""),
     LP_PARAM_BOOL_SPEC("log", "log hook details", 0),
+    LP_PARAM_STRING_SPEC("grad_from", "field added to the values gradient", ""),
+    LP_PARAM_INT_SPEC("grad_nan_at", "NaN into the values gradient at this train call", -1, -1,
+                      1000000),
 };
 
 typedef struct probe {
@@ -71,7 +80,7 @@ typedef struct probe {
     int32_t write_handles[MAXF]; /* train-phase writes */
     int32_t rwrite_handles[MAXF];
     uint32_t write_count, rwrite_count;
-    int32_t stat, values_out;
+    int32_t stat, values_out, grad_from;
     int64_t calls;
     double *counter;
 } probe;
@@ -189,6 +198,8 @@ static int32_t probe_attach(const lp_loss *self, const lp_batch *all) {
     if (p->stat < 0)
         return p->stat;
     p->values_out = p->host->output_handle(p->host, "values");
+    const char *gf = lp_value_s(&p->params[P_GRAD_FROM]);
+    p->grad_from = gf != NULL && gf[0] != '\0' ? p->host->field_handle(p->host, gf) : -1;
     for (uint32_t i = 0; i < p->field_count; i++) {
         const lp_field_spec *f = &p->fields[i];
         int32_t h = p->host->field_handle(p->host, f->name);
@@ -255,6 +266,19 @@ static int32_t probe_train(const lp_loss *self, const lp_ctx *c, const lp_batch 
         int64_t numel = lp_tensor_numel(t);
         for (int64_t i = 0; d != NULL && i < numel; i++)
             d[i] += (float)(weight * g);
+    }
+    if (p->grad_from >= 0 && p->values_out >= 0) {
+        const lp_tensor *f = &mb->fields[p->grad_from];
+        float *d = lp_tensor_f32(&mb->grads[p->values_out]);
+        for (int64_t r = 0; d != NULL && r < mb->rows; r++)
+            for (int64_t t = 0; t < mb->horizon; t++)
+                d[r * mb->horizon + t] +=
+                    weight * ((const float *)f->data)[r * f->strides[0] + t * f->strides[1]];
+    }
+    if (n == lp_value_i(&p->params[P_GRAD_NAN_AT]) && p->values_out >= 0) {
+        float *d = lp_tensor_f32(&mb->grads[p->values_out]);
+        if (d != NULL)
+            d[0] = NAN;
     }
     /* Single-step minibatches (buffer.sample: transitions) say which step. */
     const int64_t *steps = LP_HAS_FIELD(mb, lp_batch, step_index) ? mb->step_index : NULL;
