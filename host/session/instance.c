@@ -5,6 +5,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "clean_text.h"
 #include <lp_errset.h>
 
 #include <math.h>
@@ -56,9 +57,7 @@ static void svc_error(const lp_host *h, const char *msg) {
     if (in == NULL)
         return;
     snprintf(in->errmsg, sizeof in->errmsg, "%s", msg != NULL ? msg : "(no message)");
-    for (char *p = in->errmsg; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    lp__clean_text(in->errmsg);
     in->has_err = 1;
 }
 

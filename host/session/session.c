@@ -1,6 +1,7 @@
 /* Opening and closing a session, its options, and the read-only accessors. */
 #include "session_impl.h"
 
+#include "clean_text.h"
 #include <lp_errset.h>
 
 #include <stdarg.h>
@@ -26,9 +27,7 @@ void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    for (char *p = line; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    lp__clean_text(line);
     s->opt.log(s->opt.log_user, level, line);
 }
 

@@ -29,6 +29,10 @@
 #define LP__MAX_LOSSES 1024 /* per file: beyond this, loss_count() is garbage */
 #define LP__MAX_SPECS  4096 /* params or fields per loss */
 #define LP__MAX_LIST   256  /* enum choices, required outputs */
+/* Largest struct_size (array stride) accepted for a spec: every layout so
+ * far is under 256 bytes; a stride beyond this is garbage, and reading an
+ * array through it would run far past the plugin's data. */
+#define LP__MAX_STRIDE 4096
 
 /* ---- error.c: status names and lp_error ---------------------------------- */
 
@@ -47,8 +51,9 @@ char *lp__asprintf(const char *fmt, ...) LP__PRINTF(1, 2);
 /* `dir` + "/" + `name` (no doubled slash). NULL on out of memory. */
 char *lp__path_join(const char *dir, const char *name);
 
-/* Replace control characters (newlines, tabs) by spaces, in place, so that
- * every message stays on one line. */
+/* Replace control characters (newlines, tabs, C1 controls) and malformed
+ * UTF-8 by spaces, in place, so that every message stays on one line and
+ * cannot drive a terminal (lp__clean_text). */
 void lp__one_line(char *s);
 
 /* Make room for `need` elements of `size` bytes in *items (capacity *cap).
@@ -66,6 +71,21 @@ void *lp__dl_open(const char *path, char *msg, size_t msg_len);
 
 /* dlsym(handle, name). On failure returns NULL and copies dlerror(). */
 void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len);
+
+/* ---- elf.c: is this a shared object for this machine, whole? ---------- */
+
+/* Check the ELF header of the open file `fd` of `size` bytes (class, byte
+ * order, machine, type) and that every segment lies inside the file, so that
+ * dlopen neither misreports a foreign file nor dies of SIGBUS on a truncated
+ * one. LP_OK, or LP_EPLUGIN with a one-line reason in `why` ("built for
+ * AArch64, this host is x86-64"). */
+int32_t lp__elf_check(int fd, uint64_t size, char *why, size_t why_len);
+
+/* "x86-64", "AArch64", ... for an ELF e_machine; NULL when unknown. */
+const char *lp__elf_machine_name(unsigned machine);
+
+/* "a directory", "a FIFO", ... for a st_mode that is not a regular file. */
+const char *lp__file_kind(mode_t mode);
 
 /* ---- diag.c: the diagnostics list --------------------------------------- */
 

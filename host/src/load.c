@@ -205,7 +205,8 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
     }
     if (!S_ISREG(st.st_mode)) {
         rc = lp__diag_add(&reg->diags, LP_DIAG_WARNING, LP_EINVAL, path,
-                          "not a regular file: skipped (plugins are regular *.so files)");
+                          "%s, not a regular file: skipped (plugins are regular *.so files)",
+                          lp__file_kind(st.st_mode));
         goto done;
     }
     lp__plugin *seen = lp__plugin_by_id(reg, st.st_dev, st.st_ino);
@@ -225,8 +226,18 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
         }
     }
 
-    /* The fd has served its purpose (fstat); the directory checks above are
-     * what keeps the file from being swapped before dlopen reads it. */
+    /* Before dlopen: a foreign or truncated file is refused here with a
+     * clear reason instead of a misleading dlerror() or a SIGBUS. */
+    rc = lp__elf_check(fd, (uint64_t)st.st_size, why, sizeof why);
+    if (rc != LP_OK) {
+        rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
+                          "cannot be loaded: %s: " LP__DLOPEN_FIX, why);
+        goto done;
+    }
+
+    /* The fd has served its purpose (fstat, ELF checks); the directory
+     * checks above are what keeps the file from being swapped before dlopen
+     * reads it. */
     p->handle = lp__dl_open(path, why, sizeof why);
     if (p->handle == NULL) {
         /* dlerror() usually starts with the path, which ours already does. */
