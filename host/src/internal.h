@@ -72,6 +72,12 @@ void *lp__dl_open(const char *path, char *msg, size_t msg_len);
 /* dlsym(handle, name). On failure returns NULL and copies dlerror(). */
 void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len);
 
+/* The process-wide (recursive) lock every plugin init and deinit runs
+ * under, so that one file's init has returned before another registry's
+ * init of it starts. */
+void lp__init_lock_take(void);
+void lp__init_lock_give(void);
+
 /* ---- elf.c: is this a shared object for this machine, whole? ---------- */
 
 /* Check the ELF header of the open file `fd` of `size` bytes (class, byte

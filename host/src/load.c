@@ -111,8 +111,11 @@ static void lp__plugin_deinit(lp__plugin *p) {
     if (!p->initialised)
         return;
     p->initialised = 0;
-    if (p->entry.deinit != NULL)
+    if (p->entry.deinit != NULL) {
+        lp__init_lock_take();
         p->entry.deinit();
+        lp__init_lock_give();
+    }
 }
 
 void lp__plugins_deinit(lp_registry *reg) {
@@ -127,7 +130,9 @@ static int32_t lp__plugin_init(lp_registry *reg, lp__plugin *p, int *ok) {
     if (p->entry.init != NULL) {
         p->has_error = 0;
         p->error[0] = '\0';
+        lp__init_lock_take();
         int32_t rc = p->entry.init(&p->host);
+        lp__init_lock_give();
         if (rc != LP_OK) {
             const char *name = lp_err_name(rc);
             return lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, p->path,
