@@ -228,7 +228,7 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         rc = lp__instances_attach(s, err);
     if (rc == LP_OK)
         rc = lp__stat_add(s, NULL, "total_loss", &s->total_stat, err);
-    if (rc == LP_OK)
+    if (rc == LP_OK && !s->opt.check_only) /* a check has no side effects */
         rc = lp__stats_open(s, err);
     s->opt.stats_path = NULL;
     if (rc != LP_OK)

@@ -194,6 +194,12 @@ typedef struct lp_session_options {
      * it is, for tools that open a config without its program (lossplug
      * check). */
     int trust_config_sections;
+    /* 1: open only to check the config (lossplug check): every check runs and
+     * every size is computed (lp_session_buffer_bytes), but the buffer and
+     * the model outputs are only reserved as untouched virtual memory, never
+     * written by the host, and no stats file is created or written. Such a
+     * session must not be trained. Default 0. (Added in lossplug 0.2.) */
+    int check_only;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);
