@@ -8,6 +8,7 @@
 #include <lossplug/host.h>
 
 #include "errno_text.h" /* lp__errno_text, shared with host/config and host/state */
+#include "file_kind.h"  /* lp__file_kind */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,9 +90,6 @@ int32_t lp__elf_check(int fd, uint64_t size, char *why, size_t why_len);
 
 /* "x86-64", "AArch64", ... for an ELF e_machine; NULL when unknown. */
 const char *lp__elf_machine_name(unsigned machine);
-
-/* "a directory", "a FIFO", ... for a st_mode that is not a regular file. */
-const char *lp__file_kind(mode_t mode);
 
 /* ---- diag.c: the diagnostics list --------------------------------------- */
 

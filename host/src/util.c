@@ -47,16 +47,6 @@ void lp__one_line(char *s) {
     lp__clean_text(s);
 }
 
-const char *lp__file_kind(mode_t mode) {
-    return S_ISDIR(mode)    ? "a directory"
-           : S_ISFIFO(mode) ? "a FIFO (named pipe)"
-           : S_ISCHR(mode)  ? "a character device"
-           : S_ISBLK(mode)  ? "a block device"
-           : S_ISSOCK(mode) ? "a socket"
-           : S_ISLNK(mode)  ? "a symbolic link"
-                            : "an unknown kind of file";
-}
-
 int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap)
         return LP_OK;
