@@ -27,6 +27,7 @@ typedef struct lp__cli {
     size_t plugin_path_count;
     int allow_insecure;      /* --allow-insecure-plugins */
     int no_default_paths;    /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
+    int no_scan;             /* --no-scan: load plugins in-process without scanning them first */
     int json;                /* --json */
     int verbose;             /* --verbose: also print the registry's info log */
     int help;                /* --help */

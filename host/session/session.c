@@ -86,6 +86,7 @@ static int32_t open_registry(lp_session *s, lp_error *err) {
     ro.use_env_path = s->opt.use_env_path;
     ro.use_install_dir = s->opt.use_install_dir;
     ro.allow_insecure = s->opt.allow_insecure;
+    ro.scan = s->opt.scan_plugins;
     ro.log = s->opt.log;
     ro.log_user = s->opt.log_user;
     int32_t rc = lp_registry_open(&ro, &s->reg, err);

@@ -164,6 +164,45 @@ void lp__roots_free(lp__roots *roots);
 int32_t lp__scan_dir(const char *dir, char ***names, size_t *count, lp__diags *diags);
 void lp__names_free(char **names, size_t count);
 
+/* ---- scan.c: plugins scanned out of process -------------------------------- */
+
+/* What identifies one version of a file. */
+typedef struct lp__scan_key {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    time_t mtime;
+    long mtime_ns;
+} lp__scan_key;
+
+typedef struct lp__scan_entry {
+    lp__scan_key key;
+    int ok;     /* the scan loaded it; 0: `why` says what happened */
+    char *path; /* owned */
+    char *why;  /* owned, "" when ok */
+} lp__scan_entry;
+
+/* The verdicts of earlier scans, read from and written to one file in the
+ * user's cache directory ($XDG_CACHE_HOME/lossplug/scan-v1.cache). */
+typedef struct lp__scan_cache {
+    lp__scan_entry *items;
+    size_t count, cap;
+    char *file; /* NULL: nowhere to cache */
+    int dirty;
+} lp__scan_cache;
+
+/* Read the cache (a missing or bad file is an empty cache). LP_OK or
+ * LP_ENOMEM. */
+int32_t lp__scan_cache_load(lp__scan_cache *c);
+/* Write it back when it changed; best effort, atomic (rename). */
+void lp__scan_cache_save(const lp__scan_cache *c);
+void lp__scan_cache_free(lp__scan_cache *c);
+
+/* When the registry scans (opt.scan): decide from the cache or a run of
+ * lossplug-scan on `path` whether it may be loaded in-process (*load);
+ * a refusal adds a diag naming what happened. LP_OK or LP_ENOMEM. */
+int32_t lp__scan_gate(struct lp_registry *reg, const char *path, const struct stat *st, int *load);
+
 /* ---- the registry ------------------------------------------------------- */
 
 /* One distinct file (by st_dev/st_ino) the registry has met, loaded or not.
@@ -200,6 +239,9 @@ struct lp_registry {
     size_t loss_count, loss_cap;
     lp__loss **listed; /* those without a conflict */
     size_t listed_count;
+    lp__scan_cache scan_cache; /* when opt.scan */
+    char *scanner;             /* the helper's path; NULL when not found */
+    int scanner_looked;
 };
 
 /* Send a line to the options' log callback, if any. */
@@ -212,6 +254,11 @@ void lp__init_host_fill(lp__plugin *p);
  * dlopen, entry, init, descriptors. Problems become diags. LP_OK or
  * LP_ENOMEM. */
 int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path);
+
+/* registry.c: a registry holding the one file `path`, loaded in-process
+ * with no path security and no scan (lossplug-scan's view of the file).
+ * LP_OK or LP_ENOMEM. */
+int32_t lp__registry_open_file(const char *path, lp_registry **out);
 
 /* Undo init of every plugin still initialised, in reverse order. */
 void lp__plugins_deinit(lp_registry *reg);

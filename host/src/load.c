@@ -240,6 +240,13 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
         goto done;
     }
 
+    /* Out of process first, when asked: a plugin that kills or hangs the
+     * scan is not loaded here. */
+    int load = 1;
+    rc = lp__scan_gate(reg, path, &st, &load);
+    if (rc != LP_OK || !load)
+        goto done;
+
     /* The fd has served its purpose (fstat, ELF checks); the directory
      * checks above are what keeps the file from being swapped before dlopen
      * reads it. */
