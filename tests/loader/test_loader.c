@@ -1006,6 +1006,54 @@ static void test_fifo_named_so(void **state) {
     lp_registry_close(reg);
 }
 
+/* ---- out-of-process scan, through the registry API ----------------------- */
+
+static void test_scan_bad_plugins(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], path[PATH_MAX];
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    fmt(path, sizeof path, "%s/plugins", f->dir);
+    mkdir_0755(path);
+    const char *cases[] = {"good",       "crash_init", "crash_ctor",
+                           "abort_init", "exit_init",  "hang_init"};
+    for (size_t i = 0; i < 6; i++) {
+        char name[64];
+        fmt(name, sizeof name, "%s.so", cases[i]);
+        copy_fixture(cases[i], path, name);
+    }
+    const char *paths[] = {path};
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 1;
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    opt.scan = 1;
+    opt.scan_timeout_ms = 700;
+    for (int round = 0; round < 2; round++) { /* scanned, then from the cache */
+        lp_registry *reg = NULL;
+        lp_error err;
+        assert_int_equal(lp_registry_open(&opt, &reg, &err), LP_OK);
+        expect_good_losses(reg);
+        assert_int_equal(lp_registry_loss_count(reg), 2);
+        const char *what[] = {"killed by signal SIGSEGV", "killed by signal SIGSEGV",
+                              "killed by signal SIGABRT", "exited with status 0 before it finished",
+                              "no answer from the out-of-process scan in 0.7 s"};
+        for (size_t i = 1; i < 6; i++) {
+            char file[PATH_MAX];
+            fmt(file, sizeof file, "%s/%s.so", path, cases[i]);
+            const lp_diag *d = expect_diag(reg, LP_DIAG_ERROR, file, what[i - 1]);
+            assert_int_equal(d->code, LP_EPLUGIN);
+            if (round == 1)
+                assert_non_null(strstr(d->message, "remembered from an earlier scan"));
+        }
+        assert_int_equal(lp_registry_diag_count(reg), 5);
+        lp_registry_close(reg);
+    }
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
 /* ---- API edges ------------------------------------------------------------------------ */
 
 static void test_api(void **state) {
@@ -1081,6 +1129,7 @@ int main(void) {
         T(test_foreign_elf),
         T(test_truncated_plugin),
         T(test_fifo_named_so),
+        T(test_scan_bad_plugins),
         T(test_api),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);
