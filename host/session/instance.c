@@ -40,6 +40,8 @@ static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
     va_end(ap);
     in->has_err = 1;
+    if (code == LP_ENOMEM)
+        in->svc_oom = 1;
     return code;
 }
 
@@ -200,6 +202,9 @@ static void fill_host(lp__inst *in) {
 /* ---- hook results -------------------------------------------------------------- */
 
 int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *err) {
+    if (rc == LP_OK && in->svc_oom) /* the plugin went on without what it asked for */
+        return lp__seterr(err, LP_ENOMEM, "%s: %s: %s; free memory and retry", in->label, hook,
+                          in->errmsg);
     if (rc == LP_OK)
         return LP_OK;
     int32_t code = rc < 0 ? rc : LP_EPLUGIN;
@@ -351,7 +356,9 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     memset(&in->loss, 0, sizeof in->loss);
     memcpy(&in->loss, raw, raw->struct_size < sizeof in->loss ? raw->struct_size : sizeof in->loss);
     in->created = 1;
-    return LP_OK;
+    /* A service it called ran out of memory: the instance may lack what it
+     * asked for (a stat, a state tensor), so it is not used. */
+    return lp__hook_result(in, "create", LP_OK, err);
 }
 
 /* The instance's fields: the descriptor's, or what its `fields` hook says. */
