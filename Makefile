@@ -98,10 +98,12 @@ test: deps
 
 # Compiled tests run under ctest's memcheck; the shell-script tests (label
 # "script") run the CLI under valgrind through LP_TEST_WRAPPER instead of
-# valgrinding the shell; the install test (label "install") is skipped.
+# valgrinding the shell; the install test (label "install") and the
+# ThreadSanitizer build of a test (label "tsan": TSan and valgrind exclude
+# each other) are skipped.
 valgrind: build
 	@umask 022; cd $(BUILD_DIR) && \
-	$(CTEST) -T memcheck -LE script $(JOBS) --output-on-failure \
+	$(CTEST) -T memcheck -LE 'script|tsan' $(JOBS) --output-on-failure \
 	    --overwrite MemoryCheckCommand="$$(command -v valgrind)" \
 	    --overwrite MemoryCheckCommandOptions="$(VALGRIND_OPTIONS)" && \
 	LP_TEST_WRAPPER="valgrind -q $(VALGRIND_OPTIONS)" \
