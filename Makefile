@@ -5,6 +5,7 @@
 #                        plot the return curve into build/demo-return.png
 #   make test            install what is missing, build and run ctest, plain and with ASan+UBSan
 #   make valgrind        ctest of the plain build under valgrind memcheck
+#   make fuzz            run the libFuzzer targets (FUZZ_SECONDS each, default 60)
 #   make install PREFIX=/opt/lossplug
 #   make format | format-check | clean
 #
@@ -20,6 +21,10 @@ MAKEFLAGS += --no-print-directory
 
 BUILD_DIR := build
 ASAN_DIR := build-asan
+FUZZ_DIR := build-fuzz
+FUZZ_CC ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config checkpoint
 BUILD_TYPE := RelWithDebInfo
 JOBS := -j2
 PREFIX ?= /usr/local
@@ -37,12 +42,12 @@ C_FILES = $(shell find sdk host plugins tests examples bench -name '*.[ch]' 2>/d
 lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(2) && \
            $(CMAKE) --build $(1) $(JOBS)
 
-.PHONY: all deps build build-asan demo test valgrind install format format-check clean help
+.PHONY: all deps build build-asan demo test valgrind fuzz install format format-check clean help
 
 all: build
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # Install missing Debian packages when root and check that the toolchain
 # works (.ci/setup); otherwise print the apt-get line to run, and fail.
@@ -83,14 +88,33 @@ test: deps
 
 # Compiled tests run under ctest's memcheck; the shell-script tests (label
 # "script") run the CLI under valgrind through LP_TEST_WRAPPER instead of
-# valgrinding the shell; the install test (label "install") is skipped.
+# valgrinding the shell; the install test (label "install") and the
+# ThreadSanitizer build of a test (label "tsan": TSan and valgrind exclude
+# each other) are skipped.
 valgrind: build
 	@umask 022; cd $(BUILD_DIR) && \
-	$(CTEST) -T memcheck -LE script $(JOBS) --output-on-failure \
+	$(CTEST) -T memcheck -LE 'script|tsan' $(JOBS) --output-on-failure \
 	    --overwrite MemoryCheckCommand="$$(command -v valgrind)" \
 	    --overwrite MemoryCheckCommandOptions="$(VALGRIND_OPTIONS)" && \
 	LP_TEST_WRAPPER="valgrind -q $(VALGRIND_OPTIONS)" \
 	    $(CTEST) -L script -LE install $(JOBS) --output-on-failure
+
+# libFuzzer targets of tests/fuzz, built with clang (ASan + UBSan), each run
+# for FUZZ_SECONDS on one core from the checked-in seeds. New inputs go to
+# $(FUZZ_DIR)/corpus/<target> (kept between runs), crashes to
+# $(FUZZ_DIR)/crash-<target>-*; the first failing target stops the run.
+fuzz: deps
+	@umask 022 && CC=$(FUZZ_CC) $(call lp_build,$(FUZZ_DIR),-DLP_SANITIZE=ON -DLP_FUZZ=ON \
+	    -DLP_BUILD_BENCH=OFF) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$t || exit 1; \
+	    echo "==> fuzz_$$t for $(FUZZ_SECONDS) s (log: $(FUZZ_DIR)/fuzz_$$t.log)"; \
+	    ./$(FUZZ_DIR)/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_DIR)/crash-$$t- $(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t \
+	        > $(FUZZ_DIR)/fuzz_$$t.log 2>&1; rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|Done |SUMMARY)' $(FUZZ_DIR)/fuzz_$$t.log; \
+	    if [ $$rc -ne 0 ]; then tail -40 $(FUZZ_DIR)/fuzz_$$t.log; exit 1; fi; \
+	done
 
 install: build
 	@umask 022 && $(CMAKE) --install $(BUILD_DIR) --prefix "$(PREFIX)"
@@ -102,4 +126,4 @@ format-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(C_FILES) && echo "format-check: $(words $(C_FILES)) files formatted"
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

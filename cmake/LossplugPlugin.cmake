@@ -7,9 +7,12 @@
 # call expf() or sqrt() with nothing more to add.
 # Requires LOSSPLUG_PLUGIN_MAP (the version script) and the lossplug::sdk
 # target, both set by lossplug's own build and by find_package(lossplug).
+# LP_PLUGIN_ENTRY's once-init uses a pthread mutex: plugins link Threads
+# (part of libc since glibc 2.34, a separate library before).
+find_package(Threads REQUIRED)
 function(lossplug_add_plugin target)
   add_library(${target} MODULE ${ARGN})
-  target_link_libraries(${target} PRIVATE lossplug::sdk m)
+  target_link_libraries(${target} PRIVATE lossplug::sdk m Threads::Threads)
   set_target_properties(${target} PROPERTIES
     PREFIX ""
     C_VISIBILITY_PRESET hidden

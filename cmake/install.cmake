@@ -46,6 +46,8 @@ install(EXPORT lossplugTargets
   DESTINATION ${LP_INSTALL_CMAKEDIR})
 
 install(TARGETS lossplug_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The plugin scanner, beside the library (host/scan/CMakeLists.txt).
+install(TARGETS lossplug_scan RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/lossplug)
 
 # What lossplug_add_plugin() needs once installed.
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/plugin.map DESTINATION ${LP_INSTALL_DATADIR})

@@ -244,9 +244,12 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     opt.plugin_paths = cli->plugin_paths;
     opt.plugin_path_count = cli->plugin_path_count;
     opt.allow_insecure = cli->allow_insecure;
+    opt.scan_plugins = !cli->no_scan;
     /* No program here: the sections the config gives its program are
      * accepted unread. */
     opt.trust_config_sections = 1;
+    /* Sizes computed, nothing of them allocated, no stats file. */
+    opt.check_only = 1;
     const lp_model stand_in = {.memory_size = stand_in_memory_size,
                                .forward_aux = stand_in_forward_aux,
                                .backward_aux = stand_in_backward_aux};

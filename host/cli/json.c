@@ -145,6 +145,10 @@ void lp__json_write_string(FILE *out, const char *str) {
                 int n = lp__utf8_length(s);
                 if (n == 0) {
                     fputs("\\ufffd", out);
+                } else if (n == 2 && c == 0xC2 && s[1] < 0xA0) {
+                    /* C1 controls (U+0080..U+009F) escaped like C0 ones. */
+                    fprintf(out, "\\u%04x", (unsigned)s[1]);
+                    s++;
                 } else {
                     fwrite(s, 1, (size_t)n, out);
                     s += n - 1;

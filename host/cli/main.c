@@ -53,6 +53,8 @@ static void lp__print_help(FILE *out) {
             "                           writable by group or others, or owned by another user\n"
             "  --no-default-paths       search the --plugin-path directories only (not\n"
             "                           LOSSPLUG_PATH, not the install directory)\n"
+            "  --no-scan                load plugins in-process without first scanning each\n"
+            "                           new or changed file in a child process (lossplug-scan)\n"
             "  --json                   machine-readable output (JSON) on stdout\n"
             "  -o, --output FILE        plot: the PNG to write\n"
             "  --y NAME                 plot: a column to draw against env_steps (repeatable;\n"
@@ -154,6 +156,8 @@ static int lp__run(const lp__cli *cli) {
     opt.plugin_paths = paths;
     opt.plugin_path_count = path_count;
     opt.allow_insecure = cli->allow_insecure;
+    /* A plugin that crashes or hangs becomes a diagnostic, not our end. */
+    opt.scan = !cli->no_scan;
     opt.log = lp__log;
     opt.log_user = (void *)cli;
 

@@ -105,6 +105,8 @@ int lp__cli_parse(lp__cli *cli, int argc, char **argv) {
             cli->allow_insecure = 1;
         } else if (lp__is_flag(arg, "--no-default-paths")) {
             cli->no_default_paths = 1;
+        } else if (lp__is_flag(arg, "--no-scan")) {
+            cli->no_scan = 1;
         } else if (lp__is_flag(arg, "--json")) {
             cli->json = 1;
         } else if (lp__is_flag(arg, "--verbose") || lp__is_flag(arg, "-v")) {

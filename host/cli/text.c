@@ -1,6 +1,8 @@
 /* Aligned text tables for the human-readable output (see text.h). */
 #include "text.h"
 
+#include "clean_text.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,8 @@ void lp__table_init(lp__table *t, int columns) {
     t->cells = NULL;
 }
 
-/* A copy of `s` with control characters turned into spaces. */
+/* A copy of `s` with control characters (C0, DEL, C1) and malformed UTF-8
+ * turned into spaces. */
 static char *lp__clean_copy(const char *s) {
     if (s == NULL)
         s = "-";
@@ -19,11 +22,8 @@ static char *lp__clean_copy(const char *s) {
     char *copy = malloc(n + 1);
     if (copy == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        copy[i] = (c < 0x20 || c == 0x7F) ? ' ' : (char)c;
-    }
-    copy[n] = '\0';
+    memcpy(copy, s, n + 1);
+    lp__clean_text(copy);
     return copy;
 }
 
@@ -93,8 +93,14 @@ void lp__text_put(FILE *out, const char *s) {
         fputs("-", out);
         return;
     }
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        fputc((c < 0x20 || c == 0x7F) ? ' ' : c, out);
+    while (*s != '\0') {
+        int n = lp__safe_length(s);
+        if (n == 0) {
+            fputc(' ', out);
+            s++;
+        } else {
+            fwrite(s, 1, (size_t)n, out);
+            s += n;
+        }
     }
 }

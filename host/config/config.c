@@ -24,7 +24,8 @@ typedef lp__walk walk;
 static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
 static const char *const buffer_keys[] = {"segments",      "horizon",  "minibatch_segments",
                                           "update_epochs", "seed",     "shuffle",
-                                          "sample",        "nonfinite"};
+                                          "sample",        "nonfinite",
+                                          "max_bytes"};
 static const char *const sample_modes[] = {"rows", "transitions"};
 static const char *const nonfinite_modes[] = {"stop", "skip"};
 static const char *const stats_keys[] = {"path"};
@@ -345,6 +346,9 @@ static int32_t walk_buffer(walk *w, const lp__ynode *key, const lp__ynode *v) {
     b->seed = 0;
     if (rc == LP_OK)
         rc = opt_int(w, v, "seed", "buffer", 0, INT64_MAX, &b->seed, &b->seed_pos);
+    b->max_bytes = 0;
+    if (rc == LP_OK)
+        rc = opt_int(w, v, "max_bytes", "buffer", 1, INT64_MAX, &b->max_bytes, &b->max_bytes_pos);
     b->shuffle = 1;
     const lp__ynode *sh = lp__ymap_get(v, "shuffle");
     if (rc == LP_OK && sh != NULL) {

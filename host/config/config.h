@@ -73,9 +73,11 @@ typedef struct lp__buffer_cfg {
     int32_t shuffle;            /* default 1: shuffle segments per update epoch */
     int32_t sample;             /* lp_sample_mode (host.h); default LP_SAMPLE_ROWS */
     int32_t nonfinite;          /* lp_nonfinite_mode (host.h); default LP_NONFINITE_STOP */
+    int64_t max_bytes;          /* most memory the buffer may take; 0 (absent): half of the
+                                   physical memory (lp__memory_limit_default) */
     lp__pos pos;                /* the `buffer` key */
     lp__kvpos segments_pos, horizon_pos, minibatch_segments_pos, update_epochs_pos, seed_pos,
-        shuffle_pos, sample_pos, nonfinite_pos;
+        shuffle_pos, sample_pos, nonfinite_pos, max_bytes_pos;
 } lp__buffer_cfg;
 
 typedef enum lp__stats_format {

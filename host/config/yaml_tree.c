@@ -327,7 +327,9 @@ static int32_t on_end(builder *b) {
     frame f = b->frames[--b->nframes];
     lp__ynode *n = f.node;
     size_t k = b->nkids - f.first_kid;
-    const lp__ynode *const *kids = b->kids + f.first_kid;
+    /* b->kids is still NULL when no node has had a child yet (`{}`): no
+     * arithmetic on it then (NULL + 0 is undefined). */
+    const lp__ynode *const *kids = k > 0 ? b->kids + f.first_kid : NULL;
     if (n->kind == LP__Y_MAP) {
         int32_t rc = check_keys(b, kids, k / 2);
         if (rc != LP_OK)

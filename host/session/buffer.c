@@ -4,12 +4,16 @@
  * for shuffled minibatches; the model's outputs and their gradients. All of
  * it is allocated here, at open: the rollout and minibatch paths only move
  * pointers and copy rows. */
+/* MAP_ANONYMOUS, MAP_NORESERVE */
+#define _DEFAULT_SOURCE
 #include "session_impl.h"
 
+#include "memory.h"
 #include <lp_errset.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define ALIGN LP__SESSION_ALIGN
 
@@ -66,6 +70,69 @@ static int32_t too_big(lp_error *err, const char *what) {
                       what);
 }
 
+/* The buffer, the minibatch scratch and the model outputs: aligned heap
+ * memory, or, for a session opened only to check (check_only), anonymous
+ * mappings that reserve address space and take no memory until touched,
+ * which a check never does. */
+static void *big_alloc(const lp_session *s, size_t bytes) {
+    if (!s->opt.check_only)
+        return aligned_alloc(ALIGN, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void big_free(const lp_session *s, void *p, size_t bytes) {
+    if (p == NULL)
+        return;
+    if (s->opt.check_only)
+        munmap(p, bytes);
+    else
+        free(p);
+}
+
+/* a + b, saturating. */
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Everything the buffer's open would allocate, against buffer.max_bytes (or
+ * the default, half of the physical memory), before anything is allocated:
+ * a config that asks for too much is refused at once, at the key that made
+ * it big, instead of by malloc or the OOM killer much later. */
+static int32_t check_limit(const lp_session *s, size_t seg, size_t hor, size_t mb_rows, int trans,
+                           lp_error *err) {
+    const lp__buffer_cfg *b = &s->cfg->buffer;
+    uint64_t need = sat_add(s->buf_bytes, s->scratch_bytes);
+    need = sat_add(need, 2 * (uint64_t)s->out_bytes);
+    uint64_t index_words = sat_add((uint64_t)s->perm_count, seg);
+    if (trans)
+        index_words = sat_add(index_words, 2 * (uint64_t)mb_rows);
+    need = sat_add(need, index_words > UINT64_MAX / 8 ? UINT64_MAX : index_words * 8);
+    uint64_t limit = b->max_bytes > 0 ? (uint64_t)b->max_bytes : lp__memory_limit_default();
+    if (need <= limit)
+        return LP_OK;
+    uint64_t per_step = 0;
+    for (size_t i = 0; i < s->field_count; i++)
+        per_step = sat_add(per_step, s->fields[i].step_bytes);
+    /* The key to blame: the larger of segments and horizon. */
+    const lp__kvpos *key = b->segments >= b->horizon ? &b->segments_pos : &b->horizon_pos;
+    const char *name = b->segments >= b->horizon ? "segments" : "horizon";
+    char at[256], needs[64], lim[64];
+    lp__pos_text(at, sizeof at, key->key);
+    lp__bytes_text(need, needs, sizeof needs);
+    lp__bytes_text(limit, lim, sizeof lim);
+    return lp__seterr(err, LP_ECONFIG,
+                      "%s: the buffer would need %s (%zu segments x %zu steps x %llu bytes per "
+                      "step, with the minibatch scratch and the model outputs), more than %s %s; "
+                      "reduce buffer.%s (or the fields' sizes), or raise buffer.max_bytes if this "
+                      "machine really has the memory",
+                      at, needs, seg, hor, (unsigned long long)per_step,
+                      b->max_bytes > 0 ? "buffer.max_bytes,"
+                                       : "the default limit (half of the physical memory),",
+                      lim, name);
+}
+
 int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     const size_t seg = (size_t)s->env.segments, hor = (size_t)s->env.horizon;
     const size_t mb = (size_t)s->plan.minibatch_segments;
@@ -111,7 +178,12 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     if (total > SIZE_MAX - ALIGN || scratch > SIZE_MAX - ALIGN || out_bytes > SIZE_MAX / 2 - ALIGN)
         return too_big(err, "the total");
     s->buf_bytes = lp__align_up(total > 0 ? total : 1);
-    s->buf = aligned_alloc(ALIGN, s->buf_bytes);
+    s->out_bytes = lp__align_up(out_bytes > 0 ? out_bytes : 1);
+    s->scratch_bytes = s->plan.shuffle ? lp__align_up(scratch > 0 ? scratch : 1) : 0;
+    int32_t rc = check_limit(s, seg, hor, mb_rows, trans, err);
+    if (rc != LP_OK)
+        return rc;
+    s->buf = big_alloc(s, s->buf_bytes);
     size_t nf = s->field_count > 0 ? s->field_count : 1;
     size_t no = s->output_count > 0 ? s->output_count : 1;
     s->all_views = calloc(nf, sizeof *s->all_views);
@@ -123,14 +195,11 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
         s->mb_rows = calloc(mb_rows, sizeof *s->mb_rows);
         s->mb_steps = calloc(mb_rows, sizeof *s->mb_steps);
     }
-    s->out_bytes = lp__align_up(out_bytes > 0 ? out_bytes : 1);
-    s->out_mem = aligned_alloc(ALIGN, 2 * s->out_bytes);
+    s->out_mem = big_alloc(s, 2 * s->out_bytes);
     s->out_views = calloc(no, sizeof *s->out_views);
     s->grad_views = calloc(no, sizeof *s->grad_views);
-    if (s->plan.shuffle) {
-        s->scratch_bytes = lp__align_up(scratch > 0 ? scratch : 1);
-        s->scratch = aligned_alloc(ALIGN, s->scratch_bytes);
-    }
+    if (s->plan.shuffle)
+        s->scratch = big_alloc(s, s->scratch_bytes);
     if (s->buf == NULL || s->all_views == NULL || s->step_views == NULL || s->mb_views == NULL ||
         s->identity == NULL || s->perm == NULL || s->out_mem == NULL || s->out_views == NULL ||
         s->grad_views == NULL || (s->plan.shuffle && s->scratch == NULL) ||
@@ -139,14 +208,17 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
                           "out of memory allocating the buffer (%zu bytes) and its views; use "
                           "fewer segments, a shorter horizon or smaller fields",
                           s->buf_bytes);
-    memset(s->buf, 0, s->buf_bytes);
-    memset(s->out_mem, 0, 2 * s->out_bytes);
-    if (s->scratch != NULL)
-        memset(s->scratch, 0, s->scratch_bytes);
-    for (size_t r = 0; r < seg; r++)
-        s->identity[r] = (int64_t)r;
-    for (int64_t r = 0; r < s->perm_count; r++)
-        s->perm[r] = r;
+    if (!s->opt.check_only) {
+        /* A check's mappings are zero already and stay untouched. */
+        memset(s->buf, 0, s->buf_bytes);
+        memset(s->out_mem, 0, 2 * s->out_bytes);
+        if (s->scratch != NULL)
+            memset(s->scratch, 0, s->scratch_bytes);
+        for (size_t r = 0; r < seg; r++)
+            s->identity[r] = (int64_t)r;
+        for (int64_t r = 0; r < s->perm_count; r++)
+            s->perm[r] = r;
+    }
 
     for (size_t i = 0; i < s->field_count; i++) {
         const lp__mfield *f = &s->fields[i];
@@ -204,16 +276,16 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
 }
 
 void lp__buffer_free(lp_session *s) {
-    free(s->buf);
+    big_free(s, s->buf, s->buf_bytes);
+    big_free(s, s->out_mem, 2 * s->out_bytes);
+    big_free(s, s->scratch, s->scratch_bytes);
     free(s->all_views);
     free(s->step_views);
     free(s->mb_views);
-    free(s->scratch);
     free(s->identity);
     free(s->perm);
     free(s->mb_rows);
     free(s->mb_steps);
-    free(s->out_mem);
     free(s->out_views);
     free(s->grad_views);
 }

@@ -5,6 +5,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "clean_text.h"
 #include <lp_errset.h>
 
 #include <math.h>
@@ -39,6 +40,8 @@ static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
     va_end(ap);
     in->has_err = 1;
+    if (code == LP_ENOMEM)
+        in->svc_oom = 1;
     return code;
 }
 
@@ -56,9 +59,7 @@ static void svc_error(const lp_host *h, const char *msg) {
     if (in == NULL)
         return;
     snprintf(in->errmsg, sizeof in->errmsg, "%s", msg != NULL ? msg : "(no message)");
-    for (char *p = in->errmsg; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    lp__clean_text(in->errmsg);
     in->has_err = 1;
 }
 
@@ -201,6 +202,9 @@ static void fill_host(lp__inst *in) {
 /* ---- hook results -------------------------------------------------------------- */
 
 int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *err) {
+    if (rc == LP_OK && in->svc_oom) /* the plugin went on without what it asked for */
+        return lp__seterr(err, LP_ENOMEM, "%s: %s: %s; free memory and retry", in->label, hook,
+                          in->errmsg);
     if (rc == LP_OK)
         return LP_OK;
     int32_t code = rc < 0 ? rc : LP_EPLUGIN;
@@ -352,9 +356,11 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     in->created = 1;
     /* "<instance>/loss" exists only for a loss that can report one: a loss
      * with no train hook (gae) has no column nobody could fill. */
-    if (in->loss.train != NULL)
-        return lp__stat_add(s, in, "loss", &in->loss_stat, err);
-    return LP_OK;
+    if (in->loss.train != NULL && (rc = lp__stat_add(s, in, "loss", &in->loss_stat, err)) != LP_OK)
+        return rc;
+    /* A service it called ran out of memory: the instance may lack what it
+     * asked for (a stat, a state tensor), so it is not used. */
+    return lp__hook_result(in, "create", LP_OK, err);
 }
 
 /* The instance's fields: the descriptor's, or what its `fields` hook says. */

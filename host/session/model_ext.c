@@ -10,6 +10,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "clean_text.h"
 #include <lp_errset.h>
 
 #include <stdarg.h>
@@ -35,9 +36,7 @@ static int32_t ext_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
     va_end(ap);
-    for (char *p = in->errmsg; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    lp__clean_text(in->errmsg);
     in->has_err = 1;
     return code;
 }

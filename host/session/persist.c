@@ -11,9 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The restore's own report, kept whole: no copy, so that handing it out
+ * cannot fail after the targets were written. */
 struct lp_load_report {
-    size_t count[4];
-    char **names[4];
+    lp__ckpt_report *cr;
 };
 
 void lp__states_free(lp_session *s) {
@@ -115,35 +116,6 @@ int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *
     return rc;
 }
 
-/* Copy the names of one kind into the report. */
-static int take_names(lp_load_report *r, int kind, const char *const *names, size_t n,
-                      const lp__ckpt_mismatch *mm) {
-    r->names[kind] = calloc(n > 0 ? n : 1, sizeof(char *));
-    if (r->names[kind] == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        r->names[kind][i] = strdup(mm != NULL ? mm[i].name : names[i]);
-        if (r->names[kind][i] == NULL)
-            return -1;
-        r->count[kind]++;
-    }
-    return 0;
-}
-
-static lp_load_report *make_report(const lp__ckpt_report *cr) {
-    lp_load_report *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return NULL;
-    if (take_names(r, LP_LOAD_RESTORED, cr->restored, cr->restored_count, NULL) != 0 ||
-        take_names(r, LP_LOAD_MISSING, cr->missing, cr->missing_count, NULL) != 0 ||
-        take_names(r, LP_LOAD_UNEXPECTED, cr->unexpected, cr->unexpected_count, NULL) != 0 ||
-        take_names(r, LP_LOAD_MISMATCHED, NULL, cr->mismatched_count, cr->mismatched) != 0) {
-        lp_load_report_free(r);
-        return NULL;
-    }
-    return r;
-}
-
 /* The counters never exceed 2^62: epoch + 1 and env_steps + segments
  * (segments <= 2^20) cannot overflow after a resume. */
 #define LP__COUNTER_MAX ((int64_t)1 << 62)
@@ -221,6 +193,12 @@ int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named
     lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
     if (items == NULL)
         return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+    /* The report's shell is allocated before anything is restored. */
+    lp_load_report *shell = NULL;
+    if (report != NULL && (shell = calloc(1, sizeof *shell)) == NULL) {
+        free(items);
+        return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+    }
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
     rc = lp__ckpt_open(path, &ck, err);
@@ -231,13 +209,17 @@ int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named
                               err);
     lp__ckpt_close(ck);
     free(items);
-    if (cr != NULL && report != NULL) {
-        *report = make_report(cr);
-        if (*report == NULL && rc == LP_OK)
-            rc = lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory for the report");
+    if (cr == NULL) {
+        free(shell);
+        return rc;
     }
-    if (rc != LP_OK || cr == NULL) {
-        lp__ckpt_report_free(cr);
+    if (shell != NULL) {
+        shell->cr = cr; /* owned by the report from here on */
+        *report = shell;
+    }
+    if (rc != LP_OK) {
+        if (shell == NULL)
+            lp__ckpt_report_free(cr);
         return rc;
     }
     /* Restored: the counters, then each instance that got state back is
@@ -265,29 +247,46 @@ int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named
         lp__hook_begin(in);
         rc = lp__hook_result(in, "load", in->loss.load(&in->loss, &ctx), err);
     }
-    lp__ckpt_report_free(cr);
+    if (shell == NULL)
+        lp__ckpt_report_free(cr);
     return rc;
 }
 
 size_t lp_load_report_count(const lp_load_report *r, int32_t kind) {
-    if (r == NULL || kind < 0 || kind > 3)
+    if (r == NULL || r->cr == NULL)
         return 0;
-    return r->count[kind];
+    switch (kind) {
+    case LP_LOAD_RESTORED:
+        return r->cr->restored_count;
+    case LP_LOAD_MISSING:
+        return r->cr->missing_count;
+    case LP_LOAD_UNEXPECTED:
+        return r->cr->unexpected_count;
+    case LP_LOAD_MISMATCHED:
+        return r->cr->mismatched_count;
+    default:
+        return 0;
+    }
 }
 
 const char *lp_load_report_name(const lp_load_report *r, int32_t kind, size_t index) {
-    if (r == NULL || kind < 0 || kind > 3 || index >= r->count[kind])
+    if (index >= lp_load_report_count(r, kind))
         return NULL;
-    return r->names[kind][index];
+    switch (kind) {
+    case LP_LOAD_RESTORED:
+        return r->cr->restored[index];
+    case LP_LOAD_MISSING:
+        return r->cr->missing[index];
+    case LP_LOAD_UNEXPECTED:
+        return r->cr->unexpected[index];
+    default:
+        return r->cr->mismatched[index].name;
+    }
 }
 
 void lp_load_report_free(lp_load_report *r) {
     if (r == NULL)
         return;
-    for (int k = 0; k < 4; k++) {
-        for (size_t i = 0; i < r->count[k]; i++)
-            free(r->names[k][i]);
-        free(r->names[k]);
-    }
+    lp__ckpt_report_free(r->cr);
     free(r);
 }

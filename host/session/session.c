@@ -1,6 +1,7 @@
 /* Opening and closing a session, its options, and the read-only accessors. */
 #include "session_impl.h"
 
+#include "clean_text.h"
 #include <lp_errset.h>
 
 #include <stdarg.h>
@@ -26,9 +27,7 @@ void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    for (char *p = line; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
+    lp__clean_text(line);
     s->opt.log(s->opt.log_user, level, line);
 }
 
@@ -87,6 +86,7 @@ static int32_t open_registry(lp_session *s, lp_error *err) {
     ro.use_env_path = s->opt.use_env_path;
     ro.use_install_dir = s->opt.use_install_dir;
     ro.allow_insecure = s->opt.allow_insecure;
+    ro.scan = s->opt.scan_plugins;
     ro.log = s->opt.log;
     ro.log_user = s->opt.log_user;
     int32_t rc = lp_registry_open(&ro, &s->reg, err);
@@ -233,7 +233,7 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         rc = lp__stat_add(s, NULL, "total_loss", &s->total_stat, err);
     if (rc == LP_OK && s->plan.nonfinite == LP_NONFINITE_SKIP)
         rc = lp__stat_add(s, NULL, "nonfinite_skips", &s->skip_stat, err);
-    if (rc == LP_OK)
+    if (rc == LP_OK && !s->opt.check_only) /* a check has no side effects */
         rc = lp__stats_open(s, err);
     s->opt.stats_path = NULL;
     if (rc != LP_OK)

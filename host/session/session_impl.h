@@ -68,6 +68,7 @@ typedef struct lp__inst {
     char pos_text[256];        /* "FILE:LINE:COLUMN" of the config entry */
     char errmsg[LP_ERROR_MAX]; /* last host->error of the running hook */
     int has_err;
+    int svc_oom; /* a host service ran out of memory during the running hook */
 } lp__inst;
 
 /* One field of the merged spec. */
@@ -205,6 +206,7 @@ int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *er
 /* Clear the instance's pending error before a hook. */
 static inline void lp__hook_begin(lp__inst *in) {
     in->has_err = 0;
+    in->svc_oom = 0;
 }
 
 /* ---- spec.c ---- */

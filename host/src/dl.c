@@ -1,8 +1,12 @@
 /* The dynamic loader. dlerror() keeps one message per thread that the next
  * dl* call overwrites, and some libcs keep it process-wide: so every call and
  * the dlerror() that follows it run under one lock, and the message is copied
- * at once. This static mutex is the library's only global: the dynamic
- * loader's own state is what forces it. */
+ * at once. A second lock serialises plugin init and deinit across the
+ * registries of the process: they share one copy of each plugin's code and
+ * data, so an init must have finished before another registry's init of the
+ * same file returns, whatever the plugin does itself. These two static
+ * mutexes are the library's only globals: the dynamic loader's own state
+ * (one copy of a file per process) is what forces them. */
 #include "internal.h"
 
 #include <dlfcn.h>
@@ -10,6 +14,16 @@
 #include <stdio.h>
 
 static pthread_mutex_t lp__dl_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Recursive: an init may open a registry of its own. */
+static pthread_mutex_t lp__init_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void lp__init_lock_take(void) {
+    pthread_mutex_lock(&lp__init_lock);
+}
+
+void lp__init_lock_give(void) {
+    pthread_mutex_unlock(&lp__init_lock);
+}
 
 static void lp__dl_copy_error(char *msg, size_t msg_len, const char *fallback) {
     const char *e = dlerror();

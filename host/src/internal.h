@@ -8,6 +8,7 @@
 #include <lossplug/host.h>
 
 #include "errno_text.h" /* lp__errno_text, shared with host/config and host/state */
+#include "file_kind.h"  /* lp__file_kind */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,10 @@
 #define LP__MAX_LOSSES 1024 /* per file: beyond this, loss_count() is garbage */
 #define LP__MAX_SPECS  4096 /* params or fields per loss */
 #define LP__MAX_LIST   256  /* enum choices, required outputs */
+/* Largest struct_size (array stride) accepted for a spec: every layout so
+ * far is under 256 bytes; a stride beyond this is garbage, and reading an
+ * array through it would run far past the plugin's data. */
+#define LP__MAX_STRIDE 4096
 
 /* ---- error.c: status names and lp_error ---------------------------------- */
 
@@ -47,8 +52,9 @@ char *lp__asprintf(const char *fmt, ...) LP__PRINTF(1, 2);
 /* `dir` + "/" + `name` (no doubled slash). NULL on out of memory. */
 char *lp__path_join(const char *dir, const char *name);
 
-/* Replace control characters (newlines, tabs) by spaces, in place, so that
- * every message stays on one line. */
+/* Replace control characters (newlines, tabs, C1 controls) and malformed
+ * UTF-8 by spaces, in place, so that every message stays on one line and
+ * cannot drive a terminal (lp__clean_text). */
 void lp__one_line(char *s);
 
 /* Make room for `need` elements of `size` bytes in *items (capacity *cap).
@@ -66,6 +72,24 @@ void *lp__dl_open(const char *path, char *msg, size_t msg_len);
 
 /* dlsym(handle, name). On failure returns NULL and copies dlerror(). */
 void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len);
+
+/* The process-wide (recursive) lock every plugin init and deinit runs
+ * under, so that one file's init has returned before another registry's
+ * init of it starts. */
+void lp__init_lock_take(void);
+void lp__init_lock_give(void);
+
+/* ---- elf.c: is this a shared object for this machine, whole? ---------- */
+
+/* Check the ELF header of the open file `fd` of `size` bytes (class, byte
+ * order, machine, type) and that every segment lies inside the file, so that
+ * dlopen neither misreports a foreign file nor dies of SIGBUS on a truncated
+ * one. LP_OK, or LP_EPLUGIN with a one-line reason in `why` ("built for
+ * AArch64, this host is x86-64"). */
+int32_t lp__elf_check(int fd, uint64_t size, char *why, size_t why_len);
+
+/* "x86-64", "AArch64", ... for an ELF e_machine; NULL when unknown. */
+const char *lp__elf_machine_name(unsigned machine);
 
 /* ---- diag.c: the diagnostics list --------------------------------------- */
 
@@ -140,6 +164,45 @@ void lp__roots_free(lp__roots *roots);
 int32_t lp__scan_dir(const char *dir, char ***names, size_t *count, lp__diags *diags);
 void lp__names_free(char **names, size_t count);
 
+/* ---- scan.c: plugins scanned out of process -------------------------------- */
+
+/* What identifies one version of a file. */
+typedef struct lp__scan_key {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    time_t mtime;
+    long mtime_ns;
+} lp__scan_key;
+
+typedef struct lp__scan_entry {
+    lp__scan_key key;
+    int ok;     /* the scan loaded it; 0: `why` says what happened */
+    char *path; /* owned */
+    char *why;  /* owned, "" when ok */
+} lp__scan_entry;
+
+/* The verdicts of earlier scans, read from and written to one file in the
+ * user's cache directory ($XDG_CACHE_HOME/lossplug/scan-v1.cache). */
+typedef struct lp__scan_cache {
+    lp__scan_entry *items;
+    size_t count, cap;
+    char *file; /* NULL: nowhere to cache */
+    int dirty;
+} lp__scan_cache;
+
+/* Read the cache (a missing or bad file is an empty cache). LP_OK or
+ * LP_ENOMEM. */
+int32_t lp__scan_cache_load(lp__scan_cache *c);
+/* Write it back when it changed; best effort, atomic (rename). */
+void lp__scan_cache_save(const lp__scan_cache *c);
+void lp__scan_cache_free(lp__scan_cache *c);
+
+/* When the registry scans (opt.scan): decide from the cache or a run of
+ * lossplug-scan on `path` whether it may be loaded in-process (*load);
+ * a refusal adds a diag naming what happened. LP_OK or LP_ENOMEM. */
+int32_t lp__scan_gate(struct lp_registry *reg, const char *path, const struct stat *st, int *load);
+
 /* ---- the registry ------------------------------------------------------- */
 
 /* One distinct file (by st_dev/st_ino) the registry has met, loaded or not.
@@ -176,6 +239,9 @@ struct lp_registry {
     size_t loss_count, loss_cap;
     lp__loss **listed; /* those without a conflict */
     size_t listed_count;
+    lp__scan_cache scan_cache; /* when opt.scan */
+    char *scanner;             /* the helper's path; NULL when not found */
+    int scanner_looked;
 };
 
 /* Send a line to the options' log callback, if any. */
@@ -188,6 +254,11 @@ void lp__init_host_fill(lp__plugin *p);
  * dlopen, entry, init, descriptors. Problems become diags. LP_OK or
  * LP_ENOMEM. */
 int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path);
+
+/* registry.c: a registry holding the one file `path`, loaded in-process
+ * with no path security and no scan (lossplug-scan's view of the file).
+ * LP_OK or LP_ENOMEM. */
+int32_t lp__registry_open_file(const char *path, lp_registry **out);
 
 /* Undo init of every plugin still initialised, in reverse order. */
 void lp__plugins_deinit(lp_registry *reg);

@@ -111,8 +111,11 @@ static void lp__plugin_deinit(lp__plugin *p) {
     if (!p->initialised)
         return;
     p->initialised = 0;
-    if (p->entry.deinit != NULL)
+    if (p->entry.deinit != NULL) {
+        lp__init_lock_take();
         p->entry.deinit();
+        lp__init_lock_give();
+    }
 }
 
 void lp__plugins_deinit(lp_registry *reg) {
@@ -127,7 +130,9 @@ static int32_t lp__plugin_init(lp_registry *reg, lp__plugin *p, int *ok) {
     if (p->entry.init != NULL) {
         p->has_error = 0;
         p->error[0] = '\0';
+        lp__init_lock_take();
         int32_t rc = p->entry.init(&p->host);
+        lp__init_lock_give();
         if (rc != LP_OK) {
             const char *name = lp_err_name(rc);
             return lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, p->path,
@@ -205,7 +210,8 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
     }
     if (!S_ISREG(st.st_mode)) {
         rc = lp__diag_add(&reg->diags, LP_DIAG_WARNING, LP_EINVAL, path,
-                          "not a regular file: skipped (plugins are regular *.so files)");
+                          "%s, not a regular file: skipped (plugins are regular *.so files)",
+                          lp__file_kind(st.st_mode));
         goto done;
     }
     lp__plugin *seen = lp__plugin_by_id(reg, st.st_dev, st.st_ino);
@@ -225,8 +231,25 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
         }
     }
 
-    /* The fd has served its purpose (fstat); the directory checks above are
-     * what keeps the file from being swapped before dlopen reads it. */
+    /* Before dlopen: a foreign or truncated file is refused here with a
+     * clear reason instead of a misleading dlerror() or a SIGBUS. */
+    rc = lp__elf_check(fd, (uint64_t)st.st_size, why, sizeof why);
+    if (rc != LP_OK) {
+        rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
+                          "cannot be loaded: %s: " LP__DLOPEN_FIX, why);
+        goto done;
+    }
+
+    /* Out of process first, when asked: a plugin that kills or hangs the
+     * scan is not loaded here. */
+    int load = 1;
+    rc = lp__scan_gate(reg, path, &st, &load);
+    if (rc != LP_OK || !load)
+        goto done;
+
+    /* The fd has served its purpose (fstat, ELF checks); the directory
+     * checks above are what keeps the file from being swapped before dlopen
+     * reads it. */
     p->handle = lp__dl_open(path, why, sizeof why);
     if (p->handle == NULL) {
         /* dlerror() usually starts with the path, which ours already does. */

@@ -137,6 +137,8 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
     if (rc != LP_OK)
         goto fail;
     reg->euid = geteuid();
+    if (reg->opt.scan && (rc = lp__scan_cache_load(&reg->scan_cache)) != LP_OK)
+        goto loading;
     rc = lp__roots_build(&reg->opt, &reg->roots, &reg->diags);
     /* The caller's path array is not kept past this call. */
     reg->opt.plugin_paths = NULL;
@@ -147,6 +149,7 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
         rc = lp__resolve_conflicts(reg);
     if (rc != LP_OK)
         goto loading;
+    lp__scan_cache_save(&reg->scan_cache);
     *out = reg;
     return LP_OK;
 loading:
@@ -185,6 +188,8 @@ void lp_registry_close(lp_registry *reg) {
     free(reg->plugins);
     lp__roots_free(&reg->roots);
     lp__diags_free(&reg->diags);
+    lp__scan_cache_free(&reg->scan_cache);
+    free(reg->scanner);
     free(reg);
 }
 
@@ -312,4 +317,26 @@ int32_t lp_registry_find(const lp_registry *reg, const char *id, const lp_loss_i
         return LP_OK;
     }
     return lp__find_unknown(reg, id, err);
+}
+
+/* ---- one file (lossplug-scan) ---------------------------------------------- */
+
+int32_t lp__registry_open_file(const char *path, lp_registry **out) {
+    *out = NULL;
+    lp_registry *reg = calloc(1, sizeof *reg);
+    if (reg == NULL)
+        return LP_ENOMEM;
+    lp_registry_options_init(&reg->opt);
+    reg->opt.allow_insecure = 1; /* the parent checked the paths */
+    reg->euid = geteuid();
+    lp__root root = {NULL, 0, 0};
+    int32_t rc = lp__load_file(reg, &root, path);
+    if (rc == LP_OK)
+        rc = lp__resolve_conflicts(reg);
+    if (rc != LP_OK) {
+        lp_registry_close(reg);
+        return rc;
+    }
+    *out = reg;
+    return LP_OK;
 }

@@ -1,6 +1,7 @@
 /* Small string and array helpers. Every allocation failure is returned to
  * the caller, never handled by exiting. */
 #include "internal.h"
+#include "clean_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +44,7 @@ char *lp__path_join(const char *dir, const char *name) {
 }
 
 void lp__one_line(char *s) {
-    for (; *s != '\0'; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
-    }
+    lp__clean_text(s);
 }
 
 int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size) {

@@ -82,6 +82,13 @@ static int32_t lp__array_copy(const void *raw, uint32_t count, size_t host_size,
                  (unsigned)stride, LP_ABI_MAJOR, v1_size);
         return LP_EABI;
     }
+    if (stride > LP__MAX_STRIDE) {
+        snprintf(why, why_len,
+                 "%s[0].struct_size is %u, larger than any layout (at most %d): set it with "
+                 "sizeof(%s)",
+                 kind, (unsigned)stride, LP__MAX_STRIDE, kind);
+        return LP_EABI;
+    }
     if (stride % align != 0) {
         snprintf(why, why_len,
                  "%s[0].struct_size is %u, not a multiple of %zu: set it with sizeof(%s)", kind,

@@ -4,6 +4,7 @@
 #include "ckpt_internal.h"
 #include "crc32.h"
 
+#include "file_kind.h"
 #include <lp_errset.h>
 
 #include <errno.h>
@@ -344,7 +345,10 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     if (out == NULL || path == NULL)
         return lp__seterr(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
     *out = NULL;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* NONBLOCK: opening a FIFO for reading would wait for a writer; this
+     * way it fails the regular-file check below instead. It changes nothing
+     * for a regular file. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return lp__seterr(err, LP_EIO, "cannot open checkpoint '%s': %s", path,
                           lp__errno_text(errno, text, sizeof text));
@@ -356,7 +360,10 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return lp__seterr(err, LP_EIO, "cannot read checkpoint '%s': not a regular file", path);
+        return lp__seterr(err, LP_EIO,
+                          "cannot read checkpoint '%s': not a regular file: it is %s; give the "
+                          "path of a checkpoint file",
+                          path, lp__file_kind(st.st_mode));
     }
     if (st.st_size < 0 || (uintmax_t)st.st_size > (uintmax_t)SIZE_MAX) {
         close(fd);

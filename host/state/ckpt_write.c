@@ -5,9 +5,12 @@
 #include "ckpt_internal.h"
 #include "crc32.h"
 
+#include "file_kind.h"
 #include <lp_errset.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,16 +191,79 @@ static int32_t create_tmp(writer *w) {
     }
 }
 
-/* fsync the directory holding `path`, so that the rename is durable. */
-static int sync_dir(const char *path, char *dir, size_t cap) {
+/* The directory part of `path` into `dir` ("." when none). */
+static void dir_of(const char *path, char *dir, size_t cap) {
     const char *slash = strrchr(path, '/');
-    int fd, e = 0;
     if (slash == NULL)
         snprintf(dir, cap, ".");
     else if (slash == path)
         snprintf(dir, cap, "/");
     else
         snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* Remove the temporaries `<name>.tmp.<pid>.<n>` of earlier saves of this
+ * checkpoint whose process is gone (kill(pid, 0) says ESRCH): a save killed
+ * mid-write leaves one. A live process's temporaries, this process's own and
+ * anything not named exactly so are left alone. A pid reused by an unrelated
+ * process keeps a leftover until that process ends; a process in another
+ * pid namespace writing the same checkpoint could be taken for dead, which
+ * sharing one checkpoint path across containers does not allow anyway.
+ * Best effort: nothing here fails the save. */
+static void remove_stale_tmps(const char *path, char *dir, size_t cap) {
+    dir_of(path, dir, cap);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash != NULL ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    int dfd = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        long pid = strtol(n + blen + 5, &end, 10);
+        if (errno != 0 || end == n + blen + 5 || *end != '.' || pid <= 0 || pid == (long)getpid())
+            continue;
+        const char *k = end + 1;
+        if (*k < '0' || *k > '9')
+            continue;
+        while (*k >= '0' && *k <= '9')
+            k++;
+        if (*k != '\0')
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* alive, or not ours to signal: maybe writing */
+        struct stat st;
+        if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            unlinkat(dfd, n, 0);
+    }
+    closedir(d);
+}
+
+/* A checkpoint replaces its target by rename: a target that exists and is
+ * not a regular file (a device such as /dev/null, a FIFO, a directory, a
+ * socket), followed through symbolic links, is refused before anything is
+ * written. */
+static int32_t check_target(const char *path, lp_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
+        return LP_OK; /* absent (or unreadable: the save reports it) */
+    return lp__seterr(err, LP_EINVAL,
+                      "cannot save checkpoint '%s': it exists and is %s, not a regular file, "
+                      "which a checkpoint would replace; give the path of a regular file or of "
+                      "a new one",
+                      path, lp__file_kind(st.st_mode));
+}
+
+/* fsync the directory holding `path`, so that the rename is durable. */
+static int sync_dir(const char *path, char *dir, size_t cap) {
+    int fd, e = 0;
+    dir_of(path, dir, cap);
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return errno;
@@ -218,7 +284,8 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
         return lp__seterr(err, LP_EINVAL, "cannot save checkpoint: the path is empty");
     if (count > 0 && items == NULL)
         return lp__seterr(err, LP_EINVAL, "cannot save checkpoint '%s': items is NULL", path);
-    if ((rc = check_items(path, items, count, err)) != LP_OK)
+    if ((rc = check_items(path, items, count, err)) != LP_OK ||
+        (rc = check_target(path, err)) != LP_OK)
         return rc;
     w.buf = malloc(WRITE_CHUNK);
     if (w.buf == NULL)
@@ -284,6 +351,7 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
                             "checkpoint '%s' was written but syncing directory '%s' failed: %s; "
                             "the new file may not survive a power loss",
                             path, dir, lp__errno_text(e, text, sizeof text));
+        remove_stale_tmps(path, dir, cap);
         free(dir);
     }
 

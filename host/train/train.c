@@ -5,6 +5,7 @@
  * stop conditions. */
 #include "train_impl.h"
 
+#include "memory.h"
 #include <lp_blas.h>
 #include <lp_errset.h>
 
@@ -249,6 +250,59 @@ static void *field_base(const lp_session *s, const char *name, int32_t dtype) {
     return v.dtype == dtype ? v.data : NULL;
 }
 
+/* a * b + c, saturating. */
+static uint64_t mul_add_sat(uint64_t a, uint64_t b, uint64_t c) {
+    if (b != 0 && a > (UINT64_MAX - c) / b)
+        return UINT64_MAX;
+    return a * b + c;
+}
+
+/* What lp_mlp_create and lp_adam_create will allocate for `mo`, computed
+ * from the config before anything is, and refused above model.max_bytes (or
+ * half the physical memory) at the model.hidden entry that made it big. */
+static int32_t check_model_size(const lp__trainer *t, const lp_mlp_options *mo, lp_error *err) {
+    const lp__model_cfg *mc = &t->tc.model;
+    uint64_t trunks = mo->shared_trunk ? 1 : 2, params = 0, largest = 0, widths = 0, max_h = 0;
+    uint64_t in = (uint64_t)mo->obs_dim;
+    size_t widest = 0;
+    for (size_t l = 0; l < mo->hidden_count; l++) {
+        uint64_t h = (uint64_t)mo->hidden[l];
+        params = mul_add_sat(in, h, mul_add_sat(params, 1, h)); /* w [h, in] + b [h] */
+        largest = in * h > largest ? in * h : largest;
+        widths += h;
+        if (h > max_h) {
+            max_h = h;
+            widest = l;
+        }
+        in = h;
+    }
+    params = mul_add_sat(params, trunks, 0);
+    params = mul_add_sat(in, (uint64_t)mo->num_actions + 1, params + (uint64_t)mo->num_actions + 1);
+    /* params, grads, Adam's two moments (f32); the f64 initialisation
+     * scratch of the largest matrix; activations and backward scratch for
+     * max_batch rows. */
+    uint64_t need = mul_add_sat(params, 16, mul_add_sat(largest, 8, 0));
+    uint64_t work = mul_add_sat(trunks, widths, 2 * max_h);
+    need = mul_add_sat(work, (uint64_t)mo->max_batch * 4, need);
+    uint64_t limit = mc->max_bytes > 0 ? (uint64_t)mc->max_bytes : lp__memory_limit_default();
+    if (need <= limit)
+        return LP_OK;
+    char needs[64], lim[64];
+    lp__bytes_text(need, needs, sizeof needs);
+    lp__bytes_text(limit, lim, sizeof lim);
+    lp__pos at =
+        mo->hidden_count > 0 && mc->hidden_pos[widest].line > 0 ? mc->hidden_pos[widest] : mc->pos;
+    return lp__cfgerr(err, at,
+                      "the model would need %s (%llu parameters, with their gradients, Adam's "
+                      "moments and the work buffers for %lld rows), more than %s %s; use "
+                      "smaller model.hidden layers, or raise model.max_bytes if this machine "
+                      "really has the memory",
+                      needs, (unsigned long long)params, (long long)mo->max_batch,
+                      mc->max_bytes > 0 ? "model.max_bytes,"
+                                        : "the default limit (half of the physical memory),",
+                      lim);
+}
+
 static int32_t build_model(lp__trainer *t, lp_error *err) {
     const lp__model_cfg *mc = &t->tc.model;
     const lp__buffer_cfg *b = &t->tc.cfg->buffer;
@@ -269,7 +323,9 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     /* The model's matrices are small: more BLAS threads than one cost
      * more than they bring, and make runs irreproducible (docs/model.md). */
     (void)lp__blas_threads_apply(t->tc.trainer.blas_threads);
-    int32_t rc = lp_mlp_create(&mo, &t->mlp, err);
+    int32_t rc = check_model_size(t, &mo, err);
+    if (rc == LP_OK)
+        rc = lp_mlp_create(&mo, &t->mlp, err);
     if (rc != LP_OK)
         return rc;
     lp_adam_options ao;

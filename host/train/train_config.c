@@ -22,8 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const model_keys[] = {"hidden",      "activation", "shared",     "seed",
-                                         "hidden_gain", "actor_gain", "critic_gain"};
+static const char *const model_keys[] = {"max_bytes", "hidden",      "activation", "shared",
+                                         "seed",      "hidden_gain", "actor_gain", "critic_gain"};
 static const char *const optim_keys[] = {"lr",    "eps",           "beta1",
                                          "beta2", "max_grad_norm", "anneal_lr"};
 static const char *const trainer_keys[] = {"total_steps", "target_return",    "return_window",
@@ -112,6 +112,7 @@ static int32_t read_model(const lp__walk *w, const lp__ynode *map, lp__model_cfg
                 char where[64];
                 snprintf(where, sizeof where, "model.hidden[%zu]", j);
                 rc = lp__walk_int(w, v->items[j], where, 1, 65536, &m->hidden[j]);
+                m->hidden_pos[j] = lp__walk_at(w, v->items[j]);
             }
             m->hidden_count = v->count;
         } else if (key_is(k, "activation")) {
@@ -128,6 +129,8 @@ static int32_t read_model(const lp__walk *w, const lp__ynode *map, lp__model_cfg
                                     lp__quote(q, v->text, v->len));
                 }
             }
+        } else if (key_is(k, "max_bytes")) {
+            rc = lp__walk_int(w, v, "model.max_bytes", 1, INT64_MAX, &m->max_bytes);
         } else if (key_is(k, "shared")) {
             rc = get_bool(w, v, "model.shared", &m->shared);
         } else if (key_is(k, "seed")) {
@@ -308,8 +311,10 @@ int32_t lp__train_cfg_read(const char *path, const char *env_section, const char
         return rc;
     lp__walk w = {cfg->arena, cfg->file, cfg, &copt, err};
     const lp__section *sec = lp__config_section(cfg, LP__TRAIN_SECTION_MODEL);
-    if (sec != NULL)
+    if (sec != NULL) {
+        out->model.pos = sec->pos.key;
         rc = read_model(&w, sec->node, &out->model);
+    }
     sec = lp__config_section(cfg, LP__TRAIN_SECTION_OPTIMIZER);
     if (rc == LP_OK && sec != NULL)
         rc = read_optim(&w, sec->node, &out->optim);

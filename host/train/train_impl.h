@@ -35,6 +35,9 @@ typedef struct lp__model_cfg {
     int seed_set;
     int64_t seed;
     double hidden_gain, actor_gain, critic_gain;
+    int64_t max_bytes;                     /* model.max_bytes; 0: half the physical memory */
+    lp__pos pos;                           /* the `model` key (line 0 when absent) */
+    lp__pos hidden_pos[LP_MLP_MAX_HIDDEN]; /* each model.hidden entry */
 } lp__model_cfg;
 
 /* `optimizer:` */

@@ -63,6 +63,41 @@ run_lp $only check "$lp_tmp/missing.yaml"
 expect_rc 1 "check a missing file"
 expect_err "cannot open" "missing file"
 
+# Configs bounded before allocation. A buffer of about 100 GB (65536 x
+# 32768 steps of 49 bytes) is refused at once, at the key that made it
+# big, with the size it would need; the same with an explicit limit.
+sed 's/segments: 8, horizon: 128, minibatch_segments: 2,/segments: 65536, horizon: 32768, minibatch_segments: 2,/' \
+    "$lp_tmp/good.yaml" >"$lp_tmp/huge.yaml"
+run_lp $only check "$lp_tmp/huge.yaml"
+expect_rc 1 "check a 100 GB buffer"
+expect_err "lossplug: error: $lp_tmp/huge.yaml:1:10: the buffer would need 105.23 GB" "100 GB buffer (position of buffer.segments)"
+expect_err "65536 segments x 32768 steps x 49 bytes per step" "100 GB buffer (the sizes)"
+expect_err "reduce buffer.segments" "100 GB buffer (the fix)"
+sed 's/seed: 1}/seed: 1, max_bytes: 10000}/' "$lp_tmp/good.yaml" >"$lp_tmp/limited.yaml"
+run_lp $only check "$lp_tmp/limited.yaml"
+expect_rc 1 "check a buffer above buffer.max_bytes"
+expect_err "$lp_tmp/limited.yaml:1:23: the buffer would need" "buffer.max_bytes"
+expect_err "more than buffer.max_bytes, 10.00 kB (10000 bytes)" "buffer.max_bytes"
+
+# A 3.4 GB buffer (65536 x 1024 steps) is checked without allocating it:
+# valid, its size reported, peak memory far below it, and no stats file.
+# (Not under valgrind, whose shadow memory covers the whole reservation.)
+if [ -z "${LP_TEST_WRAPPER:-}" ]; then
+sed 's/segments: 8, horizon: 128, minibatch_segments: 2, update_epochs: 4, seed: 1}/segments: 65536, horizon: 1024, minibatch_segments: 2, update_epochs: 4, seed: 1, max_bytes: 20000000000}\nstats: {path: stats.csv}/' \
+    "$lp_tmp/good.yaml" >"$lp_tmp/big.yaml"
+run_lp $only --json check "$lp_tmp/big.yaml"
+expect_rc 0 "check a 3.4 GB buffer"
+expect_json "d['valid'] and d['buffer']['bytes'] > 3000000000"
+[ -e "$lp_tmp/stats.csv" ] && { fail "check created the stats file"; show_last; }
+python3 - "$lp" $only check "$lp_tmp/big.yaml" <<'PY' || fail "check of a 3.4 GB buffer used too much memory"
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print("check of a 3.4 GB buffer: peak RSS %d kB" % peak_kb)
+sys.exit(0 if peak_kb < 400 * 1024 else 1)
+PY
+fi
+
 run_lp $only check
 expect_rc 2 "check without CONFIG"
 run_lp $only check a b

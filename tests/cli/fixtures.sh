@@ -49,7 +49,29 @@ init_fails|init failed with
 null_desc|returned NULL although loss_count()
 undefined_symbol|undefined symbol
 not_elf|invalid ELF header
+huge_stride|lp_param_spec[0].struct_size is 2147483648, larger than any layout
 CASES
+
+# C1 control characters (U+009B CSI, U+0085) and ESC in a plugin's summary
+# are printed as spaces by list and describe, text and JSON.
+c1=$(printf '\302\233')
+nel=$(printf '\302\205')
+esc=$(printf '\033')
+for cmd in list "describe fixture_c1"; do
+    # shellcheck disable=SC2086
+    run_lp --no-default-paths --plugin-path "$root/c1_summary" $cmd
+    expect_rc 0 "c1_summary: $cmd"
+    expect_out "before" "c1_summary: $cmd shows the summary"
+    if grep -q -e "$c1" -e "$nel" -e "$esc" "$out"; then
+        fail "c1_summary: $cmd printed a control character"; show_last
+    fi
+done
+run_lp --json --no-default-paths --plugin-path "$root/c1_summary" list
+expect_rc 0 "c1_summary: list --json"
+if grep -q -e "$c1" -e "$nel" -e "$esc" "$out"; then
+    fail "c1_summary: list --json printed a control character raw"; show_last
+fi
+expect_out '\u009b' "c1_summary: list --json escapes U+009B"
 
 # A newer minor version loads, with a warning.
 list_in "$root/newer_minor"

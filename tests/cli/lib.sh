@@ -13,6 +13,10 @@ umask 022
 
 lp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/lossplug-test.XXXXXX")
 trap 'rm -rf "$lp_tmp"' EXIT
+# The plugin scanner's cache goes to a fresh directory, not the user's.
+unset LOSSPLUG_SCANNER
+XDG_CACHE_HOME=$lp_tmp/cache
+export XDG_CACHE_HOME
 out=$lp_tmp/stdout
 err=$lp_tmp/stderr
 failures=0

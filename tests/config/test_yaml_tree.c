@@ -35,6 +35,22 @@ static void expect_fail(const char *text, size_t len, const lp__ylimits *lim, co
     lp__arena_free(t.a);
 }
 
+/* `{}` and `[]` as the first collection closed: no child has been pushed
+ * yet (this was NULL + 0, undefined behaviour, found by fuzzing). */
+static void test_empty_collections(void **state) {
+    (void)state;
+    const char *texts[] = {"{}", "[]", "{}\n", "a: {}\n", "[[], {}]"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        tree t = parse(texts[i]);
+        assert_int_equal(t.rc, LP_OK);
+        assert_non_null(t.root);
+        assert_int_equal(t.root->kind, texts[i][0] == '[' ? LP__Y_SEQ : LP__Y_MAP);
+        if (i < 3)
+            assert_int_equal(t.root->count, 0);
+        lp__arena_free(t.a);
+    }
+}
+
 static void test_shapes_and_positions(void **state) {
     (void)state;
     tree t = parse("a: 1\nb:\n  - x\n  - 'y'\n  - c: |\n      lit\nd:\n");
@@ -283,6 +299,7 @@ int main(void) {
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_billion_laughs),
+        cmocka_unit_test(test_empty_collections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

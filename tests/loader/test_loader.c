@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <elf.h>
+
 #include <cmocka.h>
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -890,6 +892,177 @@ static void test_non_plugin_entries(void **state) {
     lp_registry_close(reg);
 }
 
+/* ---- hostile files: refused before dlopen ----------------------------------- */
+
+static void test_huge_stride(void **state) {
+    lp_registry *reg = BAD_CASE(
+        *state, "huge_stride",
+        "loss #0 'fixture_stride_param_2g' refused: lp_param_spec[0].struct_size is 2147483648, "
+        "larger than any layout (at most 4096)",
+        "loss #1 'fixture_stride_param_64k' refused: lp_param_spec[0].struct_size is 65536, larger "
+        "than any layout",
+        "loss #2 'fixture_stride_field_2g' refused: lp_field_spec[0].struct_size is 2147483648");
+    assert_true(has_loss(reg, "fixture_stride_ok"));
+    lp_registry_close(reg);
+}
+
+/* Overwrite `len` bytes at `off` of dir/name. */
+static void patch_file(const char *dir, const char *name, long off, const void *bytes, size_t len) {
+    char path[PATH_MAX];
+    fmt(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static void test_foreign_elf(void **state) {
+    fx *f = *state;
+    char path[PATH_MAX];
+    const uint16_t aarch64 = EM_AARCH64, x86_64 = EM_X86_64;
+    const unsigned char class32 = ELFCLASS32, msb = ELFDATA2MSB;
+    const uint16_t exec = ET_EXEC;
+    copy_fixture("good", f->dir, "arm.so");
+    patch_file(f->dir, "arm.so", offsetof(Elf64_Ehdr, e_machine),
+#if defined(__aarch64__)
+               &x86_64, sizeof x86_64
+#else
+               &aarch64, sizeof aarch64
+#endif
+    );
+    copy_fixture("good", f->dir, "c32.so");
+    patch_file(f->dir, "c32.so", EI_CLASS, &class32, 1);
+    copy_fixture("good", f->dir, "msb.so");
+    patch_file(f->dir, "msb.so", EI_DATA, &msb, 1);
+    copy_fixture("good", f->dir, "exec.so");
+    patch_file(f->dir, "exec.so", offsetof(Elf64_Ehdr, e_type), &exec, sizeof exec);
+    lp_registry *reg = open_dir(f->dir);
+    fmt(path, sizeof path, "%s/arm.so", f->dir);
+#if defined(__x86_64__)
+    expect_diag(reg, LP_DIAG_ERROR, path,
+                "arm.so: cannot be loaded: built for AArch64, this host is x86-64: check");
+#elif defined(__aarch64__)
+    expect_diag(reg, LP_DIAG_ERROR, path, "built for x86-64, this host is AArch64");
+#else
+    expect_diag(reg, LP_DIAG_ERROR, path, "built for AArch64, this host is ");
+#endif
+    (void)aarch64;
+    (void)x86_64;
+    fmt(path, sizeof path, "%s/c32.so", f->dir);
+    expect_diag(reg, LP_DIAG_ERROR, path, "built as a 32-bit ELF file, this host is 64-bit");
+    fmt(path, sizeof path, "%s/msb.so", f->dir);
+    expect_diag(reg, LP_DIAG_ERROR, path, "built big-endian, this host is little-endian");
+    fmt(path, sizeof path, "%s/exec.so", f->dir);
+    expect_diag(reg, LP_DIAG_ERROR, path, "not a shared object (ELF type 2, an executable)");
+    assert_int_equal(lp_registry_diag_count(reg), 4);
+    assert_int_equal(lp_registry_loss_count(reg), 0);
+    lp_registry_close(reg);
+}
+
+/* A half-copied install: every cut of a built-in plugin at a 1 KiB step is
+ * refused with a message (before this check, glibc's dlopen died of SIGBUS
+ * on most of them). The whole file still loads. */
+static void test_truncated_plugin(void **state) {
+    fx *f = *state;
+    char src[PATH_MAX], path[PATH_MAX];
+    fmt(src, sizeof src, "%s/value.so", LP_PLUGIN_DIR);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    assert_true(in >= 0);
+    struct stat st;
+    assert_int_equal(fstat(in, &st), 0);
+    size_t size = (size_t)st.st_size;
+    unsigned char *bytes = malloc(size);
+    assert_non_null(bytes);
+    assert_int_equal(read(in, bytes, size), (ssize_t)size);
+    close(in);
+    fmt(path, sizeof path, "%s/value.so", f->dir);
+    size_t cuts = 0;
+    for (size_t cut = 1024; cut <= size; cut += 1024) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+        assert_true(fd >= 0);
+        size_t len = cut < size ? cut : size;
+        assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+        close(fd);
+        lp_registry *reg = open_dir(f->dir);
+        if (len == size) {
+            assert_int_equal(lp_registry_diag_count(reg), 0);
+            assert_true(lp_registry_loss_count(reg) > 0);
+        } else {
+            expect_diag(reg, LP_DIAG_ERROR, path,
+                        ": cannot be loaded: the file is cut short: it has");
+            assert_int_equal(lp_registry_diag_count(reg), 1);
+            assert_int_equal(lp_registry_loss_count(reg), 0);
+            cuts++;
+        }
+        lp_registry_close(reg);
+    }
+    free(bytes);
+    print_message("%zu truncated copies of %s (%zu bytes) refused\n", cuts, src, size);
+    assert_true(cuts >= 8);
+}
+
+static void test_fifo_named_so(void **state) {
+    fx *f = *state;
+    char path[PATH_MAX];
+    copy_fixture("good", f->dir, "good.so");
+    fmt(path, sizeof path, "%s/pipe.so", f->dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    lp_registry *reg = open_dir(f->dir); /* must not block */
+    expect_diag(reg, LP_DIAG_WARNING, path,
+                "pipe.so: a FIFO (named pipe), not a regular file: skipped");
+    assert_int_equal(lp_registry_diag_count(reg), 1);
+    expect_good_losses(reg);
+    lp_registry_close(reg);
+}
+
+/* ---- out-of-process scan, through the registry API ----------------------- */
+
+static void test_scan_bad_plugins(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], path[PATH_MAX];
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    fmt(path, sizeof path, "%s/plugins", f->dir);
+    mkdir_0755(path);
+    const char *cases[] = {"good",       "crash_init", "crash_ctor",
+                           "abort_init", "exit_init",  "hang_init"};
+    for (size_t i = 0; i < 6; i++) {
+        char name[64];
+        fmt(name, sizeof name, "%s.so", cases[i]);
+        copy_fixture(cases[i], path, name);
+    }
+    const char *paths[] = {path};
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 1;
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    opt.scan = 1;
+    opt.scan_timeout_ms = 700;
+    for (int round = 0; round < 2; round++) { /* scanned, then from the cache */
+        lp_registry *reg = NULL;
+        lp_error err;
+        assert_int_equal(lp_registry_open(&opt, &reg, &err), LP_OK);
+        expect_good_losses(reg);
+        assert_int_equal(lp_registry_loss_count(reg), 2);
+        const char *what[] = {"killed by signal SIGSEGV", "killed by signal SIGSEGV",
+                              "killed by signal SIGABRT", "exited with status 0 before it finished",
+                              "no answer from the out-of-process scan in 0.7 s"};
+        for (size_t i = 1; i < 6; i++) {
+            char file[PATH_MAX];
+            fmt(file, sizeof file, "%s/%s.so", path, cases[i]);
+            const lp_diag *d = expect_diag(reg, LP_DIAG_ERROR, file, what[i - 1]);
+            assert_int_equal(d->code, LP_EPLUGIN);
+            if (round == 1)
+                assert_non_null(strstr(d->message, "remembered from an earlier scan"));
+        }
+        assert_int_equal(lp_registry_diag_count(reg), 5);
+        lp_registry_close(reg);
+    }
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
 /* ---- API edges ------------------------------------------------------------------------ */
 
 static void test_api(void **state) {
@@ -961,6 +1134,11 @@ int main(void) {
         T(test_env_path),
         T(test_missing_roots),
         T(test_non_plugin_entries),
+        T(test_huge_stride),
+        T(test_foreign_elf),
+        T(test_truncated_plugin),
+        T(test_fifo_named_so),
+        T(test_scan_bad_plugins),
         T(test_api),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);

@@ -186,14 +186,16 @@ static void killed_mid_write(void **state) {
         fail_msg("seed %u: no kill landed mid-write (%d after the rename)", seed, late);
 
     /* The leftovers do not trouble the next save, which leaves none of its
-     * own; a leftover is never mistaken for the checkpoint. */
+     * own; a leftover is never mistaken for the checkpoint; and the save
+     * removes the leftovers of every dead process. */
     {
         int stale = st_count_prefix(f->dir, "run.ckpt.tmp.");
         assert_true(stale >= mid_write);
         assert_int_equal(save_a(f->path, 2, &err), LP_OK);
         expect_a(f->path, 2);
-        assert_int_equal(st_count_prefix(f->dir, "run.ckpt.tmp."), stale);
-        st_remove_prefix(f->dir, "run.ckpt.tmp.");
+        /* ...and removes them: every killed child is gone. */
+        assert_int_equal(st_count_prefix(f->dir, "run.ckpt.tmp."), 0);
+        (void)stale;
         assert_int_equal(st_count_prefix(f->dir, ""), 3); /* ".", "..", run.ckpt */
     }
 }
@@ -345,18 +347,110 @@ static void write_error_midway(void **state) {
     assert_int_equal(st_count_prefix(f->dir, "run.ckpt.tmp."), 0);
 }
 
-/* The rename fails (the target is a directory): the temporary goes. */
+/* rename(2), failing with `fail_rename` when it is not 0 (linked with
+ * --wrap=rename): a target that is a directory is refused before the save
+ * starts now (non_regular_targets), so the failure is injected. */
+int __real_rename(const char *from, const char *to);
+static int fail_rename;
+int __wrap_rename(const char *from, const char *to) {
+    if (fail_rename != 0) {
+        errno = fail_rename;
+        return -1;
+    }
+    return __real_rename(from, to);
+}
+
+/* The rename fails: the temporary goes, the previous checkpoint stays. */
 static void rename_error(void **state) {
     fixture *f = *state;
     lp_error err = {0};
-    struct stat st;
-    assert_int_equal(mkdir(f->path, 0755), 0);
-    assert_int_equal(save_a(f->path, 6, &err), LP_EIO);
+    assert_int_equal(save_a(f->path, 5, &err), LP_OK);
+    fail_rename = EISDIR;
+    int32_t rc = save_a(f->path, 6, &err);
+    fail_rename = 0;
+    assert_int_equal(rc, LP_EIO);
     assert_non_null(strstr(err.message, "': cannot rename '"));
     assert_non_null(strstr(err.message, "' over it: Is a directory; the previous checkpoint"));
     assert_int_equal(st_count_prefix(f->dir, "run.ckpt.tmp."), 0);
-    assert_int_equal(stat(f->path, &st), 0);
-    assert_true(S_ISDIR(st.st_mode));
+    expect_a(f->path, 5);
+}
+
+/* A save removes the temporaries of earlier saves of the same checkpoint
+ * whose process is dead, and only those: not a live process's (pid 1), not
+ * this process's own, not another checkpoint's, not other names. */
+static void stale_temporaries_of_dead_saves_removed(void **state) {
+    fixture *f = *state;
+    lp_error err = {0};
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    const char *keep_fmt[] = {"run.ckpt.tmp.1.0",  "run.ckpt.tmp.%ld.3", "other.ckpt.tmp.%ld.0",
+                              "run.ckpt.tmpx.%ld", "run.ckpt.tmp.%ld.",  "run.ckpt.tmp.%ld.0x"};
+    const char *gone_fmt[] = {"run.ckpt.tmp.%ld.0", "run.ckpt.tmp.%ld.17"};
+    char name[128];
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, keep_fmt[i], i == 1 ? (long)getpid() : (long)dead);
+        char *p = st_join(f->dir, name);
+        assert_int_equal(st_write_file(p, "x", 1), 0);
+        free(p);
+    }
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, gone_fmt[i], (long)dead);
+        char *p = st_join(f->dir, name);
+        assert_int_equal(st_write_file(p, "x", 1), 0);
+        free(p);
+    }
+    assert_int_equal(save_a(f->path, 4, &err), LP_OK);
+    expect_a(f->path, 4);
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, keep_fmt[i], i == 1 ? (long)getpid() : (long)dead);
+        char *p = st_join(f->dir, name);
+        struct stat st;
+        if (stat(p, &st) != 0)
+            fail_msg("%s was removed", name);
+        free(p);
+    }
+    snprintf(name, sizeof name, "run.ckpt.tmp.%ld.", (long)dead);
+    assert_int_equal(st_count_prefix(f->dir, name), 2); /* the two malformed names */
+}
+
+/* Writing refuses a target that exists and is not a regular file, and
+ * leaves it as it was; reading one (a FIFO too) fails at once. */
+static void non_regular_targets(void **state) {
+    fixture *f = *state;
+    lp_error err = {0};
+    char *fifo = st_join(f->dir, "pipe.ckpt"), *dir = st_join(f->dir, "sub.ckpt");
+    char *link = st_join(f->dir, "link.ckpt");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(symlink(fifo, link), 0);
+    assert_int_equal(save_a(fifo, 1, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "pipe.ckpt': it exists and is a FIFO (named pipe), not a "
+                                        "regular file"));
+    assert_int_equal(save_a(dir, 1, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "it exists and is a directory, not a regular file"));
+    assert_int_equal(save_a(link, 1, &err), LP_EINVAL); /* followed */
+    struct stat st;
+    assert_int_equal(lstat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(st_count_prefix(f->dir, "pipe.ckpt.tmp."), 0);
+
+    /* No writer on the FIFO: a blocking open would wait forever. */
+    lp__ckpt *ck = NULL;
+    assert_int_equal(lp__ckpt_open(fifo, &ck, &err), LP_EIO);
+    assert_null(ck);
+    assert_non_null(strstr(err.message, "pipe.ckpt': not a regular file: it is a FIFO"));
+    assert_int_equal(lp__ckpt_open(link, &ck, &err), LP_EIO);
+    unlink(link);
+    unlink(fifo);
+    rmdir(dir);
+    free(link);
+    free(fifo);
+    free(dir);
 }
 
 /* A plain successful save leaves exactly one file. */
@@ -378,6 +472,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(write_error_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(rename_error, setup, teardown),
         cmocka_unit_test_setup_teardown(success_leaves_one_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(stale_temporaries_of_dead_saves_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_regular_targets, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

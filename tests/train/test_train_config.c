@@ -61,6 +61,23 @@ static void test_trainer_sections(void **state) {
                  "trainer.target_return must be a number, found 'high'");
     expect_error("t3.yaml", CARTPOLE_HEAD "trainer: {log_every: 0}\n" PPO_LOSSES,
                  "trainer.log_every = 0 is out of range");
+    /* Model sizes bounded before anything is allocated: at the widest
+     * model.hidden entry, with the size it would need. Two 65536-wide
+     * layers (each in range) need about 550 GB; two trunks of 16384 x 16384
+     * need 10.75 GB, above an explicit model.max_bytes of 1 GB. The
+     * parameter count of [4, 4] on CartPole (4 inputs, 2 actions) by hand:
+     * two trunks of (4*4 + 4) + (4*4 + 4), actor 4*2 + 2, critic 4 + 1 = 95. */
+    expect_error("s1.yaml", CARTPOLE_HEAD "model: {hidden: [64, 65536, 65536]}\n" PPO_LOSSES,
+                 "s1.yaml:2:22: the model would need ");
+    expect_error("s2.yaml",
+                 CARTPOLE_HEAD
+                 "model: {hidden: [16384, 16384], max_bytes: 1000000000}\n" PPO_LOSSES,
+                 "s2.yaml:2:18: the model would need 10.75 GB");
+    expect_error("s3.yaml", CARTPOLE_HEAD "model: {hidden: [4, 4], max_bytes: 1000}\n" PPO_LOSSES,
+                 "(95 parameters, with their gradients, Adam's moments and the work buffers for "
+                 "16 rows), more than model.max_bytes, 1.00 kB (1000 bytes); use smaller "
+                 "model.hidden "
+                 "layers, or raise model.max_bytes");
     /* The host's own sections are still strict; an unknown top level too. */
     expect_error("h1.yaml", CARTPOLE_HEAD "modle: {}\n" PPO_LOSSES,
                  "h1.yaml:2:1: unknown key 'modle' at the top level");

@@ -73,6 +73,16 @@ typedef struct lp_registry_options {
                             user; default 0 */
     lp_log_fn log;       /* may be NULL */
     void *log_user;
+    /* Added in lossplug 0.2 (read only when struct_size covers them): */
+    int scan;            /* 1: before a file is loaded in-process, the helper program
+                            lossplug-scan loads it in a child process, so that a plugin
+                            whose constructor or init crashes, aborts, exits or hangs
+                            becomes a diagnostic naming the file and what happened
+                            instead of ending or hanging this process; results are
+                            cached (docs/loader.md). Default 0: an embedding program
+                            opts in (it costs a fork+exec per new or changed file, and
+                            the helper must be installed beside the library). */
+    int scan_timeout_ms; /* per file; default (0): 3000 */
 } lp_registry_options;
 
 /* Fill `opt` with the defaults. */
@@ -194,6 +204,15 @@ typedef struct lp_session_options {
      * it is, for tools that open a config without its program (lossplug
      * check). */
     int trust_config_sections;
+    /* 1: open only to check the config (lossplug check): every check runs and
+     * every size is computed (lp_session_buffer_bytes), but the buffer and
+     * the model outputs are only reserved as untouched virtual memory, never
+     * written by the host, and no stats file is created or written. Such a
+     * session must not be trained. Default 0. (Added in lossplug 0.2.) */
+    int check_only;
+    /* 1: the session's registry scans plugins out of process first
+     * (lp_registry_options.scan). Default 0. (Added in lossplug 0.2.) */
+    int scan_plugins;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);

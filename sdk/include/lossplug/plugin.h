@@ -23,6 +23,7 @@
 #include "dist.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,33 +45,69 @@ extern "C" {
  * (two hosts in one process may load the file). Use once per plugin. */
 #define LP_PLUGIN_ENTRY(...) LP_PLUGIN_ENTRY_WITH_INIT(NULL, NULL, __VA_ARGS__)
 
+/* The reference count behind LP_PLUGIN_ENTRY_WITH_INIT: a mutex, so that an
+ * init that is still running makes every other init wait for it. */
+typedef struct lp__sdk_once {
+    pthread_mutex_t lock;
+    uint32_t refs;
+} lp__sdk_once;
+
+#define LP__SDK_ONCE_INIT                                                                          \
+    { PTHREAD_MUTEX_INITIALIZER, 0 }
+
+/* One init: the first runs `first_init` (may be NULL) and counts only when it
+ * succeeds; a concurrent one waits until it has finished. */
+static inline int32_t lp__sdk_once_init(lp__sdk_once *o, int32_t (*first_init)(const lp_host *),
+                                        const lp_host *host) {
+    int32_t status = LP_OK;
+    pthread_mutex_lock(&o->lock);
+    if (o->refs == 0 && first_init != NULL)
+        status = first_init(host);
+    if (status == LP_OK)
+        o->refs++;
+    pthread_mutex_unlock(&o->lock);
+    return status;
+}
+
+/* One deinit: the last runs `last_deinit` (may be NULL), once; a deinit
+ * without a matching init does nothing. */
+static inline void lp__sdk_once_deinit(lp__sdk_once *o, void (*last_deinit)(void)) {
+    pthread_mutex_lock(&o->lock);
+    if (o->refs > 0 && --o->refs == 0 && last_deinit != NULL)
+        last_deinit();
+    pthread_mutex_unlock(&o->lock);
+}
+
 /* As LP_PLUGIN_ENTRY, with callbacks run on the first init (int32_t
  * fn(const lp_host *), return LP_OK or report through host->error) and the
- * last deinit (void fn(void)). Either may be NULL. */
+ * last deinit (void fn(void)). Either may be NULL.
+ *
+ * A real once-init: `first_init` has returned before any init returns (an
+ * init on another thread waits for it), a failed first init counts nothing
+ * (the next init tries again), and `last_deinit` runs once, when the count
+ * of successful inits drops to 0. Callbacks run under the plugin's own
+ * mutex: they must not call this plugin's init or deinit.
+ *
+ * Hygiene: the macro declares only file-scope names starting with `lp__`
+ * (reserved for lossplug) and evaluates `first_init` and `last_deinit` at
+ * file scope, outside any function, so no name of the macro can capture a
+ * callback's name. */
 #define LP_PLUGIN_ENTRY_WITH_INIT(first_init, last_deinit, ...)                                    \
     static const lp_loss_desc *const lp__descs[] = {__VA_ARGS__};                                  \
-    static atomic_int lp__refs;                                                                    \
-    static int32_t lp__init(const lp_host *host) {                                                 \
-        int32_t (*fi)(const lp_host *) = (first_init);                                             \
-        if (atomic_fetch_add(&lp__refs, 1) == 0 && fi != NULL) {                                   \
-            int32_t rc = fi(host);                                                                 \
-            if (rc != LP_OK) {                                                                     \
-                atomic_fetch_sub(&lp__refs, 1);                                                    \
-                return rc;                                                                         \
-            }                                                                                      \
-        }                                                                                          \
-        return LP_OK;                                                                              \
+    static int32_t (*const lp__first_init)(const lp_host *) = (first_init);                        \
+    static void (*const lp__last_deinit)(void) = (last_deinit);                                    \
+    static lp__sdk_once lp__once = LP__SDK_ONCE_INIT;                                              \
+    static int32_t lp__init(const lp_host *lp__host) {                                             \
+        return lp__sdk_once_init(&lp__once, lp__first_init, lp__host);                             \
     }                                                                                              \
     static void lp__deinit(void) {                                                                 \
-        void (*ld)(void) = (last_deinit);                                                          \
-        if (atomic_fetch_sub(&lp__refs, 1) == 1 && ld != NULL)                                     \
-            ld();                                                                                  \
+        lp__sdk_once_deinit(&lp__once, lp__last_deinit);                                           \
     }                                                                                              \
     static uint32_t lp__count(void) {                                                              \
         return (uint32_t)LP_COUNT_OF(lp__descs);                                                   \
     }                                                                                              \
-    static const lp_loss_desc *lp__get(uint32_t i) {                                               \
-        return i < LP_COUNT_OF(lp__descs) ? lp__descs[i] : NULL;                                   \
+    static const lp_loss_desc *lp__get(uint32_t lp__index) {                                       \
+        return lp__index < LP_COUNT_OF(lp__descs) ? lp__descs[lp__index] : NULL;                   \
     }                                                                                              \
     LP_EXPORT const lp_entry lossplug_entry = {                                                    \
         .struct_size = sizeof(lp_entry),                                                           \
