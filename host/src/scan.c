@@ -28,8 +28,9 @@ extern char **environ;
 
 /* ---- where the helper is -------------------------------------------------- */
 
-/* LOSSPLUG_SCANNER (secure_getenv), else <dir of liblossplug>/lossplug/
- * lossplug-scan (found with dladdr, as the plugin directory is), else the
+/* LOSSPLUG_SCANNER (secure_getenv), else <dir of the file holding this
+ * code>/LP_SCANNER_FROM_LIBDIR (found with dladdr, as the plugin directory
+ * is: liblossplug.so in <libdir>, or the `lossplug` CLI in <bindir>), else the
  * configured install path. NULL when none is executable. */
 static char *lp__scanner_path(void) {
     const char *env = secure_getenv("LOSSPLUG_SCANNER");
@@ -43,7 +44,7 @@ static char *lp__scanner_path(void) {
         char *slash = strrchr(lib, '/');
         if (slash != NULL) {
             *slash = '\0';
-            char *p = lp__asprintf("%s/lossplug/lossplug-scan", lib);
+            char *p = lp__asprintf("%s/%s", lib, LP_SCANNER_FROM_LIBDIR);
             if (p == NULL || access(p, X_OK) == 0)
                 return p;
             free(p);
