@@ -143,23 +143,29 @@ static lp_load_report *make_report(const lp__ckpt_report *cr) {
     return r;
 }
 
-int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
-                        size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
+/* lp_session_load and lp_session_load_buffer: from the file at `path`, or
+ * from `size` bytes at `data` when `path` is NULL. */
+static int32_t load(lp_session *s, const char *path, const void *data, size_t size,
+                    const char *label, const lp_named_tensor *extra, size_t extra_count, int strict,
+                    lp_load_report **report, lp_error *err) {
+    const char *fn = path != NULL ? "lp_session_load" : "lp_session_load_buffer";
     if (report != NULL)
         *report = NULL;
-    if (s == NULL || path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_load: the session or the path is NULL");
-    int32_t rc = check_extra(s, extra, extra_count, "lp_session_load", err);
+    if (s == NULL || (path == NULL && data == NULL))
+        return lp__seterr(err, LP_EINVAL, "%s: the session or the %s is NULL", fn,
+                          path == NULL ? "data" : "path");
+    int32_t rc = check_extra(s, extra, extra_count, fn, err);
     if (rc != LP_OK)
         return rc;
     int64_t counters[2] = {s->epoch, s->env_steps};
     size_t count = 0;
     lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
     if (items == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
-    rc = lp__ckpt_open(path, &ck, err);
+    rc = path != NULL ? lp__ckpt_open(path, &ck, err)
+                      : lp__ckpt_parse(data, size, label != NULL ? label : "<buffer>", &ck, err);
     if (rc == LP_OK)
         rc = lp__ckpt_restore(ck, items, count, strict ? LP__CKPT_STRICT : LP__CKPT_LENIENT, &cr,
                               err);
@@ -168,7 +174,7 @@ int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *
     if (cr != NULL && report != NULL) {
         *report = make_report(cr);
         if (*report == NULL && rc == LP_OK)
-            rc = lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory for the report");
+            rc = lp__seterr(err, LP_ENOMEM, "%s: out of memory for the report", fn);
     }
     if (rc != LP_OK || cr == NULL) {
         lp__ckpt_report_free(cr);
@@ -201,6 +207,21 @@ int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *
     }
     lp__ckpt_report_free(cr);
     return rc;
+}
+
+int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
+                        size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
+    if (path == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load: the path is NULL");
+    return load(s, path, NULL, 0, NULL, extra, extra_count, strict, report, err);
+}
+
+int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size, const char *label,
+                               const lp_named_tensor *extra, size_t extra_count, int strict,
+                               lp_load_report **report, lp_error *err) {
+    if (data == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load_buffer: the data is NULL");
+    return load(s, NULL, data, size, label, extra, extra_count, strict, report, err);
 }
 
 size_t lp_load_report_count(const lp_load_report *r, int32_t kind) {

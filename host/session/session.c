@@ -16,6 +16,7 @@ void lp_session_options_init(lp_session_options *opt) {
     opt->struct_size = sizeof *opt;
     opt->use_env_path = 1;
     opt->use_install_dir = 1;
+    opt->replicas = 1;
 }
 
 void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
@@ -62,6 +63,11 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
                               "lp_session_open: options.%s is NULL while its count is %zu: pass "
                               "the array or a count of 0",
                               arrays[i].what, arrays[i].n);
+    if (out->replicas < 1 || out->replicas > (INT64_C(1) << 20))
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_open: options.replicas is %lld; give the number of "
+                          "processes training together, 1 .. 2^20 (1: this one alone)",
+                          (long long)out->replicas);
     for (size_t i = 0; i < out->plugin_path_count; i++)
         if (out->plugin_paths[i] == NULL || out->plugin_paths[i][0] == '\0')
             return lp__seterr(err, LP_EINVAL,

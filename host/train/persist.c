@@ -78,6 +78,8 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
         t->extra[k++].view = view1(t->snap, LP_DTYPE_U8, (int64_t)t->snap_size);
     }
     t->extra_count = k;
+    if (t->comm.size > 1)
+        return lp__persist_ranks_setup(t, nparams + LP_ADAM_TENSOR_COUNT, err);
     return LP_OK;
 }
 
@@ -94,6 +96,11 @@ int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err) {
             return rc < 0 ? rc : LP_EPLUGIN;
         }
     }
+    if (t->comm.size > 1) {
+        int32_t rc = lp__persist_ranks_gather(t, err);
+        if (rc != LP_OK || t->comm.rank != 0)
+            return rc;
+    }
     return lp_session_save(t->s, path, t->extra, t->extra_count, err);
 }
 
@@ -108,8 +115,9 @@ static int trainer_owned(const lp__trainer *t, const char *name) {
 int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **report, lp_error *err) {
     *report = NULL;
     lp_load_report *r = NULL;
-    int32_t rc =
-        lp_session_load(t->s, path, t->extra, t->extra_count, t->opt->resume_strict, &r, err);
+    int32_t rc = t->comm.size > 1 ? lp__persist_ranks_load(t, path, &r, err)
+                                  : lp_session_load(t->s, path, t->extra, t->extra_count,
+                                                    t->opt->resume_strict, &r, err);
     if (rc != LP_OK) {
         lp_load_report_free(r); /* a refused load may still come with a report */
         return rc;
@@ -125,7 +133,7 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
             rc = lp__seterr(err, LP_ESTATE,
                             "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
                             "program with the same model, trainer.return_window, number of "
-                            "environments and environment",
+                            "environments, environment and number of ranks",
                             path,
                             bad_kinds[b] == LP_LOAD_MISSING ? "has no entry"
                                                             : "has another dtype or shape for",
