@@ -118,6 +118,8 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
     int32_t rc = t->comm.size > 1 ? lp__persist_ranks_load(t, path, &r, err)
                                   : lp_session_load(t->s, path, t->extra, t->extra_count,
                                                     t->opt->resume_strict, &r, err);
+    if (rc == LP_OK)
+        rc = lp__persist_ranks_check(t, path, r, err);
     if (rc != LP_OK) {
         lp_load_report_free(r); /* a refused load may still come with a report */
         return rc;

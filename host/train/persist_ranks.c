@@ -176,24 +176,25 @@ int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp_load_report 
         lp_load_report *r = NULL;
         rc = lp_session_load_buffer(t->s, data, size, path, t->extra, t->extra_count,
                                     t->opt->resume_strict, &r, err);
-        if (rc != LP_OK) {
+        if (rc != LP_OK)
             lp_load_report_free(r);
-        } else {
-            for (size_t i = 0; i < lp_load_report_count(r, LP_LOAD_UNEXPECTED); i++) {
-                const char *name = lp_load_report_name(r, LP_LOAD_UNEXPECTED, i);
-                if (other_run_rank(name, c->size)) {
-                    rc = lp__seterr(err, LP_ESTATE,
-                                    "%s: the checkpoint holds '%s', of a run with more ranks "
-                                    "than this one's %d; resume with as many ranks as wrote it",
-                                    path, name, (int)c->size);
-                    lp_load_report_free(r);
-                    r = NULL;
-                    break;
-                }
-            }
+        else
             *report = r;
-        }
     }
     free(data);
     return rc;
+}
+
+int32_t lp__persist_ranks_check(const lp__trainer *t, const char *path, const lp_load_report *r,
+                                lp_error *err) {
+    for (size_t i = 0; i < lp_load_report_count(r, LP_LOAD_UNEXPECTED); i++) {
+        const char *name = lp_load_report_name(r, LP_LOAD_UNEXPECTED, i);
+        if (other_run_rank(name, t->comm.size))
+            return lp__seterr(err, LP_ESTATE,
+                              "%s: the checkpoint holds '%s', of a run with more ranks than "
+                              "this one's %d; resume with as many ranks as wrote it (mpirun -np "
+                              "N)",
+                              path, name, (int)t->comm.size);
+    }
+    return LP_OK;
 }

@@ -217,6 +217,9 @@ int32_t lp__persist_ranks_gather(lp__trainer *t, lp_error *err);
 /* Rank 0 reads `path`, every rank restores from the broadcast bytes. */
 int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp_load_report **report,
                                lp_error *err);
+/* Any rank: refuse a checkpoint of more ranks than this run has. */
+int32_t lp__persist_ranks_check(const lp__trainer *t, const char *path, const lp_load_report *r,
+                                lp_error *err);
 
 /* train.c */
 double lp__now(void);
