@@ -100,7 +100,8 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
      * already differs per rank; a seed from the config is mixed with the
      * rank (rank 0 keeps it as written). */
     if (seed_from_config && s->rank > 0)
-        seed = (long long)(((uint64_t)seed + (uint64_t)s->rank * UINT64_C(0x9e3779b97f4a7c15)) >> 1);
+        seed =
+            (long long)(((uint64_t)seed + (uint64_t)s->rank * UINT64_C(0x9e3779b97f4a7c15)) >> 1);
     c->seed = (uint64_t)seed;
     cp_free(c->env);
     c->env = NULL;

@@ -179,9 +179,10 @@ int main(int argc, char **argv) {
 #else
     const char *ompi = getenv("OMPI_COMM_WORLD_SIZE");
     if (ompi != NULL && strcmp(ompi, "1") != 0) {
-        fprintf(stderr, "cartpole-train: error: started by mpirun with %s ranks, but this build "
-                        "has no MPI support (liblossplug-mpi); install libopenmpi-dev and "
-                        "rebuild (cmake -DLP_MPI=ON)\n",
+        fprintf(stderr,
+                "cartpole-train: error: started by mpirun with %s ranks, but this build "
+                "has no MPI support (liblossplug-mpi); install libopenmpi-dev and "
+                "rebuild (cmake -DLP_MPI=ON)\n",
                 ompi);
         return 1;
     }

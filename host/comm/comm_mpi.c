@@ -65,8 +65,7 @@ static int32_t mpi_allreduce_f32(void *user, float *buf, size_t count, int32_t o
     return LP_OK;
 }
 
-static int32_t mpi_allreduce_f64(void *user, double *buf, size_t count, int32_t op,
-                                 lp_error *err) {
+static int32_t mpi_allreduce_f64(void *user, double *buf, size_t count, int32_t op, lp_error *err) {
     mpi_state *st = user;
     if (op < LP_COMM_SUM || op > LP_COMM_MIN)
         return bad_op(op, err);

@@ -113,8 +113,8 @@ static int32_t read_file(const char *path, unsigned char **data, size_t *size, l
     *data = malloc(len > 0 ? (size_t)len : 1);
     if (*data == NULL) {
         fclose(f);
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%ld bytes)",
-                          path, len);
+        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%ld bytes)", path,
+                          len);
     }
     size_t got = fread(*data, 1, (size_t)len, f);
     int e = ferror(f) ? errno : 0;
@@ -160,8 +160,9 @@ int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp_load_report 
     if (head[0] < 0.0) {
         if (c->rank == 0)
             return rc;
-        return lp__seterr(err, LP_EIO, "%s: rank 0 could not read the checkpoint (its message "
-                                       "says why)",
+        return lp__seterr(err, LP_EIO,
+                          "%s: rank 0 could not read the checkpoint (its message "
+                          "says why)",
                           path);
     }
     size_t size = (size_t)head[0];

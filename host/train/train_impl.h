@@ -167,18 +167,18 @@ typedef struct lp__trainer {
     int32_t stat_return, stat_length, stat_sps;
 
     /* data-parallel training (distrib.c, persist_ranks.c) */
-    lp_comm comm;          /* opt->comm, or the single-process one */
-    int64_t rank_seed;     /* this rank's environment and sampler seed */
-    double ep_return;      /* the whole job's mean return of the last windows */
-    double ep_length;      /* and mean length */
-    int64_t ep_count;      /* episodes in those means: every rank's window */
-    int64_t ep_episodes;   /* episodes finished, every rank */
-    unsigned char *blobs;  /* rank 0: every rank's own checkpoint entries */
-    unsigned char *blob;   /* this rank's, packed for the gather */
-    size_t blob_size;      /* bytes of one rank's entries */
-    size_t own_first;      /* t->extra: index of the first per-rank entry */
-    size_t own_count;      /* per-rank entries per rank */
-    char *rank_names;      /* "rank<r>/..." names of the other ranks' entries */
+    lp_comm comm;         /* opt->comm, or the single-process one */
+    int64_t rank_seed;    /* this rank's environment and sampler seed */
+    double ep_return;     /* the whole job's mean return of the last windows */
+    double ep_length;     /* and mean length */
+    int64_t ep_count;     /* episodes in those means: every rank's window */
+    int64_t ep_episodes;  /* episodes finished, every rank */
+    unsigned char *blobs; /* rank 0: every rank's own checkpoint entries */
+    unsigned char *blob;  /* this rank's, packed for the gather */
+    size_t blob_size;     /* bytes of one rank's entries */
+    size_t own_first;     /* t->extra: index of the first per-rank entry */
+    size_t own_count;     /* per-rank entries per rank */
+    char *rank_names;     /* "rank<r>/..." names of the other ranks' entries */
 } lp__trainer;
 
 /* rollout.c */

@@ -208,8 +208,7 @@ typedef struct lp_session_options {
      * them across processes here, in place, so that every process gets, and
      * the stats file holds, the mean over all. Called from lp_session_train's
      * thread; the arrays are session-owned and valid during the call. */
-    int32_t (*stats_reduce)(void *user, double *sums, double *counts, size_t count,
-                            lp_error *err);
+    int32_t (*stats_reduce)(void *user, double *sums, double *counts, size_t count, lp_error *err);
     void *stats_reduce_user;
 } lp_session_options;
 
@@ -839,7 +838,7 @@ typedef struct lp_train_progress {
     const lp_train_summary *summary;   /* EPOCH: the train phase (minibatches, early stop) */
     const float *params;               /* the model's parameters (lp_mlp_params), read-only */
     size_t param_count;
-    int32_t rank; /* this process, of `ranks` (docs/distributed.md); episodes, */
+    int32_t rank;  /* this process, of `ranks` (docs/distributed.md); episodes, */
     int32_t ranks; /* env steps, returns and stats above are the whole job's */
 } lp_train_progress;
 
