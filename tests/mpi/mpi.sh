@@ -48,6 +48,7 @@ rank_pid() {
 
 # Start a long 2-rank run in the background; wait for its first stats line.
 start_long() {
+    last_cmd="$mpirun -np 2 $lp $ppo ... $*"
     $mpirun -np 2 "$lp" "$ppo" --max-steps 100000000 --until-return 1e9 \
         --stats "$lp_tmp/long.csv" "$@" >"$out" 2>"$err" &
     job=$!
