@@ -47,38 +47,40 @@ static int32_t bad_op(int32_t op, lp_error *err) {
                       (int)op);
 }
 
-static int32_t mpi_allreduce_f32(void *user, float *buf, size_t count, int32_t op, lp_error *err) {
-    mpi_state *st = user;
+/* MPI_Allreduce in place over `count` elements of `size` bytes, in chunks
+ * that fit MPI's int counts. */
+static int32_t allreduce(mpi_state *st, void *buf, size_t count, size_t size, MPI_Datatype type,
+                         int32_t op, lp_error *err) {
     if (op < LP_COMM_SUM || op > LP_COMM_MIN)
         return bad_op(op, err);
     for (size_t done = 0; done < count; done += CHUNK) {
         size_t n = count - done < CHUNK ? count - done : CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + done, (int)n, MPI_FLOAT, mpi_op(op), st->comm);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + done * size, (int)n, type, mpi_op(op),
+                               st->comm);
         if (rc != MPI_SUCCESS)
-            return mpi_failed(err, "MPI_Allreduce (float)", rc);
-    }
-    if (op == LP_COMM_MEAN && st->size > 1) {
-        const float inv = 1.0f / (float)st->size;
-        for (size_t i = 0; i < count; i++)
-            buf[i] *= inv;
+            return mpi_failed(err, "MPI_Allreduce", rc);
     }
     return LP_OK;
 }
 
+static int32_t mpi_allreduce_f32(void *user, float *buf, size_t count, int32_t op, lp_error *err) {
+    mpi_state *st = user;
+    int32_t rc = allreduce(st, buf, count, sizeof *buf, MPI_FLOAT, op, err);
+    if (rc == LP_OK && op == LP_COMM_MEAN && st->size > 1) {
+        const float inv = 1.0f / (float)st->size;
+        for (size_t i = 0; i < count; i++)
+            buf[i] *= inv;
+    }
+    return rc;
+}
+
 static int32_t mpi_allreduce_f64(void *user, double *buf, size_t count, int32_t op, lp_error *err) {
     mpi_state *st = user;
-    if (op < LP_COMM_SUM || op > LP_COMM_MIN)
-        return bad_op(op, err);
-    for (size_t done = 0; done < count; done += CHUNK) {
-        size_t n = count - done < CHUNK ? count - done : CHUNK;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + done, (int)n, MPI_DOUBLE, mpi_op(op), st->comm);
-        if (rc != MPI_SUCCESS)
-            return mpi_failed(err, "MPI_Allreduce (double)", rc);
-    }
-    if (op == LP_COMM_MEAN && st->size > 1)
+    int32_t rc = allreduce(st, buf, count, sizeof *buf, MPI_DOUBLE, op, err);
+    if (rc == LP_OK && op == LP_COMM_MEAN && st->size > 1)
         for (size_t i = 0; i < count; i++)
             buf[i] /= (double)st->size;
-    return LP_OK;
+    return rc;
 }
 
 static int32_t mpi_broadcast(void *user, void *buf, size_t bytes, int32_t root, lp_error *err) {
