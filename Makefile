@@ -21,6 +21,9 @@ ASAN_DIR := build-asan
 BUILD_TYPE := RelWithDebInfo
 JOBS := -j2
 PREFIX ?= /usr/local
+# liblossplug-mpi and the multi-process tests: AUTO (when Open MPI is
+# found), ON (required: CI), OFF.
+LP_MPI ?= AUTO
 
 CMAKE ?= cmake
 CTEST ?= ctest
@@ -32,7 +35,7 @@ VALGRIND_OPTIONS := --leak-check=full --errors-for-leak-kinds=definite,indirect 
 C_FILES = $(shell find sdk host plugins tests examples bench -name '*.[ch]' 2>/dev/null | sort)
 
 # configure + build: $(call lp_build,DIR,EXTRA CMAKE ARGS)
-lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(2) && \
+lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLP_MPI=$(LP_MPI) $(2) && \
            $(CMAKE) --build $(1) $(JOBS)
 
 .PHONY: all deps build build-asan demo test valgrind install format format-check clean help
