@@ -28,6 +28,9 @@ FUZZ_TARGETS := config checkpoint
 BUILD_TYPE := RelWithDebInfo
 JOBS := -j2
 PREFIX ?= /usr/local
+# liblossplug-mpi and the multi-process tests: AUTO (when Open MPI is
+# found), ON (required: CI), OFF.
+LP_MPI ?= AUTO
 
 CMAKE ?= cmake
 CTEST ?= ctest
@@ -39,7 +42,7 @@ VALGRIND_OPTIONS := --leak-check=full --errors-for-leak-kinds=definite,indirect 
 C_FILES = $(shell find sdk host plugins tests examples bench -name '*.[ch]' 2>/dev/null | sort)
 
 # configure + build: $(call lp_build,DIR,EXTRA CMAKE ARGS)
-lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(2) && \
+lp_build = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLP_MPI=$(LP_MPI) $(2) && \
            $(CMAKE) --build $(1) $(JOBS)
 
 .PHONY: all deps build build-asan demo test valgrind fuzz install format format-check clean help
@@ -88,16 +91,18 @@ test: deps
 
 # Compiled tests run under ctest's memcheck; the shell-script tests (label
 # "script") run the CLI under valgrind through LP_TEST_WRAPPER instead of
-# valgrinding the shell; the install test (label "install") and the
+# valgrinding the shell; the install test (label "install"), the
 # ThreadSanitizer build of a test (label "tsan": TSan and valgrind exclude
-# each other) are skipped.
+# each other) and the multi-process tests (label "mpi": valgrind cannot
+# follow mpirun's children, and Open MPI's own start-up is not ours to
+# check) are skipped.
 valgrind: build
 	@umask 022; cd $(BUILD_DIR) && \
-	$(CTEST) -T memcheck -LE 'script|tsan' $(JOBS) --output-on-failure \
+	$(CTEST) -T memcheck -LE 'script|tsan|mpi' $(JOBS) --output-on-failure \
 	    --overwrite MemoryCheckCommand="$$(command -v valgrind)" \
 	    --overwrite MemoryCheckCommandOptions="$(VALGRIND_OPTIONS)" && \
 	LP_TEST_WRAPPER="valgrind -q $(VALGRIND_OPTIONS)" \
-	    $(CTEST) -L script -LE install $(JOBS) --output-on-failure
+	    $(CTEST) -L script -LE 'install|mpi' $(JOBS) --output-on-failure
 
 # libFuzzer targets of tests/fuzz, built with clang (ASan + UBSan), each run
 # for FUZZ_SECONDS on one core from the checked-in seeds. New inputs go to

@@ -7,7 +7,8 @@
 #   lib/cmake/lossplug/          find_package(lossplug): lossplug::sdk,
 #                                lossplug::lossplug, lossplug::lossplug_static,
 #                                lossplug_add_plugin()
-#   lib/pkgconfig/lossplug.pc, lossplug-sdk.pc
+#   lib/liblossplug-mpi.so*     the Open MPI communicator (when built)
+#   lib/pkgconfig/lossplug.pc, lossplug-sdk.pc, lossplug-mpi.pc
 #   share/lossplug/plugin.map    the plugins' linker version script
 #
 # Every installed file locates the others relative to itself, so an install
@@ -23,6 +24,7 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/plugin.h
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/dist.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/comm.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
 # Extensions (CLAP-style, one header each).
 install(FILES
@@ -49,6 +51,18 @@ install(TARGETS lossplug_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The plugin scanner, beside the library (host/scan/CMakeLists.txt).
 install(TARGETS lossplug_scan RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/lossplug)
 
+# liblossplug-mpi (when built): its header, lossplug::lossplug_mpi in an
+# export set of its own (find_package(lossplug) includes it when present),
+# lossplug-mpi.pc.
+if(TARGET lossplug_mpi)
+  install(FILES ${PROJECT_SOURCE_DIR}/host/include/lossplug/comm_mpi.h
+    DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
+  install(TARGETS lossplug_mpi EXPORT lossplugMpiTargets
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT lossplugMpiTargets NAMESPACE lossplug:: DESTINATION ${LP_INSTALL_CMAKEDIR})
+endif()
+
 # What lossplug_add_plugin() needs once installed.
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/plugin.map DESTINATION ${LP_INSTALL_DATADIR})
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/LossplugPlugin.cmake DESTINATION ${LP_INSTALL_CMAKEDIR})
@@ -71,7 +85,11 @@ install(FILES
 # pkg-config files find the prefix from their own location (${pcfiledir}).
 file(RELATIVE_PATH LP_PC_TO_PREFIX "/prefix/${LP_INSTALL_PKGCONFIGDIR}" "/prefix")
 string(REGEX REPLACE "/$" "" LP_PC_TO_PREFIX "${LP_PC_TO_PREFIX}")
-foreach(pc lossplug lossplug-sdk)
+set(LP_PC_FILES lossplug lossplug-sdk)
+if(TARGET lossplug_mpi)
+  list(APPEND LP_PC_FILES lossplug-mpi)
+endif()
+foreach(pc ${LP_PC_FILES})
   configure_file(${PROJECT_SOURCE_DIR}/cmake/${pc}.pc.in ${PROJECT_BINARY_DIR}/${pc}.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/${pc}.pc DESTINATION ${LP_INSTALL_PKGCONFIGDIR})
 endforeach()

@@ -63,6 +63,7 @@ static int32_t cp_status(lp_error *err, int rc, const char *what) {
 static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
     cartpole_lp *c = env->user;
     long long num_envs = s->num_envs, seed = s->seed;
+    int seed_from_config = 0;
     c->teacher_logit_scale = CP_TEACHER_LOGIT_SCALE;
     c->teacher_value = 100.0f;
     for (size_t i = 0; i < s->entry_count; i++) {
@@ -78,8 +79,10 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
         } else if (strcmp(e->key, "seed") == 0) {
             long long v = 0;
             rc = entry_int(err, s, e, 0, INT64_MAX, &v);
-            if (!c->seed_forced)
+            if (!c->seed_forced) {
                 seed = v;
+                seed_from_config = 1;
+            }
         } else if (strcmp(e->key, "teacher_logit_scale") == 0) {
             rc = entry_float(err, s, e, 1e-3, 1e3, &c->teacher_logit_scale);
         } else if (strcmp(e->key, "teacher_value") == 0) {
@@ -93,6 +96,12 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
         if (rc != LP_OK)
             return rc;
     }
+    /* Each rank of a data-parallel run its own stream: the trainer's seed
+     * already differs per rank; a seed from the config is mixed with the
+     * rank (rank 0 keeps it as written). */
+    if (seed_from_config && s->rank > 0)
+        seed =
+            (long long)(((uint64_t)seed + (uint64_t)s->rank * UINT64_C(0x9e3779b97f4a7c15)) >> 1);
     c->seed = (uint64_t)seed;
     cp_free(c->env);
     c->env = NULL;

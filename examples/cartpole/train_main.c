@@ -4,11 +4,21 @@
  *
  * Exit status: 0 the run ended (solved or the step budget), 130 interrupted
  * by SIGINT (a checkpoint was written when --checkpoint was given), 1 a
- * runtime error, 2 bad usage. */
+ * runtime error, 2 bad usage.
+ *
+ * Under mpirun (docs/distributed.md) every rank trains on its own
+ * environments and the gradients are averaged: `mpirun -np N cartpole-train
+ * CONFIG` is the whole interface. The program opens the MPI communicator
+ * only when an MPI launcher started it (lp_comm_mpi_launched), so a plain
+ * run neither starts MPI nor pays for it; rank 0 prints and writes files. */
 #include "cartpole_lp.h"
 #include "lp_plot.h"
 
+#include <lossplug/comm.h>
 #include <lossplug/host.h>
+#ifdef CARTPOLE_MPI
+#include <lossplug/comm_mpi.h>
+#endif
 
 #include <errno.h>
 #include <math.h>
@@ -62,16 +72,45 @@ static int parse_i64(const char *s, long long min, long long *out) {
     return 0;
 }
 
+/* "" alone, "rank R: " in a run of several (user: the communicator). */
+static const char *rank_prefix(const lp_comm *c, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (c->size > 1)
+        snprintf(buf, size, "rank %d of %d: ", (int)c->rank, (int)c->size);
+    return buf;
+}
+
 static void log_fn(void *user, int32_t level, const char *msg) {
-    const int *verbose = user;
-    if (level < LP_LOG_WARN && !*verbose)
+/* What log_fn needs: the communicator (for the rank prefix) and -v. */
+typedef struct log_ctx {
+    const lp_comm *comm;
+    int verbose;
+} log_ctx;
+
+static void log_fn(void *user, int32_t level, const char *msg) {
+    const log_ctx *lc = user;
+    char rb[48];
+    if (level < LP_LOG_WARN && !lc->verbose)
         return;
-    fprintf(stderr, "cartpole-train: %s: %s\n",
+    fprintf(stderr, "cartpole-train: %s%s: %s\n", rank_prefix(lc->comm, rb, sizeof rb),
             level >= LP_LOG_ERROR  ? "error"
             : level >= LP_LOG_WARN ? "warning"
             : level >= LP_LOG_INFO ? "info"
                                    : "debug",
             msg);
+}
+
+/* A failed rank ends the whole job, after saying why: the others may be
+ * waiting for it in a collective. */
+static int fail(const lp_comm *c, const char *msg) {
+    char rb[48];
+    fprintf(stderr, "cartpole-train: %serror: %s\n", rank_prefix(c, rb, sizeof rb), msg);
+    fflush(stderr);
+#ifdef CARTPOLE_MPI
+    if (c->size > 1)
+        lp_comm_mpi_abort(c, 1);
+#endif
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -150,6 +189,28 @@ int main(int argc, char **argv) {
         stats = tmp_stats;
     }
 
+    lp_comm comm;
+    lp_comm_local_init(&comm);
+    lp_error err;
+    memset(&err, 0, sizeof err);
+#ifdef CARTPOLE_MPI
+    int mpi = lp_comm_mpi_launched();
+    if (mpi && lp_comm_mpi_open(&comm, &err) != LP_OK) {
+        fprintf(stderr, "cartpole-train: error: %s\n", err.message);
+        return 1;
+    }
+#else
+    const char *ompi = getenv("OMPI_COMM_WORLD_SIZE");
+    if (ompi != NULL && strcmp(ompi, "1") != 0) {
+        fprintf(stderr,
+                "cartpole-train: error: started by mpirun with %s ranks, but this build "
+                "has no MPI support (liblossplug-mpi); install libopenmpi-dev and "
+                "rebuild (cmake -DLP_MPI=ON)\n",
+                ompi);
+        return 1;
+    }
+#endif
+
     cartpole_lp cp;
     lp_env env;
     cartpole_lp_init(&cp, &env);
@@ -171,22 +232,26 @@ int main(int argc, char **argv) {
     opt.checkpoint_path = checkpoint;
     opt.resume_path = resume;
     opt.handle_sigint = 1;
-    opt.progress = quiet ? NULL : lp_train_print_progress;
+    opt.progress = quiet || comm.rank != 0 ? NULL : lp_train_print_progress;
     opt.progress_user = &printer;
     opt.log = log_fn;
-    opt.log_user = &verbose;
+    log_ctx lc = {&comm, verbose};
+    opt.log_user = &lc;
+    opt.comm = &comm;
 
     lp_train_outcome out;
-    lp_error err;
-    memset(&err, 0, sizeof err);
     int32_t rc = lp_train_run(config, &opt, &env, &out, &err);
     cartpole_lp_free(&cp);
-    if (rc != LP_OK) {
-        fprintf(stderr, "cartpole-train: error: %s\n",
-                err.message[0] != '\0' ? err.message : lp_strerror(rc));
+#ifdef CARTPOLE_MPI
+    if (rc == LP_OK || comm.size == 1)
+        lp_comm_mpi_close(&comm); /* alone, a failure needs no abort */
+#endif
+    if (rc != LP_OK || comm.rank != 0) {
         if (tmp_stats[0] != '\0')
             unlink(tmp_stats);
-        return 1;
+        if (rc != LP_OK)
+            return fail(&comm, err.message[0] != '\0' ? err.message : lp_strerror(rc));
+        return out.stop_reason == LP_TRAIN_STOP_INTERRUPTED ? 130 : 0;
     }
     printf("result: solved=%s env_steps=%lld epochs=%lld episodes=%lld seconds=%.3f "
            "steps_per_second=%.0f mean_return=%.2f\n",

@@ -56,9 +56,12 @@ static inline int64_t lp__load_entry_i64(const lp__load_entry *e, int64_t i) {
 typedef int32_t (*lp__load_check_fn)(void *user, const char *path, const lp__load_entry *e,
                                      lp_error *err);
 
-int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named_tensor *extra,
-                                 size_t extra_count, int strict, int extra_required,
-                                 lp__load_check_fn check, void *user, lp_load_report **report,
-                                 lp_error *err);
+/* From the file at `path`, or, when `data` is not NULL, from its `size`
+ * bytes (a checkpoint read by one rank and broadcast; `path` then names it
+ * in messages). */
+int32_t lp__session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
+                                 const lp_named_tensor *extra, size_t extra_count, int strict,
+                                 int extra_required, lp__load_check_fn check, void *user,
+                                 lp_load_report **report, lp_error *err);
 
 #endif /* LP_INTERNAL_LOAD_CHECK_H */

@@ -84,7 +84,7 @@ int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err) {
     make_ctx(s, &ctx);
     ctx.step = (int32_t)t;
     RUN_HOOKS(s, in_->rollout_on, rollout_step, "rollout_step", err, &ctx, &s->step_batch);
-    s->env_steps += s->env.segments;
+    s->env_steps += s->env.segments * s->opt.replicas;
     return LP_OK;
 }
 
@@ -110,10 +110,12 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     RUN_HOOKS(s, in_->train_on, train_start, "train_start", err, &ctx, &s->all_batch);
 
     const lp__inst *stopper = NULL;
+    s->train_stopper = NULL;
+    s->program_stop = 0;
     int32_t minibatches = 0, update_epochs = 0, skipped = 0;
     double total_sum = 0.0;
     lp_error merr;
-    for (int64_t ue = 0; ue < s->plan.update_epochs && stopper == NULL; ue++) {
+    for (int64_t ue = 0; ue < s->plan.update_epochs && stopper == NULL && !s->program_stop; ue++) {
         update_epochs++;
         ctx.update_epoch = (int32_t)ue;
         ctx.minibatch = 0;
@@ -121,7 +123,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
             lp__permutation(s->perm, s->perm_count, s->plan.seed, s->epoch, ue);
         RUN_HOOKS(s, in_->train_on, update_epoch_start, "update_epoch_start", err, &ctx,
                   &s->all_batch);
-        for (int64_t k = 0; k < s->plan.minibatches && stopper == NULL; k++) {
+        for (int64_t k = 0; k < s->plan.minibatches && stopper == NULL && !s->program_stop; k++) {
             ctx.minibatch = (int32_t)k;
             lp__buffer_minibatch(s, k);
             merr.code = LP_OK;
@@ -162,7 +164,7 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
                 lp__stat_record(s, in->loss_stat, res.loss);
                 total += in->cfg->weight * res.loss;
                 if (res.stop && stopper == NULL)
-                    stopper = in;
+                    s->train_stopper = stopper = in;
             }
             if (skip) {
                 skipped++;
@@ -191,14 +193,17 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     RUN_HOOKS(s, in_->train_on, train_end, "train_end", err, &ctx);
     if (s->skip_stat >= 0)
         lp__stat_record(s, s->skip_stat, (double)skipped);
+    int32_t rc = lp__stats_reduce(s, err);
+    if (rc != LP_OK)
+        return rc;
     lp__stats_finish(s);
-    int32_t rc = lp__stats_write(s, s->epoch, err);
+    rc = lp__stats_write(s, s->epoch, err);
     lp__stats_reset_program(s);
     if (summary != NULL) {
         summary->struct_size = sizeof *summary;
         summary->minibatches = minibatches;
         summary->update_epochs = update_epochs;
-        summary->stopped = stopper != NULL;
+        summary->stopped = stopper != NULL || s->program_stop;
         summary->stopped_by = stopper != NULL ? stopper->cfg->name : NULL;
         summary->total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
         summary->skipped = skipped;
@@ -218,9 +223,27 @@ int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary 
     /* The model extension works while the phase runs, on this model. */
     s->train_begun = 1;
     s->train_model = model;
+    s->in_train = 1;
     int32_t rc = train_phase(s, model, summary, err);
+    s->in_train = 0;
+    s->train_stopper = NULL;
     s->train_model = NULL;
     s->train_inst = NULL;
     s->aux_pending = 0;
     return rc;
+}
+
+int lp_session_train_stopping(const lp_session *s) {
+    return s != NULL && s->in_train && (s->train_stopper != NULL || s->program_stop);
+}
+
+int32_t lp_session_train_stop(lp_session *s, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_train_stop");
+    if (!s->in_train)
+        return lp__seterr(err, LP_ESTATE,
+                          "lp_session_train_stop: no train phase is running; call it from the "
+                          "model's callbacks during lp_session_train");
+    s->program_stop = 1;
+    return LP_OK;
 }

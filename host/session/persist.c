@@ -171,39 +171,39 @@ static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named
     return LP_OK;
 }
 
-int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
-                        size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
-    return lp__session_load_checked(s, path, extra, extra_count, strict, 0, NULL, NULL, report,
-                                    err);
-}
-
-int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named_tensor *extra,
-                                 size_t extra_count, int strict, int extra_required,
-                                 lp__load_check_fn check, void *user, lp_load_report **report,
-                                 lp_error *err) {
+/* Every load: from the file at `path`, or from `size` bytes at `data` when
+ * `path` is NULL (named `label` in messages). */
+static int32_t load(lp_session *s, const char *path, const void *data, size_t size,
+                    const char *label, const lp_named_tensor *extra, size_t extra_count, int strict,
+                    int extra_required, lp__load_check_fn check, void *user,
+                    lp_load_report **report, lp_error *err) {
+    const char *fn = path != NULL ? "lp_session_load" : "lp_session_load_buffer";
+    const char *where = path != NULL ? path : label != NULL ? label : "<buffer>";
     if (report != NULL)
         *report = NULL;
-    if (s == NULL || path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_load: the session or the path is NULL");
-    int32_t rc = check_extra(s, extra, extra_count, "lp_session_load", err);
+    if (s == NULL || (path == NULL && data == NULL))
+        return lp__seterr(err, LP_EINVAL, "%s: the session or the %s is NULL", fn,
+                          path == NULL ? "data" : "path");
+    int32_t rc = check_extra(s, extra, extra_count, fn, err);
     if (rc != LP_OK)
         return rc;
     int64_t counters[2] = {s->epoch, s->env_steps};
     size_t count = 0;
     lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
     if (items == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
     /* The report's shell is allocated before anything is restored. */
     lp_load_report *shell = NULL;
     if (report != NULL && (shell = calloc(1, sizeof *shell)) == NULL) {
         free(items);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_load: out of memory");
+        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
     }
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
-    rc = lp__ckpt_open(path, &ck, err);
+    rc = path != NULL ? lp__ckpt_open(path, &ck, err)
+                      : lp__ckpt_parse(data, size, where, &ck, err);
     if (rc == LP_OK)
-        rc = check_values(ck, path, extra, extra_count, extra_required, check, user, err);
+        rc = check_values(ck, where, extra, extra_count, extra_required, check, user, err);
     if (rc == LP_OK)
         rc = lp__ckpt_restore(ck, items, count, strict ? LP__CKPT_STRICT : LP__CKPT_LENIENT, &cr,
                               err);
@@ -250,6 +250,32 @@ int32_t lp__session_load_checked(lp_session *s, const char *path, const lp_named
     if (shell == NULL)
         lp__ckpt_report_free(cr);
     return rc;
+}
+
+int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
+                        size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
+    if (path == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load: the path is NULL");
+    return load(s, path, NULL, 0, NULL, extra, extra_count, strict, 0, NULL, NULL, report, err);
+}
+
+int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size, const char *label,
+                               const lp_named_tensor *extra, size_t extra_count, int strict,
+                               lp_load_report **report, lp_error *err) {
+    if (data == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load_buffer: the data is NULL");
+    return load(s, NULL, data, size, label, extra, extra_count, strict, 0, NULL, NULL, report,
+                err);
+}
+
+int32_t lp__session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
+                                 const lp_named_tensor *extra, size_t extra_count, int strict,
+                                 int extra_required, lp__load_check_fn check, void *user,
+                                 lp_load_report **report, lp_error *err) {
+    if (path == NULL && data == NULL)
+        return lp__seterr(err, LP_EINVAL, "lp_session_load: the path is NULL");
+    return load(s, data != NULL ? NULL : path, data, size, path, extra, extra_count, strict,
+                extra_required, check, user, report, err);
 }
 
 size_t lp_load_report_count(const lp_load_report *r, int32_t kind) {

@@ -17,6 +17,7 @@ void lp_session_options_init(lp_session_options *opt) {
     opt->struct_size = sizeof *opt;
     opt->use_env_path = 1;
     opt->use_install_dir = 1;
+    opt->replicas = 1;
 }
 
 void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
@@ -61,6 +62,11 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
                               "lp_session_open: options.%s is NULL while its count is %zu: pass "
                               "the array or a count of 0",
                               arrays[i].what, arrays[i].n);
+    if (out->replicas < 1 || out->replicas > (INT64_C(1) << 20))
+        return lp__seterr(err, LP_EINVAL,
+                          "lp_session_open: options.replicas is %lld; give the number of "
+                          "processes training together, 1 .. 2^20 (1: this one alone)",
+                          (long long)out->replicas);
     for (size_t i = 0; i < out->plugin_path_count; i++)
         if (out->plugin_paths[i] == NULL || out->plugin_paths[i][0] == '\0')
             return lp__seterr(err, LP_EINVAL,
@@ -206,8 +212,20 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
     s->plan.nonfinite = b->nonfinite;
     s->total_stat = -1;
     s->skip_stat = -1;
+    if (s->plan.nonfinite == LP_NONFINITE_SKIP && s->opt.replicas > 1) {
+        /* A rank that skipped its optimizer step would leave the others
+         * waiting in that step's all-reduce. */
+        char at[512];
+        lp__pos_text(at, sizeof at, b->nonfinite_pos.value);
+        rc = lp__seterr(err, LP_ECONFIG,
+                        "%s: buffer.nonfinite: skip cannot be used by a data-parallel run "
+                        "(%lld processes): one process would skip a step the others wait in; "
+                        "use buffer.nonfinite: stop (the default)",
+                        at, (long long)s->opt.replicas);
+    }
 
-    rc = lp__model_ext_open(s, s->opt.model, err);
+    if (rc == LP_OK)
+        rc = lp__model_ext_open(s, s->opt.model, err);
     s->opt.model = NULL;
     if (rc == LP_OK)
         rc = lp__program_resolve(s, err);

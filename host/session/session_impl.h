@@ -163,6 +163,12 @@ struct lp_session {
     int64_t epoch;
     int64_t env_steps;
     char *stopped_by;
+    /* during a train phase: the instance that asked to stop, and whether
+     * the program did (lp_session_train_stop) */
+    int in_train;
+    const lp__inst *train_stopper;
+    int program_stop;
+    double *reduce_buf; /* stats_reduce: sums then counts, sized at the first use */
 
     /* The host extension "lossplug.model/1" (model_ext.c). */
     lp_model open_model;         /* options.model, copied at open */
@@ -243,6 +249,8 @@ int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int3
 void lp__stats_reset(lp_session *s);
 /* At its end: every mean is final; then the program's stats restart. */
 void lp__stats_finish(lp_session *s);
+/* Before that: the program's stats_reduce over every sum and count. */
+int32_t lp__stats_reduce(lp_session *s, lp_error *err);
 void lp__stats_reset_program(lp_session *s);
 int32_t lp__stats_open(lp_session *s, lp_error *err);
 int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err);

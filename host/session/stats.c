@@ -128,6 +128,37 @@ int32_t lp_session_stat_record(lp_session *s, int32_t handle, double value) {
     return LP_OK;
 }
 
+int32_t lp__stats_reduce(lp_session *s, lp_error *err) {
+    if (s->opt.stats_reduce == NULL || s->stat_count == 0)
+        return LP_OK;
+    if (s->reduce_buf == NULL) { /* the stats are fixed from the first train phase on */
+        s->reduce_buf = malloc(2 * s->stat_count * sizeof *s->reduce_buf);
+        if (s->reduce_buf == NULL)
+            return lp__seterr(err, LP_ENOMEM, "out of memory for the stats reduction");
+    }
+    double *sums = s->reduce_buf, *counts = s->reduce_buf + s->stat_count;
+    for (size_t i = 0; i < s->stat_count; i++) {
+        sums[i] = s->stats[i].sum;
+        counts[i] = (double)s->stats[i].count;
+    }
+    lp_error e;
+    e.code = LP_OK;
+    e.message[0] = '\0';
+    int32_t rc = s->opt.stats_reduce(s->opt.stats_reduce_user, sums, counts, s->stat_count, &e);
+    if (rc != LP_OK) {
+        int32_t code = rc < 0 ? rc : LP_EINVAL;
+        if (e.message[0] == '\0')
+            return lp__seterr(err, code, "the program's stats_reduce failed with status %d (%s)",
+                              (int)rc, lp_strerror(rc));
+        return lp__seterr(err, code, "%s", e.message);
+    }
+    for (size_t i = 0; i < s->stat_count; i++) {
+        s->stats[i].sum = sums[i];
+        s->stats[i].count = counts[i] > 0 ? (int64_t)counts[i] : 0;
+    }
+    return LP_OK;
+}
+
 void lp__stats_finish(lp_session *s) {
     for (size_t i = 0; i < s->stat_count; i++)
         s->stats[i].value =
@@ -143,6 +174,8 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
     const char *path = s->cfg->stats_path;
     int32_t format = s->cfg->stats_format;
     char where[300] = "";
+    if (s->opt.stats_off)
+        return LP_OK;
     if (s->opt.stats_path != NULL) {
         path = s->opt.stats_path;
         if (ends_with(path, ".csv"))
@@ -291,6 +324,7 @@ void lp__stats_free(lp_session *s) {
     if (s->stats_file != NULL)
         fclose(s->stats_file);
     free(s->stats_line);
+    free(s->reduce_buf);
     free(s->stats_path);
     for (size_t i = 0; i < s->stat_count; i++)
         free(s->stats[i].name);

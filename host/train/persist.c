@@ -81,6 +81,8 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
         t->extra[k++].view = view1(t->snap, LP_DTYPE_U8, (int64_t)t->snap_size);
     }
     t->extra_count = k;
+    if (t->comm.size > 1)
+        return lp__persist_ranks_setup(t, nparams + LP_ADAM_TENSOR_COUNT, err);
     return LP_OK;
 }
 
@@ -96,6 +98,11 @@ int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err) {
                            (int)rc, lp_strerror(rc));
             return rc < 0 ? rc : LP_EPLUGIN;
         }
+    }
+    if (t->comm.size > 1) {
+        int32_t rc = lp__persist_ranks_gather(t, err);
+        if (rc != LP_OK || t->comm.rank != 0)
+            return rc;
     }
     return lp_session_save(t->s, path, t->extra, t->extra_count, err);
 }
@@ -170,9 +177,14 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
     *report = NULL;
     lp_load_report *r = NULL;
     /* The trainer's entries are required and checked before anything is
-     * restored and before any loss's load hook runs. */
-    int32_t rc = lp__session_load_checked(t->s, path, t->extra, t->extra_count,
-                                          t->opt->resume_strict, 1, check_entry, t, &r, err);
+     * restored and before any loss's load hook runs; with several ranks, rank
+     * 0 reads the file and every rank restores from its bytes. */
+    int32_t rc = t->comm.size > 1
+                     ? lp__persist_ranks_load(t, path, check_entry, &r, err)
+                     : lp__session_load_checked(t->s, path, NULL, 0, t->extra, t->extra_count,
+                                                t->opt->resume_strict, 1, check_entry, t, &r, err);
+    if (rc == LP_OK)
+        rc = lp__persist_ranks_check(t, path, r, err);
     if (rc != LP_OK) {
         lp_load_report_free(r); /* a refused load may still come with a report */
         return rc;
@@ -188,7 +200,7 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
             rc = lp__seterr(err, LP_ESTATE,
                             "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
                             "program with the same model, trainer.return_window, number of "
-                            "environments and environment",
+                            "environments, environment and number of ranks",
                             path,
                             bad_kinds[b] == LP_LOAD_MISSING ? "has no entry"
                                                             : "has another dtype or shape for",

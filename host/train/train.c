@@ -347,6 +347,10 @@ static int32_t make_adapter(lp__trainer *t, int32_t obs_handle, int32_t logits_o
     ma.values_output = values_output;
     ma.step = lp_adam_step_fn;
     ma.step_user = t->adam;
+    if (t->comm.size > 1) { /* the gradient all-reduce before Adam */
+        ma.step = lp__dist_step;
+        ma.step_user = t;
+    }
     return lp_mlp_model_create(t->mlp, &ma, out, err);
 }
 
@@ -409,6 +413,12 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     so.log = o->log;
     so.log_user = o->log_user;
     so.model = &pre_model;
+    so.replicas = t->comm.size;
+    so.stats_off = t->comm.rank != 0;
+    if (t->comm.size > 1) {
+        so.stats_reduce = lp__dist_stats_reduce;
+        so.stats_reduce_user = t;
+    }
     rc = lp_session_open(path, &so, &t->s, err);
     lp_mlp_model_destroy(pre);
     if (rc != LP_OK)
@@ -449,10 +459,13 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
     t->window = t->tc.trainer.return_window;
     t->horizon = cfg->buffer.horizon;
     t->budget = o->max_steps > 0 ? o->max_steps : t->tc.trainer.total_steps;
+    rc = lp__dist_setup(t, err);
+    if (rc != LP_OK)
+        return rc;
     t->target = o->target_set              ? o->target_return
                 : t->tc.trainer.target_set ? t->tc.trainer.target_return
                                            : NAN;
-    int64_t batch = cfg->buffer.segments * cfg->buffer.horizon;
+    int64_t batch = cfg->buffer.segments * cfg->buffer.horizon * t->comm.size;
     t->num_updates = t->tc.trainer.total_steps / batch;
     if (t->num_updates < 1)
         t->num_updates = 1;
@@ -473,7 +486,9 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         es.entries = t->tc.entries;
         es.entry_count = t->tc.entry_count;
         es.num_envs = t->env.num_envs;
-        es.seed = t->seed;
+        es.seed = t->rank_seed;
+        es.rank = t->comm.rank;
+        es.ranks = t->comm.size;
         err->message[0] = '\0';
         rc = t->env.open(&t->env, &es, err);
         if (rc != LP_OK) {
@@ -496,6 +511,8 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
 
     rc = build_model(t, err);
     if (rc == LP_OK)
+        rc = lp__dist_broadcast_params(t, err);
+    if (rc == LP_OK)
         rc = open_session(t, path, err);
     if (rc == LP_OK)
         rc = alloc_work(t, err);
@@ -508,7 +525,7 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         rc = lp_session_stat_register(t->s, "env_steps_per_second", &t->stat_sps, err);
     if (rc != LP_OK)
         return rc;
-    lp__train_rng_seed(t->rng, (uint64_t)t->seed);
+    lp__train_rng_seed(t->rng, (uint64_t)t->rank_seed);
     err->message[0] = '\0';
     rc = t->env.reset(t->env.user, t->obs, err);
     if (rc != LP_OK) {
@@ -533,7 +550,7 @@ static void teardown(lp__trainer *t) {
                       t->rewards,     t->terminated, t->truncated, t->final_obs, t->ep_returns,
                       t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,  t->boot_obs,
                       t->boot_values, t->boot_rows,  t->returns,   t->lengths,   t->snap,
-                      t->extra};
+                      t->extra,       t->blobs,      t->blob,      t->rank_names};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     lp__train_cfg_free(&t->tc);
@@ -547,9 +564,9 @@ static void fill_progress(const lp__trainer *t, int32_t event, lp_train_progress
     p->event = event;
     p->epoch = lp_session_epoch(t->s);
     p->env_steps = lp_session_env_steps(t->s);
-    p->episodes = t->counters[LP__CTR_EPISODES];
-    p->window_count = t->counters[LP__CTR_RING_COUNT];
-    p->mean_return = lp__mean_return(t);
+    p->episodes = t->ep_episodes;
+    p->window_count = t->ep_count;
+    p->mean_return = t->ep_return;
     p->total_loss = t->last_loss;
     p->seconds = lp__now() - t->t_start;
     p->steps_per_second =
@@ -557,6 +574,10 @@ static void fill_progress(const lp__trainer *t, int32_t event, lp_train_progress
     p->learning_rate = t->last_lr;
     p->log_every = t->tc.trainer.log_every;
     p->session = t->s;
+    p->params = lp_mlp_params(t->mlp);
+    p->param_count = lp_mlp_param_count(t->mlp);
+    p->rank = t->comm.rank;
+    p->ranks = t->comm.size;
 }
 
 static int report(const lp__trainer *t, lp_train_progress *p) {
@@ -572,6 +593,8 @@ static int32_t checkpoint(lp__trainer *t, lp_error *err) {
     int32_t rc = lp__persist_save(t, path, err);
     if (rc != LP_OK)
         return rc;
+    if (t->comm.rank != 0) /* rank 0 wrote it */
+        return LP_OK;
     lp_train_progress p;
     fill_progress(t, LP_TRAIN_EVENT_CHECKPOINT, &p);
     p.path = path;
@@ -582,8 +605,12 @@ static int32_t checkpoint(lp__trainer *t, lp_error *err) {
 static int32_t resume(lp__trainer *t, lp_error *err) {
     lp_load_report *r = NULL;
     int32_t rc = lp__persist_load(t, t->opt->resume_path, &r, err);
-    if (rc != LP_OK)
+    if (rc == LP_OK)
+        rc = lp__dist_episodes(t, err);
+    if (rc != LP_OK) {
+        lp_load_report_free(r);
         return rc;
+    }
     size_t missing = lp_load_report_count(r, LP_LOAD_MISSING);
     size_t unexpected = lp_load_report_count(r, LP_LOAD_UNEXPECTED);
     size_t mismatched = lp_load_report_count(r, LP_LOAD_MISMATCHED);
@@ -619,8 +646,8 @@ static int32_t set_lr(lp__trainer *t, lp_error *err) {
  * episode ends) and this call's env steps per second so far. A non-finite
  * value is refused by the session and simply not recorded. */
 static void record_stats(lp__trainer *t) {
-    (void)lp_session_stat_record(t->s, t->stat_return, lp__mean_return(t));
-    (void)lp_session_stat_record(t->s, t->stat_length, lp__mean_length(t));
+    (void)lp_session_stat_record(t->s, t->stat_return, t->ep_return);
+    (void)lp_session_stat_record(t->s, t->stat_length, t->ep_length);
     double secs = lp__now() - t->t_start;
     if (secs > 0)
         (void)lp_session_stat_record(t->s, t->stat_sps,
@@ -628,8 +655,8 @@ static void record_stats(lp__trainer *t) {
 }
 
 static int solved(const lp__trainer *t) {
-    return !isnan(t->target) && t->counters[LP__CTR_RING_COUNT] >= t->window &&
-           lp__mean_return(t) >= t->target;
+    return !isnan(t->target) && t->ep_count >= t->window * t->comm.size &&
+           t->ep_return >= t->target;
 }
 
 static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
@@ -649,6 +676,8 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
         if (rc == LP_OK)
             rc = lp__rollout(t, err);
         if (rc == LP_OK)
+            rc = lp__dist_episodes(t, err);
+        if (rc == LP_OK)
             record_stats(t);
         if (rc == LP_OK)
             rc = set_lr(t, err);
@@ -665,6 +694,10 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
         fill_progress(t, LP_TRAIN_EVENT_EPOCH, &p);
         p.summary = &sum;
         int want_stop = report(t, &p);
+        int sigint = o->handle_sigint && lp__sigint_pending();
+        rc = lp__dist_agree(t, &sigint, &want_stop, err);
+        if (rc != LP_OK)
+            return rc;
         if (o->checkpoint_path != NULL && every > 0 && lp_session_epoch(t->s) % every == 0) {
             rc = checkpoint(t, err);
             if (rc != LP_OK)
@@ -675,7 +708,7 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
             stop = LP_TRAIN_STOP_SOLVED;
         else if (lp_session_env_steps(t->s) >= t->budget)
             stop = LP_TRAIN_STOP_BUDGET;
-        else if (o->handle_sigint && lp__sigint_pending())
+        else if (sigint)
             stop = LP_TRAIN_STOP_INTERRUPTED;
         else if (want_stop)
             stop = LP_TRAIN_STOP_CALLBACK;
@@ -691,11 +724,11 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
     out->solved = solved(t);
     out->epochs = lp_session_epoch(t->s);
     out->env_steps = lp_session_env_steps(t->s);
-    out->episodes = t->counters[LP__CTR_EPISODES];
+    out->episodes = t->ep_episodes;
     out->seconds = lp__now() - t->t_start;
     out->steps_per_second =
         out->seconds > 0 ? (double)(out->env_steps - t->steps_start) / out->seconds : 0.0;
-    out->mean_return = lp__mean_return(t);
+    out->mean_return = t->ep_return;
     lp_train_progress p;
     fill_progress(t, LP_TRAIN_EVENT_END, &p);
     p.outcome = out;
@@ -748,6 +781,8 @@ int32_t lp_train_run(const char *path, const lp_train_options *opt, const lp_env
     int32_t rc = setup(t, path, env, &e);
     if (rc == LP_OK && opt->resume_path != NULL)
         rc = resume(t, &e);
+    if (rc == LP_OK)
+        rc = lp__dist_episodes(t, &e);
     if (rc == LP_OK && opt->handle_sigint)
         rc = lp__sigint_install(&sig, &e);
     if (rc == LP_OK) {

@@ -7,6 +7,9 @@
  *   rollout.c       one rollout: forward, sampling, env step, fields
  *   persist.c       checkpoints: the extra tensors, save, resume
  *   sigint.c        the optional SIGINT handler and its flag
+ *   distrib.c       data-parallel training over an lp_comm: seeds, the
+ *                   gradient all-reduce, agreed stops, reduced stats
+ *   persist_ranks.c checkpoints of several ranks: gather, read and broadcast
  *   printer.c       lp_train_printer
  * Nothing here is API; every non-static name is lp__*.
  */
@@ -15,7 +18,9 @@
 
 #include "config.h"
 
+#include <lossplug/comm.h>
 #include <lossplug/host.h>
+#include <lp_load_check.h>
 
 #include <signal.h>
 #include <stddef.h>
@@ -165,6 +170,20 @@ typedef struct lp__trainer {
     double last_lr;
     /* program stats (lp_session_stat_register) */
     int32_t stat_return, stat_length, stat_sps;
+
+    /* data-parallel training (distrib.c, persist_ranks.c) */
+    lp_comm comm;         /* opt->comm, or the single-process one */
+    int64_t rank_seed;    /* this rank's environment and sampler seed */
+    double ep_return;     /* the whole job's mean return of the last windows */
+    double ep_length;     /* and mean length */
+    int64_t ep_count;     /* episodes in those means: every rank's window */
+    int64_t ep_episodes;  /* episodes finished, every rank */
+    unsigned char *blobs; /* rank 0: every rank's own checkpoint entries */
+    unsigned char *blob;  /* this rank's, packed for the gather */
+    size_t blob_size;     /* bytes of one rank's entries */
+    size_t own_first;     /* t->extra: index of the first per-rank entry */
+    size_t own_count;     /* per-rank entries per rank */
+    char *rank_names;     /* "rank<r>/..." names of the other ranks' entries */
 } lp__trainer;
 
 /* rollout.c */
@@ -182,6 +201,35 @@ double lp__mean_length(const lp__trainer *t);
 int32_t lp__persist_setup(lp__trainer *t, lp_error *err);
 int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err);
 int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **report, lp_error *err);
+
+/* distrib.c: each is a no-op or local computation with one rank. */
+/* Check opt->comm (or take the local one); this rank's seed. */
+int32_t lp__dist_setup(lp__trainer *t, lp_error *err);
+/* Rank 0's initial parameters to every rank. */
+int32_t lp__dist_broadcast_params(lp__trainer *t, lp_error *err);
+/* The optimizer step the model adapter calls: averages the gradients
+ * across ranks and agrees on a loss's stop request, then Adam. */
+int32_t lp__dist_step(void *user, float *params, float *grads, size_t count, const lp_ctx *ctx,
+                      lp_error *err);
+/* lp_session_options.stats_reduce. */
+int32_t lp__dist_stats_reduce(void *user, double *sums, double *counts, size_t n, lp_error *err);
+/* ep_return, ep_length, ep_count, ep_episodes of the whole job. */
+int32_t lp__dist_episodes(lp__trainer *t, lp_error *err);
+/* Whether any rank saw SIGINT or a progress callback asking to stop. */
+int32_t lp__dist_agree(lp__trainer *t, int *sigint, int *want_stop, lp_error *err);
+
+/* persist_ranks.c: with more than one rank. */
+/* Give the per-rank entries t->extra[first ..] one copy per rank. */
+int32_t lp__persist_ranks_setup(lp__trainer *t, size_t first, lp_error *err);
+/* Gather every rank's entries into rank 0's copies (called by every rank). */
+int32_t lp__persist_ranks_gather(lp__trainer *t, lp_error *err);
+/* Rank 0 reads `path`, every rank restores from the broadcast bytes, each
+ * trainer entry checked by `check` (user: t) before anything is restored. */
+int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_fn check,
+                               lp_load_report **report, lp_error *err);
+/* Any rank: refuse a checkpoint of more ranks than this run has. */
+int32_t lp__persist_ranks_check(const lp__trainer *t, const char *path, const lp_load_report *r,
+                                lp_error *err);
 
 /* train.c */
 double lp__now(void);

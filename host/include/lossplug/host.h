@@ -213,6 +213,22 @@ typedef struct lp_session_options {
     /* 1: the session's registry scans plugins out of process first
      * (lp_registry_options.scan). Default 0. (Added in lossplug 0.2.) */
     int scan_plugins;
+    /* Data-parallel training (docs/distributed.md): `replicas` processes
+     * run this session on their own environments in lockstep, so each
+     * lp_session_rollout_step counts segments * replicas env steps (the
+     * counter, schedules and the stats file then speak of the whole job).
+     * Default 1. */
+    int64_t replicas;
+    int stats_off; /* 1: write no stats file (every rank but one); default 0 */
+    /* Optional: called at the end of every train phase, before the means are
+     * taken and the stats line is written, with each statistic's sum and
+     * count of this process (index i is lp_session_stat_name(s, i); a
+     * program statistic's handle is its index). A data-parallel program sums
+     * them across processes here, in place, so that every process gets, and
+     * the stats file holds, the mean over all. Called from lp_session_train's
+     * thread; the arrays are session-owned and valid during the call. */
+    int32_t (*stats_reduce)(void *user, double *sums, double *counts, size_t count, lp_error *err);
+    void *stats_reduce_user;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);
@@ -411,6 +427,14 @@ typedef struct lp_train_summary {
 LP_API int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
                                 lp_error *err);
 
+/* During a train phase (from the model's callbacks): whether an instance
+ * has asked to stop it (it then ends after the current minibatch), and a
+ * way for the program to end it after the current minibatch as if one had
+ * (summary->stopped 1, stopped_by NULL). A data-parallel program agrees on
+ * the stop across processes with these. LP_ESTATE outside a train phase. */
+LP_API int lp_session_train_stopping(const lp_session *s);
+LP_API int32_t lp_session_train_stop(lp_session *s, lp_error *err);
+
 /* Counters: the current epoch (from 0) and environment steps so far. */
 LP_API int64_t lp_session_epoch(const lp_session *s);
 LP_API int64_t lp_session_env_steps(const lp_session *s);
@@ -472,6 +496,15 @@ typedef struct lp_load_report lp_load_report;
 LP_API int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
                                size_t extra_count, int strict, lp_load_report **report,
                                lp_error *err);
+
+/* lp_session_load from `size` bytes of a checkpoint file held in memory
+ * (read once and broadcast to the processes of a data-parallel run);
+ * `label` names it in messages (NULL: "<buffer>"). The bytes are copied;
+ * the caller keeps its buffer. */
+LP_API int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size,
+                                      const char *label, const lp_named_tensor *extra,
+                                      size_t extra_count, int strict, lp_load_report **report,
+                                      lp_error *err);
 
 typedef enum lp_load_kind {
     LP_LOAD_RESTORED = 0,
@@ -719,7 +752,11 @@ typedef struct lp_env_setup {
     const lp_config_entry *entries; /* the section's scalars, file order */
     size_t entry_count;
     int64_t num_envs; /* buffer.segments: the environment must run this many */
-    int64_t seed;     /* the trainer's seed (trainer.seed or the options') */
+    int64_t seed;     /* this process's seed: the trainer's (trainer.seed or the
+                         options') on rank 0, one derived from it and the rank
+                         on the others */
+    int32_t rank;     /* this process in a data-parallel run (0 alone) */
+    int32_t ranks;    /* processes in the run (1 alone) */
 } lp_env_setup;
 
 /* What an environment's `step` writes: trainer-owned arrays of num_envs rows,
@@ -830,6 +867,10 @@ typedef struct lp_train_progress {
     const lp_load_report *load_report; /* RESUMED: what was restored */
     const lp_train_outcome *outcome;   /* END */
     const lp_train_summary *summary;   /* EPOCH: the train phase (minibatches, early stop) */
+    const float *params;               /* the model's parameters (lp_mlp_params), read-only */
+    size_t param_count;
+    int32_t rank;  /* this process, of `ranks` (docs/distributed.md); episodes, */
+    int32_t ranks; /* env steps, returns and stats above are the whole job's */
 } lp_train_progress;
 
 /* Return 0 to go on, nonzero to stop after this event (a checkpoint is then
@@ -869,6 +910,11 @@ typedef struct lp_train_options {
     void *progress_user;
     lp_log_fn log; /* plugin logs, host and trainer notices; may be NULL */
     void *log_user;
+    /* Data-parallel training (lossplug/comm.h, docs/distributed.md): every
+     * rank runs lp_train_run with the same config and its own environments;
+     * gradients are averaged before each optimizer step, only rank 0 writes
+     * stats and checkpoints. Borrowed for the call. NULL: one process. */
+    const struct lp_comm *comm;
 } lp_train_options;
 
 LP_API void lp_train_options_init(lp_train_options *opt);
