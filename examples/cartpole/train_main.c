@@ -80,7 +80,6 @@ static const char *rank_prefix(const lp_comm *c, char *buf, size_t size) {
     return buf;
 }
 
-static void log_fn(void *user, int32_t level, const char *msg) {
 /* What log_fn needs: the communicator (for the rank prefix) and -v. */
 typedef struct log_ctx {
     const lp_comm *comm;

@@ -25,15 +25,15 @@ enum {
 typedef struct lp__cli {
     const char *const *plugin_paths; /* --plugin-path, in order given */
     size_t plugin_path_count;
-    int allow_insecure;      /* --allow-insecure-plugins */
-    int no_default_paths;    /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
-    int no_scan;             /* --no-scan: load plugins in-process without scanning them first */
-    int json;                /* --json */
-    int verbose;             /* --verbose: also print the registry's info log */
-    int help;                /* --help */
-    int version;             /* --version */
-    const char *output;      /* -o, --output FILE (plot) */
-    const char *const *ys;   /* --y NAME (plot), in order given */
+    int allow_insecure;    /* --allow-insecure-plugins */
+    int no_default_paths;  /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
+    int no_scan;           /* --no-scan: load plugins in-process without scanning them first */
+    int json;              /* --json */
+    int verbose;           /* --verbose: also print the registry's info log */
+    int help;              /* --help */
+    int version;           /* --version */
+    const char *output;    /* -o, --output FILE (plot) */
+    const char *const *ys; /* --y NAME (plot), in order given */
     size_t y_count;
     const char *command;     /* first operand, or NULL */
     const char *const *args; /* operands after the command */

@@ -22,10 +22,9 @@
 typedef lp__walk walk;
 
 static const char *const top_keys[] = {"plugin_path", "buffer", "stats", "losses", "program"};
-static const char *const buffer_keys[] = {"segments",      "horizon",  "minibatch_segments",
-                                          "update_epochs", "seed",     "shuffle",
-                                          "sample",        "nonfinite",
-                                          "max_bytes"};
+static const char *const buffer_keys[] = {"segments",      "horizon",   "minibatch_segments",
+                                          "update_epochs", "seed",      "shuffle",
+                                          "sample",        "nonfinite", "max_bytes"};
 static const char *const sample_modes[] = {"rows", "transitions"};
 static const char *const nonfinite_modes[] = {"stop", "skip"};
 static const char *const stats_keys[] = {"path"};

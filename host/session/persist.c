@@ -200,8 +200,7 @@ static int32_t load(lp_session *s, const char *path, const void *data, size_t si
     }
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
-    rc = path != NULL ? lp__ckpt_open(path, &ck, err)
-                      : lp__ckpt_parse(data, size, where, &ck, err);
+    rc = path != NULL ? lp__ckpt_open(path, &ck, err) : lp__ckpt_parse(data, size, where, &ck, err);
     if (rc == LP_OK)
         rc = check_values(ck, where, extra, extra_count, extra_required, check, user, err);
     if (rc == LP_OK)
@@ -264,8 +263,7 @@ int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size, con
                                lp_load_report **report, lp_error *err) {
     if (data == NULL)
         return lp__seterr(err, LP_EINVAL, "lp_session_load_buffer: the data is NULL");
-    return load(s, NULL, data, size, label, extra, extra_count, strict, 0, NULL, NULL, report,
-                err);
+    return load(s, NULL, data, size, label, extra, extra_count, strict, 0, NULL, NULL, report, err);
 }
 
 int32_t lp__session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
