@@ -37,8 +37,8 @@ static size_t owner_len(const char *name) {
 }
 
 /* Entries "<owner>/...": a loss instance's state or the program's
- * ("trainer/...", "env/..."); format 1 does not say which, nor the plugin
- * of an instance. "host", "model" and "optimizer" are not owners here. */
+ * ("trainer/...", "env/..."): the entry names do not say which (the
+ * instances are in LP__CKPT_META_PLUGINS). "host", "model" and "optimizer" are not owners here. */
 static int is_instance(const char *name, size_t len) {
     static const char *const not_instances[] = {"host", "model", "optimizer"};
     if (len == 0)
@@ -80,6 +80,55 @@ static void json_instance(void *user, const char *name, size_t len) {
     lp__json_string(user, buf);
 }
 
+/* Calls fn(user, instance, plugin id, version) for each line of the
+ * metadata entry LP__CKPT_META_PLUGINS (written by lp_session_save), with
+ * every byte outside printable ASCII shown as '?'. Returns how many lines
+ * it had, 0 when the checkpoint has no such entry (older files). */
+static size_t each_plugin(const lp__ckpt *ck,
+                          void (*fn)(void *, const char *, const char *, const char *),
+                          void *user) {
+    const lp__ckpt_entry *e = lp__ckpt_find(ck, LP__CKPT_META_PLUGINS);
+    if (e == NULL || e->dtype != LP_DTYPE_U8 || e->data == NULL)
+        return 0;
+    const unsigned char *p = e->data, *end = p + e->nbytes;
+    size_t lines = 0;
+    while (p < end) {
+        char line[3 * LP__CKPT_NAME_MAX + 8], *field[3] = {line, NULL, NULL};
+        size_t n = 0, f = 1;
+        for (; p < end && *p != '\n'; p++) {
+            if (n + 1 >= sizeof line)
+                continue;
+            if (*p == ' ' && f < 3) {
+                line[n++] = '\0';
+                field[f++] = &line[n];
+            } else {
+                line[n++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+            }
+        }
+        line[n] = '\0';
+        p += p < end; /* the newline */
+        if (f == 3) {
+            fn(user, field[0], field[1], field[2]);
+            lines++;
+        }
+    }
+    return lines;
+}
+
+static void print_plugin(void *user, const char *inst, const char *id, const char *version) {
+    int *first = user;
+    printf("%s%s (plugin %s %s)", *first ? "" : ", ", inst, id, version);
+    *first = 0;
+}
+
+static void json_plugin(void *user, const char *inst, const char *id, const char *version) {
+    lp__json_object_begin(user);
+    lp__json_kv_string(user, "name", inst);
+    lp__json_kv_string(user, "plugin", id);
+    lp__json_kv_string(user, "version", version);
+    lp__json_object_end(user);
+}
+
 int lp__cmd_inspect(const lp__cli *cli, const lp_registry *reg) {
     (void)reg;
     const char *path = cli->args[0];
@@ -109,6 +158,10 @@ int lp__cmd_inspect(const lp__cli *cli, const lp_registry *reg) {
         lp__json_key(&j, "owners");
         lp__json_array_begin(&j);
         each_instance(ck, json_instance, &j);
+        lp__json_array_end(&j);
+        lp__json_key(&j, "instances"); /* the loss instances and their plugins */
+        lp__json_array_begin(&j);
+        each_plugin(ck, json_plugin, &j);
         lp__json_array_end(&j);
         lp__json_key(&j, "entries");
         lp__json_array_begin(&j);
@@ -140,6 +193,11 @@ int lp__cmd_inspect(const lp__cli *cli, const lp_registry *reg) {
         int first = 1;
         each_instance(ck, print_instance, &first);
         printf("%s\n", first ? "(none)" : "");
+        first = 1;
+        printf("loss instances: ");
+        if (each_plugin(ck, print_plugin, &first) == 0)
+            printf("(not recorded: a checkpoint written before lossplug recorded them)");
+        printf("\n");
         size_t w = 4;
         for (size_t i = 0; i < n; i++)
             if (strlen(lp__ckpt_entry_at(ck, i)->name) > w)

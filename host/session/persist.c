@@ -64,7 +64,7 @@ static int32_t check_extra(const lp_session *s, const lp_named_tensor *extra, si
  * `counters[2]`. */
 static lp__ckpt_item *build_items(const lp_session *s, const lp_named_tensor *extra, size_t n,
                                   int64_t *counters, size_t *count) {
-    size_t total = s->state_count + 2 + n;
+    size_t total = s->state_count + 2 + n + 1; /* + 1: the save's metadata entry */
     lp__ckpt_item *items = calloc(total, sizeof *items);
     if (items == NULL)
         return NULL;
@@ -83,6 +83,28 @@ static lp__ckpt_item *build_items(const lp_session *s, const lp_named_tensor *ex
     }
     *count = k;
     return items;
+}
+
+/* The text of the entry LP__CKPT_META_PLUGINS: one line per instance,
+ * "<instance> <plugin id> <plugin version>\n", in config order. A
+ * malloc'ed string (its length in *len), or NULL when out of memory. */
+static char *plugins_text(const lp_session *s, size_t *len) {
+    size_t size = 1;
+    for (size_t i = 0; i < s->inst_count; i++) {
+        const lp_loss_desc *d = s->insts[i].info->desc;
+        size += strlen(s->insts[i].cfg->name) + strlen(d->id) + strlen(d->version) + 3;
+    }
+    char *text = malloc(size);
+    if (text == NULL)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < s->inst_count; i++) {
+        const lp_loss_desc *d = s->insts[i].info->desc;
+        at += (size_t)snprintf(text + at, size - at, "%s %s %s\n", s->insts[i].cfg->name, d->id,
+                               d->version);
+    }
+    *len = at;
+    return text;
 }
 
 int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *extra,
@@ -109,9 +131,25 @@ int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *
     int64_t counters[2] = {s->epoch, s->env_steps};
     size_t count = 0;
     lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
-    if (items == NULL)
+    size_t text_len = 0;
+    char *text = items != NULL ? plugins_text(s, &text_len) : NULL;
+    if (text == NULL) {
+        free(items);
         return lp__seterr(err, LP_ENOMEM, "lp_session_save: out of memory");
-    rc = lp__ckpt_write(path, items, count, err);
+    }
+    const size_t written = count + (text_len > 0); /* no instance: no entry */
+    /* Which plugin each instance came from, for `lossplug inspect`: a
+     * metadata entry that no restore wants or reports (ckpt_restore.c).
+     * build_items left room for it. */
+    items[count].name = LP__CKPT_META_PLUGINS;
+    memset(&items[count].view, 0, sizeof items[count].view);
+    items[count].view.data = text;
+    items[count].view.dtype = LP_DTYPE_U8;
+    items[count].view.rank = 1;
+    items[count].view.shape[0] = (int64_t)text_len;
+    items[count].view.strides[0] = 1;
+    rc = lp__ckpt_write(path, items, written, err);
+    free(text);
     free(items);
     return rc;
 }

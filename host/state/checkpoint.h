@@ -110,6 +110,13 @@ int32_t lp__ckpt_entry_copy(const lp__ckpt_entry *entry, const lp_tensor *dst, l
 
 /* ---- restore --------------------------------------------------------------- */
 
+/* Metadata entries: written by a save for readers such as `lossplug
+ * inspect`, never restored and never reported as unexpected by a restore
+ * (a checkpoint without them restores the same). */
+#define LP__CKPT_META_PREFIX "host/meta/"
+/* "<instance> <plugin id> <plugin version>\n" per loss instance (u8 text). */
+#define LP__CKPT_META_PLUGINS LP__CKPT_META_PREFIX "plugins"
+
 typedef enum lp__ckpt_mode {
     /* Any missing, unexpected or mismatched entry fails the restore and
      * nothing is written. */

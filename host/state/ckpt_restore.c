@@ -46,6 +46,11 @@ static int by_name(const void *a, const void *b) {
                   (*(const lp__ckpt_item *const *)b)->name);
 }
 
+/* A metadata entry (checkpoint.h): neither wanted nor unexpected. */
+static int is_meta(const char *name) {
+    return strncmp(name, LP__CKPT_META_PREFIX, sizeof LP__CKPT_META_PREFIX - 1) == 0;
+}
+
 static int wanted(const lp__ckpt_item **sorted, size_t n, const char *name) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -130,7 +135,7 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
     }
     for (size_t j = 0; j < n_entries; j++) {
         const lp__ckpt_entry *e = lp__ckpt_entry_at(ck, j);
-        if (!wanted(sorted, count, e->name)) {
+        if (!wanted(sorted, count, e->name) && !is_meta(e->name)) {
             n_unexpected++;
             bytes += strlen(e->name) + 1;
         }
@@ -161,7 +166,7 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
     }
     for (size_t j = 0; j < n_entries; j++) {
         const lp__ckpt_entry *e = lp__ckpt_entry_at(ck, j);
-        if (!wanted(sorted, count, e->name))
+        if (!wanted(sorted, count, e->name) && !is_meta(e->name))
             r->unexpected[r->unexpected_count++] = lp__ckpt_report_name(r, &used, e->name);
     }
 

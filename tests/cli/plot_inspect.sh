@@ -133,7 +133,9 @@ expect_err "/ppo.so: 1 of 1 losses loaded" "-v shows the host's and plugins' mes
 # ---- inspect ------------------------------------------------------------
 run_lp inspect "$lp_tmp/run.ckpt"
 expect_rc 0 "inspect a real checkpoint"
-expect_out "format: version 1, 23 entries" "inspect"
+expect_out "format: version 1, 24 entries" "inspect"
+# ppo.yaml's instances and the plugins they came from (the entry host/meta/plugins).
+expect_out "loss instances: gae (plugin gae 1.0.0), actor (plugin ppo 1.0.0), critic (plugin value 1.0.0)" "inspect names the plugins"
 expect_out "taken: after epoch 4, 2048 env steps" "inspect"
 grep -qE '^  model/actor/0/w +f32 +\[64, 4\] +1024 +[0-9]+ +ok$' "$out" || { fail "inspect: the model/actor/0/w row"; show_last; }
 run_lp inspect --json "$lp_tmp/run.ckpt"
@@ -162,6 +164,12 @@ for _ in range(count):
 got = d["entries"]
 if got != want:
     sys.exit("entries differ:\n%s\n%s" % (got, want))
+meta = [e for e in want if e["name"] == "host/meta/plugins"][0]
+text = b[meta["offset"] + 2 + len("host/meta/plugins") + 2 + 8 + 8:][:meta["bytes"]].decode()
+lines = [l.split(" ") for l in text.splitlines()]
+if d["instances"] != [{"name": a, "plugin": p, "version": v} for a, p, v in lines] or \
+        [(a, p) for a, p, _ in lines] != [("gae", "gae"), ("actor", "ppo"), ("critic", "value")]:
+    sys.exit("instances differ: %s against %s" % (d["instances"], lines))
 epoch = [e for e in want if e["name"] == "host/epoch"][0]
 if d["epoch"] != struct.unpack("<q", b[epoch["offset"] + 2 + 10 + 2 + 8:][:8])[0]:
     sys.exit("epoch differs")
