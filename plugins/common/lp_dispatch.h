@@ -54,12 +54,17 @@ enum { LP__ISA_BASE = 0, LP__ISA_AVX2 = 1, LP__ISA_AVX512 = 2 };
 #if defined(__GNUC__) && defined(__x86_64__)
 
 #define LP__HAVE_ISA_VARIANTS 1
+/* GCC takes a preferred vector width in `target`; Clang (14) does not, and
+ * refuses the whole attribute (the fuzz build uses Clang). */
+#if defined(__clang__)
+#define LP__AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"
+#else
+#define LP__AVX512_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512"
+#endif
 #define LP__DEFINE_ISA_VARIANTS(name, ret, params, ...)                                            \
     static ret name##_base params __VA_ARGS__                                                      \
         __attribute__((target("avx2,fma"))) static ret name##_avx2 params __VA_ARGS__              \
-        __attribute__((                                                                            \
-            target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,"                                  \
-                   "prefer-vector-width=512"))) static ret name##_avx512 params __VA_ARGS__
+        __attribute__((target(LP__AVX512_TARGET))) static ret name##_avx512 params __VA_ARGS__
 
 /* The widest level this CPU runs (libgcc's check includes the OS's
  * support of the AVX and AVX-512 register state). */
