@@ -1,8 +1,9 @@
 /* The gaps: a duplicate state_register and an lp_loss below the 1.0 size
  * refused with their messages (the "oddball" test plugin), the strict-load
- * failure message, and each pain of ../shared/design/lifecycle.md's table
- * shown fixed by a test named after it (grep "lifecycle.md pain"). Some
- * pains have fuller tests elsewhere, named in the comments. */
+ * failure message, and each pain of the trainers lossplug's lifecycle
+ * follows (Metta's, AllenAct's: silent stat collisions, last-writer-wins
+ * specs, ...) shown fixed by a test named after it (grep "lifecycle.md
+ * pain"). Some pains have fuller tests elsewhere, named in the comments. */
 #include "session_test.h"
 
 #include <stddef.h>
