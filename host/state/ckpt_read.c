@@ -123,7 +123,7 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
     for (size_t i = 0; i < ck->count; i++) {
         lp__ckpt_entry *e = &ck->entries[i];
         const size_t start = pos;
-        size_t len, rank;
+        size_t len = 0, rank; /* NEED reads len once e->name is set */
         uint64_t nbytes, nelem = 1;
         int too_big = 0;
         const char *why;
