@@ -677,22 +677,14 @@ static void test_masked_reference(void **state) {
         for (int64_t k = 0; k < LPT_MC_N; k++)
             x[k] = c.z[k];
         assert_near(res.loss, a2c_ref_loss(x, LPT_MC_N, &r), 1e-5);
-        double ent = 0.0;
-        for (int64_t i = 0; i < LPT_MC_M; i++)
-            ent += lpt_ref_entropy(x + i * LPT_MC_A, lpt_mc_mask(&c, i), LPT_MC_A);
-        assert_near(stat_last(in, "entropy"), ent / LPT_MC_M, 1e-5);
-        lpt_fd_grad(a2c_ref_loss, &r, x, LPT_MC_N, 1e-4, num);
+        assert_near(stat_last(in, "entropy"), lpt_mc_mean_entropy(&c, x), 1e-5);
         int64_t worst = -1;
-        if (lpt_mc_grad_check(&c, g, num, 1e-5, &worst) != 0)
+        if (lpt_mc_fd_check(&c, a2c_ref_loss, &r, x, 1e-4, g, num, 1e-5, &worst) != 0)
             fail_msg("mask %d: gradient entry %lld is %g, reference %g", with_mask,
                      (long long)worst, (double)g[worst], num[worst]);
 
         /* A taken action that is masked: an error naming row and step. */
-        c.act[5] = with_mask ? 0 : c.act[5];
-        if (with_mask)
-            c.mask[5 * LPT_MC_A + 0] = 0;
-        else
-            c.z[5 * LPT_MC_A + c.act[5]] = -INFINITY;
+        lpt_mc_mask_taken(&c, 5);
         memset(g, 0, sizeof g);
         assert_int_equal(lpt_train(in, 1.0f, &res), LP_ERANGE);
         assert_contains(lpt_last_error(in), "row 1, step 2 has probability 0");

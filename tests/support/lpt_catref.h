@@ -126,4 +126,32 @@ static inline int lpt_mc_grad_check(const lpt_masked_case *c, const float *g, co
     return bad;
 }
 
+/* Central differences of `loss` (ctx `ref`) at x with step h into num, then
+ * lpt_mc_grad_check of the plugin's gradient g against them. */
+static inline int lpt_mc_fd_check(const lpt_masked_case *c, lpt_scalar_fn loss, void *ref,
+                                  double *x, double h, const float *g, double *num, double tol,
+                                  int64_t *worst) {
+    lpt_fd_grad(loss, ref, x, LPT_MC_N, h, num);
+    return lpt_mc_grad_check(c, g, num, tol, worst);
+}
+
+/* The mean over the case's samples of the reference entropy of logits x. */
+static inline double lpt_mc_mean_entropy(const lpt_masked_case *c, const double *x) {
+    double ent = 0.0;
+    for (int64_t i = 0; i < LPT_MC_M; i++)
+        ent += lpt_ref_entropy(x + i * LPT_MC_A, lpt_mc_mask(c, i), LPT_MC_A);
+    return ent / LPT_MC_M;
+}
+
+/* Makes sample i's taken action masked: with a mask, the action becomes 0
+ * and its mask byte 0; without, its logit becomes -inf. */
+static inline void lpt_mc_mask_taken(lpt_masked_case *c, int64_t i) {
+    if (c->with_mask) {
+        c->act[i] = 0;
+        c->mask[i * LPT_MC_A + 0] = 0;
+    } else {
+        c->z[i * LPT_MC_A + c->act[i]] = -INFINITY;
+    }
+}
+
 #endif /* LPT_CATREF_H */
