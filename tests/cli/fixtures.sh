@@ -37,7 +37,7 @@ while IFS='|' read -r case reason; do
     expect_out "fixture_alpha" "$case (the good plugin still loads)"
 done <<'CASES'
 no_entry|no 'lossplug_entry' symbol
-bad_major|built for plugin ABI 2.0, but this host speaks ABI 1.0
+bad_major|built for plugin ABI 2.0, but this host speaks ABI 1.1
 small_entry|lp_entry.struct_size is
 small_struct|lp_loss_desc.struct_size is
 missing_field|descriptor field 'id' is NULL

@@ -247,7 +247,7 @@ static void test_no_entry(void **state) {
 static void test_bad_major(void **state) {
     lp_registry *reg = BAD_CASE(*state, "bad_major",
                                 "bad_major.so: built for plugin ABI 2.0, but this host speaks ABI "
-                                "1.0 and the major versions must match: rebuild the plugin "
+                                "1.1 and the major versions must match: rebuild the plugin "
                                 "against the lossplug 1.x SDK");
     assert_int_equal(lp_registry_diag_at(reg, 0)->code, LP_EABI);
     assert_int_equal(lp_registry_loss_count(reg), 2);

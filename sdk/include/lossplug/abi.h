@@ -38,7 +38,7 @@ extern "C" {
 /* ---- versions --------------------------------------------------------- */
 
 #define LP_ABI_MAJOR 1
-#define LP_ABI_MINOR 0
+#define LP_ABI_MINOR 1 /* 1.1: field updates, exclusive bounds, action spaces */
 
 /* Name of the one symbol a plugin exports. */
 #define LP_ENTRY_SYMBOL "lossplug_entry"
@@ -176,6 +176,10 @@ enum {
     LP_PARAM_REQUIRED = 1u << 0, /* no default: the config must set it */
     LP_PARAM_HAS_MIN = 1u << 1,  /* `min` is meaningful (inclusive) */
     LP_PARAM_HAS_MAX = 1u << 2,  /* `max` is meaningful (inclusive) */
+    /* Added in 1.1. With HAS_MIN / HAS_MAX: the bound itself is not allowed
+     * (`(1, inf)`, `[0, 1)`). A 1.0 host ignores them and checks inclusively. */
+    LP_PARAM_MIN_EXCLUSIVE = 1u << 3,
+    LP_PARAM_MAX_EXCLUSIVE = 1u << 4,
 };
 
 /* One parameter of a loss's schema. Plugin-owned, static, valid while the
@@ -214,6 +218,13 @@ enum {
     LP_FIELD_WRITE = 1u << 1,
     LP_FIELD_OPTIONAL = 1u << 2, /* a read that is satisfied by nobody is not an error:
                                     the field handle is then -1 */
+    /* Added in 1.1. Read a field another party writes and rewrite it in
+     * place, in the phases given (a reward normaliser on `rewards`). Per
+     * phase the host orders the field's writer first, then its updaters in
+     * config order, then its readers; a config that lists a reader of the
+     * field before one of its updaters is refused. Not combined with
+     * LP_FIELD_READ or LP_FIELD_WRITE in one spec. A 1.0 host refuses it. */
+    LP_FIELD_UPDATE = 1u << 3,
 };
 
 enum {
@@ -226,6 +237,7 @@ enum {
 #define LP_DIM_OBS         (-1) /* splices in the whole observation shape */
 #define LP_DIM_ACTION      (-2) /* splices in the whole action shape */
 #define LP_DIM_NUM_ACTIONS (-3) /* one dimension: number of discrete actions */
+#define LP_DIM_POLICY      (-4) /* 1.1: one dimension, lp_env_info.policy_width */
 
 /* A field of the experience buffer that a loss reads or writes. The shape is
  * per step: the buffer prepends [segments, horizon]. Plugin-owned, static or
@@ -243,8 +255,27 @@ typedef struct lp_field_spec {
     int64_t shape[LP_MAX_RANK]; /* sizes > 0 or LP_DIM_* */
 } lp_field_spec;
 
+/* Action spaces (1.1). The policy output is named "logits" for every space
+ * and has policy_width values per step:
+ *  - DISCRETE: one choice among num_actions; the actions field is i32 [],
+ *    the output holds num_actions logits.
+ *  - MULTI_DISCRETE: action_dims independent choices, component k among
+ *    action_nvec[k]; the actions field is i32 [action_dims], the output holds
+ *    the components' logits concatenated in order (sum of nvec).
+ *  - BOX: a diagonal Gaussian over action_dims real values; the actions
+ *    field is f32 [action_dims] (the sample, before any clipping to
+ *    [action_low, action_high] that the environment applies); the output
+ *    holds the means then the log standard deviations (2 * action_dims).
+ * A stored log-probability (`logprobs`, f32 []) is the sum over components. */
+typedef enum lp_action_space {
+    LP_ACTION_DISCRETE = 0,
+    LP_ACTION_MULTI_DISCRETE = 1,
+    LP_ACTION_BOX = 2,
+} lp_action_space;
+
 /* The environment the host trains on, as the embedding program declared it.
- * Host-owned, valid until the instance is destroyed. */
+ * Host-owned, valid until the instance is destroyed (and so are the arrays
+ * its 1.1 pointers point to). */
 typedef struct lp_env_info {
     uint32_t struct_size;
     int32_t obs_dtype;
@@ -257,6 +288,15 @@ typedef struct lp_env_info {
     int64_t num_actions; /* discrete choices (logits width); 0 when continuous */
     int64_t segments;    /* buffer rows (parallel environments x segments per env) */
     int64_t horizon;     /* steps per row (BPTT horizon) */
+    /* ---- added in 1.1: read with LP_HAS_FIELD; a 1.0 host's env is
+     * DISCRETE with num_actions choices. num_actions keeps its 1.0 meaning:
+     * the discrete count, sum(nvec) for MULTI_DISCRETE, 0 for BOX. ---- */
+    int32_t action_space;       /* lp_action_space */
+    int32_t action_dims;        /* components: 1, nvec entries, or box dimensions */
+    const int64_t *action_nvec; /* MULTI_DISCRETE: action_dims counts; else NULL */
+    const float *action_low;    /* BOX: action_dims lower bounds (may be -inf); else NULL */
+    const float *action_high;   /* BOX: action_dims upper bounds (may be +inf); else NULL */
+    int64_t policy_width;       /* values of the "logits" output per step (see above) */
 } lp_env_info;
 
 /* ---- what hooks receive ------------------------------------------------ */
