@@ -37,11 +37,17 @@ double lp__anneal_value(const lp__anneal_rule *r, double base, int64_t epoch, in
     if (t >= r->end)
         return r->to;
     double frac = (double)(t - r->start) / (double)(r->end - r->start);
+    double v;
     if (r->shape == LP__ANNEAL_COSINE) {
         const double pi = 3.14159265358979323846;
-        return r->to + (base - r->to) * 0.5 * (1.0 + cos(pi * frac));
+        v = r->to + (base - r->to) * 0.5 * (1.0 + cos(pi * frac));
+    } else {
+        v = base + (r->to - base) * frac;
     }
-    return base + (r->to - base) * frac;
+    /* Rounding may step an ulp past either end; both ends are in the
+     * param's range, and abi.h promises the value is too. */
+    const double lo = base < r->to ? base : r->to, hi = base < r->to ? r->to : base;
+    return v < lo ? lo : v > hi ? hi : v;
 }
 
 void lp__anneal_apply(const lp__anneal_rule *r, const lp_value *base, lp_value *cur, int64_t epoch,

@@ -115,6 +115,29 @@ static void test_linear(void **state) {
     assert_true(lp__anneal_value(&u, 1.0, 0, -5) == 1.0);
 }
 
+/* Rounding never takes a value past either end (abi.h: an annealed value
+ * stays in the param's range, whose ends the configured value and the
+ * target are). The unclamped formulas overshoot in both cases below. */
+static void test_stays_between(void **state) {
+    (void)state;
+    const double base = -0.5045226072838558, to = 2.0547860339982614e-16;
+    /* (double)(end - 1) / (double)end rounds to 1: base + (to - base) * 1
+     * is 2.220446049250313e-16, above `to`. */
+    const int64_t end = INT64_C(1) << 62;
+    lp__anneal_rule r = anneal(LP__ANNEAL_BY_STEP, LP__ANNEAL_LINEAR, 0, end, to);
+    assert_true(base + (to - base) * ((double)(end - 1) / (double)end) > to);
+    double v = lp__anneal_value(&r, base, 0, end - 1);
+    assert_true(v >= base && v <= to);
+    /* Cosine one step in: to + (base - to) * c with c just below 1 lands
+     * above `base`. */
+    const double cb = 7.556747911954893e-19, ct = -2.1237639075546663e-10;
+    lp__anneal_rule c = anneal(LP__ANNEAL_BY_STEP, LP__ANNEAL_COSINE, 0, 1000000000, ct);
+    const double pi = 3.14159265358979323846;
+    assert_true(ct + (cb - ct) * 0.5 * (1.0 + cos(pi * 1e-9)) > cb);
+    v = lp__anneal_value(&c, cb, 0, 1);
+    assert_true(v >= ct && v <= cb);
+}
+
 static void test_cosine(void **state) {
     (void)state;
     lp__anneal_rule r = anneal(LP__ANNEAL_BY_EPOCH, LP__ANNEAL_COSINE, 0, 100, 0.0);
@@ -164,10 +187,10 @@ static void test_apply(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_epoch_range), cmocka_unit_test(test_step_range),
-        cmocka_unit_test(test_cycles),      cmocka_unit_test(test_phases_from_config),
-        cmocka_unit_test(test_linear),      cmocka_unit_test(test_cosine),
-        cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_epoch_range),   cmocka_unit_test(test_step_range),
+        cmocka_unit_test(test_cycles),        cmocka_unit_test(test_phases_from_config),
+        cmocka_unit_test(test_linear),        cmocka_unit_test(test_cosine),
+        cmocka_unit_test(test_stays_between), cmocka_unit_test(test_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
