@@ -24,6 +24,50 @@
  *                 thread that opened it). Hooks of one instance never run
  *                 concurrently with each other.
  *  [any-thread]   may be called from any thread, concurrently.
+ *
+ * What the host guarantees (written once, here; a plugin trusts it and does
+ * not check it again; the host's tests check it):
+ *  - Structs. Every size-prefixed struct the host hands over (lp_host,
+ *    lp_create_args, lp_env_info, lp_ctx, lp_batch, lp_train_result) covers
+ *    at least the 1.0 layout, so every 1.0 field may be read without
+ *    LP_HAS_FIELD; only fields added after 1.0 need it. Every 1.0 service of
+ *    lp_host is non-NULL. Pointers the host hands over are non-NULL unless
+ *    the field's comment says when they are NULL.
+ *  - Parameters. args->params has param_count = the descriptor's
+ *    param_count values, in schema order; each has the declared type and,
+ *    for float and int parameters with HAS_MIN / HAS_MAX, lies inside
+ *    [min, max]; floats are finite; a bool is 0 or 1; an enum is one of its
+ *    choices; a string is non-NULL. The same holds for annealed values at
+ *    every hook: the host moves a value only between its configured value
+ *    and the anneal target, both checked against the range.
+ *  - Fields. A field the loss declared (descriptor or `fields` hook) has, in
+ *    every lp_batch, the declared dtype and the declared per-step shape with
+ *    LP_DIM_* resolved, prefixed by [rows, horizon] (whole buffer and
+ *    minibatches) or [rows] (a rollout step); other declarers of the field
+ *    declared the same type, or the session did not open. Its handle is
+ *    >= 0 from attach on, except for an optional read nobody writes (-1).
+ *    Field views may be strided; minibatch rows and horizon are >= 1.
+ *  - Outputs. An output named in the descriptor's `outputs` exists, and its
+ *    handle is >= 0 from attach on. In a train hook outputs[h] and grads[h]
+ *    are contiguous, non-NULL, shaped [rows, horizon, ...] with the model's
+ *    declared per-sample shape and dtype, grads[h] has the dtype and shape
+ *    of outputs[h], and every gradient is zero before the first train hook
+ *    of each minibatch. The per-sample shape and dtype are the embedding
+ *    program's declaration, which the host does not match against any loss:
+ *    a loss that needs, e.g., f32 logits of num_actions checks that once.
+ *  - Order. Hooks run in the order docs/abi.md gives: no hook of an
+ *    instance whose create failed, and no hook that receives a batch or a
+ *    context before attach succeeded. Parameters change only between hooks.
+ *  - Not guaranteed: the values in fields and outputs (NaN, inf, actions
+ *    out of range or masked are the loss's to report), and the train hook's
+ *    `weight` (of either sign; a config value beyond float's range arrives
+ *    as inf).
+ *  - 1.1. The 1.1 declarations (LP_PARAM_MIN_EXCLUSIVE / MAX_EXCLUSIVE,
+ *    LP_FIELD_UPDATE, LP_DIM_POLICY, the action space in lp_env_info) are
+ *    not kept by this host yet: it checks bounds inclusively, refuses
+ *    LP_FIELD_UPDATE and LP_DIM_POLICY, and neither fills nor checks the
+ *    1.1 fields of lp_env_info. Until it does, a plugin that relies on one
+ *    checks it itself.
  */
 #ifndef LOSSPLUG_ABI_H
 #define LOSSPLUG_ABI_H
@@ -334,11 +378,9 @@ typedef struct lp_batch {
     int64_t rows;
     int64_t horizon;
     const int64_t *row_index; /* buffer row of each batch row; `rows` entries */
-    /* Appended within ABI 1.0 (pre-release): check
-     * LP_HAS_FIELD(mb, lp_batch, step_index). A minibatch of single steps
-     * (buffer.sample: transitions, horizon 1): the step within its buffer
-     * row of each batch row, `rows` entries. NULL otherwise (batch rows are
-     * whole buffer rows from step 0). */
+    /* A minibatch of single steps (buffer.sample: transitions, horizon 1):
+     * the step within its buffer row of each batch row, `rows` entries.
+     * NULL otherwise (batch rows are whole buffer rows from step 0). */
     const int64_t *step_index;
 } lp_batch;
 
@@ -436,7 +478,7 @@ typedef struct lp_loss {
      * `all` views the whole buffer (fields only). */
     int32_t (*attach)(const struct lp_loss *self, const lp_batch *all);
 
-    /* A new epoch begins (Metta: on_new_training_run / on_epoch_start). */
+    /* A new epoch begins. */
     int32_t (*epoch_start)(const struct lp_loss *self, const lp_ctx *ctx);
 
     /* The rollout phase begins. */
@@ -459,10 +501,10 @@ typedef struct lp_loss {
     int32_t (*train)(const struct lp_loss *self, const lp_ctx *ctx, const lp_batch *mb,
                      float weight, lp_train_result *out);
 
-    /* After the optimizer step of a minibatch (Metta: on_mb_end). */
+    /* After the optimizer step of a minibatch. */
     int32_t (*minibatch_end)(const struct lp_loss *self, const lp_ctx *ctx);
 
-    /* The train phase ended (Metta: on_train_phase_end). */
+    /* The train phase ended. */
     int32_t (*train_end)(const struct lp_loss *self, const lp_ctx *ctx);
 
     /* A checkpoint is about to be written: bring registered state tensors up
@@ -494,9 +536,7 @@ typedef struct lp_create_args {
     const lp_env_info *env;
     /* The directory of the config file that names this instance ("." for a
      * config given as a string), to resolve relative paths in string
-     * parameters against; valid until destroy. Added before the first
-     * release, within ABI 1.0: check LP_HAS_FIELD(args, lp_create_args,
-     * config_dir) and treat absent or NULL as the current directory. */
+     * parameters against; valid until destroy. */
     const char *config_dir;
 } lp_create_args;
 
