@@ -79,56 +79,19 @@ static int32_t a2c_attach(const lp_loss *self, const lp_batch *all) {
                                 "head",
                                 &in->out_logits);
     if (rc == LP_OK)
-        rc = lp__check_dtype(h, "a2c", in->name, all, in->field_adv, A2C_F_ADV, LP_DTYPE_F32);
-    if (rc == LP_OK)
-        rc = lp__check_dtype(h, "a2c", in->name, all, in->field_act, A2C_F_ACT, LP_DTYPE_I32);
-    if (rc == LP_OK)
         rc = lp__mask_attach(h, "a2c", in->name, all, &in->field_mask);
     return rc;
 }
 
-/* Checks the minibatch views this loss reads; returns LP_OK or reports. */
+/* The output's per-sample shape is the program's declaration, which the
+ * host does not match against this loss (abi.h, "what the host
+ * guarantees"); fields, rows, horizon and contiguity it does guarantee. */
 static int32_t a2c_check_batch(const a2c_inst *in, const lp_batch *mb) {
-    const lp_host *h = in->host;
-    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
-        mb->grads == NULL)
-        return lp_errorf(h, LP_EINVAL, "a2c '%s': incomplete minibatch", in->name);
-    if (in->field_adv < 0 || in->field_act < 0 || in->out_logits < 0)
-        return lp_errorf(h, LP_EINVAL, "a2c '%s': train called before a successful attach",
-                         in->name);
-    if ((uint32_t)in->field_adv >= mb->field_count || (uint32_t)in->field_act >= mb->field_count ||
-        (uint32_t)in->out_logits >= mb->output_count)
-        return lp_errorf(h, LP_EINVAL,
-                         "a2c '%s': minibatch lacks field '" A2C_F_ADV "' or '" A2C_F_ACT
-                         "' or output '" A2C_OUT "'",
-                         in->name);
-    const int64_t rows = mb->rows, hor = mb->horizon;
     const lp_tensor *z = &mb->outputs[in->out_logits];
-    const lp_tensor *g = &mb->grads[in->out_logits];
-    const lp_tensor *adv = &mb->fields[in->field_adv];
-    const lp_tensor *act = &mb->fields[in->field_act];
-    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
-        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': output '" A2C_OUT
-                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
-                         in->name, (long long)rows, (long long)hor);
-    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != z->shape[0] ||
-        g->shape[1] != z->shape[1] || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': gradient of '" A2C_OUT
-                         "' must be contiguous f32 of the output's shape",
-                         in->name);
-    if (adv->dtype != LP_DTYPE_F32 || adv->rank != 2 || adv->shape[0] != rows ||
-        adv->shape[1] != hor)
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': field '" A2C_F_ADV "' must be f32 [%lld, %lld] in a minibatch",
-                         in->name, (long long)rows, (long long)hor);
-    if (act->dtype != LP_DTYPE_I32 || act->rank != 2 || act->shape[0] != rows ||
-        act->shape[1] != hor)
-        return lp_errorf(h, LP_ESPEC,
-                         "a2c '%s': field '" A2C_F_ACT "' must be i32 [%lld, %lld] in a minibatch",
-                         in->name, (long long)rows, (long long)hor);
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[2] < 1)
+        return lp_errorf(in->host, LP_ESPEC,
+                         "a2c '%s': output '" A2C_OUT "' must be f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)mb->rows, (long long)mb->horizon);
     return LP_OK;
 }
 
@@ -161,8 +124,7 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     const int64_t as0 = actt->strides[0], as1 = actt->strides[1];
 
     if (M == 0) {
-        if (LP_HAS_FIELD(out, lp_train_result, loss))
-            out->loss = 0.0;
+        out->loss = 0.0;
         return LP_OK;
     }
 
@@ -248,8 +210,7 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     }
 
     const double pg = pg_sum / (double)M, ent = ent_sum / (double)M;
-    if (LP_HAS_FIELD(out, lp_train_result, loss))
-        out->loss = pg - ent_coef * ent;
+    out->loss = pg - ent_coef * ent;
     lp_stat(h, in->stat_policy_loss, pg);
     lp_stat(h, in->stat_entropy, ent);
     return LP_OK;
@@ -265,21 +226,11 @@ static void a2c_destroy(const lp_loss *self) {
 }
 
 static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
-    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
-        args->host == NULL)
-        return LP_EINVAL;
-    const lp_host *h = args->host;
-    if (args->params == NULL || args->param_count < LP_COUNT_OF(a2c_params) ||
-        (args->params[A2C_P_ENT_COEF].type != LP_PARAM_FLOAT &&
-         args->params[A2C_P_ENT_COEF].type != LP_PARAM_INT) ||
-        args->params[A2C_P_NORM_ADV].type != LP_PARAM_BOOL)
-        return lp_errorf(h, LP_EINVAL,
-                         "a2c: parameters do not match the schema (ent_coef float, norm_adv bool)");
-
+    const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
     a2c_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "a2c: out of memory creating the instance");
-    in->name = args->name != NULL ? args->name : "a2c";
+    in->name = args->name;
     in->host = h;
     in->params = args->params;
     in->field_adv = in->field_act = in->out_logits = in->field_mask = -1;

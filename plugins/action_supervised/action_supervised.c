@@ -73,52 +73,20 @@ static int32_t as_attach(const lp_loss *self, const lp_batch *all) {
                                 &in->out_logits);
     /* The whole buffer, when given, lets a dtype clash surface before training. */
     if (rc == LP_OK)
-        rc = lp__check_dtype(h, "action_supervised", in->name, all, in->field_actions, AS_FIELD,
-                             LP_DTYPE_I32);
-    if (rc == LP_OK)
         rc = lp__mask_attach(h, "action_supervised", in->name, all, &in->field_mask);
     return rc;
 }
 
-/* Checks the minibatch views this loss reads; returns LP_OK or reports. */
+/* The output's per-sample shape is the program's declaration, which the
+ * host does not match against this loss (abi.h, "what the host
+ * guarantees"); fields, rows, horizon and contiguity it does guarantee. */
 static int32_t as_check_batch(const as_inst *in, const lp_batch *mb) {
-    const lp_host *h = in->host;
-    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
-        mb->grads == NULL)
-        return lp_errorf(h, LP_EINVAL, "action_supervised '%s': incomplete minibatch", in->name);
-    if (in->field_actions < 0 || in->out_logits < 0)
-        return lp_errorf(h, LP_EINVAL, "action_supervised '%s': train called before attach",
-                         in->name);
-    if ((uint32_t)in->field_actions >= mb->field_count ||
-        (uint32_t)in->out_logits >= mb->output_count)
-        return lp_errorf(h, LP_EINVAL,
-                         "action_supervised '%s': minibatch lacks field '" AS_FIELD
-                         "' or output '" AS_OUTPUT "' (handles %d, %d; counts %u, %u)",
-                         in->name, (int)in->field_actions, (int)in->out_logits,
-                         (unsigned)mb->field_count, (unsigned)mb->output_count);
-
     const lp_tensor *z = &mb->outputs[in->out_logits];
-    const lp_tensor *g = &mb->grads[in->out_logits];
-    const lp_tensor *a = &mb->fields[in->field_actions];
-    const int64_t rows = mb->rows, hor = mb->horizon;
-
-    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
-        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
-        return lp_errorf(h, LP_ESPEC,
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[2] < 1)
+        return lp_errorf(in->host, LP_ESPEC,
                          "action_supervised '%s': output '" AS_OUTPUT
-                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
-                         in->name, (long long)rows, (long long)hor);
-    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != z->shape[0] ||
-        g->shape[1] != z->shape[1] || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
-        return lp_errorf(h, LP_ESPEC,
-                         "action_supervised '%s': gradient of '" AS_OUTPUT
-                         "' must be contiguous f32 of the output's shape",
-                         in->name);
-    if (a->dtype != LP_DTYPE_I32 || a->rank != 2 || a->shape[0] != rows || a->shape[1] != hor)
-        return lp_errorf(h, LP_ESPEC,
-                         "action_supervised '%s': field '" AS_FIELD
-                         "' must be i32 [%lld, %lld] in a minibatch",
-                         in->name, (long long)rows, (long long)hor);
+                         "' must be f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)mb->rows, (long long)mb->horizon);
     return LP_OK;
 }
 
@@ -151,8 +119,7 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     const int64_t as0 = at->strides[0], as1 = at->strides[1];
 
     if (M == 0) {
-        if (LP_HAS_FIELD(out, lp_train_result, loss))
-            out->loss = 0.0;
+        out->loss = 0.0;
         return LP_OK;
     }
 
@@ -218,8 +185,7 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
                                     -1, -1);
     }
 
-    if (LP_HAS_FIELD(out, lp_train_result, loss))
-        out->loss = coef * nll_sum / (double)M;
+    out->loss = coef * nll_sum / (double)M;
     lp_stat(h, in->stat_accuracy, (double)correct / (double)M);
     lp_stat(h, in->stat_entropy, ent_sum / (double)M);
     return LP_OK;
@@ -235,20 +201,11 @@ static void as_destroy(const lp_loss *self) {
 }
 
 static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
-    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
-        args->host == NULL)
-        return LP_EINVAL;
-    const lp_host *h = args->host;
-    if (args->params == NULL || args->param_count < LP_COUNT_OF(as_params) ||
-        (args->params[AS_P_COEF].type != LP_PARAM_FLOAT &&
-         args->params[AS_P_COEF].type != LP_PARAM_INT))
-        return lp_errorf(h, LP_EINVAL,
-                         "action_supervised: parameters do not match the schema (coef)");
-
+    const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
     as_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "action_supervised: out of memory creating the instance");
-    in->name = args->name != NULL ? args->name : "action_supervised";
+    in->name = args->name;
     in->host = h;
     in->params = args->params;
     in->field_actions = -1;

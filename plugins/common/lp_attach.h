@@ -1,11 +1,9 @@
 /*
- * Attach-time helpers of the built-in plugins: handle lookups that allow for
- * a host without them, and the reports of a missing field or output and of a
- * field of the wrong dtype, in one shape:
+ * Attach-time helpers of the built-in plugins: handle lookups, and the
+ * reports of a missing field or output in one shape:
  *
  *   <loss> '<instance>': the experience buffer has no field '<field>'<hint>
  *   <loss> '<instance>': the model has no output '<output>'<hint>
- *   <loss> '<instance>': field '<field>' has dtype <n>, expected <f32> (<n>)
  *
  * where <hint> is the loss's own text (what the field holds, who writes it).
  * Header-only (static inline); it uses nothing of the host but the ABI.
@@ -43,19 +41,6 @@ static inline int32_t lp__require_output(const lp_host *h, const char *loss, con
         return LP_OK;
     return lp_errorf(h, LP_ESPEC, "%s '%s': the model has no output '%s'%s", loss, inst, output,
                      hint);
-}
-
-/* With attach's whole-buffer views (when the host gives them and `handle`
- * is among them): LP_ESPEC, reported as above, when field `handle` is not
- * of `dtype`; else LP_OK. A dtype clash so surfaces before training. */
-static inline int32_t lp__check_dtype(const lp_host *h, const char *loss, const char *inst,
-                                      const lp_batch *all, int32_t handle, const char *field,
-                                      int32_t dtype) {
-    if (!LP_HAS_FIELD(all, lp_batch, fields) || all->fields == NULL || handle < 0 ||
-        (uint32_t)handle >= all->field_count || all->fields[handle].dtype == dtype)
-        return LP_OK;
-    return lp_errorf(h, LP_ESPEC, "%s '%s': field '%s' has dtype %d, expected %s (%d)", loss, inst,
-                     field, (int)all->fields[handle].dtype, lp_dtype_name(dtype), (int)dtype);
 }
 
 #endif /* LP_COMMON_ATTACH_H */

@@ -32,28 +32,28 @@
                   LP_FIELD_READ | LP_FIELD_OPTIONAL, LP_PHASE_TRAIN, LP_DTYPE_U8,                  \
                   LP_DIM_NUM_ACTIONS)
 
-/* *out = the mask's handle, or -1 when the buffer has none (not an error);
- * LP_ESPEC when it exists with another dtype. Call in attach. */
+/* *out = the mask's handle, or -1 when the buffer has none (not an error;
+ * its dtype and shape are the declared ones, abi.h). Call in attach. */
 static inline int32_t lp__mask_attach(const lp_host *h, const char *loss, const char *inst,
                                       const lp_batch *all, int32_t *out) {
+    (void)loss;
+    (void)inst;
+    (void)all;
     *out = lp__field_handle(h, LP__MASK_FIELD);
-    return lp__check_dtype(h, loss, inst, all, *out, LP__MASK_FIELD, LP_DTYPE_U8);
+    return LP_OK;
 }
 
 /* The minibatch view of the mask (handle >= 0), or NULL when there is none;
- * LP_ESPEC reported when it is not u8 [rows, horizon, A]. */
+ * LP_ESPEC reported when its width (num_actions) is not the width A of the
+ * logits, which the program declares and the host does not match. */
 static inline int32_t lp__mask_check(const lp_host *h, const char *loss, const char *inst,
                                      const lp_batch *mb, int32_t handle, int64_t A,
                                      const lp_tensor **out) {
     *out = NULL;
     if (handle < 0)
         return LP_OK;
-    if ((uint32_t)handle >= mb->field_count)
-        return lp_errorf(h, LP_EINVAL, "%s '%s': minibatch lacks field '" LP__MASK_FIELD "'", loss,
-                         inst);
     const lp_tensor *m = &mb->fields[handle];
-    if (m->data == NULL || m->dtype != LP_DTYPE_U8 || m->rank != 3 || m->shape[0] != mb->rows ||
-        m->shape[1] != mb->horizon || m->shape[2] != A)
+    if (m->shape[2] != A)
         return lp_errorf(h, LP_ESPEC,
                          "%s '%s': field '" LP__MASK_FIELD
                          "' must be u8 [%lld, %lld, %lld] (one byte per action) in a minibatch",

@@ -102,11 +102,10 @@ static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
     const char *obs_name =
         in->params[EC_P_OBS_FIELD].s != NULL ? in->params[EC_P_OBS_FIELD].s : "obs";
 
-    in->mx = LP_HAS_FIELD(h, lp_host, get_extension) && h->get_extension != NULL
-                 ? (const lp_model_ext *)h->get_extension(h, LP_EXT_MODEL)
-                 : NULL;
-    if (in->mx == NULL || !LP_HAS_FIELD(in->mx, lp_model_ext, forward) ||
-        in->mx->memory_size == NULL || in->mx->forward == NULL)
+    /* NULL when the host has no such extension; a "/1" table has all its
+     * members. */
+    in->mx = (const lp_model_ext *)h->get_extension(h, LP_EXT_MODEL);
+    if (in->mx == NULL)
         return lp_errorf(h, LP_EUNSUPPORTED,
                          "expert_ce '%s': the host offers no \"" LP_EXT_MODEL
                          "\" extension, which runs the model on the dataset's batches: the "
@@ -143,10 +142,6 @@ static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
                                 " (f32, [rows, horizon, num_actions])", &in->out_logits);
     if (rc != LP_OK)
         return rc;
-    if (all == NULL || !LP_HAS_FIELD(all, lp_batch, fields) || all->fields == NULL ||
-        (uint32_t)in->field_obs >= all->field_count)
-        return lp_errorf(h, LP_EINVAL, "expert_ce '%s': attach without the buffer's fields",
-                         in->name);
     const lp_tensor *v = &all->fields[in->field_obs];
     int64_t per = 1;
     for (int32_t d = 2; d < v->rank; d++)
@@ -208,8 +203,6 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     (void)mb; /* the loss trains on its own batches */
     ec_inst *in = ec_of(self);
     const lp_host *h = in->host;
-    if (in->fields == NULL || in->mx == NULL)
-        return lp_errorf(h, LP_EINVAL, "expert_ce '%s': train called before attach", in->name);
     const double coef = ec_coef(in);
     if (!(isfinite(coef) && coef >= 0.0))
         return lp_errorf(h, LP_ERANGE, "expert_ce '%s': coef = %g is not a finite value >= 0",
@@ -281,8 +274,7 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     in->cursor[0] = (in->cursor[0] + H) % in->data.num_steps;
 
     const double ce = nll_sum / (double)S;
-    if (LP_HAS_FIELD(out, lp_train_result, loss))
-        out->loss = coef * ce;
+    out->loss = coef * ce;
     lp_stat(h, in->stat_ce, ce);
     lp_stat(h, in->stat_acc, (double)correct / (double)S);
     return LP_OK;
@@ -340,7 +332,7 @@ static void ec_destroy(const lp_loss *self) {
 
 /* `dataset` against the config file's directory, unless absolute. */
 static char *ec_path(const lp_create_args *args, const char *file) {
-    const char *dir = LP_HAS_FIELD(args, lp_create_args, config_dir) ? args->config_dir : NULL;
+    const char *dir = args->config_dir;
     if (file[0] == '/' || dir == NULL || dir[0] == '\0')
         dir = NULL;
     size_t dl = dir != NULL ? strlen(dir) : 0, fl = strlen(file);
@@ -356,28 +348,16 @@ static char *ec_path(const lp_create_args *args, const char *file) {
 }
 
 static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
-    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, env) ||
-        args->host == NULL)
-        return LP_EINVAL;
-    const lp_host *h = args->host;
+    const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
     const lp_value *pv = args->params;
-    if (pv == NULL || args->param_count < EC_P_COUNT || pv[EC_P_DATASET].type != LP_PARAM_STRING ||
-        (pv[EC_P_COEF].type != LP_PARAM_FLOAT && pv[EC_P_COEF].type != LP_PARAM_INT) ||
-        pv[EC_P_STEPS].type != LP_PARAM_INT || pv[EC_P_OBS_FIELD].type != LP_PARAM_STRING)
-        return lp_errorf(h, LP_EINVAL,
-                         "expert_ce: parameters do not match the schema (dataset, coef, "
-                         "steps_per_batch, obs_field)");
-    const char *name = args->name != NULL ? args->name : "expert_ce";
+    const char *name = args->name;
     const char *file = pv[EC_P_DATASET].s;
-    if (file == NULL || file[0] == '\0')
+    if (file[0] == '\0')
         return lp_errorf(h, LP_EINVAL,
                          "expert_ce '%s': parameter 'dataset' is empty: give the expert dataset's "
                          "path",
                          name);
     const int64_t H = pv[EC_P_STEPS].i;
-    if (H < 1 || H > (1 << 20))
-        return lp_errorf(h, LP_ERANGE, "expert_ce '%s': steps_per_batch %lld is outside 1 .. %d",
-                         name, (long long)H, 1 << 20);
 
     int32_t rc = LP_ENOMEM;
     char why[1024] = "";

@@ -413,56 +413,20 @@ static int32_t ppo_attach(const lp_loss *self, const lp_batch *all) {
                                 " (f32, [rows, horizon, num_actions]); it needs a discrete policy "
                                 "head",
                                 &in->o_logits);
-    for (int k = 0; k < PPO_NFIELDS && rc == LP_OK; k++)
-        rc = lp__check_dtype(h, "ppo", in->name, all, in->fh[k], ppo_fields[k].name,
-                             ppo_fields[k].dtype);
     if (rc == LP_OK)
         rc = lp__mask_attach(h, "ppo", in->name, all, &in->fh_mask);
     return rc;
 }
 
-/* A per-sample field view [rows, horizon] of `dtype`. */
-static int ppo_field_ok(const lp_tensor *t, int32_t dtype, int64_t rows, int64_t hor) {
-    return t->data != NULL && t->dtype == dtype && t->rank == 2 && t->shape[0] == rows &&
-           t->shape[1] == hor;
-}
-
+/* The output's per-sample shape is the program's declaration, which the
+ * host does not match against this loss (abi.h, "what the host
+ * guarantees"); fields, rows, horizon and contiguity it does guarantee. */
 static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
-    const lp_host *h = in->host;
-    if (!LP_HAS_FIELD(mb, lp_batch, horizon) || mb->fields == NULL || mb->outputs == NULL ||
-        mb->grads == NULL)
-        return lp_errorf(h, LP_EINVAL, "ppo '%s': incomplete minibatch", in->name);
-    if (in->fh[PPO_H_ADV] < 0 || in->o_logits < 0)
-        return lp_errorf(h, LP_EINVAL, "ppo '%s': train called before attach", in->name);
-    for (int k = 0; k < PPO_NFIELDS; k++)
-        if ((uint32_t)in->fh[k] >= mb->field_count)
-            return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks field handle %d (count %u)",
-                             in->name, (int)in->fh[k], (unsigned)mb->field_count);
-    if ((uint32_t)in->o_logits >= mb->output_count)
-        return lp_errorf(h, LP_EINVAL, "ppo '%s': minibatch lacks output '" PPO_O_LOGITS "'",
-                         in->name);
-
-    const int64_t rows = mb->rows, hor = mb->horizon;
     const lp_tensor *z = &mb->outputs[in->o_logits];
-    const lp_tensor *g = &mb->grads[in->o_logits];
-    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[0] != rows || z->shape[1] != hor ||
-        z->shape[2] < 1 || !lp_tensor_is_contiguous(z))
-        return lp_errorf(h, LP_ESPEC,
-                         "ppo '%s': output '" PPO_O_LOGITS
-                         "' must be contiguous f32 [%lld, %lld, A >= 1]",
-                         in->name, (long long)rows, (long long)hor);
-    if (g->data == NULL || g->dtype != LP_DTYPE_F32 || g->rank != 3 || g->shape[0] != rows ||
-        g->shape[1] != hor || g->shape[2] != z->shape[2] || !lp_tensor_is_contiguous(g))
-        return lp_errorf(h, LP_ESPEC,
-                         "ppo '%s': gradient of '" PPO_O_LOGITS
-                         "' must be contiguous f32 of the output's shape",
-                         in->name);
-    for (int k = 0; k < PPO_NFIELDS; k++)
-        if (!ppo_field_ok(&mb->fields[in->fh[k]], ppo_fields[k].dtype, rows, hor))
-            return lp_errorf(h, LP_ESPEC,
-                             "ppo '%s': field '%s' must be %s [%lld, %lld] in a minibatch",
-                             in->name, ppo_fields[k].name, lp_dtype_name(ppo_fields[k].dtype),
-                             (long long)rows, (long long)hor);
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[2] < 1)
+        return lp_errorf(in->host, LP_ESPEC,
+                         "ppo '%s': output '" PPO_O_LOGITS "' must be f32 [%lld, %lld, A >= 1]",
+                         in->name, (long long)mb->rows, (long long)mb->horizon);
     return LP_OK;
 }
 
@@ -539,8 +503,7 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     const lp_tensor *ratt = &mb->fields[in->fh[PPO_H_RATIO]];
     const int64_t rows = mb->rows, hor = mb->horizon, A = zt->shape[2], M = rows * hor;
     if (M == 0) {
-        if (LP_HAS_FIELD(out, lp_train_result, loss))
-            out->loss = 0.0;
+        out->loss = 0.0;
         return LP_OK;
     }
 
@@ -643,8 +606,7 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
         return ppo_diagnose(in, mb, maskt, S.pg + S.ent + S.akl + S.okl + S.ratio);
     const double inv_m = 1.0 / (double)M;
     const double pg = S.pg * inv_m, ent = S.ent * inv_m, akl = S.akl * inv_m;
-    if (LP_HAS_FIELD(out, lp_train_result, loss))
-        out->loss = pg - ent_coef * ent;
+    out->loss = pg - ent_coef * ent;
     lp_stat(h, in->stats[PPO_S_PG], pg);
     lp_stat(h, in->stats[PPO_S_ENT], ent);
     lp_stat(h, in->stats[PPO_S_AKL], akl);
@@ -654,9 +616,7 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
 
     /* CleanRL checks approx_kl once per update epoch, after its last
      * minibatch. */
-    if (target_kl > 0.0 && LP_HAS_FIELD(ctx, lp_ctx, minibatch_count) &&
-        ctx->minibatch == ctx->minibatch_count - 1 && akl > target_kl &&
-        LP_HAS_FIELD(out, lp_train_result, stop))
+    if (target_kl > 0.0 && ctx->minibatch == ctx->minibatch_count - 1 && akl > target_kl)
         out->stop = 1;
     return LP_OK;
 }
@@ -669,27 +629,12 @@ static void ppo_destroy(const lp_loss *self) {
     free(in);
 }
 
-static int ppo_float_param(const lp_value *v) {
-    return v->type == LP_PARAM_FLOAT || v->type == LP_PARAM_INT;
-}
-
 static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
-    if (args == NULL || out == NULL || !LP_HAS_FIELD(args, lp_create_args, params) ||
-        args->host == NULL)
-        return LP_EINVAL;
-    const lp_host *h = args->host;
-    if (args->params == NULL || args->param_count < PPO_NPARAMS ||
-        !ppo_float_param(&args->params[PPO_P_CLIP]) || !ppo_float_param(&args->params[PPO_P_ENT]) ||
-        args->params[PPO_P_NORM].type != LP_PARAM_BOOL ||
-        !ppo_float_param(&args->params[PPO_P_TKL]))
-        return lp_errorf(h, LP_EINVAL,
-                         "ppo: parameters do not match the schema (clip_coef, ent_coef, "
-                         "norm_adv, target_kl)");
-
+    const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
     ppo_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "ppo: out of memory creating the instance");
-    in->name = args->name != NULL ? args->name : "ppo";
+    in->name = args->name;
     in->host = h;
     in->params = args->params;
     for (int k = 0; k < PPO_NFIELDS; k++)

@@ -24,6 +24,17 @@
  * copy of the lp_loss, as the ABI allows, so a plugin that keeps state in the
  * struct itself is caught.
  *
+ * It refuses, too, to drive a plugin the way the real host never would
+ * (abi.h, "what the host guarantees"): a hook that receives a batch or a
+ * context before a successful attach returns LP_EINVAL uncalled, and a
+ * fixture that breaks a guarantee makes the hook return LPT_EFIXTURE
+ * uncalled, with the reason in lpt_fixture_error (and on stderr): a
+ * parameter of another type or outside its schema range, a declared field
+ * of another dtype or shape than the loss declared, an output and its
+ * gradient that are not contiguous [rows, horizon, ...] of one dtype and
+ * shape. A plugin test with a wrong fixture so fails in the support, and
+ * the plugin need not check what the host guarantees.
+ *
  * Not thread-safe; one test thread. Tensors added by the test stay
  * test-owned; the mock only keeps the views.
  */
@@ -45,6 +56,10 @@ extern "C" {
     lp_tensor_make((data), (dtype),                                                                \
                    (int32_t)(sizeof((int64_t[]){0, __VA_ARGS__}) / sizeof(int64_t) - 1),           \
                    (const int64_t[]){0, __VA_ARGS__} + 1)
+
+/* What a hook driver returns, without calling the hook, for a fixture that
+ * breaks what the host guarantees (see the top). */
+#define LPT_EFIXTURE (-1000)
 
 /* ---- plugin files ------------------------------------------------------ */
 
@@ -73,9 +88,10 @@ void lpt_inst_free(lpt_inst *in);
 
 /* Set a parameter by name, before or after create: the values array stays
  * at one address, so a set after create is what annealing looks like to the
- * plugin. No range check (tests may probe the plugin's own). 0, or -1 when
- * there is no such parameter or its type differs (set_f accepts int params
- * and rounds). */
+ * plugin. The value is not checked here: a value outside the schema's range
+ * makes the next hook return LPT_EFIXTURE (the host never passes one). 0, or
+ * -1 when there is no such parameter or its type differs (set_f accepts int
+ * params and rounds). */
 int lpt_set_f(lpt_inst *in, const char *name, double v);
 int lpt_set_i(lpt_inst *in, const char *name, int64_t v);
 int lpt_set_b(lpt_inst *in, const char *name, int v);
@@ -142,6 +158,10 @@ int lpt_log_count(const lpt_inst *in);
 /* Contract breaches (see the top), and the last one's description. */
 int lpt_violations(const lpt_inst *in);
 const char *lpt_last_violation(const lpt_inst *in);
+/* Why the last hook returned LPT_EFIXTURE ("" when none did), and how many
+ * hooks did. */
+const char *lpt_fixture_error(const lpt_inst *in);
+int lpt_fixture_errors(const lpt_inst *in);
 
 /* A statistic by key: number of recorded values (-1 when never registered),
  * and the last value and the mean when the pointers are not NULL. */

@@ -3,6 +3,7 @@
 #include "lpt.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,12 @@ struct lpt_inst {
     char ext_ids[8][LPT__NAME];
     const void *exts[8];
     int nexts;
+
+    int attached;                /* the last attach succeeded */
+    const lp_field_spec *fspecs; /* the `fields` hook's list, asked at attach */
+    uint32_t nfspecs;
+    char fixture_error[LPT__MSG]; /* why a hook was refused with LPT_EFIXTURE */
+    int fixture_errors;
 };
 
 /* ---- services ----------------------------------------------------------- */
@@ -537,6 +544,130 @@ const lp_batch *lpt_batch(lpt_inst *in) {
     return lpt__build(in, 1);
 }
 
+/* ---- the fixture against what the host guarantees (abi.h) ------------------------ */
+
+static int32_t lpt__fixture(lpt_inst *in, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int32_t lpt__fixture(lpt_inst *in, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(in->fixture_error, sizeof in->fixture_error, fmt, ap);
+    va_end(ap);
+    in->fixture_errors++;
+    fprintf(stderr, "lpt: the fixture breaks what the host guarantees: %s\n", in->fixture_error);
+    return LPT_EFIXTURE;
+}
+
+/* Every value of the declared type, inside the schema's range (bounds
+ * inclusive, as the host checks them), floats finite, bools 0 or 1, enums
+ * one of their choices, strings non-NULL. */
+static int32_t lpt__check_params(lpt_inst *in) {
+    for (uint32_t i = 0; i < in->args.param_count; i++) {
+        const lp_param_spec *sp = lpt__spec(in->desc, i);
+        const lp_value *v = &in->params[i];
+        if (v->type != sp->type)
+            return lpt__fixture(in, "parameter '%s' is %s, the schema says %s", sp->name,
+                                lp_param_type_name(v->type), lp_param_type_name(sp->type));
+        double x = 0.0;
+        switch (v->type) {
+        case LP_PARAM_FLOAT:
+            if (!isfinite(v->f))
+                return lpt__fixture(in, "parameter '%s' = %g is not finite", sp->name, v->f);
+            x = v->f;
+            break;
+        case LP_PARAM_INT:
+            x = (double)v->i;
+            break;
+        case LP_PARAM_BOOL:
+            if (v->b != 0 && v->b != 1)
+                return lpt__fixture(in, "parameter '%s' = %d is not 0 or 1", sp->name, (int)v->b);
+            continue;
+        case LP_PARAM_ENUM: {
+            int found = 0;
+            for (size_t k = 0; v->s != NULL && sp->choices[k] != NULL && !found; k++)
+                found = strcmp(sp->choices[k], v->s) == 0;
+            if (!found)
+                return lpt__fixture(in, "parameter '%s' = %s is not one of its choices", sp->name,
+                                    v->s != NULL ? v->s : "NULL");
+            continue;
+        }
+        default:
+            if (v->s == NULL)
+                return lpt__fixture(in, "parameter '%s' is a NULL string", sp->name);
+            continue;
+        }
+        if (((sp->flags & LP_PARAM_HAS_MIN) && x < sp->min) ||
+            ((sp->flags & LP_PARAM_HAS_MAX) && x > sp->max))
+            return lpt__fixture(in, "parameter '%s' = %g is outside its range [%g, %g]", sp->name,
+                                x, (sp->flags & LP_PARAM_HAS_MIN) ? sp->min : -INFINITY,
+                                (sp->flags & LP_PARAM_HAS_MAX) ? sp->max : INFINITY);
+    }
+    return LP_OK;
+}
+
+/* A declared field the fixture provides: the declared dtype and, outside a
+ * rollout step, [rows, horizon, declared shape] (symbolic dims as far as
+ * the fixture's env defines them); non-NULL data. */
+static int32_t lpt__check_field(lpt_inst *in, const lp_batch *b, const lp_field_spec *sp,
+                                const lp_tensor *t, int step) {
+    if (t->dtype != sp->dtype)
+        return lpt__fixture(in, "field '%s' is %s, the loss declared %s", sp->name,
+                            lp_dtype_name(t->dtype), lp_dtype_name(sp->dtype));
+    if (t->data == NULL && b->rows > 0)
+        return lpt__fixture(in, "field '%s' has no data", sp->name);
+    if (step)
+        return LP_OK;
+    int spliced = 0;
+    for (int32_t d = 0; d < sp->rank; d++)
+        spliced |= sp->shape[d] == LP_DIM_OBS || sp->shape[d] == LP_DIM_ACTION;
+    int ok = t->rank >= 2 && t->shape[0] == b->rows && t->shape[1] == b->horizon &&
+             (spliced || t->rank == sp->rank + 2);
+    for (int32_t d = 0; ok && !spliced && d < sp->rank; d++) {
+        int64_t want = sp->shape[d] == LP_DIM_NUM_ACTIONS ? in->env.num_actions : sp->shape[d];
+        ok = want <= 0 || t->shape[d + 2] == want;
+    }
+    if (!ok)
+        return lpt__fixture(in,
+                            "field '%s' has rank %d, shape [%lld, %lld, ...]; the loss declared "
+                            "rank %d per step, and the batch is [%lld, %lld]",
+                            sp->name, (int)t->rank, (long long)t->shape[0],
+                            (long long)(t->rank > 1 ? t->shape[1] : 0), (int)sp->rank,
+                            (long long)b->rows, (long long)b->horizon);
+    return LP_OK;
+}
+
+/* The parameters, the declared fields in `b` and, with outputs, every
+ * output and its gradient. */
+static int32_t lpt__check_fixture(lpt_inst *in, const lp_batch *b, int step) {
+    int32_t rc = lpt__check_params(in);
+    if (rc != LP_OK || b == NULL)
+        return rc;
+    const lp_field_spec *specs = in->fspecs != NULL ? in->fspecs : in->desc->fields;
+    uint32_t n = in->fspecs != NULL ? in->nfspecs : in->desc->field_count;
+    for (uint32_t k = 0; specs != NULL && k < n; k++) {
+        const lp_field_spec *sp =
+            (const lp_field_spec *)(const void *)((const char *)specs + k * specs[0].struct_size);
+        for (uint32_t i = 0; i < b->field_count; i++)
+            if (strcmp(in->field_names[i], sp->name) == 0 &&
+                (rc = lpt__check_field(in, b, sp, &b->fields[i], step)) != LP_OK)
+                return rc;
+    }
+    for (uint32_t i = 0; i < b->output_count; i++) {
+        const lp_tensor *o = &b->outputs[i], *g = &b->grads[i];
+        int ok = o->rank >= 2 && o->shape[0] == b->rows && o->shape[1] == b->horizon &&
+                 lp_tensor_is_contiguous(o) && lp_tensor_is_contiguous(g) && g->dtype == o->dtype &&
+                 g->rank == o->rank && (o->data != NULL && g->data != NULL);
+        for (int32_t d = 0; ok && d < o->rank; d++)
+            ok = g->shape[d] == o->shape[d];
+        if (!ok)
+            return lpt__fixture(in,
+                                "output '%s' and its gradient are not contiguous [%lld, %lld, "
+                                "...] of one dtype and shape",
+                                in->output_names[i], (long long)b->rows, (long long)b->horizon);
+    }
+    return LP_OK;
+}
+
 /* ---- hooks ----------------------------------------------------------------------- */
 
 /* Runs around every hook: the stage, and the error-reporting contract. */
@@ -557,6 +688,8 @@ int32_t lpt_create(lpt_inst *in) {
         return LP_EINVAL;
     if (in->desc->create == NULL)
         return LP_EPLUGIN;
+    if (lpt__check_params(in) != LP_OK)
+        return LPT_EFIXTURE;
     const lp_loss *out = NULL;
     int before = in->sink.errors;
     in->stage = LPT__IN_CREATE;
@@ -577,12 +710,17 @@ int32_t lpt_create(lpt_inst *in) {
     return LP_OK;
 }
 
-#define LPT__HOOK(hook, ...)                                                                       \
+/* A hook that receives a batch (or NULL) and a context: only after a
+ * successful attach, and with a fixture the host could have made. */
+#define LPT__HOOK(hook, batch, step, ...)                                                          \
     do {                                                                                           \
-        if (in->made == NULL)                                                                      \
+        if (in->made == NULL || !in->attached)                                                     \
             return LP_EINVAL;                                                                      \
         if (in->copy.hook == NULL)                                                                 \
             return LP_OK;                                                                          \
+        const lp_batch *b_ = (batch);                                                              \
+        if (lpt__check_fixture(in, b_, (step)) != LP_OK)                                           \
+            return LPT_EFIXTURE;                                                                   \
         int before_ = in->sink.errors;                                                             \
         in->stage = LPT__IN_HOOK;                                                                  \
         return lpt__after(in, #hook, before_, in->copy.hook(&in->copy, __VA_ARGS__));              \
@@ -591,40 +729,52 @@ int32_t lpt_create(lpt_inst *in) {
 int32_t lpt_attach(lpt_inst *in) {
     if (in->made == NULL)
         return LP_EINVAL;
-    if (in->copy.attach == NULL)
-        return LP_OK;
+    in->attached = 0;
+    /* As the host: the instance's own field list, asked once before attach. */
+    if (in->copy.fields != NULL && in->fspecs == NULL) {
+        int32_t rc = lpt_fields(in, &in->fspecs, &in->nfspecs);
+        if (rc != LP_OK)
+            return rc;
+    }
     const lp_batch *all = lpt__build(in, 0);
-    int before = in->sink.errors;
-    in->stage = LPT__IN_ATTACH;
-    return lpt__after(in, "attach", before, in->copy.attach(&in->copy, all));
+    if (lpt__check_fixture(in, all, 0) != LP_OK)
+        return LPT_EFIXTURE;
+    int32_t rc = LP_OK;
+    if (in->copy.attach != NULL) {
+        int before = in->sink.errors;
+        in->stage = LPT__IN_ATTACH;
+        rc = lpt__after(in, "attach", before, in->copy.attach(&in->copy, all));
+    }
+    in->attached = rc == LP_OK;
+    return rc;
 }
 
 int32_t lpt_epoch_start(lpt_inst *in) {
-    LPT__HOOK(epoch_start, &in->ctx);
+    LPT__HOOK(epoch_start, NULL, 0, &in->ctx);
 }
 int32_t lpt_rollout_start(lpt_inst *in) {
-    LPT__HOOK(rollout_start, &in->ctx);
+    LPT__HOOK(rollout_start, NULL, 0, &in->ctx);
 }
 int32_t lpt_rollout_step(lpt_inst *in) {
-    LPT__HOOK(rollout_step, &in->ctx, lpt__build(in, 0));
+    LPT__HOOK(rollout_step, lpt__build(in, 0), 1, &in->ctx, b_);
 }
 int32_t lpt_train_start(lpt_inst *in) {
-    LPT__HOOK(train_start, &in->ctx, lpt__build(in, 0));
+    LPT__HOOK(train_start, lpt__build(in, 0), 0, &in->ctx, b_);
 }
 int32_t lpt_update_epoch_start(lpt_inst *in) {
-    LPT__HOOK(update_epoch_start, &in->ctx, lpt__build(in, 0));
+    LPT__HOOK(update_epoch_start, lpt__build(in, 0), 0, &in->ctx, b_);
 }
 int32_t lpt_minibatch_end(lpt_inst *in) {
-    LPT__HOOK(minibatch_end, &in->ctx);
+    LPT__HOOK(minibatch_end, NULL, 0, &in->ctx);
 }
 int32_t lpt_train_end(lpt_inst *in) {
-    LPT__HOOK(train_end, &in->ctx);
+    LPT__HOOK(train_end, NULL, 0, &in->ctx);
 }
 int32_t lpt_save(lpt_inst *in) {
-    LPT__HOOK(save, &in->ctx);
+    LPT__HOOK(save, NULL, 0, &in->ctx);
 }
 int32_t lpt_load(lpt_inst *in) {
-    LPT__HOOK(load, &in->ctx);
+    LPT__HOOK(load, NULL, 0, &in->ctx);
 }
 
 int32_t lpt_train(lpt_inst *in, float weight, lp_train_result *out) {
@@ -633,7 +783,7 @@ int32_t lpt_train(lpt_inst *in, float weight, lp_train_result *out) {
         out = &own;
     memset(out, 0, sizeof *out);
     out->struct_size = sizeof *out;
-    LPT__HOOK(train, &in->ctx, lpt__build(in, 1), weight, out);
+    LPT__HOOK(train, lpt__build(in, 1), 0, &in->ctx, b_, weight, out);
 }
 
 const void *lpt_loss_extension(lpt_inst *in, const char *id) {
@@ -672,6 +822,12 @@ int lpt_violations(const lpt_inst *in) {
 }
 const char *lpt_last_violation(const lpt_inst *in) {
     return in->sink.last_violation;
+}
+const char *lpt_fixture_error(const lpt_inst *in) {
+    return in->fixture_error;
+}
+int lpt_fixture_errors(const lpt_inst *in) {
+    return in->fixture_errors;
 }
 
 int lpt_stat(const lpt_inst *in, const char *key, double *last, double *mean) {
