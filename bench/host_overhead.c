@@ -26,7 +26,6 @@
  * Not a test: it prints tables and exits 0 unless a call fails.
  * docs/performance.md "Host overhead" records the numbers.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
 #include <lossplug/host.h>
 
 #include <math.h>

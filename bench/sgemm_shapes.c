@@ -11,7 +11,6 @@
  * call), limit_ns_per_step, limit_gflops, fma_peak_avx2_gflops,
  * fma_peak_avx512_gflops (0 when the CPU lacks it). One thread: run with
  * OPENBLAS_NUM_THREADS=1, pinned. */
-#define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,5 +1,4 @@
 /* The CLI's JSON writer: escaping, nesting, numbers. */
-#define _POSIX_C_SOURCE 200809L
 #include "json.h"
 
 #include <math.h>

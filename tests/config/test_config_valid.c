@@ -1,5 +1,4 @@
 /* Valid configs: every value read back, defaults, paths, passthrough. */
-#define _POSIX_C_SOURCE 200809L
 #include "cfg_test.h"
 
 #include <math.h>

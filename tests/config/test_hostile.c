@@ -1,6 +1,5 @@
 /* Hostile input through the config API: refused fast, cleanly, with a
  * clear message (sanitizer and valgrind runs check that nothing leaks). */
-#define _POSIX_C_SOURCE 200809L
 #include "cfg_test.h"
 
 #include <time.h>

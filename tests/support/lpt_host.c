@@ -1,5 +1,4 @@
 /* The mock host of lpt.h: plugin files, instances, host services, hooks. */
-#define _POSIX_C_SOURCE 200809L
 #include "lpt.h"
 
 #include <dlfcn.h>
