@@ -27,20 +27,15 @@ typedef struct mb {
     int32_t *a; /* actions [R, T] */
     float *adv; /* advantages [R, T] */
     lpt_inst *in;
+    lpt_mb m; /* owns the instance and the arrays */
 } mb;
 
 static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     b->R = R, b->T = T, b->A = A, b->M = R * T;
-    b->z = calloc((size_t)(b->M * A), sizeof *b->z);
-    b->g = calloc((size_t)(b->M * A), sizeof *b->g);
-    b->a = calloc((size_t)b->M, sizeof *b->a);
-    b->adv = calloc((size_t)b->M, sizeof *b->adv);
-    assert_true(b->z != NULL && b->g != NULL && b->a != NULL && b->adv != NULL);
-    b->in = lpt_inst_new(g_desc, "pg");
-    assert_non_null(b->in);
-    assert_true(lpt_add_field(b->in, "advantages", LPT_VIEW(b->adv, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_field(b->in, "actions", LPT_VIEW(b->a, LP_DTYPE_I32, R, T)) >= 0);
-    assert_add_logits(b->in, b->z, b->g, R, T, A);
+    b->in = lpt_mb_init(&b->m, g_desc, "pg", R, T);
+    b->adv = lpt_mb_field(&b->m, "advantages", LP_DTYPE_F32, 0);
+    b->a = lpt_mb_field(&b->m, "actions", LP_DTYPE_I32, 0);
+    b->z = lpt_mb_logits(&b->m, A, &b->g);
 }
 
 static void mb_start(mb *b) {
@@ -48,12 +43,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    assert_contract_kept(b->in);
-    lpt_inst_free(b->in);
-    free(b->z);
-    free(b->g);
-    free(b->a);
-    free(b->adv);
+    lpt_mb_done(&b->m);
 }
 
 /* ---- a double-precision reference, written from the formula --------------- */

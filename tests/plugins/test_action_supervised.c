@@ -23,35 +23,24 @@ typedef struct mb {
     float *g;   /* their gradient buffer, zeroed */
     int32_t *a; /* teacher actions [R, T] */
     lpt_inst *in;
+    lpt_mb m; /* owns the instance and the arrays */
 } mb;
 
-/* Allocates the arrays and an instance with the field and the output added;
- * create is not called. */
+/* An instance with the field and the output added; create is not called. */
 static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     b->R = R, b->T = T, b->A = A, b->M = R * T;
-    b->z = calloc((size_t)(b->M * A), sizeof *b->z);
-    b->g = calloc((size_t)(b->M * A), sizeof *b->g);
-    b->a = calloc((size_t)b->M, sizeof *b->a);
-    assert_non_null(b->z);
-    assert_non_null(b->g);
-    assert_non_null(b->a);
-    b->in = lpt_inst_new(g_desc, "bc");
-    assert_non_null(b->in);
-    assert_true(lpt_add_field(b->in, "teacher_actions", LPT_VIEW(b->a, LP_DTYPE_I32, R, T)) >= 0);
-    assert_add_logits(b->in, b->z, b->g, R, T, A);
+    b->in = lpt_mb_init(&b->m, g_desc, "bc", R, T);
+    b->a = lpt_mb_field(&b->m, "teacher_actions", LP_DTYPE_I32, 0);
+    b->z = lpt_mb_logits(&b->m, A, &b->g);
 }
 
 static void mb_start(mb *b) {
     assert_create_attach(b->in);
 }
 
-/* Frees everything; asserts the plugin kept the host contract. */
+/* Asserts the plugin kept the host contract; frees everything. */
 static void mb_done(mb *b) {
-    assert_contract_kept(b->in);
-    lpt_inst_free(b->in);
-    free(b->z);
-    free(b->g);
-    free(b->a);
+    lpt_mb_done(&b->m);
 }
 
 /* ---- a double-precision reference, written from the formula --------------- */

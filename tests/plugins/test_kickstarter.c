@@ -24,26 +24,16 @@ typedef struct mb {
     float *v, *gv;  /* student values [R, T] and their gradient */
     float *tl, *tv; /* teacher logits [R, T, A] and values [R, T] */
     lpt_inst *in;
+    lpt_mb m; /* owns the instance and the arrays */
 } mb;
 
 static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     b->R = R, b->T = T, b->A = A, b->M = R * T;
-    const size_t n = (size_t)(b->M * A), m = (size_t)b->M;
-    b->z = calloc(n, sizeof *b->z);
-    b->gz = calloc(n, sizeof *b->gz);
-    b->tl = calloc(n, sizeof *b->tl);
-    b->v = calloc(m, sizeof *b->v);
-    b->gv = calloc(m, sizeof *b->gv);
-    b->tv = calloc(m, sizeof *b->tv);
-    assert_true(b->z && b->gz && b->tl && b->v && b->gv && b->tv);
-    b->in = lpt_inst_new(g_desc, "ks");
-    assert_non_null(b->in);
-    assert_true(lpt_add_field(b->in, "teacher_logits", LPT_VIEW(b->tl, LP_DTYPE_F32, R, T, A)) >=
-                0);
-    assert_true(lpt_add_field(b->in, "teacher_values", LPT_VIEW(b->tv, LP_DTYPE_F32, R, T)) >= 0);
-    assert_add_logits(b->in, b->z, b->gz, R, T, A);
-    assert_true(lpt_add_output(b->in, "values", LPT_VIEW(b->v, LP_DTYPE_F32, R, T),
-                               LPT_VIEW(b->gv, LP_DTYPE_F32, R, T)) >= 0);
+    b->in = lpt_mb_init(&b->m, g_desc, "ks", R, T);
+    b->tl = lpt_mb_field(&b->m, "teacher_logits", LP_DTYPE_F32, A);
+    b->tv = lpt_mb_field(&b->m, "teacher_values", LP_DTYPE_F32, 0);
+    b->z = lpt_mb_logits(&b->m, A, &b->gz);
+    b->v = lpt_mb_output(&b->m, "values", 0, &b->gv);
 }
 
 static void mb_start(mb *b) {
@@ -51,14 +41,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    assert_contract_kept(b->in);
-    lpt_inst_free(b->in);
-    free(b->z);
-    free(b->gz);
-    free(b->tl);
-    free(b->v);
-    free(b->gv);
-    free(b->tv);
+    lpt_mb_done(&b->m);
 }
 
 /* ---- a double-precision reference, written from the formula --------------- */

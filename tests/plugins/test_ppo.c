@@ -26,24 +26,17 @@ typedef struct mb {
     float *adv, *old, *rat; /* [R, T] */
     int32_t *a;             /* [R, T] */
     lpt_inst *in;
+    lpt_mb m; /* owns the instance and the arrays */
 } mb;
 
 static void mb_init(mb *b, int64_t R, int64_t T, int64_t A) {
     b->R = R, b->T = T, b->A = A, b->M = R * T;
-    b->z = calloc((size_t)(b->M * A), sizeof *b->z);
-    b->g = calloc((size_t)(b->M * A), sizeof *b->g);
-    b->adv = calloc((size_t)b->M, sizeof *b->adv);
-    b->old = calloc((size_t)b->M, sizeof *b->old);
-    b->rat = calloc((size_t)b->M, sizeof *b->rat);
-    b->a = calloc((size_t)b->M, sizeof *b->a);
-    assert_true(b->z && b->g && b->adv && b->old && b->rat && b->a);
-    b->in = lpt_inst_new(g_desc, "actor");
-    assert_non_null(b->in);
-    assert_true(lpt_add_field(b->in, "advantages", LPT_VIEW(b->adv, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_field(b->in, "actions", LPT_VIEW(b->a, LP_DTYPE_I32, R, T)) >= 0);
-    assert_true(lpt_add_field(b->in, "logprobs", LPT_VIEW(b->old, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_field(b->in, "ratios", LPT_VIEW(b->rat, LP_DTYPE_F32, R, T)) >= 0);
-    assert_add_logits(b->in, b->z, b->g, R, T, A);
+    b->in = lpt_mb_init(&b->m, g_desc, "actor", R, T);
+    b->adv = lpt_mb_field(&b->m, "advantages", LP_DTYPE_F32, 0);
+    b->a = lpt_mb_field(&b->m, "actions", LP_DTYPE_I32, 0);
+    b->old = lpt_mb_field(&b->m, "logprobs", LP_DTYPE_F32, 0);
+    b->rat = lpt_mb_field(&b->m, "ratios", LP_DTYPE_F32, 0);
+    b->z = lpt_mb_logits(&b->m, A, &b->g);
 }
 
 static void mb_start(mb *b) {
@@ -51,14 +44,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    assert_contract_kept(b->in);
-    lpt_inst_free(b->in);
-    free(b->z);
-    free(b->g);
-    free(b->adv);
-    free(b->old);
-    free(b->rat);
-    free(b->a);
+    lpt_mb_done(&b->m);
 }
 
 /* ---- a double-precision reference, written from the formula ------------------ */

@@ -20,21 +20,15 @@ typedef struct mb {
     float *ret, *old; /* fields [R, T] */
     float *v, *g;     /* output and its gradient [R, T] */
     lpt_inst *in;
+    lpt_mb m; /* owns the instance and the arrays */
 } mb;
 
 static void mb_init(mb *b, int64_t R, int64_t T) {
     b->R = R, b->T = T, b->M = R * T;
-    b->ret = calloc((size_t)b->M, sizeof(float));
-    b->old = calloc((size_t)b->M, sizeof(float));
-    b->v = calloc((size_t)b->M, sizeof(float));
-    b->g = calloc((size_t)b->M, sizeof(float));
-    assert_true(b->ret && b->old && b->v && b->g);
-    b->in = lpt_inst_new(g_desc, "critic");
-    assert_non_null(b->in);
-    assert_true(lpt_add_field(b->in, "returns", LPT_VIEW(b->ret, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_field(b->in, "values", LPT_VIEW(b->old, LP_DTYPE_F32, R, T)) >= 0);
-    assert_true(lpt_add_output(b->in, "values", LPT_VIEW(b->v, LP_DTYPE_F32, R, T),
-                               LPT_VIEW(b->g, LP_DTYPE_F32, R, T)) >= 0);
+    b->in = lpt_mb_init(&b->m, g_desc, "critic", R, T);
+    b->ret = lpt_mb_field(&b->m, "returns", LP_DTYPE_F32, 0);
+    b->old = lpt_mb_field(&b->m, "values", LP_DTYPE_F32, 0);
+    b->v = lpt_mb_output(&b->m, "values", 0, &b->g);
 }
 
 static void mb_start(mb *b) {
@@ -42,12 +36,7 @@ static void mb_start(mb *b) {
 }
 
 static void mb_done(mb *b) {
-    assert_contract_kept(b->in);
-    lpt_inst_free(b->in);
-    free(b->ret);
-    free(b->old);
-    free(b->v);
-    free(b->g);
+    lpt_mb_done(&b->m);
 }
 
 /* ---- reference ------------------------------------------------------------------- */

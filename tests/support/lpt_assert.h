@@ -6,7 +6,12 @@
  *     ...
  *     assert_near(res.loss, 0.25, 1e-6);
  *     assert_contains(lpt_last_error(in), "'teacher_actions'");
+ *     lpt_mb m;                     // a minibatch the test owns
+ *     lpt_inst *in = lpt_mb_init(&m, g_desc, "mine", R, T);
+ *     float *adv = lpt_mb_field(&m, "advantages", LP_DTYPE_F32, 0);
+ *     float *g, *z = lpt_mb_logits(&m, A, &g);
  *     ...
+ *     lpt_mb_done(&m);              // contract kept; everything freed
  *     return cmocka_run_group_tests_name("my_loss", tests, group_setup,
  *                                        group_teardown);
  */
@@ -20,6 +25,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -83,6 +89,85 @@ static inline void assert_contract_kept(const lpt_inst *in) {
                                    LPT_VIEW(g, LP_DTYPE_F32, R_, T_, A_)) >= 0);                   \
         lpt_env(il_)->num_actions = A_;                                                            \
     } while (0)
+
+/* ---- a minibatch owned by the test --------------------------------------------- */
+
+#define LPT_MB_SLOTS 16
+
+/* The minibatch a plugin test builds: an instance of the loss under test and
+ * zeroed per-step arrays, [R, T] or [R, T, width], each added to the
+ * instance as a field or an output (with its gradient), all freed together
+ * by lpt_mb_done. The test keeps typed pointers to the arrays it fills. */
+typedef struct lpt_mb {
+    lpt_inst *in;
+    int64_t R, T;
+    void *mem[LPT_MB_SLOTS];
+    int n;
+} lpt_mb;
+
+/* A new instance `name` of `desc` for minibatches of R rows of T steps;
+ * returns the instance (also in m->in). create is not called. */
+static inline lpt_inst *lpt_mb_init(lpt_mb *m, const lp_loss_desc *desc, const char *name,
+                                    int64_t R, int64_t T) {
+    memset(m, 0, sizeof *m);
+    m->R = R, m->T = T;
+    m->in = lpt_inst_new(desc, name);
+    assert_non_null(m->in);
+    return m->in;
+}
+
+/* Zeroed memory for R * T * (width, or 1 when width is 0) elements of
+ * `dtype`, freed by lpt_mb_done. */
+static inline void *lpt_mb_alloc(lpt_mb *m, int32_t dtype, int64_t width) {
+    assert_true(m->n < LPT_MB_SLOTS);
+    const size_t n = (size_t)(m->R * m->T * (width > 0 ? width : 1));
+    void *p = calloc(n > 0 ? n : 1, lp_dtype_size(dtype));
+    assert_non_null(p);
+    m->mem[m->n++] = p;
+    return p;
+}
+
+/* A per-step field `name` of `dtype`, [R, T] (width 0) or [R, T, width]:
+ * zeroed, added to the instance; returns its data. */
+static inline void *lpt_mb_field(lpt_mb *m, const char *name, int32_t dtype, int64_t width) {
+    void *p = lpt_mb_alloc(m, dtype, width);
+    lp_tensor v =
+        width > 0 ? LPT_VIEW(p, dtype, m->R, m->T, width) : LPT_VIEW(p, dtype, m->R, m->T);
+    assert_true(lpt_add_field(m->in, name, v) >= 0);
+    return p;
+}
+
+/* A model output `name`, f32 [R, T] (width 0) or [R, T, width], and its
+ * gradient (*grad): zeroed, added to the instance; returns the values. */
+static inline float *lpt_mb_output(lpt_mb *m, const char *name, int64_t width, float **grad) {
+    float *v = lpt_mb_alloc(m, LP_DTYPE_F32, width);
+    float *g = lpt_mb_alloc(m, LP_DTYPE_F32, width);
+    lp_tensor tv = width > 0 ? LPT_VIEW(v, LP_DTYPE_F32, m->R, m->T, width)
+                             : LPT_VIEW(v, LP_DTYPE_F32, m->R, m->T);
+    lp_tensor tg = width > 0 ? LPT_VIEW(g, LP_DTYPE_F32, m->R, m->T, width)
+                             : LPT_VIEW(g, LP_DTYPE_F32, m->R, m->T);
+    assert_true(lpt_add_output(m->in, name, tv, tg) >= 0);
+    *grad = g;
+    return v;
+}
+
+/* The output "logits" [R, T, A] (see lpt_mb_output), with the
+ * environment's num_actions set to A. */
+static inline float *lpt_mb_logits(lpt_mb *m, int64_t A, float **grad) {
+    float *z = lpt_mb_output(m, "logits", A, grad);
+    lpt_env(m->in)->num_actions = A;
+    return z;
+}
+
+/* Asserts the plugin kept the contract (assert_contract_kept), then
+ * destroys the instance and frees every array. */
+static inline void lpt_mb_done(lpt_mb *m) {
+    assert_contract_kept(m->in);
+    lpt_inst_free(m->in);
+    for (int i = 0; i < m->n; i++)
+        free(m->mem[i]);
+    memset(m, 0, sizeof *m);
+}
 
 /* The last value recorded for statistic `key`; fails the test when there is
  * none. */
