@@ -107,9 +107,6 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     /* Read at every call: the host may anneal them in place. */
     const double ent_coef = lp_value_f(&in->params[A2C_P_ENT_COEF]);
     const int norm_adv = lp_value_b(&in->params[A2C_P_NORM_ADV]);
-    if (!(isfinite(ent_coef) && ent_coef >= 0.0))
-        return lp_errorf(h, LP_ERANGE, "a2c '%s': ent_coef = %g is not a finite value >= 0",
-                         in->name, ent_coef);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "a2c '%s': weight %g is not finite", in->name,
                          (double)weight);

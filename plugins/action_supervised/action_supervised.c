@@ -103,10 +103,6 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     /* Read at every call: the host may anneal it in place. */
     const lp_value *pc = &in->params[AS_P_COEF];
     const double coef = pc->type == LP_PARAM_INT ? (double)pc->i : pc->f;
-    if (!(isfinite(coef) && coef >= 0.0))
-        return lp_errorf(h, LP_ERANGE,
-                         "action_supervised '%s': coef = %g is not a finite value >= 0", in->name,
-                         coef);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "action_supervised '%s': weight %g is not finite", in->name,
                          (double)weight);

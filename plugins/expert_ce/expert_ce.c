@@ -204,9 +204,6 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     ec_inst *in = ec_of(self);
     const lp_host *h = in->host;
     const double coef = ec_coef(in);
-    if (!(isfinite(coef) && coef >= 0.0))
-        return lp_errorf(h, LP_ERANGE, "expert_ce '%s': coef = %g is not a finite value >= 0",
-                         in->name, coef);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "expert_ce '%s': weight %g is not finite", in->name,
                          (double)weight);

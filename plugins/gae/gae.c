@@ -316,12 +316,6 @@ static int32_t g_compute(g_inst *in, const lp_batch *all, int use_ratios) {
     /* Read at every call: the host may anneal them in place. */
     const double gamma = g_param_f(in, G_P_GAMMA), lambda = g_param_f(in, G_P_LAMBDA);
     const double rho_bar = g_param_f(in, G_P_RHO_BAR), c_bar = g_param_f(in, G_P_C_BAR);
-    if (!(gamma >= 0.0 && gamma <= 1.0) || !(lambda >= 0.0 && lambda <= 1.0))
-        return lp_errorf(h, LP_ERANGE, "gae '%s': gamma = %g and lambda = %g must lie in [0, 1]",
-                         in->name, gamma, lambda);
-    if (!(rho_bar >= 0.0 && rho_bar <= 1e6) || !(c_bar >= 0.0 && c_bar <= 1e6))
-        return lp_errorf(h, LP_ERANGE, "gae '%s': rho_bar = %g and c_bar = %g must lie in [0, 1e6]",
-                         in->name, rho_bar, c_bar);
 
     const int64_t R = all->rows, T = all->horizon;
     if (R == 0 || T == 0)

@@ -195,14 +195,6 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     const double T = lp_value_f(&in->params[KS_P_TEMPERATURE]);
     const double ac = lp_value_f(&in->params[KS_P_ACTION_COEF]);
     const double vc = lp_value_f(&in->params[KS_P_VALUE_COEF]);
-    if (!(isfinite(T) && T > 0.0))
-        return lp_errorf(h, LP_ERANGE, "kickstarter '%s': temperature = %g must be finite and > 0",
-                         in->name, T);
-    if (!(isfinite(ac) && ac >= 0.0) || !(isfinite(vc) && vc >= 0.0))
-        return lp_errorf(h, LP_ERANGE,
-                         "kickstarter '%s': action_coef = %g and value_coef = %g must be finite "
-                         "and >= 0",
-                         in->name, ac, vc);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "kickstarter '%s': weight %g is not finite", in->name,
                          (double)weight);

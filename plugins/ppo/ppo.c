@@ -484,15 +484,6 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     const double ent_coef = ppo_param_f(in, PPO_P_ENT);
     const int norm_adv = lp_value_b(&in->params[PPO_P_NORM]);
     const double target_kl = ppo_param_f(in, PPO_P_TKL);
-    if (!(isfinite(eps) && eps >= 0.0))
-        return lp_errorf(h, LP_ERANGE, "ppo '%s': clip_coef = %g is not a finite value >= 0",
-                         in->name, eps);
-    if (!isfinite(ent_coef))
-        return lp_errorf(h, LP_ERANGE, "ppo '%s': ent_coef = %g is not finite", in->name, ent_coef);
-    if (!(isfinite(target_kl) && target_kl >= 0.0))
-        return lp_errorf(h, LP_ERANGE,
-                         "ppo '%s': target_kl = %g is not a finite value >= 0 (0 disables it)",
-                         in->name, target_kl);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "ppo '%s': weight %g is not finite", in->name,
                          (double)weight);

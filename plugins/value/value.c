@@ -224,12 +224,6 @@ static int32_t val_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     const double vf_coef = lp_value_f(&in->params[VAL_P_COEF]);
     const int clip = lp_value_b(&in->params[VAL_P_CLIP]);
     const double vclip = lp_value_f(&in->params[VAL_P_VCLIP]);
-    if (!(isfinite(vf_coef) && vf_coef >= 0.0))
-        return lp_errorf(h, LP_ERANGE, "value '%s': vf_coef = %g is not a finite value >= 0",
-                         in->name, vf_coef);
-    if (!(isfinite(vclip) && vclip >= 0.0))
-        return lp_errorf(h, LP_ERANGE, "value '%s': vclip = %g is not a finite value >= 0",
-                         in->name, vclip);
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "value '%s': weight %g is not finite", in->name,
                          (double)weight);
