@@ -927,6 +927,10 @@ typedef struct lp_train_options {
      * gradients are averaged before each optimizer step, only rank 0 writes
      * stats and checkpoints. Borrowed for the call. NULL: one process. */
     const struct lp_comm *comm;
+    /* 1: lp_session_options.check_fields for the run's session (a debug
+     * check: a hook that changes a field its loss declared read-only fails
+     * the run). Default 0. (Added with ABI 1.1 field updates.) */
+    int check_fields;
 } lp_train_options;
 
 LP_API void lp_train_options_init(lp_train_options *opt);
