@@ -143,6 +143,12 @@ sed 's/params: {gamma: 0.9}/params: {clip: 0}/' "$lp_tmp/rn.yaml" >"$lp_tmp/rn_c
 run_lp $only check "$lp_tmp/rn_clip.yaml"
 expect_rc 1 "check clip 0"
 expect_err "lossplug: error: $lp_tmp/rn_clip.yaml:8:52: losses.rn.params.clip = 0 is out of range; use a value > 0" "exclusive min"
+# An annealing endpoint on an exclusive bound is refused too.
+sed 's/params: {gamma: 0.9}}/params: {gamma: 0.9}, schedule: {anneal: {clip: {to: 0, epochs: [0, 10]}}}}/' \
+    "$lp_tmp/rn.yaml" >"$lp_tmp/rn_anneal.yaml"
+run_lp $only check "$lp_tmp/rn_anneal.yaml"
+expect_rc 1 "check an anneal to an exclusive bound"
+expect_err "losses.rn.schedule.anneal.clip.to = 0 is out of range; use a value > 0" "exclusive anneal endpoint"
 sed 's/params: {gamma: 0.9}/params: {epsilon: 1e-300}/' "$lp_tmp/rn.yaml" >"$lp_tmp/rn_eps.yaml"
 run_lp $only check "$lp_tmp/rn_eps.yaml"
 expect_rc 0 "check epsilon just above its exclusive min"
