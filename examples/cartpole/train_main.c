@@ -46,6 +46,7 @@ static const char usage_text[] =
     "                      (from --stats FILE, or from a temporary stats file)\n"
     "  --plugin-path DIR   search DIR for loss plugins first (repeatable)\n"
     "  --quiet             no progress on stderr\n"
+    "  --check-fields      debug: fail a hook that changes a field its loss only reads\n"
     "  -v, --verbose       also print the info and debug messages of the host and the\n"
     "                      plugins (which plugin files were loaded, ...), and\n"
     "                      name every entry a resume restored, missed or did not use\n"
@@ -117,7 +118,7 @@ int main(int argc, char **argv) {
     const char *plugin_paths[MAX_PLUGIN_PATHS];
     size_t npaths = 0;
     long long seed = 0, max_steps = 0;
-    int seed_set = 0, target_set = 0, quiet = 0, verbose = 0;
+    int seed_set = 0, target_set = 0, quiet = 0, verbose = 0, check_fields = 0;
     double target = NAN;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -132,6 +133,10 @@ int main(int argc, char **argv) {
         }
         if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--check-fields") == 0) {
+            check_fields = 1;
             continue;
         }
         if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -237,6 +242,7 @@ int main(int argc, char **argv) {
     log_ctx lc = {&comm, verbose};
     opt.log_user = &lc;
     opt.comm = &comm;
+    opt.check_fields = check_fields;
 
     lp_train_outcome out;
     int32_t rc = lp_train_run(config, &opt, &env, &out, &err);

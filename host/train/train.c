@@ -414,6 +414,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     so.log_user = o->log_user;
     so.model = &pre_model;
     so.replicas = t->comm.size;
+    so.check_fields = o->check_fields;
     so.stats_off = t->comm.rank != 0;
     if (t->comm.size > 1) {
         so.stats_reduce = lp__dist_stats_reduce;

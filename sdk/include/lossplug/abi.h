@@ -62,12 +62,13 @@
  *    out of range or masked are the loss's to report), and the train hook's
  *    `weight` (of either sign; a config value beyond float's range arrives
  *    as inf).
- *  - 1.1. The 1.1 declarations (LP_PARAM_MIN_EXCLUSIVE / MAX_EXCLUSIVE,
- *    LP_FIELD_UPDATE, LP_DIM_POLICY, the action space in lp_env_info) are
- *    not kept by this host yet: it checks bounds inclusively, refuses
- *    LP_FIELD_UPDATE and LP_DIM_POLICY, and neither fills nor checks the
- *    1.1 fields of lp_env_info. Until it does, a plugin that relies on one
- *    checks it itself.
+ *  - 1.1, to plugins built against 1.1: parameters with
+ *    LP_PARAM_MIN_EXCLUSIVE / MAX_EXCLUSIVE lie strictly inside that end
+ *    (annealed values too); a field a loss declares LP_FIELD_UPDATE has a
+ *    writer, and in config order its writer comes first, then its updaters,
+ *    then its readers; every 1.1 field of lp_env_info is filled for the
+ *    declared action space and LP_DIM_POLICY is resolved to policy_width.
+ *    A 1.0 plugin sees the 1.0 layout and rules only (docs/abi.md).
  */
 #ifndef LOSSPLUG_ABI_H
 #define LOSSPLUG_ABI_H
