@@ -31,8 +31,8 @@ static void rig_open(rig *g, double gamma, double clip) {
     lpt_env(g->in)->horizon = 16;
     assert_int_equal(lpt_set_f(g->in, "gamma", gamma), 0);
     assert_int_equal(lpt_set_f(g->in, "clip", clip), 0);
-    assert_true(lpt_add_field(g->in, "rewards", LPT_VIEW(g->rew, LP_DTYPE_F32, R)) >= 0);
-    assert_true(lpt_add_field(g->in, "dones", LPT_VIEW(g->done, LP_DTYPE_U8, R)) >= 0);
+    assert_true(lpt_add_field(g->in, "rewards", LPT_VIEW(g->rew, LP_DTYPE_F32, R, 1)) >= 0);
+    assert_true(lpt_add_field(g->in, "dones", LPT_VIEW(g->done, LP_DTYPE_U8, R, 1)) >= 0);
     lpt_set_dims(g->in, R, 1);
     assert_create_attach(g->in);
 }

@@ -183,7 +183,7 @@ static void test_lpt_catches_it(void **state) {
     assert_non_null(in);
     float rew[3] = {1, 2, 3};
     assert_true(lpt_add_field(in, "rewards",
-                              lp_tensor_make(rew, LP_DTYPE_F32, 1, (const int64_t[]){3})) >= 0);
+                              lp_tensor_make(rew, LP_DTYPE_F32, 2, (const int64_t[]){3, 1})) >= 0);
     lpt_field_check_soft(in, 1);
     assert_int_equal(lpt_create(in), LP_OK);
     assert_int_equal(lpt_attach(in), LP_OK);
