@@ -1,5 +1,5 @@
 /* lossplug-scan: load one plugin file in this (child) process and report
- * what it offers on stdout, for liblossplug's registry (host/src/scan.c),
+ * what it offers on stdout, for liblossplug's registry (host/loader/scan.c),
  * which runs it before loading a file in-process. If the plugin's
  * constructor or init crashes, aborts, exits or hangs, it is this process
  * that does, and the registry reports it.

@@ -1,5 +1,5 @@
 /* What was compiled into the library: its version and the installed plugin
- * directory (both set by host/src/CMakeLists.txt). */
+ * directory (both set by host/loader/CMakeLists.txt). */
 #include "internal.h"
 
 #ifndef LP_VERSION_STRING

@@ -1,5 +1,5 @@
 /*
- * liblossplug internals shared by the files of host/src. Nothing here is API:
+ * liblossplug internals shared by the files of host/loader. Nothing here is API:
  * every name is lp__* (or a struct the public header declares opaque).
  */
 #ifndef LOSSPLUG_HOST_INTERNAL_H
