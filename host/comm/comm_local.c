@@ -2,7 +2,7 @@
  * collective leaves the caller's buffer as it is; a gather copies. */
 #include <lossplug/comm.h>
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <string.h>
 

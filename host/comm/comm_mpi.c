@@ -4,7 +4,7 @@
  * default abort. */
 #include <lossplug/comm_mpi.h>
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <mpi.h>
 

@@ -1,14 +1,14 @@
 /* The lossplug schema walk: from a YAML node tree to an lp__config. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "config.h"
+#include "config/config.h"
 
-#include "scalar.h"
-#include "walk.h"
-#include "errno_text.h"
-#include "suggest.h"
+#include "config/scalar.h"
+#include "config/walk.h"
+#include "util/errno_text.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,10 +1,10 @@
 /* Binding a loss's raw params (and anneal rules) to its plugin's schema. */
-#include "config.h"
+#include "config/config.h"
 
-#include "scalar.h"
-#include "suggest.h"
+#include "config/scalar.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,9 +1,9 @@
 /* Checking that every loss names a plugin that was found. */
-#include "config.h"
+#include "config/config.h"
 
-#include "suggest.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <string.h>
 

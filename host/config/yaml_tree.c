@@ -1,6 +1,6 @@
-#include "yaml_tree.h"
+#include "config/yaml_tree.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <yaml.h>
 

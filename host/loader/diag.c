@@ -1,6 +1,6 @@
 /* The registry's diagnostics: what was refused or looked wrong while
  * loading, each a one-line sentence that starts with the path concerned. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * same file returns, whatever the plugin does itself. These two static
  * mutexes are the library's only globals: the dynamic loader's own state
  * (one copy of a file per process) is what forces them. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

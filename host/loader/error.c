@@ -1,6 +1,6 @@
 /* Status names and messages (from LP_STATUS_MAP, so they cannot drift from
  * the codes) and lp_error filling. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>

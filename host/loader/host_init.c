@@ -2,7 +2,7 @@
  * registry (host_data points at the file's record), valid until its deinit.
  * It serves log and error; the [instance] services belong to instance
  * tables and fail here. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>

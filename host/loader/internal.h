@@ -7,8 +7,8 @@
 
 #include <lossplug/host.h>
 
-#include "errno_text.h" /* lp__errno_text, shared with host/config and host/state */
-#include "file_kind.h"  /* lp__file_kind */
+#include "util/errno_text.h" /* lp__errno_text, shared with host/config and host/state */
+#include "util/file_kind.h"  /* lp__file_kind */
 
 #include <stdarg.h>
 #include <stddef.h>

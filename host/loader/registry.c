@@ -1,8 +1,8 @@
 /* The registry: the public face of discovery and loading (lossplug/host.h).
  * Every registry owns all it found; two registries share nothing but the
  * mapped code of the files both loaded (and each inits those separately). */
-#include "internal.h"
-#include "suggest.h"
+#include "loader/internal.h"
+#include "util/suggest.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Small string and array helpers. Every allocation failure is returned to
  * the caller, never handled by exiting. */
-#include "internal.h"
-#include "clean_text.h"
+#include "loader/internal.h"
+#include "util/clean_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>

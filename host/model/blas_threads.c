@@ -1,5 +1,5 @@
 /* lp__blas_threads_apply (lp_blas.h). */
-#include "lp_blas.h"
+#include "internal/lp_blas.h"
 
 #include <cblas.h>
 #include <stdlib.h>

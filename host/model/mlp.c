@@ -1,11 +1,11 @@
 /* lp_mlp: options, layout of the flat arrays, the tensor table,
  * initialisation and the work buffers. Forward and backward are in
  * mlp_pass.c, the lp_model adapter in mlp_model.c. */
-#include "mlp_impl.h"
-#include "ortho.h"
-#include "rng.h"
+#include "model/mlp_impl.h"
+#include "model/ortho.h"
+#include "model/rng.h"
 
-#include "lp_errset.h"
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <stdio.h>

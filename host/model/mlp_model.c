@@ -3,9 +3,9 @@
  * spaced rows (the usual contiguous [rows, horizon, obs...] minibatch) and
  * gathered into the adapter's buffer otherwise; outputs and gradients are
  * the session's contiguous tensors, used in place. */
-#include "mlp_impl.h"
+#include "model/mlp_impl.h"
 
-#include "lp_errset.h"
+#include "internal/lp_errset.h"
 
 #include <stdlib.h>
 #include <string.h>

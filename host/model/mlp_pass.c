@@ -1,9 +1,9 @@
 /* Forward and backward of lp_mlp on whole minibatches: one sgemm per layer
  * (row-major, W stored [out, in] so the forward multiplies by W^T), the
  * bias and the activation in a loop over the result. */
-#include "mlp_impl.h"
+#include "model/mlp_impl.h"
 
-#include "lp_errset.h"
+#include "internal/lp_errset.h"
 
 #include <cblas.h>
 #include <limits.h>

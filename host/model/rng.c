@@ -2,9 +2,9 @@
  * (never all zero); Box-Muller turns pairs of uniforms into pairs of normals. Only integer
  * arithmetic, log, sqrt, cos and sin: the same numbers on every IEEE-754
  * machine with a faithful libm. */
-#include "rng.h"
+#include "model/rng.h"
 
-#include <lp_rng.h>
+#include "internal/lp_rng.h"
 
 #include <math.h>
 

@@ -1,9 +1,9 @@
 /* The training-curve PNG: columns of a stats file against env_steps, drawn
  * with cairo. */
 #define _POSIX_C_SOURCE 200809L
-#include "lp_plot.h"
+#include "plot/lp_plot.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>

@@ -21,7 +21,7 @@
  * `end` is written last, after every init was undone: a scan whose output
  * lacks it did not finish. Exit status 0 when it got that far, 2 on bad
  * usage, 1 when out of memory. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>

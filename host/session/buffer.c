@@ -6,10 +6,10 @@
  * pointers and copy rows. */
 /* MAP_ANONYMOUS, MAP_NORESERVE */
 #define _DEFAULT_SOURCE
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "memory.h"
-#include <lp_errset.h>
+#include "util/memory.h"
+#include "internal/lp_errset.h"
 
 #include <stdlib.h>
 #include <string.h>

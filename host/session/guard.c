@@ -7,9 +7,9 @@
  * outputs, else the loss's own arithmetic. The scan on the success path is
  * one pass over the gradients with integer tests only (it vectorises); the
  * search for the source runs only on failure. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* Loss instances: their host service tables, create in config order (params
  * bound from the config), the `fields` hook, attach, destroy, and the
  * message of a failing hook. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
 #include <lossplug/ext/model.h>
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <stdarg.h>

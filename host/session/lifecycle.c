@@ -2,9 +2,9 @@
  * Schedules gate each instance per phase; annealed params are brought up to
  * date at epoch start, rollout start and train start. Nothing on the
  * rollout-step or minibatch path allocates or looks up a string. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <string.h>

@@ -6,12 +6,12 @@
  * the loss is done with the pass: at its next forward, or when its train hook returns. Both happen
  * before the minibatch's backward and optimizer step, so the gradients land in the same step; the
  * model keeps the aux activations apart from the minibatch's (lp_model's contract). */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
 #include <lossplug/ext/model.h>
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "internal/lp_errset.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

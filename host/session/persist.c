@@ -1,12 +1,12 @@
 /* Checkpoints of a session (docs/checkpoint.md): every instance's registered
  * tensors as "<instance>/<name>", the counters as "host/epoch" and
  * "host/env_steps" (i64 scalars), and what the program hands in. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 
-#include <lp_errset.h>
-#include <lp_load_check.h>
+#include "internal/lp_errset.h"
+#include "internal/lp_load_check.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,9 @@
 /* What the embedding program provides: the environment, the fields it writes
  * during rollout and its model's outputs. They come from the options, from
  * the config's `program` section, or from both (then they must agree). */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <stdlib.h>
 #include <string.h>

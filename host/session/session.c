@@ -1,8 +1,8 @@
 /* Opening and closing a session, its options, and the read-only accessors. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "internal/lp_errset.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /* The merged experience spec: the program's fields and every instance's,
  * checked against each other before anything runs. Each error names both
  * declarers and where the config declares them. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,11 +4,11 @@
  * the program recorded during the epoch: since the previous train phase
  * ended, up to the end of this one. The stats file gets one line per train phase: CSV (with a
  * header when the file is empty) or JSON Lines. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "errno_text.h"
+#include "util/errno_text.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -6,8 +6,8 @@
 #ifndef LP_STATE_CKPT_INTERNAL_H
 #define LP_STATE_CKPT_INTERNAL_H
 
-#include "checkpoint.h"
-#include "errno_text.h" /* lp__errno_text */
+#include "state/checkpoint.h"
+#include "util/errno_text.h" /* lp__errno_text */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* POSIX file I/O for checkpoints: whole writes and reads that survive short
  * transfers and signals. */
-#include "ckpt_internal.h"
+#include "state/ckpt_internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
 /* Reading a checkpoint: the whole file into memory, then every check of
  * docs/checkpoint.md before anything is handed out. Every length in the file
  * is bounded by the bytes that remain before it is used. */
-#include "ckpt_internal.h"
-#include "crc32.h"
+#include "state/ckpt_internal.h"
+#include "state/crc32.h"
 
-#include "file_kind.h"
-#include <lp_errset.h>
+#include "util/file_kind.h"
+#include "internal/lp_errset.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,9 +1,9 @@
 /* Restoring: compare the targets with the file's entries, report, and only
  * then copy. Since lp__ckpt_open verified every byte and the comparison
  * checked every target, the copies cannot fail: nothing is half-loaded. */
-#include "ckpt_report.h"
+#include "state/ckpt_report.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <stdlib.h>
 

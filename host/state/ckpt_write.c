@@ -2,11 +2,11 @@
  * file next to the target, fsync it, rename it over the target, fsync the
  * directory. Until the rename the previous checkpoint is never touched; on
  * any failure before it the temporary is removed. */
-#include "ckpt_internal.h"
-#include "crc32.h"
+#include "state/ckpt_internal.h"
+#include "state/crc32.h"
 
-#include "file_kind.h"
-#include <lp_errset.h>
+#include "util/file_kind.h"
+#include "internal/lp_errset.h"
 
 #include <dirent.h>
 #include <errno.h>

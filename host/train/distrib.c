@@ -15,10 +15,10 @@
  * ranks take the same decisions without asking. With one rank nothing here
  * calls the communicator: the single-process path is the same as without
  * one. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_rng.h>
+#include "internal/lp_errset.h"
+#include "internal/lp_rng.h"
 
 #include <math.h>
 #include <string.h>

@@ -13,10 +13,10 @@
  *
  * With those a resumed run draws the same actions, sees the same
  * observations and trains on the same minibatches as the uninterrupted run. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_load_check.h>
+#include "internal/lp_errset.h"
+#include "internal/lp_load_check.h"
 
 #include <math.h>
 

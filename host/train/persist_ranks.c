@@ -14,11 +14,11 @@
  * writes the file. Resume: rank 0 reads the file, broadcasts its bytes, and
  * every rank restores from them (lp_session_load_buffer): no shared file
  * system is needed. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "errno_text.h"
+#include "util/errno_text.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,10 +3,10 @@
  * softmax of its logits, the teacher's view when the buffer has teacher
  * fields, the environment's step, the step's fields, and the bootstrap
  * values. Allocates nothing: every array was sized at setup. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_rng.h>
+#include "internal/lp_errset.h"
+#include "internal/lp_rng.h"
 
 #include <math.h>
 #include <string.h>

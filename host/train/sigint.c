@@ -9,9 +9,9 @@
  * SA_RESETHAND, so a second Ctrl-C during the final checkpoint gets the
  * default action (the process ends), and the previous handler is put back
  * when the run returns. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <errno.h>
 #include <string.h>

@@ -3,11 +3,11 @@
  * then per epoch: epoch_start, rollout_start, the rollout (rollout.c), the
  * learning rate, the session's train phase, progress, checkpoints and the
  * stop conditions. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "memory.h"
-#include <lp_blas.h>
-#include <lp_errset.h>
+#include "util/memory.h"
+#include "internal/lp_blas.h"
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <stdarg.h>

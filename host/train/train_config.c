@@ -11,12 +11,12 @@
  * unknown keys (with a suggestion), wrong kinds, types and ranges are
  * FILE:LINE:COLUMN errors. The environment's section is not checked: its
  * scalars are handed to the environment as dotted entries. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "scalar.h"
-#include "walk.h"
+#include "config/scalar.h"
+#include "config/walk.h"
 
-#include <lp_errset.h>
+#include "internal/lp_errset.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* The CLI's JSON writer: escaping, nesting, numbers. */
 #define _POSIX_C_SOURCE 200809L
-#include "json.h"
+#include "cli/json.h"
 
 #include <math.h>
 #include <setjmp.h>

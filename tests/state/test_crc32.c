@@ -8,8 +8,8 @@
 
 #include <cmocka.h>
 
-#include "crc32.h"
-#include "crc32_table.h"
+#include "state/crc32.h"
+#include "state/crc32_table.h"
 
 /* The definition, one bit at a time. */
 static uint32_t crc_bitwise(const unsigned char *p, size_t n) {
