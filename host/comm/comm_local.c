@@ -2,7 +2,7 @@
  * collective leaves the caller's buffer as it is; a gather copies. */
 #include <lossplug/comm.h>
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * default abort. */
 #include <lossplug/comm_mpi.h>
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <mpi.h>
 

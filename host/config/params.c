@@ -4,7 +4,7 @@
 #include "config/scalar.h"
 #include "util/suggest.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 
 #include "util/suggest.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <string.h>
 

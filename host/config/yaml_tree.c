@@ -1,6 +1,6 @@
 #include "config/yaml_tree.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <yaml.h>
 

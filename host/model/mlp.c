@@ -5,7 +5,7 @@
 #include "model/ortho.h"
 #include "model/rng.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * the session's contiguous tensors, used in place. */
 #include "model/mlp_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>

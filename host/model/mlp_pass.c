@@ -3,7 +3,7 @@
  * bias and the activation in a loop over the result. */
 #include "model/mlp_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <cblas.h>
 #include <limits.h>

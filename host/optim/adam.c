@@ -5,7 +5,7 @@
 #include <lossplug/host.h>
 
 #include "lp_dispatch.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot/lp_plot.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>

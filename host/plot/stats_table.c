@@ -1,7 +1,7 @@
 /* Reading a stats file (CSV or JSON Lines) into an lp_stats_table. */
 #include "plot/lp_plot.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <math.h>

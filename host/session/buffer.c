@@ -9,7 +9,7 @@
 #include "session/session_impl.h"
 
 #include "util/memory.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * search for the source runs only on failure. */
 #include "session/session_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #include <lossplug/ext/model.h>
 
 #include "util/clean_text.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -4,7 +4,7 @@
  * rollout-step or minibatch path allocates or looks up a string. */
 #include "session/session_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <string.h>

@@ -11,7 +11,7 @@
 #include <lossplug/ext/model.h>
 
 #include "util/clean_text.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

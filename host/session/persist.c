@@ -5,8 +5,8 @@
 
 #include "state/checkpoint.h"
 
-#include "internal/lp_errset.h"
-#include "internal/lp_load_check.h"
+#include "util/error.h"
+#include "session/load_check.h"
 
 #include <stdlib.h>
 #include <string.h>

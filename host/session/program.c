@@ -3,7 +3,7 @@
  * the config's `program` section, or from both (then they must agree). */
 #include "session/session_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>

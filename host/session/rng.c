@@ -4,7 +4,7 @@
  * rejection sampling for unbiased indices. */
 #include "session/session_impl.h"
 
-#include "internal/lp_rng.h"
+#include "util/rng.h"
 
 /* Uniform in [0, n), n > 0. */
 static uint64_t below(uint64_t *x, uint64_t n) {

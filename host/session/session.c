@@ -2,7 +2,7 @@
 #include "session/session_impl.h"
 
 #include "util/clean_text.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * declarers and where the config declares them. */
 #include "session/session_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>

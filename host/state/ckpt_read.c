@@ -5,7 +5,7 @@
 #include "state/crc32.h"
 
 #include "util/file_kind.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * checked every target, the copies cannot fail: nothing is half-loaded. */
 #include "state/ckpt_report.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 

@@ -6,7 +6,7 @@
 #include "state/crc32.h"
 
 #include "util/file_kind.h"
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,8 +17,8 @@
  * one. */
 #include "train/train_impl.h"
 
-#include "internal/lp_errset.h"
-#include "internal/lp_rng.h"
+#include "util/error.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <string.h>

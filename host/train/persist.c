@@ -15,8 +15,8 @@
  * observations and trains on the same minibatches as the uninterrupted run. */
 #include "train/train_impl.h"
 
-#include "internal/lp_errset.h"
-#include "internal/lp_load_check.h"
+#include "util/error.h"
+#include "session/load_check.h"
 
 #include <math.h>
 

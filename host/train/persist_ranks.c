@@ -18,7 +18,7 @@
 
 #include "util/errno_text.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>

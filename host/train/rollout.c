@@ -5,13 +5,13 @@
  * values. Allocates nothing: every array was sized at setup. */
 #include "train/train_impl.h"
 
-#include "internal/lp_errset.h"
-#include "internal/lp_rng.h"
+#include "util/error.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <string.h>
 
-/* ---- the sampling generator: xoshiro256** (lp_rng.h) --------------------------------- */
+/* ---- the sampling generator: xoshiro256** (util/rng.h) --------------------------------- */
 
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed) {
     /* A stream of its own: the model's initialisation and the environments

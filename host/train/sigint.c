@@ -11,7 +11,7 @@
  * when the run returns. */
 #include "train/train_impl.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <string.h>

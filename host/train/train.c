@@ -6,8 +6,8 @@
 #include "train/train_impl.h"
 
 #include "util/memory.h"
-#include "internal/lp_blas.h"
-#include "internal/lp_errset.h"
+#include "model/blas_threads.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -16,7 +16,7 @@
 #include "config/scalar.h"
 #include "config/walk.h"
 
-#include "internal/lp_errset.h"
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>

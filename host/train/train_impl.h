@@ -20,7 +20,7 @@
 
 #include <lossplug/comm.h>
 #include <lossplug/host.h>
-#include "internal/lp_load_check.h"
+#include "session/load_check.h"
 
 #include <signal.h>
 #include <stddef.h>
