@@ -28,7 +28,7 @@ static void lp__init_error(const lp_host *host, const char *msg) {
     if (p == NULL)
         return;
     snprintf(p->error, sizeof p->error, "%s", msg != NULL ? msg : "(no message)");
-    lp__one_line(p->error);
+    lp__clean_text(p->error);
     p->has_error = 1;
 }
 

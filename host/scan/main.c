@@ -29,7 +29,7 @@
 static void put(const char *s) {
     char buf[LP_ERROR_MAX];
     snprintf(buf, sizeof buf, "%s", s != NULL ? s : "");
-    lp__one_line(buf);
+    lp__clean_text(buf);
     for (char *p = buf; *p != '\0'; p++)
         if (*p == '\t')
             *p = ' ';

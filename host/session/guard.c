@@ -136,11 +136,11 @@ int32_t lp__guard_check(lp_session *s, const lp__inst *in, double loss, const lp
     if (!bad)
         return LP_OK;
     source_text(s, src, sizeof src);
-    return lp__seterr(err, LP_ENUMERIC,
-                      "%s: non-finite value after its train hook at epoch %lld, update epoch %d, "
-                      "minibatch %d: %s; source: %s. The minibatch was refused before it reached "
-                      "the model; fix the source, or set buffer.nonfinite: skip to skip such "
-                      "minibatches",
-                      in->label, (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch,
-                      what, src);
+    return lp__error_set(
+        err, LP_ENUMERIC,
+        "%s: non-finite value after its train hook at epoch %lld, update epoch %d, "
+        "minibatch %d: %s; source: %s. The minibatch was refused before it reached "
+        "the model; fix the source, or set buffer.nonfinite: skip to skip such "
+        "minibatches",
+        in->label, (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch, what, src);
 }

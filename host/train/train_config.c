@@ -295,10 +295,10 @@ int32_t lp__train_cfg_read(const char *path, const char *env_section, const char
     names[n++] = env_section;
     for (size_t i = 0; i < extra_count; i++) {
         if (n >= MAX_SECTIONS)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_train_run: more than %d program sections in "
-                              "lp_train_options.sections; name fewer",
-                              MAX_SECTIONS - 4);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_train_run: more than %d program sections in "
+                                 "lp_train_options.sections; name fewer",
+                                 MAX_SECTIONS - 4);
         names[n++] = extra[i];
     }
     lp__config_options copt;

@@ -1,27 +1,24 @@
-/* Internal: fill a caller's lp_error. Not installed. */
-#ifndef LP_INTERNAL_ERRSET_H
-#define LP_INTERNAL_ERRSET_H
+/* Internal: filling a caller's lp_error, the one way every part of the
+ * library does it. Not installed. */
+#ifndef LP_UTIL_ERROR_H
+#define LP_UTIL_ERROR_H
 
 #include <lossplug/host.h>
 
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdint.h>
 
-/* Set `err` (may be NULL) to `code` and a printf-formatted message; returns
- * `code` so that callers can `return lp__seterr(err, LP_EINVAL, ...)`. */
 #if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
+#define LP__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define LP__PRINTF(fmt, args)
 #endif
-static inline int32_t
-lp__seterr(lp_error *err, int32_t code, const char *fmt, ...) {
-    if (err != NULL) {
-        va_list ap;
-        va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+
+/* Set `err` (may be NULL) to `code` and a printf-formatted message, cut to
+ * LP_ERROR_MAX and cleaned to one printable line (lp__clean_text); returns
+ * `code` so that callers can `return lp__error_set(err, LP_EINVAL, ...)`. */
+int32_t lp__error_set(lp_error *err, int32_t code, const char *fmt, ...) LP__PRINTF(3, 4);
+
+/* `err` (may be NULL) back to LP_OK and an empty message. */
+void lp__error_clear(lp_error *err);
 
 #endif
