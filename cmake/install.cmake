@@ -42,7 +42,7 @@ install(TARGETS lossplug_sdk lossplug lossplug_static
 # liblossplug.a holds its subsystems' objects but not the libraries they
 # use, so the installed static target names them for its users (libyaml:
 # the config subsystem; OpenBLAS: the reference model). The shared library carries its own dependencies.
-target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml;openblas>")
+target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml;z;openblas>")
 install(EXPORT lossplugTargets
   NAMESPACE lossplug::
   DESTINATION ${LP_INSTALL_CMAKEDIR})

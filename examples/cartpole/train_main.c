@@ -12,7 +12,7 @@
  * only when an MPI launcher started it (lp_comm_mpi_launched), so a plain
  * run neither starts MPI nor pays for it; rank 0 prints and writes files. */
 #include "cartpole_lp.h"
-#include "lp_plot.h"
+#include "plot/lp_plot.h"
 
 #include <lossplug/comm.h>
 #include <lossplug/host.h>

@@ -2,9 +2,9 @@
  * (every check of lp_session_open: config, plugins, params, the merged
  * spec), then print the merged spec, the instance order and the buffer. The
  * program's declarations come from the config's `program` section. */
-#include "cli.h"
-#include "json.h"
-#include "text.h"
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/text.h"
 
 #include <inttypes.h>
 #include <string.h>

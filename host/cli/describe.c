@@ -1,8 +1,8 @@
 /* `lossplug describe ID`: one loss's parameters, fields, model outputs and
  * origin. */
-#include "cli.h"
-#include "json.h"
-#include "text.h"
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/text.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -2,10 +2,10 @@
  * docs/cli.md "inspect". Reads the file with liblossplug's checkpoint
  * reader (host/state, linked into the CLI), which verifies the whole file
  * first: a corrupt or truncated file is exit 1 with the entry and offset. */
-#include "cli.h"
+#include "cli/cli.h"
 
-#include "checkpoint.h"
-#include "json.h"
+#include "state/checkpoint.h"
+#include "cli/json.h"
 
 #include <inttypes.h>
 #include <string.h>

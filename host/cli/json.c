@@ -1,6 +1,6 @@
 /* The JSON writer behind --json (see json.h). */
-#include "json.h"
-#include "cli.h"
+#include "cli/json.h"
+#include "cli/cli.h"
 
 #include <inttypes.h>
 #include <math.h>

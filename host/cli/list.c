@@ -1,7 +1,7 @@
 /* `lossplug list`: every loss the registry found, in discovery order. */
-#include "cli.h"
-#include "json.h"
-#include "text.h"
+#include "cli/cli.h"
+#include "cli/json.h"
+#include "cli/text.h"
 
 static void lp__list_json(const lp_registry *reg) {
     lp__json j;

@@ -5,7 +5,7 @@
  * diagnostic the registry collected, and hands over to the command found in
  * the dispatch table below. docs/cli.md documents the behaviour.
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <string.h>
 

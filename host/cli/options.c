@@ -1,6 +1,6 @@
 /* Command-line parsing: global options may come before or after the
  * command; "--" ends the options. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /* `lossplug plot STATS -o PNG [--y NAME]...`: the training curves of a stats
  * file, drawn with cairo (host/plot). docs/cli.md "plot". */
-#include "cli.h"
+#include "cli/cli.h"
 
-#include "json.h"
-#include "lp_plot.h"
+#include "cli/json.h"
+#include "plot/lp_plot.h"
 
 int lp__cmd_plot(const lp__cli *cli, const lp_registry *reg) {
     (void)reg;

@@ -1,5 +1,5 @@
 /* Reading a loss descriptor's schema safely, and naming what it contains. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Aligned text tables for the human-readable output (see text.h). */
-#include "text.h"
+#include "cli/text.h"
 
-#include "clean_text.h"
+#include "util/clean_text.h"
 
 #include <stdlib.h>
 #include <string.h>

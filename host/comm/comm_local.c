@@ -2,7 +2,7 @@
  * collective leaves the caller's buffer as it is; a gather copies. */
 #include <lossplug/comm.h>
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <string.h>
 
@@ -53,20 +53,20 @@ void lp_comm_local_init(lp_comm *c) {
 
 int32_t lp_comm_check(const lp_comm *c, lp_error *err) {
     if (c == NULL || c->struct_size != sizeof *c)
-        return lp__seterr(err, LP_EINVAL,
-                          "communicator: struct_size is %u, expected %zu: fill it with "
-                          "lp_comm_local_init, lp_comm_mpi_open or all of its members",
-                          c == NULL ? 0u : (unsigned)c->struct_size, sizeof *c);
+        return lp__error_set(err, LP_EINVAL,
+                             "communicator: struct_size is %u, expected %zu: fill it with "
+                             "lp_comm_local_init, lp_comm_mpi_open or all of its members",
+                             c == NULL ? 0u : (unsigned)c->struct_size, sizeof *c);
     if (c->size < 1 || c->rank < 0 || c->rank >= c->size)
-        return lp__seterr(err, LP_EINVAL,
-                          "communicator '%s': rank %d of size %d; the rank must be in 0 .. "
-                          "size-1",
-                          c->name != NULL ? c->name : "?", (int)c->rank, (int)c->size);
+        return lp__error_set(err, LP_EINVAL,
+                             "communicator '%s': rank %d of size %d; the rank must be in 0 .. "
+                             "size-1",
+                             c->name != NULL ? c->name : "?", (int)c->rank, (int)c->size);
     if (c->allreduce_f32 == NULL || c->allreduce_f64 == NULL || c->broadcast == NULL ||
         c->gather == NULL || c->barrier == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "communicator '%s': a callback is NULL; set allreduce_f32, "
-                          "allreduce_f64, broadcast, gather and barrier",
-                          c->name != NULL ? c->name : "?");
+        return lp__error_set(err, LP_EINVAL,
+                             "communicator '%s': a callback is NULL; set allreduce_f32, "
+                             "allreduce_f64, broadcast, gather and barrier",
+                             c->name != NULL ? c->name : "?");
     return LP_OK;
 }

@@ -4,12 +4,13 @@
  * default abort. */
 #include <lossplug/comm_mpi.h>
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <mpi.h>
 
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct mpi_state {
@@ -23,7 +24,7 @@ static int32_t mpi_failed(lp_error *err, const char *what, int rc) {
     int len = 0;
     if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
         snprintf(text, sizeof text, "MPI error %d", rc);
-    return lp__seterr(err, LP_EIO, "MPI: %s failed: %s", what, text);
+    return lp__error_set(err, LP_EIO, "MPI: %s failed: %s", what, text);
 }
 
 /* MPI counts are int: split larger buffers. */
@@ -41,10 +42,10 @@ static MPI_Op mpi_op(int32_t op) {
 }
 
 static int32_t bad_op(int32_t op, lp_error *err) {
-    return lp__seterr(err, LP_EINVAL,
-                      "MPI: reduction op %d is not one of LP_COMM_SUM, LP_COMM_MEAN, "
-                      "LP_COMM_MAX, LP_COMM_MIN",
-                      (int)op);
+    return lp__error_set(err, LP_EINVAL,
+                         "MPI: reduction op %d is not one of LP_COMM_SUM, LP_COMM_MEAN, "
+                         "LP_COMM_MAX, LP_COMM_MIN",
+                         (int)op);
 }
 
 /* MPI_Allreduce in place over `count` elements of `size` bytes, in chunks
@@ -99,9 +100,9 @@ static int32_t mpi_gather(void *user, const void *send, void *recv, size_t bytes
                           lp_error *err) {
     mpi_state *st = user;
     if (bytes > (size_t)INT_MAX)
-        return lp__seterr(err, LP_ERANGE,
-                          "MPI: a gather of %zu bytes per rank is larger than MPI's int count",
-                          bytes);
+        return lp__error_set(err, LP_ERANGE,
+                             "MPI: a gather of %zu bytes per rank is larger than MPI's int count",
+                             bytes);
     int rc = MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, root, st->comm);
     if (rc != MPI_SUCCESS)
         return mpi_failed(err, "MPI_Gather", rc);
@@ -128,11 +129,11 @@ int lp_comm_mpi_launched(void) {
 
 int32_t lp_comm_mpi_open(lp_comm *c, lp_error *err) {
     if (c == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_comm_mpi_open: the communicator is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_comm_mpi_open: the communicator is NULL");
     memset(c, 0, sizeof *c);
     mpi_state *st = calloc(1, sizeof *st);
     if (st == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_comm_mpi_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_comm_mpi_open: out of memory");
     int inited = 0;
     MPI_Initialized(&inited);
     if (!inited) {
@@ -140,10 +141,10 @@ int32_t lp_comm_mpi_open(lp_comm *c, lp_error *err) {
         int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
         if (rc != MPI_SUCCESS) {
             free(st);
-            return lp__seterr(err, LP_EIO,
-                              "lp_comm_mpi_open: MPI_Init_thread failed (%d); run the program "
-                              "under mpirun, or check the Open MPI installation",
-                              rc);
+            return lp__error_set(err, LP_EIO,
+                                 "lp_comm_mpi_open: MPI_Init_thread failed (%d); run the program "
+                                 "under mpirun, or check the Open MPI installation",
+                                 rc);
         }
         st->initialised_here = 1;
     }

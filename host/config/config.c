@@ -1,14 +1,15 @@
 /* The lossplug schema walk: from a YAML node tree to an lp__config. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "config.h"
+#include "config/config.h"
 
-#include "scalar.h"
-#include "walk.h"
-#include "errno_text.h"
-#include "suggest.h"
+#include "config/scalar.h"
+#include "config/walk.h"
+#include "util/errno_text.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
+#include "util/names.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LP__NAME_MAX  63
 #define LP__BOUND_MAX ((int64_t)1 << 62) /* epochs and steps */
 
 typedef lp__walk walk;
@@ -56,22 +56,11 @@ static lp__kvpos kv_at(const walk *w, const lp__ynode *key, const lp__ynode *val
 }
 
 static int32_t oom(const walk *w) {
-    return lp__seterr(w->err, LP_ENOMEM, "%s: out of memory while reading the config", w->file);
+    return lp__error_set(w->err, LP_ENOMEM, "%s: out of memory while reading the config", w->file);
 }
 
 static const char *qtext(char q[LP__QUOTE_MAX], const lp__ynode *n) {
     return lp__quote(q, n->text, n->len);
-}
-
-static int is_name(const char *s, size_t len) {
-    if (len == 0 || len > LP__NAME_MAX || s[0] < 'a' || s[0] > 'z')
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 static int key_is(const lp__ynode *k, const char *name) {
@@ -249,7 +238,7 @@ static int32_t get_name(const walk *w, const lp__ynode *n, const char *where, co
     int32_t rc = get_string(w, n, where, "a name such as ppo", out);
     if (rc != LP_OK)
         return rc;
-    if (!is_name(n->text, n->len)) {
+    if (!lp__valid_name_n(n->text, n->len)) {
         char q[LP__QUOTE_MAX];
         return lp__cfgerr(w->err, at(w, n),
                           "%s '%s' is not a valid name; use lowercase letters, digits and '_', "
@@ -640,7 +629,7 @@ static int32_t walk_anneal(walk *w, const lp__ynode *v, const char *where, lp__s
         rc = no_tag(w, k);
         if (rc != LP_OK)
             return rc;
-        if (!is_name(k->text, k->len)) {
+        if (!lp__valid_name_n(k->text, k->len)) {
             char q[LP__QUOTE_MAX];
             return lp__cfgerr(w->err, at(w, k),
                               "'%s' in %s is not a valid param name; use the name of a param of "
@@ -703,7 +692,7 @@ static int32_t walk_params(walk *w, const lp__ynode *key, const lp__ynode *v, co
         rc = no_tag(w, k);
         if (rc != LP_OK)
             return rc;
-        if (!is_name(k->text, k->len))
+        if (!lp__valid_name_n(k->text, k->len))
             return lp__cfgerr(w->err, at(w, k),
                               "'%s' in %s is not a valid param name; use the name of a param of "
                               "this plugin",
@@ -960,23 +949,24 @@ static int32_t walk_root(walk *w, const lp__ynode *root) {
 
 static int32_t check_options(const lp__config_options *opt, lp_error *err) {
     if (opt->passthrough_count != 0 && opt->passthrough == NULL)
-        return lp__seterr(err, LP_EINVAL, "config options: passthrough is NULL");
+        return lp__error_set(err, LP_EINVAL, "config options: passthrough is NULL");
     for (size_t i = 0; i < opt->passthrough_count; i++) {
         const char *s = opt->passthrough[i];
-        if (s == NULL || !is_name(s, strlen(s)))
-            return lp__seterr(err, LP_EINVAL,
-                              "config options: passthrough section name %zu is not a valid name; "
-                              "use [a-z][a-z0-9_]*",
-                              i);
+        if (s == NULL || !lp__valid_name_n(s, strlen(s)))
+            return lp__error_set(
+                err, LP_EINVAL,
+                "config options: passthrough section name %zu is not a valid name; "
+                "use [a-z][a-z0-9_]*",
+                i);
         if (lp__config_is_section(s))
-            return lp__seterr(err, LP_EINVAL,
-                              "config options: passthrough section '%s' is a lossplug "
-                              "section; choose another name",
-                              s);
+            return lp__error_set(err, LP_EINVAL,
+                                 "config options: passthrough section '%s' is a lossplug "
+                                 "section; choose another name",
+                                 s);
         for (size_t j = 0; j < i; j++)
             if (strcmp(s, opt->passthrough[j]) == 0)
-                return lp__seterr(err, LP_EINVAL,
-                                  "config options: passthrough section '%s' is listed twice", s);
+                return lp__error_set(err, LP_EINVAL,
+                                     "config options: passthrough section '%s' is listed twice", s);
     }
     return LP_OK;
 }
@@ -1008,14 +998,14 @@ static int32_t parse(const char *text, size_t len, const char *name, const lp__c
     };
     lp__arena *a = lp__arena_new();
     if (a == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory while reading the config", name);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory while reading the config", name);
     lp__config *cfg = lp__arena_alloc(a, sizeof *cfg);
     walk w = {a, NULL, cfg, opt, err};
     if (cfg == NULL || (w.file = lp__arena_strdup(a, name)) == NULL ||
         (cfg->dir = opt->base_dir != NULL ? lp__arena_strdup(a, opt->base_dir) : dir_of(a, name)) ==
             NULL) {
         lp__arena_free(a);
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory while reading the config", name);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory while reading the config", name);
     }
     cfg->arena = a;
     cfg->file = w.file;
@@ -1034,23 +1024,23 @@ static int32_t parse(const char *text, size_t len, const char *name, const lp__c
 int32_t lp__config_parse_string(const char *text, size_t len, const char *name,
                                 const lp__config_options *opt, lp__config **out, lp_error *err) {
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp__config_parse_string: out is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp__config_parse_string: out is NULL");
     *out = NULL;
     if (text == NULL && len != 0)
-        return lp__seterr(err, LP_EINVAL, "lp__config_parse_string: text is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp__config_parse_string: text is NULL");
     return parse(text != NULL ? text : "", len, name != NULL ? name : "<string>", opt, out, err);
 }
 
 static int32_t io_error(lp_error *err, const char *path, const char *what, int e) {
     char buf[256];
-    return lp__seterr(err, LP_EIO, "%s: cannot %s: %s; check the path and its permissions", path,
-                      what, lp__errno_text(e, buf, sizeof buf));
+    return lp__error_set(err, LP_EIO, "%s: cannot %s: %s; check the path and its permissions", path,
+                         what, lp__errno_text(e, buf, sizeof buf));
 }
 
 int32_t lp__config_parse_file(const char *path, const lp__config_options *opt, lp__config **out,
                               lp_error *err) {
     if (out == NULL || path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp__config_parse_file: path or out is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp__config_parse_file: path or out is NULL");
     *out = NULL;
     size_t limit =
         opt != NULL && opt->max_bytes != 0 ? opt->max_bytes : LP__CONFIG_MAX_BYTES_DEFAULT;
@@ -1078,7 +1068,8 @@ int32_t lp__config_parse_file(const char *path, const lp__config_options *opt, l
                 ncap = cap + 1;
             char *nbuf = realloc(buf, ncap);
             if (nbuf == NULL) {
-                rc = lp__seterr(err, LP_ENOMEM, "%s: out of memory while reading the config", path);
+                rc = lp__error_set(err, LP_ENOMEM, "%s: out of memory while reading the config",
+                                   path);
                 break;
             }
             buf = nbuf;

@@ -22,7 +22,7 @@
 #ifndef LP_CONFIG_CONFIG_H
 #define LP_CONFIG_CONFIG_H
 
-#include "yaml_tree.h"
+#include "config/yaml_tree.h"
 
 #include <lossplug/host.h>
 

@@ -1,10 +1,10 @@
 /* Binding a loss's raw params (and anneal rules) to its plugin's schema. */
-#include "config.h"
+#include "config/config.h"
 
-#include "scalar.h"
-#include "suggest.h"
+#include "config/scalar.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -25,25 +25,25 @@ static int32_t check_desc(const lp_loss_desc *d, lp_error *err) {
     if (d->param_count == 0)
         return LP_OK;
     if (d->params == NULL)
-        return lp__seterr(err, LP_EPLUGIN, "plugin '%s' declares %u params but no specs", id,
-                          (unsigned)d->param_count);
+        return lp__error_set(err, LP_EPLUGIN, "plugin '%s' declares %u params but no specs", id,
+                             (unsigned)d->param_count);
     size_t need = offsetof(lp_param_spec, type) + sizeof(int32_t);
     if (d->params[0].struct_size < need)
-        return lp__seterr(err, LP_EPLUGIN,
-                          "plugin '%s': param specs have struct_size %u, less than %zu", id,
-                          (unsigned)d->params[0].struct_size, need);
+        return lp__error_set(err, LP_EPLUGIN,
+                             "plugin '%s': param specs have struct_size %u, less than %zu", id,
+                             (unsigned)d->params[0].struct_size, need);
     for (uint32_t i = 0; i < d->param_count; i++) {
         lp_param_spec s;
         spec_at(d, i, &s);
         if (s.name == NULL)
-            return lp__seterr(err, LP_EPLUGIN, "plugin '%s': param %u has no name", id,
-                              (unsigned)i);
+            return lp__error_set(err, LP_EPLUGIN, "plugin '%s': param %u has no name", id,
+                                 (unsigned)i);
         if (s.type < LP_PARAM_FLOAT || s.type > LP_PARAM_ENUM)
-            return lp__seterr(err, LP_EPLUGIN, "plugin '%s': param '%s' has unknown type %d", id,
-                              s.name, (int)s.type);
+            return lp__error_set(err, LP_EPLUGIN, "plugin '%s': param '%s' has unknown type %d", id,
+                                 s.name, (int)s.type);
         if (s.type == LP_PARAM_ENUM && s.choices == NULL)
-            return lp__seterr(err, LP_EPLUGIN, "plugin '%s': enum param '%s' has no choices", id,
-                              s.name);
+            return lp__error_set(err, LP_EPLUGIN, "plugin '%s': enum param '%s' has no choices", id,
+                                 s.name);
     }
     return LP_OK;
 }
@@ -277,7 +277,7 @@ int32_t lp__config_bind_params(const lp__config *cfg, const lp__loss_cfg *loss,
                                const lp_loss_desc *desc, lp_value *values, uint32_t *anneal_index,
                                lp_error *err) {
     if (cfg == NULL || loss == NULL || desc == NULL || (values == NULL && desc->param_count != 0))
-        return lp__seterr(err, LP_EINVAL, "lp__config_bind_params: invalid arguments");
+        return lp__error_set(err, LP_EINVAL, "lp__config_bind_params: invalid arguments");
     int32_t rc = check_desc(desc, err);
     if (rc != LP_OK)
         return rc;

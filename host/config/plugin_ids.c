@@ -1,16 +1,16 @@
 /* Checking that every loss names a plugin that was found. */
-#include "config.h"
+#include "config/config.h"
 
-#include "suggest.h"
+#include "util/suggest.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <string.h>
 
 int32_t lp__config_check_plugins(const lp__config *cfg, const char *const *known, size_t count,
                                  lp_error *err) {
     if (cfg == NULL || (known == NULL && count != 0))
-        return lp__seterr(err, LP_EINVAL, "lp__config_check_plugins: invalid arguments");
+        return lp__error_set(err, LP_EINVAL, "lp__config_check_plugins: invalid arguments");
     for (size_t i = 0; i < cfg->loss_count; i++) {
         const lp__loss_cfg *l = &cfg->losses[i];
         int found = 0;

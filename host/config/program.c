@@ -1,7 +1,7 @@
 /* The `program` section: the environment, the fields the program writes
  * during rollout and the outputs its model provides, declared in the config
  * so that a composition can be checked without the program. */
-#include "walk.h"
+#include "config/walk.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "scalar.h"
+#include "config/scalar.h"
 
 #include <errno.h>
 #include <locale.h>

@@ -1,6 +1,6 @@
 /* Schedules: when a loss is on, and the value of an annealed param. Pure
  * functions of (epoch, env_steps); no allocation. */
-#include "config.h"
+#include "config/config.h"
 
 #include <math.h>
 

@@ -5,7 +5,7 @@
 #ifndef LP_CONFIG_WALK_H
 #define LP_CONFIG_WALK_H
 
-#include "config.h"
+#include "config/config.h"
 
 typedef struct lp__walk {
     lp__arena *a;

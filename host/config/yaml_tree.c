@@ -1,6 +1,6 @@
-#include "yaml_tree.h"
+#include "config/yaml_tree.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <yaml.h>
 
@@ -68,7 +68,7 @@ static lp__pos offset_pos(const builder *b, size_t offset) {
 }
 
 static int32_t oom(builder *b) {
-    return lp__seterr(b->err, LP_ENOMEM, "%s: out of memory while reading the config", b->file);
+    return lp__error_set(b->err, LP_ENOMEM, "%s: out of memory while reading the config", b->file);
 }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
@@ -419,10 +419,10 @@ static int32_t parse_error(builder *b, const yaml_parser_t *p) {
 int32_t lp__ytree_parse(lp__arena *arena, const char *file, const char *input, size_t len,
                         const lp__ylimits *limits, const lp__ynode **root, lp_error *err) {
     if (root == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp__ytree_parse: root is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp__ytree_parse: root is NULL");
     *root = NULL;
     if (arena == NULL || (input == NULL && len != 0) || limits == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp__ytree_parse: invalid arguments");
+        return lp__error_set(err, LP_EINVAL, "lp__ytree_parse: invalid arguments");
     builder b;
     memset(&b, 0, sizeof b);
     b.arena = arena;

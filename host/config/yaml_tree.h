@@ -13,8 +13,8 @@
 #ifndef LP_CONFIG_YAML_TREE_H
 #define LP_CONFIG_YAML_TREE_H
 
-#include "arena.h"
-#include "diag.h"
+#include "config/arena.h"
+#include "config/message.h"
 
 #include <lossplug/host.h>
 

@@ -1,5 +1,5 @@
-/* lp__blas_threads_apply (lp_blas.h). */
-#include "lp_blas.h"
+/* lp__blas_threads_apply (model/blas_threads.h). */
+#include "model/blas_threads.h"
 
 #include <cblas.h>
 #include <stdlib.h>

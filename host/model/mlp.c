@@ -1,11 +1,12 @@
 /* lp_mlp: options, layout of the flat arrays, the tensor table,
  * initialisation and the work buffers. Forward and backward are in
  * mlp_pass.c, the lp_model adapter in mlp_model.c. */
-#include "mlp_impl.h"
-#include "ortho.h"
-#include "rng.h"
+#include "model/mlp_impl.h"
+#include "model/ortho.h"
+#include "model/rng.h"
 
-#include "lp_errset.h"
+#include "util/error.h"
+#include "util/options.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,51 +33,51 @@ void lp_mlp_options_init(lp_mlp_options *opt) {
 
 static int32_t check_options(const lp_mlp_options *o, lp_error *err) {
     if (o->obs_dim <= 0 || o->obs_dim > LP__MLP_MAX_DIM)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: obs_dim is %lld: set it to the flattened observation "
-                          "size (1 .. %lld)",
-                          (long long)o->obs_dim, (long long)LP__MLP_MAX_DIM);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: obs_dim is %lld: set it to the flattened observation "
+                             "size (1 .. %lld)",
+                             (long long)o->obs_dim, (long long)LP__MLP_MAX_DIM);
     if (o->num_actions <= 0 || o->num_actions > LP__MLP_MAX_DIM)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: num_actions is %lld: set it to the number of discrete "
-                          "actions (1 .. %lld)",
-                          (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: num_actions is %lld: set it to the number of discrete "
+                             "actions (1 .. %lld)",
+                             (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
     if (o->hidden_count > LP_MLP_MAX_HIDDEN)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: %zu hidden layers: at most %d (LP_MLP_MAX_HIDDEN)",
-                          o->hidden_count, LP_MLP_MAX_HIDDEN);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: %zu hidden layers: at most %d (LP_MLP_MAX_HIDDEN)",
+                             o->hidden_count, LP_MLP_MAX_HIDDEN);
     if (o->hidden_count > 0 && o->hidden == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: hidden is NULL while hidden_count is %zu: pass the "
-                          "sizes or a count of 0",
-                          o->hidden_count);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: hidden is NULL while hidden_count is %zu: pass the "
+                             "sizes or a count of 0",
+                             o->hidden_count);
     for (size_t i = 0; i < o->hidden_count; i++) {
         if (o->hidden[i] <= 0 || o->hidden[i] > LP__MLP_MAX_DIM)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_mlp_create: hidden[%zu] is %lld: a layer size is 1 .. %lld", i,
-                              (long long)o->hidden[i], (long long)LP__MLP_MAX_DIM);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_mlp_create: hidden[%zu] is %lld: a layer size is 1 .. %lld", i,
+                                 (long long)o->hidden[i], (long long)LP__MLP_MAX_DIM);
     }
     if (o->activation != LP_ACTIVATION_TANH && o->activation != LP_ACTIVATION_RELU)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: activation is %d: use LP_ACTIVATION_TANH (%d) or "
-                          "LP_ACTIVATION_RELU (%d)",
-                          (int)o->activation, LP_ACTIVATION_TANH, LP_ACTIVATION_RELU);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: activation is %d: use LP_ACTIVATION_TANH (%d) or "
+                             "LP_ACTIVATION_RELU (%d)",
+                             (int)o->activation, LP_ACTIVATION_TANH, LP_ACTIVATION_RELU);
     if (o->shared_trunk != 0 && o->shared_trunk != 1)
-        return lp__seterr(err, LP_EINVAL, "lp_mlp_create: shared_trunk is %d: use 0 or 1",
-                          (int)o->shared_trunk);
+        return lp__error_set(err, LP_EINVAL, "lp_mlp_create: shared_trunk is %d: use 0 or 1",
+                             (int)o->shared_trunk);
     if (o->max_batch <= 0 || o->max_batch > LP__MLP_MAX_BATCH)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: max_batch is %lld: give the most rows a forward will "
-                          "take (1 .. %lld)",
-                          (long long)o->max_batch, (long long)LP__MLP_MAX_BATCH);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: max_batch is %lld: give the most rows a forward will "
+                             "take (1 .. %lld)",
+                             (long long)o->max_batch, (long long)LP__MLP_MAX_BATCH);
     const double gains[3] = {o->hidden_gain, o->actor_gain, o->critic_gain};
     const char *gain_names[3] = {"hidden_gain", "actor_gain", "critic_gain"};
     for (int i = 0; i < 3; i++) {
         if (!isfinite(gains[i]) || gains[i] < 0.0)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_mlp_create: %s is %g: a gain is finite and >= 0 (CleanRL: "
-                              "sqrt 2 hidden, 0.01 actor, 1.0 critic)",
-                              gain_names[i], gains[i]);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_mlp_create: %s is %g: a gain is finite and >= 0 (CleanRL: "
+                                 "sqrt 2 hidden, 0.01 actor, 1.0 critic)",
+                                 gain_names[i], gains[i]);
     }
     return LP_OK;
 }
@@ -157,9 +158,9 @@ static int32_t init_params(lp_mlp *m, uint64_t seed, const lp_mlp_options *o, lp
     }
     double *scratch = malloc(largest * sizeof *scratch);
     if (scratch == NULL)
-        return lp__seterr(err, LP_ENOMEM,
-                          "lp_mlp_create: out of memory for %zu bytes of initialisation scratch",
-                          largest * sizeof *scratch);
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_mlp_create: out of memory for %zu bytes of initialisation scratch",
+                             largest * sizeof *scratch);
     int32_t rc = LP_OK;
     lp__rng rng;
     lp__rng_seed(&rng, seed);
@@ -177,17 +178,17 @@ static int32_t init_params(lp_mlp *m, uint64_t seed, const lp_mlp_options *o, lp
         int orc =
             lp__orthogonal(m->params + ti->offset, ti->shape[0], ti->shape[1], gain, &rng, scratch);
         if (orc == LP__ORTHO_ENOMEM) {
-            rc = lp__seterr(err, LP_ENOMEM,
-                            "lp_mlp_create: out of memory for the QR of %s [%lld, %lld]: use "
-                            "smaller layers",
-                            ti->name, (long long)ti->shape[0], (long long)ti->shape[1]);
+            rc = lp__error_set(err, LP_ENOMEM,
+                               "lp_mlp_create: out of memory for the QR of %s [%lld, %lld]: use "
+                               "smaller layers",
+                               ti->name, (long long)ti->shape[0], (long long)ti->shape[1]);
             break;
         }
         if (orc != 0) {
-            rc = lp__seterr(err, LP_ENUMERIC,
-                            "lp_mlp_create: the random draw for %s is rank-deficient: try "
-                            "another seed",
-                            ti->name);
+            rc = lp__error_set(err, LP_ENUMERIC,
+                               "lp_mlp_create: the random draw for %s is rank-deficient: try "
+                               "another seed",
+                               ti->name);
             break;
         }
     }
@@ -234,28 +235,28 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
     lp_mlp *m = NULL;
     int32_t rc = LP_OK;
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: out is NULL: pass where to store the "
-                          "model");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: out is NULL: pass where to store the "
+                             "model");
     *out = NULL;
     if (opt == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: options are NULL: fill them with lp_mlp_options_init "
-                          "and set obs_dim and num_actions");
-    if (opt->struct_size < sizeof o)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_mlp_create: options.struct_size is %u, expected %zu: fill the "
-                          "options with lp_mlp_options_init first",
-                          (unsigned)opt->struct_size, sizeof o);
-    memcpy(&o, opt, sizeof o);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_create: options are NULL: fill them with lp_mlp_options_init "
+                             "and set obs_dim and num_actions");
+    /* Older and newer callers alike (util/options.h). */
+    lp_mlp_options_init(&o);
+    rc = lp__opts_copy(&o, sizeof o, opt, LP__SIZE_THROUGH(lp_mlp_options, critic_gain),
+                       "lp_mlp_create", "options", "lp_mlp_options_init", err);
+    if (rc != LP_OK)
+        return rc;
     rc = check_options(&o, err);
     if (rc != LP_OK)
         return rc;
 
     m = calloc(1, sizeof *m);
     if (m == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_mlp_create: out of memory for the model (%zu bytes)",
-                          sizeof *m);
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_mlp_create: out of memory for the model (%zu bytes)", sizeof *m);
     m->obs_dim = o.obs_dim;
     m->num_actions = o.num_actions;
     m->activation = o.activation;
@@ -286,19 +287,19 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
     m->params = malloc(m->param_count * sizeof *m->params);
     m->grads = calloc(m->param_count, sizeof *m->grads);
     if (m->params == NULL || m->grads == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM,
-                        "lp_mlp_create: out of memory for %zu parameters and their gradients "
-                        "(%zu bytes): use smaller layers",
-                        m->param_count, 2 * m->param_count * sizeof(float));
+        rc = lp__error_set(err, LP_ENOMEM,
+                           "lp_mlp_create: out of memory for %zu parameters and their gradients "
+                           "(%zu bytes): use smaller layers",
+                           m->param_count, 2 * m->param_count * sizeof(float));
         goto fail;
     }
     size_t floats = 0;
     float *work = alloc_work(m, o.max_batch, &floats);
     if (work == NULL && floats > 0) {
-        rc = lp__seterr(err, LP_ENOMEM,
-                        "lp_mlp_create: out of memory for the work buffers of %lld rows (%zu "
-                        "bytes): lower max_batch",
-                        (long long)o.max_batch, floats * sizeof(float));
+        rc = lp__error_set(err, LP_ENOMEM,
+                           "lp_mlp_create: out of memory for the work buffers of %lld rows (%zu "
+                           "bytes): lower max_batch",
+                           (long long)o.max_batch, floats * sizeof(float));
         goto fail;
     }
     point_work(m, work, o.max_batch);
@@ -324,19 +325,20 @@ void lp_mlp_destroy(lp_mlp *m) {
 
 int32_t lp_mlp_reserve(lp_mlp *m, int64_t max_batch, lp_error *err) {
     if (m == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_mlp_reserve: the model is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_mlp_reserve: the model is NULL");
     if (max_batch <= 0 || max_batch > LP__MLP_MAX_BATCH)
-        return lp__seterr(err, LP_EINVAL, "lp_mlp_reserve: max_batch is %lld: give 1 .. %lld rows",
-                          (long long)max_batch, (long long)LP__MLP_MAX_BATCH);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_mlp_reserve: max_batch is %lld: give 1 .. %lld rows",
+                             (long long)max_batch, (long long)LP__MLP_MAX_BATCH);
     if (max_batch <= m->max_batch)
         return LP_OK;
     size_t floats = 0;
     float *work = alloc_work(m, max_batch, &floats);
     if (work == NULL && floats > 0)
-        return lp__seterr(err, LP_ENOMEM,
-                          "lp_mlp_reserve: out of memory for the work buffers of %lld rows (%zu "
-                          "bytes): the model keeps its %lld rows",
-                          (long long)max_batch, floats * sizeof(float), (long long)m->max_batch);
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_mlp_reserve: out of memory for the work buffers of %lld rows (%zu "
+                             "bytes): the model keeps its %lld rows",
+                             (long long)max_batch, floats * sizeof(float), (long long)m->max_batch);
     free(m->work);
     point_work(m, work, max_batch);
     m->fwd_rows = -1; /* the kept activations are gone */

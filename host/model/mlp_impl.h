@@ -4,7 +4,7 @@
 
 #include <lossplug/host.h>
 
-#include "mlp_kern.h"
+#include "model/mlp_kern.h"
 
 #include <stddef.h>
 #include <stdint.h>

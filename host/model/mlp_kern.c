@@ -1,6 +1,6 @@
 /* The model's element-wise loops in three builds (mlp_kern.h). */
-#include "mlp_kern.h"
-#include "vtanh.h"
+#include "model/mlp_kern.h"
+#include "model/vtanh.h"
 
 #include "lp_dispatch.h"
 

@@ -3,9 +3,10 @@
  * spaced rows (the usual contiguous [rows, horizon, obs...] minibatch) and
  * gathered into the adapter's buffer otherwise; outputs and gradients are
  * the session's contiguous tensors, used in place. */
-#include "mlp_impl.h"
+#include "model/mlp_impl.h"
 
-#include "lp_errset.h"
+#include "util/error.h"
+#include "util/options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct lp_mlp_model {
     lp__mlp_work aux; /* the activations of auxiliary passes (forward_aux) */
 };
 
+/* The oldest (1.0) layout a caller may pass. */
+#define MLP_MODEL_OPTIONS_V1 LP__SIZE_THROUGH(lp_mlp_model_options, step_user)
+
 void lp_mlp_model_options_init(lp_mlp_model_options *opt) {
     if (opt == NULL)
         return;
@@ -38,49 +42,56 @@ int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_m
                             lp_error *err) {
     static const char fn[] = "lp_mlp_model_create";
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: out is NULL: pass where to store the adapter", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: out is NULL: pass where to store the adapter",
+                             fn);
     *out = NULL;
     if (m == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: the model is NULL: create it with lp_mlp_create",
-                          fn);
-    if (opt == NULL || opt->struct_size < sizeof *opt)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.struct_size is %u, expected %zu: fill the options with "
-                          "lp_mlp_model_options_init first",
-                          fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
+        return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_mlp_create",
+                             fn);
+    if (opt == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options are NULL: fill them with lp_mlp_model_options_init", fn);
+    /* Older and newer callers alike (util/options.h). */
+    lp_mlp_model_options own;
+    lp_mlp_model_options_init(&own);
+    int32_t crc = lp__opts_copy(&own, sizeof own, opt, MLP_MODEL_OPTIONS_V1, fn, "options",
+                                "lp_mlp_model_options_init", err);
+    if (crc != LP_OK)
+        return crc;
+    opt = &own;
     const char *field = opt->obs_field != NULL ? opt->obs_field : "obs";
     if (opt->obs_handle < 0)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: obs_handle is %d: set it to lp_session_field_handle(session, "
-                          "\"%s\") (-1 there means the session has no field of that name: "
-                          "declare it or set obs_field)",
-                          fn, (int)opt->obs_handle, field);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: obs_handle is %d: set it to lp_session_field_handle(session, "
+                             "\"%s\") (-1 there means the session has no field of that name: "
+                             "declare it or set obs_field)",
+                             fn, (int)opt->obs_handle, field);
     if (opt->logits_output < 0 || opt->values_output < -1 ||
         opt->logits_output == opt->values_output)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: logits_output %d and values_output %d: give the indices of "
-                          "\"logits\" and \"values\" among lp_session_output_at (distinct, "
-                          ">= 0; values -1 when not declared)",
-                          fn, (int)opt->logits_output, (int)opt->values_output);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: logits_output %d and values_output %d: give the indices of "
+                             "\"logits\" and \"values\" among lp_session_output_at (distinct, "
+                             ">= 0; values -1 when not declared)",
+                             fn, (int)opt->logits_output, (int)opt->values_output);
     if (opt->step == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.step is NULL: pass the optimizer's step, e.g. "
-                          "lp_adam_step_fn with step_user the lp_adam",
-                          fn);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options.step is NULL: pass the optimizer's step, e.g. "
+                             "lp_adam_step_fn with step_user the lp_adam",
+                             fn);
 
     int32_t rc = LP_OK;
     lp_mlp_model *a = calloc(1, sizeof *a);
     size_t len = strlen(field) + 1;
     size_t gather_bytes = (size_t)m->max_batch * (size_t)m->obs_dim * sizeof(float);
     if (a == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the adapter", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the adapter", fn);
     a->obs_field = malloc(len);
     a->gather = malloc(gather_bytes);
     if (a->obs_field == NULL || a->gather == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM,
-                        "%s: out of memory for the observation gather buffer (%zu bytes for "
-                        "max_batch %lld)",
-                        fn, gather_bytes, (long long)m->max_batch);
+        rc = lp__error_set(err, LP_ENOMEM,
+                           "%s: out of memory for the observation gather buffer (%zu bytes for "
+                           "max_batch %lld)",
+                           fn, gather_bytes, (long long)m->max_batch);
         goto fail;
     }
     memcpy(a->obs_field, field, len);
@@ -127,42 +138,42 @@ static int32_t observations(lp_mlp_model *a, const char *fn, const lp_batch *mb,
                             int64_t *horizon, const float **obs, int64_t *ld, lp_error *err) {
     const lp_mlp *m = a->m;
     if (mb == NULL || mb->fields == NULL || a->obs_handle >= (int64_t)mb->field_count)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: the batch has %u fields, no handle %d for \"%s\": pass the "
-                          "session's lp_session_field_handle as obs_handle",
-                          fn, mb == NULL ? 0u : (unsigned)mb->field_count, (int)a->obs_handle,
-                          a->obs_field);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: the batch has %u fields, no handle %d for \"%s\": pass the "
+                             "session's lp_session_field_handle as obs_handle",
+                             fn, mb == NULL ? 0u : (unsigned)mb->field_count, (int)a->obs_handle,
+                             a->obs_field);
     const lp_tensor *v = &mb->fields[a->obs_handle];
     int64_t per = 1;
     for (int d = 2; d < v->rank; d++)
         per *= v->shape[d];
     if (v->dtype != LP_DTYPE_F32 || v->rank < 2 || v->rank > LP_MAX_RANK || per != m->obs_dim)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: field \"%s\" (handle %d) has dtype %d, rank %d and %lld values "
-                          "per step: the model takes f32 [rows, horizon, obs...] with %lld "
-                          "values per step (obs_dim)",
-                          fn, a->obs_field, (int)a->obs_handle, (int)v->dtype, (int)v->rank,
-                          (long long)per, (long long)m->obs_dim);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: field \"%s\" (handle %d) has dtype %d, rank %d and %lld values "
+                             "per step: the model takes f32 [rows, horizon, obs...] with %lld "
+                             "values per step (obs_dim)",
+                             fn, a->obs_field, (int)a->obs_handle, (int)v->dtype, (int)v->rank,
+                             (long long)per, (long long)m->obs_dim);
     *rows = v->shape[0];
     *horizon = v->shape[1];
     if (*rows < 0 || *horizon < 0)
-        return lp__seterr(err, LP_EINVAL, "%s: field \"%s\" has a negative dimension", fn,
-                          a->obs_field);
+        return lp__error_set(err, LP_EINVAL, "%s: field \"%s\" has a negative dimension", fn,
+                             a->obs_field);
     int64_t n = *rows * *horizon;
     if (n > m->max_batch)
-        return lp__seterr(err, LP_ERANGE,
-                          "%s: a minibatch of %lld x %lld = %lld samples exceeds the model's "
-                          "max_batch of %lld: create it with max_batch >= %lld or call "
-                          "lp_mlp_reserve",
-                          fn, (long long)*rows, (long long)*horizon, (long long)n,
-                          (long long)m->max_batch, (long long)n);
+        return lp__error_set(err, LP_ERANGE,
+                             "%s: a minibatch of %lld x %lld = %lld samples exceeds the model's "
+                             "max_batch of %lld: create it with max_batch >= %lld or call "
+                             "lp_mlp_reserve",
+                             fn, (long long)*rows, (long long)*horizon, (long long)n,
+                             (long long)m->max_batch, (long long)n);
     if (n == 0) {
         *obs = a->gather;
         *ld = m->obs_dim;
         return LP_OK;
     }
     if (v->data == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: field \"%s\" has no data", fn, a->obs_field);
+        return lp__error_set(err, LP_EINVAL, "%s: field \"%s\" has no data", fn, a->obs_field);
 
     /* Evenly spaced samples of contiguous observations: read in place. */
     int64_t s0 = v->strides[0], s1 = v->strides[1];
@@ -178,10 +189,10 @@ static int32_t observations(lp_mlp_model *a, const char *fn, const lp_batch *mb,
         size_t bytes = (size_t)n * (size_t)m->obs_dim * sizeof(float);
         float *g = realloc(a->gather, bytes);
         if (g == NULL)
-            return lp__seterr(err, LP_ENOMEM,
-                              "%s: out of memory growing the gather buffer to %lld samples "
-                              "(%zu bytes) after lp_mlp_reserve",
-                              fn, (long long)n, bytes);
+            return lp__error_set(err, LP_ENOMEM,
+                                 "%s: out of memory growing the gather buffer to %lld samples "
+                                 "(%zu bytes) after lp_mlp_reserve",
+                                 fn, (long long)n, bytes);
         a->gather = g;
         a->gather_rows = n;
     }
@@ -220,29 +231,29 @@ static int32_t output_data(const char *fn, const char *what, const lp_batch *mb,
     if (index < 0)
         return LP_OK;
     if (arr == NULL || index >= (int64_t)mb->output_count)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: %s #%d (%s) does not exist: the batch has %u outputs; give "
-                          "%s_output as its index among lp_session_output_at",
-                          fn, what, (int)index, name, (unsigned)mb->output_count, name);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: %s #%d (%s) does not exist: the batch has %u outputs; give "
+                             "%s_output as its index among lp_session_output_at",
+                             fn, what, (int)index, name, (unsigned)mb->output_count, name);
     const lp_tensor *t = &arr[index];
     int shape_ok = t->dtype == LP_DTYPE_F32 && t->rank >= 2 && t->shape[0] == rows &&
                    t->shape[1] == horizon &&
                    ((t->rank == 3 && t->shape[2] == width) || (t->rank == 2 && width == 1));
     if (!shape_ok)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: %s #%d (%s) has dtype %d, rank %d, shape [%lld, %lld, %lld]: "
-                          "expected f32 [%lld, %lld, %lld]; check %s_output against the order "
-                          "of lp_session_output_at",
-                          fn, what, (int)index, name, (int)t->dtype, (int)t->rank,
-                          (long long)(t->rank > 0 ? t->shape[0] : 0),
-                          (long long)(t->rank > 1 ? t->shape[1] : 0),
-                          (long long)(t->rank > 2 ? t->shape[2] : 0), (long long)rows,
-                          (long long)horizon, (long long)width, name);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: %s #%d (%s) has dtype %d, rank %d, shape [%lld, %lld, %lld]: "
+                             "expected f32 [%lld, %lld, %lld]; check %s_output against the order "
+                             "of lp_session_output_at",
+                             fn, what, (int)index, name, (int)t->dtype, (int)t->rank,
+                             (long long)(t->rank > 0 ? t->shape[0] : 0),
+                             (long long)(t->rank > 1 ? t->shape[1] : 0),
+                             (long long)(t->rank > 2 ? t->shape[2] : 0), (long long)rows,
+                             (long long)horizon, (long long)width, name);
     if (!dense_from(t, 0) || (rows * horizon > 0 && t->data == NULL))
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: %s #%d (%s) is not a contiguous tensor: the session's outputs "
-                          "and gradients are contiguous; pass them unchanged",
-                          fn, what, (int)index, name);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: %s #%d (%s) is not a contiguous tensor: the session's outputs "
+                             "and gradients are contiguous; pass them unchanged",
+                             fn, what, (int)index, name);
     *data = t->data;
     return LP_OK;
 }
@@ -311,8 +322,8 @@ static int32_t aux_reserve(lp_mlp_model *a, const char *fn, int64_t rows, lp_err
     if (rows <= a->aux.rows)
         return LP_OK;
     if (rows > LP__MLP_MAX_BATCH)
-        return lp__seterr(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
-                          (long long)rows, (long long)LP__MLP_MAX_BATCH);
+        return lp__error_set(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
+                             (long long)rows, (long long)LP__MLP_MAX_BATCH);
     size_t per_row = 0;
     for (size_t t = 0; t < m->trunk_count; t++)
         for (size_t l = 0; l < m->hidden_count; l++)
@@ -323,10 +334,10 @@ static int32_t aux_reserve(lp_mlp_model *a, const char *fn, int64_t rows, lp_err
     if (floats > 0) {
         work = malloc(floats * sizeof *work);
         if (work == NULL)
-            return lp__seterr(err, LP_ENOMEM,
-                              "%s: out of memory for the work buffers of an auxiliary batch of "
-                              "%lld samples (%zu bytes)",
-                              fn, (long long)rows, floats * sizeof *work);
+            return lp__error_set(err, LP_ENOMEM,
+                                 "%s: out of memory for the work buffers of an auxiliary batch of "
+                                 "%lld samples (%zu bytes)",
+                                 fn, (long long)rows, floats * sizeof *work);
     }
     free(a->aux.work);
     lp__mlp_work *w = &a->aux;
@@ -359,10 +370,10 @@ static int64_t model_memory_size(void *user) {
 static int32_t aux_pass(lp_mlp_model *a, const char *fn, const lp_batch *b, const lp_tensor *arr,
                         int backward, lp_error *err) {
     if (b == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: the batch is NULL", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: the batch is NULL", fn);
     if (b->rows < 0 || b->horizon < 0 || (b->horizon > 0 && b->rows > INT64_MAX / b->horizon))
-        return lp__seterr(err, LP_EINVAL, "%s: the batch has %lld rows, horizon %lld", fn,
-                          (long long)b->rows, (long long)b->horizon);
+        return lp__error_set(err, LP_EINVAL, "%s: the batch has %lld rows, horizon %lld", fn,
+                             (long long)b->rows, (long long)b->horizon);
     int32_t rc = backward ? LP_OK : aux_reserve(a, fn, b->rows * b->horizon, err);
     if (rc != LP_OK)
         return rc;

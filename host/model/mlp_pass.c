@@ -1,9 +1,9 @@
 /* Forward and backward of lp_mlp on whole minibatches: one sgemm per layer
  * (row-major, W stored [out, in] so the forward multiplies by W^T), the
  * bias and the activation in a loop over the result. */
-#include "mlp_impl.h"
+#include "model/mlp_impl.h"
 
-#include "lp_errset.h"
+#include "util/error.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -54,22 +54,22 @@ static const float *layer_input(lp_mlp *m, size_t t, size_t l, const float *obs,
 static int32_t check_call(const lp_mlp *m, const char *fn, const float *obs, int64_t ld_obs,
                           int64_t n, lp_error *err) {
     if (m == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: the model is NULL", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: the model is NULL", fn);
     if (n < 0)
-        return lp__seterr(err, LP_EINVAL, "%s: n is %lld: give the number of rows (>= 0)", fn,
-                          (long long)n);
+        return lp__error_set(err, LP_EINVAL, "%s: n is %lld: give the number of rows (>= 0)", fn,
+                             (long long)n);
     if (n > m->max_batch)
-        return lp__seterr(err, LP_ERANGE,
-                          "%s: batch of %lld rows exceeds the model's max_batch of %lld: create "
-                          "the model with a larger max_batch or call lp_mlp_reserve first",
-                          fn, (long long)n, (long long)m->max_batch);
+        return lp__error_set(err, LP_ERANGE,
+                             "%s: batch of %lld rows exceeds the model's max_batch of %lld: create "
+                             "the model with a larger max_batch or call lp_mlp_reserve first",
+                             fn, (long long)n, (long long)m->max_batch);
     if (n > 0 && obs == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: obs is NULL: pass [n, obs_dim] observations", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: obs is NULL: pass [n, obs_dim] observations", fn);
     if (ld_obs < m->obs_dim || ld_obs > INT_MAX)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: ld_obs is %lld: the distance between observation rows is at "
-                          "least obs_dim (%lld) and at most INT_MAX",
-                          fn, (long long)ld_obs, (long long)m->obs_dim);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: ld_obs is %lld: the distance between observation rows is at "
+                             "least obs_dim (%lld) and at most INT_MAX",
+                             fn, (long long)ld_obs, (long long)m->obs_dim);
     return LP_OK;
 }
 
@@ -134,16 +134,17 @@ int32_t lp_mlp_backward(lp_mlp *m, const float *obs, int64_t ld_obs, int64_t n,
     if (rc != LP_OK)
         return rc;
     if (m->fwd_rows != n)
-        return lp__seterr(err, LP_ESTATE,
-                          "lp_mlp_backward: %lld rows but the last forward had %lld%s: call "
-                          "lp_mlp_forward on the same batch first",
-                          (long long)n, (long long)m->fwd_rows,
-                          m->fwd_rows < 0 ? " (none since create, reserve or a failed call)" : "");
+        return lp__error_set(err, LP_ESTATE,
+                             "lp_mlp_backward: %lld rows but the last forward had %lld%s: call "
+                             "lp_mlp_forward on the same batch first",
+                             (long long)n, (long long)m->fwd_rows,
+                             m->fwd_rows < 0 ? " (none since create, reserve or a failed call)"
+                                             : "");
     if ((dlogits != NULL && !m->fwd_actor) || (dvalues != NULL && !m->fwd_critic))
-        return lp__seterr(err, LP_ESTATE,
-                          "lp_mlp_backward: gradients for the %s head, which the last forward "
-                          "skipped: pass its output to lp_mlp_forward",
-                          dlogits != NULL && !m->fwd_actor ? "actor" : "critic");
+        return lp__error_set(err, LP_ESTATE,
+                             "lp_mlp_backward: gradients for the %s head, which the last forward "
+                             "skipped: pass its output to lp_mlp_forward",
+                             dlogits != NULL && !m->fwd_actor ? "actor" : "critic");
     if (n == 0)
         return LP_OK;
     const size_t hc = m->hidden_count;

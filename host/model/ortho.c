@@ -5,7 +5,7 @@
  * Blocked BLAS-3 code, in place on the row-major draw (no transpose): a
  * 1024 x 1024 weight takes a fraction of a second (a column-strided
  * Gram-Schmidt took 40 s). */
-#include "ortho.h"
+#include "model/ortho.h"
 
 #include <limits.h>
 #include <math.h>

@@ -2,7 +2,7 @@
 #ifndef LP_MODEL_ORTHO_H
 #define LP_MODEL_ORTHO_H
 
-#include "rng.h"
+#include "model/rng.h"
 
 #include <stdint.h>
 

@@ -1,10 +1,10 @@
-/* lp_rng.h's core: splitmix64 expands the seed into xoshiro256**'s state
+/* util/rng.h's core: splitmix64 expands the seed into xoshiro256**'s state
  * (never all zero); Box-Muller turns pairs of uniforms into pairs of normals. Only integer
  * arithmetic, log, sqrt, cos and sin: the same numbers on every IEEE-754
  * machine with a faithful libm. */
-#include "rng.h"
+#include "model/rng.h"
 
-#include <lp_rng.h>
+#include "util/rng.h"
 
 #include <math.h>
 

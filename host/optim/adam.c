@@ -5,7 +5,8 @@
 #include <lossplug/host.h>
 
 #include "lp_dispatch.h"
-#include "lp_errset.h"
+#include "util/error.h"
+#include "util/options.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -109,43 +110,51 @@ int32_t lp_adam_create(const lp_adam_options *opt, size_t param_count, lp_adam *
                        lp_error *err) {
     static const char fn[] = "lp_adam_create";
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: out is NULL: pass where to store the optimizer", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: out is NULL: pass where to store the optimizer",
+                             fn);
     *out = NULL;
-    if (opt == NULL || opt->struct_size < sizeof *opt)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.struct_size is %u, expected %zu: fill the options with "
-                          "lp_adam_options_init first",
-                          fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
+    if (opt == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options are NULL: fill them with lp_adam_options_init", fn);
+    /* Older and newer callers alike (util/options.h). */
+    lp_adam_options own;
+    lp_adam_options_init(&own);
+    int32_t rc =
+        lp__opts_copy(&own, sizeof own, opt, LP__SIZE_THROUGH(lp_adam_options, max_grad_norm), fn,
+                      "options", "lp_adam_options_init", err);
+    if (rc != LP_OK)
+        return rc;
+    opt = &own;
     if (!isfinite(opt->lr) || opt->lr < 0.0)
-        return lp__seterr(err, LP_EINVAL, "%s: lr is %g: give a finite learning rate >= 0", fn,
-                          opt->lr);
+        return lp__error_set(err, LP_EINVAL, "%s: lr is %g: give a finite learning rate >= 0", fn,
+                             opt->lr);
     if (!(opt->beta1 >= 0.0 && opt->beta1 < 1.0) || !(opt->beta2 >= 0.0 && opt->beta2 < 1.0))
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: beta1 %g, beta2 %g: each is in [0, 1) (defaults 0.9, 0.999)", fn,
-                          opt->beta1, opt->beta2);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: beta1 %g, beta2 %g: each is in [0, 1) (defaults 0.9, 0.999)", fn,
+                             opt->beta1, opt->beta2);
     if (!isfinite(opt->eps) || opt->eps < 0.0)
-        return lp__seterr(err, LP_EINVAL, "%s: eps is %g: give a finite eps >= 0 (default 1e-5)",
-                          fn, opt->eps);
+        return lp__error_set(err, LP_EINVAL, "%s: eps is %g: give a finite eps >= 0 (default 1e-5)",
+                             fn, opt->eps);
     if (isnan(opt->max_grad_norm) || opt->max_grad_norm < 0.0)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: max_grad_norm is %g: give a norm > 0 (default 0.5), or 0 for no "
-                          "clipping",
-                          fn, opt->max_grad_norm);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: max_grad_norm is %g: give a norm > 0 (default 0.5), or 0 for no "
+                             "clipping",
+                             fn, opt->max_grad_norm);
     if (param_count == 0 || param_count > SIZE_MAX / (2 * sizeof(float)))
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: param_count is %zu: give the model's lp_mlp_param_count", fn,
-                          param_count);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: param_count is %zu: give the model's lp_mlp_param_count", fn,
+                             param_count);
 
     lp_adam *a = calloc(1, sizeof *a);
     if (a == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the optimizer", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the optimizer", fn);
     a->m = calloc(param_count, sizeof *a->m);
     a->v = calloc(param_count, sizeof *a->v);
     if (a->m == NULL || a->v == NULL) {
         lp_adam_destroy(a);
-        return lp__seterr(err, LP_ENOMEM,
-                          "%s: out of memory for the moments of %zu parameters (%zu bytes)", fn,
-                          param_count, 2 * param_count * sizeof(float));
+        return lp__error_set(err, LP_ENOMEM,
+                             "%s: out of memory for the moments of %zu parameters (%zu bytes)", fn,
+                             param_count, 2 * param_count * sizeof(float));
     }
     a->opt = *opt;
     a->opt.struct_size = sizeof a->opt;
@@ -168,28 +177,28 @@ void lp_adam_destroy(lp_adam *a) {
 int32_t lp_adam_step(lp_adam *a, float *params, float *grads, size_t count, lp_error *err) {
     static const char fn[] = "lp_adam_step";
     if (a == NULL || params == NULL || grads == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: %s is NULL", fn,
-                          a == NULL        ? "the optimizer"
-                          : params == NULL ? "params"
-                                           : "grads");
+        return lp__error_set(err, LP_EINVAL, "%s: %s is NULL", fn,
+                             a == NULL        ? "the optimizer"
+                             : params == NULL ? "params"
+                                              : "grads");
     if (count != a->count)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: %zu parameters but the optimizer was created for %zu: create "
-                          "one per parameter array",
-                          fn, count, a->count);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: %zu parameters but the optimizer was created for %zu: create "
+                             "one per parameter array",
+                             fn, count, a->count);
     if (a->step < 0 || a->step == INT64_MAX)
-        return lp__seterr(err, LP_ESTATE,
-                          "%s: the step count is %lld (restored from a checkpoint?): "
-                          "\"optimizer/step\" must be >= 0",
-                          fn, (long long)a->step);
+        return lp__error_set(err, LP_ESTATE,
+                             "%s: the step count is %lld (restored from a checkpoint?): "
+                             "\"optimizer/step\" must be >= 0",
+                             fn, (long long)a->step);
 
     double norm = sqrt(a->kern.sumsq(grads, count));
     if (!isfinite(norm))
-        return lp__seterr(err, LP_ENUMERIC,
-                          "%s: the gradient norm is %g at step %lld; parameters unchanged: a "
-                          "loss produced a non-finite gradient (lower the learning rate, check "
-                          "the losses' inputs)",
-                          fn, norm, (long long)a->step + 1);
+        return lp__error_set(err, LP_ENUMERIC,
+                             "%s: the gradient norm is %g at step %lld; parameters unchanged: a "
+                             "loss produced a non-finite gradient (lower the learning rate, check "
+                             "the losses' inputs)",
+                             fn, norm, (long long)a->step + 1);
     a->grad_norm = norm;
     if (a->opt.max_grad_norm > 0.0) {
         /* torch: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1. */
@@ -228,22 +237,22 @@ double lp_adam_lr(const lp_adam *a) {
 
 int32_t lp_adam_set_lr(lp_adam *a, double lr, lp_error *err) {
     if (a == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_adam_set_lr: the optimizer is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_adam_set_lr: the optimizer is NULL");
     if (!isfinite(lr) || lr < 0.0)
-        return lp__seterr(err, LP_ERANGE, "lp_adam_set_lr: lr %g: give a finite learning rate >= 0",
-                          lr);
+        return lp__error_set(err, LP_ERANGE,
+                             "lp_adam_set_lr: lr %g: give a finite learning rate >= 0", lr);
     a->lr = lr;
     return LP_OK;
 }
 
 int32_t lp_adam_set_lr_fraction(lp_adam *a, double fraction, lp_error *err) {
     if (a == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_adam_set_lr_fraction: the optimizer is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_adam_set_lr_fraction: the optimizer is NULL");
     if (!(fraction >= 0.0 && fraction <= 1.0))
-        return lp__seterr(err, LP_ERANGE,
-                          "lp_adam_set_lr_fraction: fraction %g: give 0 .. 1 of the base lr "
-                          "(lp_lr_linear_fraction computes CleanRL's schedule)",
-                          fraction);
+        return lp__error_set(err, LP_ERANGE,
+                             "lp_adam_set_lr_fraction: fraction %g: give 0 .. 1 of the base lr "
+                             "(lp_lr_linear_fraction computes CleanRL's schedule)",
+                             fraction);
     a->lr = a->opt.lr * fraction;
     return LP_OK;
 }

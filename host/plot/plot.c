@@ -1,9 +1,9 @@
 /* The training-curve PNG: columns of a stats file against env_steps, drawn
  * with cairo. */
 #define _POSIX_C_SOURCE 200809L
-#include "lp_plot.h"
+#include "plot/lp_plot.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
@@ -191,14 +191,14 @@ static int32_t save_png(cairo_surface_t *surface, const char *path, lp_error *er
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (tmp == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", path);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory", path);
     snprintf(tmp, n, "%s.tmp%ld", path, (long)getpid());
     cairo_status_t st = cairo_surface_write_to_png(surface, tmp);
     if (st != CAIRO_STATUS_SUCCESS) {
         int e = errno;
         unlink(tmp);
         free(tmp);
-        return lp__seterr(
+        return lp__error_set(
             err, LP_EIO,
             "%s: cannot write the PNG: %s (%s); check that the directory exists and is writable",
             path, cairo_status_to_string(st), strerror(e));
@@ -207,7 +207,7 @@ static int32_t save_png(cairo_surface_t *surface, const char *path, lp_error *er
         int e = errno;
         unlink(tmp);
         free(tmp);
-        return lp__seterr(err, LP_EIO, "%s: cannot replace the PNG: %s", path, strerror(e));
+        return lp__error_set(err, LP_EIO, "%s: cannot replace the PNG: %s", path, strerror(e));
     }
     free(tmp);
     return LP_OK;
@@ -215,14 +215,14 @@ static int32_t save_png(cairo_surface_t *surface, const char *path, lp_error *er
 
 int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
     if (opt == NULL || opt->stats_path == NULL || opt->out_path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_plot_write: no stats file or no output path");
+        return lp__error_set(err, LP_EINVAL, "lp_plot_write: no stats file or no output path");
     static const char *const default_y[] = {LP_PLOT_DEFAULT_Y};
     const char *const *y = opt->y_count > 0 ? opt->y : default_y;
     size_t ny = opt->y_count > 0 ? opt->y_count : 1;
     int width = opt->width > 0 ? opt->width : 960, height = opt->height > 0 ? opt->height : 540;
     if (width < 200 || height < 150 || width > 10000 || height > 10000)
-        return lp__seterr(err, LP_EINVAL, "plot size %dx%d: use 200x150 to 10000x10000 pixels",
-                          width, height);
+        return lp__error_set(err, LP_EINVAL, "plot size %dx%d: use 200x150 to 10000x10000 pixels",
+                             width, height);
 
     lp_stats_table t;
     int32_t rc = lp_stats_table_read(opt->stats_path, &t, err);
@@ -232,17 +232,17 @@ int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
     list_columns(&t, cols, sizeof cols);
     long xc = lp_stats_table_column(&t, LP_PLOT_X);
     if (xc < 0) {
-        rc = lp__seterr(err, LP_ENOENT,
-                        "%s: no column '%s' (its columns: %s); is it a lossplug stats file?",
-                        opt->stats_path, LP_PLOT_X, cols);
+        rc = lp__error_set(err, LP_ENOENT,
+                           "%s: no column '%s' (its columns: %s); is it a lossplug stats file?",
+                           opt->stats_path, LP_PLOT_X, cols);
         goto done;
     }
     frame f = {INFINITY, -INFINITY, INFINITY, -INFINITY, 0, 0, 0, 0};
     for (size_t i = 0; i < ny; i++) {
         long yc = lp_stats_table_column(&t, y[i]);
         if (yc < 0) {
-            rc = lp__seterr(err, LP_ENOENT, "%s: no column '%s'; its columns are: %s",
-                            opt->stats_path, y[i], cols);
+            rc = lp__error_set(err, LP_ENOENT, "%s: no column '%s'; its columns are: %s",
+                               opt->stats_path, y[i], cols);
             goto done;
         }
         size_t points = 0;
@@ -255,8 +255,9 @@ int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
             f.y0 = fmin(f.y0, yv), f.y1 = fmax(f.y1, yv);
         }
         if (points == 0) {
-            rc = lp__seterr(err, LP_ENOENT, "%s: column '%s' has no value on any of its %zu lines",
-                            opt->stats_path, y[i], t.rows);
+            rc = lp__error_set(err, LP_ENOENT,
+                               "%s: column '%s' has no value on any of its %zu lines",
+                               opt->stats_path, y[i], t.rows);
             goto done;
         }
     }
@@ -275,7 +276,7 @@ int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t *cr = cairo_create(surface);
     if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-        rc = lp__seterr(err, LP_ENOMEM, "cairo: %s", cairo_status_to_string(cairo_status(cr)));
+        rc = lp__error_set(err, LP_ENOMEM, "cairo: %s", cairo_status_to_string(cairo_status(cr)));
     } else {
         cairo_set_source_rgb(cr, 1, 1, 1);
         cairo_paint(cr);
@@ -307,7 +308,7 @@ int32_t lp_plot_write(const lp_plot_options *opt, lp_error *err) {
         cairo_show_text(cr, title);
         cairo_surface_flush(surface);
         if (cairo_status(cr) != CAIRO_STATUS_SUCCESS)
-            rc = lp__seterr(err, LP_EIO, "cairo: %s", cairo_status_to_string(cairo_status(cr)));
+            rc = lp__error_set(err, LP_EIO, "cairo: %s", cairo_status_to_string(cairo_status(cr)));
         else
             rc = save_png(surface, opt->out_path, err);
     }

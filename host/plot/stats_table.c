@@ -1,7 +1,7 @@
 /* Reading a stats file (CSV or JSON Lines) into an lp_stats_table. */
-#include "lp_plot.h"
+#include "plot/lp_plot.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <errno.h>
 #include <math.h>
@@ -128,15 +128,16 @@ static int32_t read_csv(const char *path, char *text, lp_stats_table *t, lp_erro
                 char *comma = memchr(p, ',', (size_t)(end - p));
                 char *stop = comma != NULL ? comma : end;
                 if (stop == p)
-                    return lp__seterr(err, LP_ECORRUPT,
-                                      "%s:%zu: the header has an empty column name", path, line_no);
+                    return lp__error_set(err, LP_ECORRUPT,
+                                         "%s:%zu: the header has an empty column name", path,
+                                         line_no);
                 if (add_column(t, p, (size_t)(stop - p)) != 0)
-                    return lp__seterr(err, LP_ENOMEM, "%s: out of memory", path);
+                    return lp__error_set(err, LP_ENOMEM, "%s: out of memory", path);
                 p = stop + 1;
             }
         } else {
             if (add_row(t) != 0)
-                return lp__seterr(err, LP_ENOMEM, "%s: out of memory", path);
+                return lp__error_set(err, LP_ENOMEM, "%s: out of memory", path);
             size_t c = 0;
             for (char *p = line; p <= end; c++) {
                 char *comma = memchr(p, ',', (size_t)(end - p));
@@ -145,7 +146,7 @@ static int32_t read_csv(const char *path, char *text, lp_stats_table *t, lp_erro
                     break;
                 double v;
                 if (parse_number(p, (size_t)(stop - p), &v) != 0)
-                    return lp__seterr(
+                    return lp__error_set(
                         err, LP_ECORRUPT,
                         "%s:%zu: column '%s': '%.*s' is not a number; is this a stats "
                         "file written by lossplug?",
@@ -157,7 +158,7 @@ static int32_t read_csv(const char *path, char *text, lp_stats_table *t, lp_erro
             for (const char *p = line; p < end; p++)
                 cells += *p == ',';
             if (cells != t->cols)
-                return lp__seterr(
+                return lp__error_set(
                     err, LP_ECORRUPT,
                     "%s:%zu: %zu cells, but the header has %zu columns; the file is cut "
                     "or mixes two runs with different stats",
@@ -180,25 +181,25 @@ static int32_t json_line(const char *path, size_t line_no, const char *p, lp_sta
                          int pass, lp_error *err) {
     p = skip_ws(p);
     if (*p != '{')
-        return lp__seterr(err, LP_ECORRUPT,
-                          "%s:%zu: a line of a .jsonl stats file is a JSON object {...}", path,
-                          line_no);
+        return lp__error_set(err, LP_ECORRUPT,
+                             "%s:%zu: a line of a .jsonl stats file is a JSON object {...}", path,
+                             line_no);
     p = skip_ws(p + 1);
     if (*p == '}')
         return LP_OK;
     for (;;) {
         if (*p != '"')
-            return lp__seterr(err, LP_ECORRUPT, "%s:%zu: expected a \"key\"", path, line_no);
+            return lp__error_set(err, LP_ECORRUPT, "%s:%zu: expected a \"key\"", path, line_no);
         const char *key = ++p;
         while (*p != '"' && *p != '\0' && *p != '\n')
             p += (*p == '\\' && p[1] != '\0') ? 2 : 1;
         if (*p != '"')
-            return lp__seterr(err, LP_ECORRUPT, "%s:%zu: a key is not closed", path, line_no);
+            return lp__error_set(err, LP_ECORRUPT, "%s:%zu: a key is not closed", path, line_no);
         size_t klen = (size_t)(p - key);
         p = skip_ws(p + 1);
         if (*p != ':')
-            return lp__seterr(err, LP_ECORRUPT, "%s:%zu: expected ':' after \"%.*s\"", path,
-                              line_no, (int)(klen < 60 ? klen : 60), key);
+            return lp__error_set(err, LP_ECORRUPT, "%s:%zu: expected ':' after \"%.*s\"", path,
+                                 line_no, (int)(klen < 60 ? klen : 60), key);
         p = skip_ws(p + 1);
         const char *val = p;
         while (*p != ',' && *p != '}' && *p != '\0' && *p != '\n')
@@ -209,22 +210,22 @@ static int32_t json_line(const char *path, size_t line_no, const char *p, lp_sta
         double v = NAN;
         size_t vlen = (size_t)(vend - val);
         if (!(vlen == 4 && memcmp(val, "null", 4) == 0) && parse_number(val, vlen, &v) != 0)
-            return lp__seterr(err, LP_ECORRUPT, "%s:%zu: \"%.*s\": '%.*s' is not a number", path,
-                              line_no, (int)(klen < 60 ? klen : 60), key,
-                              (int)(vlen < 40 ? vlen : 40), val);
+            return lp__error_set(err, LP_ECORRUPT, "%s:%zu: \"%.*s\": '%.*s' is not a number", path,
+                                 line_no, (int)(klen < 60 ? klen : 60), key,
+                                 (int)(vlen < 40 ? vlen : 40), val);
         long c = -1;
         for (size_t i = 0; i < t->cols; i++)
             if (strlen(t->names[i]) == klen && memcmp(t->names[i], key, klen) == 0)
                 c = (long)i;
         if (pass == 0 && c < 0 && add_column(t, key, klen) != 0)
-            return lp__seterr(err, LP_ENOMEM, "%s: out of memory", path);
+            return lp__error_set(err, LP_ENOMEM, "%s: out of memory", path);
         if (pass == 1 && c >= 0)
             t->values[(t->rows - 1) * t->cols + (size_t)c] = v;
         if (*p == '}')
             return LP_OK;
         if (*p != ',')
-            return lp__seterr(err, LP_ECORRUPT, "%s:%zu: the object is not closed with '}'", path,
-                              line_no);
+            return lp__error_set(err, LP_ECORRUPT, "%s:%zu: the object is not closed with '}'",
+                                 path, line_no);
         p = skip_ws(p + 1);
     }
 }
@@ -237,7 +238,7 @@ static int32_t read_jsonl(const char *path, char *text, lp_stats_table *t, lp_er
             line_no++;
             if (*skip_ws(line) != '\n' && *skip_ws(line) != '\0') {
                 if (pass == 1 && add_row(t) != 0)
-                    return lp__seterr(err, LP_ENOMEM, "%s: out of memory", path);
+                    return lp__error_set(err, LP_ENOMEM, "%s: out of memory", path);
                 int32_t rc = json_line(path, line_no, line, t, pass, err);
                 if (rc != LP_OK)
                     return rc;
@@ -256,19 +257,20 @@ static int ends_with(const char *s, const char *suffix) {
 int32_t lp_stats_table_read(const char *path, lp_stats_table *out, lp_error *err) {
     memset(out, 0, sizeof *out);
     if (path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_stats_table_read: no path");
+        return lp__error_set(err, LP_EINVAL, "lp_stats_table_read: no path");
     size_t len = 0;
     char *text = slurp(path, &len);
     if (text == NULL)
-        return lp__seterr(err, LP_EIO, "%s: cannot read the stats file: %s", path, strerror(errno));
+        return lp__error_set(err, LP_EIO, "%s: cannot read the stats file: %s", path,
+                             strerror(errno));
     int json = ends_with(path, ".jsonl") || ends_with(path, ".json") ||
                (!ends_with(path, ".csv") && *skip_ws(text) == '{');
     int32_t rc = json ? read_jsonl(path, text, out, err) : read_csv(path, text, out, err);
     free(text);
     if (rc == LP_OK && out->rows == 0)
-        rc = lp__seterr(err, LP_ECORRUPT,
-                        "%s: no stats line yet (%s); train at least one epoch with --stats %s",
-                        path, out->cols == 0 ? "the file is empty" : "only a header", path);
+        rc = lp__error_set(err, LP_ECORRUPT,
+                           "%s: no stats line yet (%s); train at least one epoch with --stats %s",
+                           path, out->cols == 0 ? "the file is empty" : "only a header", path);
     if (rc != LP_OK)
         lp_stats_table_free(out);
     return rc;

@@ -1,5 +1,5 @@
 /* lossplug-scan: load one plugin file in this (child) process and report
- * what it offers on stdout, for liblossplug's registry (host/src/scan.c),
+ * what it offers on stdout, for liblossplug's registry (host/loader/scan.c),
  * which runs it before loading a file in-process. If the plugin's
  * constructor or init crashes, aborts, exits or hangs, it is this process
  * that does, and the registry reports it.
@@ -21,7 +21,7 @@
  * `end` is written last, after every init was undone: a scan whose output
  * lacks it did not finish. Exit status 0 when it got that far, 2 on bad
  * usage, 1 when out of memory. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +29,7 @@
 static void put(const char *s) {
     char buf[LP_ERROR_MAX];
     snprintf(buf, sizeof buf, "%s", s != NULL ? s : "");
-    lp__one_line(buf);
+    lp__clean_text(buf);
     for (char *p = buf; *p != '\0'; p++)
         if (*p == '\t')
             *p = ' ';

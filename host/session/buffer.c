@@ -6,10 +6,10 @@
  * pointers and copy rows. */
 /* MAP_ANONYMOUS, MAP_NORESERVE */
 #define _DEFAULT_SOURCE
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "memory.h"
-#include <lp_errset.h>
+#include "util/memory.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +64,10 @@ void lp__set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t
 }
 
 static int32_t too_big(lp_error *err, const char *what) {
-    return lp__seterr(err, LP_ERANGE,
-                      "the buffer is too large (%s overflows the address space); use fewer "
-                      "segments, a shorter horizon or smaller fields",
-                      what);
+    return lp__error_set(err, LP_ERANGE,
+                         "the buffer is too large (%s overflows the address space); use fewer "
+                         "segments, a shorter horizon or smaller fields",
+                         what);
 }
 
 /* The buffer, the minibatch scratch and the model outputs: aligned heap
@@ -122,15 +122,15 @@ static int32_t check_limit(const lp_session *s, size_t seg, size_t hor, size_t m
     lp__pos_text(at, sizeof at, key->key);
     lp__bytes_text(need, needs, sizeof needs);
     lp__bytes_text(limit, lim, sizeof lim);
-    return lp__seterr(err, LP_ECONFIG,
-                      "%s: the buffer would need %s (%zu segments x %zu steps x %llu bytes per "
-                      "step, with the minibatch scratch and the model outputs), more than %s %s; "
-                      "reduce buffer.%s (or the fields' sizes), or raise buffer.max_bytes if this "
-                      "machine really has the memory",
-                      at, needs, seg, hor, (unsigned long long)per_step,
-                      b->max_bytes > 0 ? "buffer.max_bytes,"
-                                       : "the default limit (half of the physical memory),",
-                      lim, name);
+    return lp__error_set(
+        err, LP_ECONFIG,
+        "%s: the buffer would need %s (%zu segments x %zu steps x %llu bytes per "
+        "step, with the minibatch scratch and the model outputs), more than %s %s; "
+        "reduce buffer.%s (or the fields' sizes), or raise buffer.max_bytes if this "
+        "machine really has the memory",
+        at, needs, seg, hor, (unsigned long long)per_step,
+        b->max_bytes > 0 ? "buffer.max_bytes," : "the default limit (half of the physical memory),",
+        lim, name);
 }
 
 int32_t lp__buffer_open(lp_session *s, lp_error *err) {
@@ -204,10 +204,10 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
         s->identity == NULL || s->perm == NULL || s->out_mem == NULL || s->out_views == NULL ||
         s->grad_views == NULL || (s->plan.shuffle && s->scratch == NULL) ||
         (trans && (s->mb_rows == NULL || s->mb_steps == NULL)))
-        return lp__seterr(err, LP_ENOMEM,
-                          "out of memory allocating the buffer (%zu bytes) and its views; use "
-                          "fewer segments, a shorter horizon or smaller fields",
-                          s->buf_bytes);
+        return lp__error_set(err, LP_ENOMEM,
+                             "out of memory allocating the buffer (%zu bytes) and its views; use "
+                             "fewer segments, a shorter horizon or smaller fields",
+                             s->buf_bytes);
     if (!s->opt.check_only) {
         /* A check's mappings are zero already and stay untouched. */
         memset(s->buf, 0, s->buf_bytes);

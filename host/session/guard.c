@@ -7,9 +7,9 @@
  * outputs, else the loss's own arithmetic. The scan on the success path is
  * one pass over the gradients with integer tests only (it vectorises); the
  * search for the source runs only on failure. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <math.h>
 #include <string.h>
@@ -136,11 +136,11 @@ int32_t lp__guard_check(lp_session *s, const lp__inst *in, double loss, const lp
     if (!bad)
         return LP_OK;
     source_text(s, src, sizeof src);
-    return lp__seterr(err, LP_ENUMERIC,
-                      "%s: non-finite value after its train hook at epoch %lld, update epoch %d, "
-                      "minibatch %d: %s; source: %s. The minibatch was refused before it reached "
-                      "the model; fix the source, or set buffer.nonfinite: skip to skip such "
-                      "minibatches",
-                      in->label, (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch,
-                      what, src);
+    return lp__error_set(
+        err, LP_ENUMERIC,
+        "%s: non-finite value after its train hook at epoch %lld, update epoch %d, "
+        "minibatch %d: %s; source: %s. The minibatch was refused before it reached "
+        "the model; fix the source, or set buffer.nonfinite: skip to skip such "
+        "minibatches",
+        in->label, (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch, what, src);
 }

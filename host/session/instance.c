@@ -1,12 +1,13 @@
 /* Loss instances: their host service tables, create in config order (params
  * bound from the config), the `fields` hook, attach, destroy, and the
  * message of a failing hook. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
 #include <lossplug/ext/model.h>
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "util/error.h"
+#include "util/names.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -21,15 +22,6 @@ static lp__inst *inst_of(const lp_host *h) {
     return h != NULL ? (lp__inst *)h->host_data : NULL;
 }
 
-static int valid_key(const char *s) {
-    if (s == NULL || s[0] < 'a' || s[0] > 'z' || strlen(s) > 63)
-        return 0;
-    for (const char *p = s; *p != '\0'; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return 0;
-    return 1;
-}
-
 /* A service refused: the reason is kept as the instance's pending error so
  * that a hook that passes the status on fails with a useful message. */
 static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
@@ -39,6 +31,7 @@ static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
     va_end(ap);
+    lp__clean_text(in->errmsg);
     in->has_err = 1;
     if (code == LP_ENOMEM)
         in->svc_oom = 1;
@@ -71,7 +64,7 @@ static int32_t svc_stat_handle(const lp_host *h, const char *key) {
         return svc_fail(in, LP_EINVAL,
                         "stat_handle: statistics are registered in create or attach only; "
                         "resolve the handle there and keep it");
-    if (!valid_key(key))
+    if (!lp__valid_name(key))
         return svc_fail(in, LP_EINVAL,
                         "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
                         key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
@@ -107,7 +100,7 @@ static int32_t svc_state_register(const lp_host *h, const char *name, const lp_t
     if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
         return svc_fail(in, LP_EINVAL,
                         "state_register: state is registered in create or attach only");
-    if (!valid_key(name))
+    if (!lp__valid_name(name))
         return svc_fail(in, LP_EINVAL,
                         "state_register: name %s%.64s%s is not a valid name; use "
                         "[a-z][a-z0-9_]*",
@@ -203,15 +196,15 @@ static void fill_host(lp__inst *in) {
 
 int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *err) {
     if (rc == LP_OK && in->svc_oom) /* the plugin went on without what it asked for */
-        return lp__seterr(err, LP_ENOMEM, "%s: %s: %s; free memory and retry", in->label, hook,
-                          in->errmsg);
+        return lp__error_set(err, LP_ENOMEM, "%s: %s: %s; free memory and retry", in->label, hook,
+                             in->errmsg);
     if (rc == LP_OK)
         return LP_OK;
     int32_t code = rc < 0 ? rc : LP_EPLUGIN;
     if (in->has_err)
-        return lp__seterr(err, code, "%s: %s failed: %s", in->label, hook, in->errmsg);
-    return lp__seterr(err, code, "%s: %s failed: it returned %s (%s) without a message", in->label,
-                      hook, lp_err_name(rc), lp_strerror(rc));
+        return lp__error_set(err, code, "%s: %s failed: %s", in->label, hook, in->errmsg);
+    return lp__error_set(err, code, "%s: %s failed: it returned %s (%s) without a message",
+                         in->label, hook, lp_err_name(rc), lp_strerror(rc));
 }
 
 /* ---- fields ------------------------------------------------------------------------ */
@@ -223,26 +216,27 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
     if (count == 0)
         return LP_OK;
     if (specs == NULL)
-        return lp__seterr(err, LP_EPLUGIN, "%s: fields: %u fields but no list; fix the plugin",
-                          in->label, (unsigned)count);
+        return lp__error_set(err, LP_EPLUGIN, "%s: fields: %u fields but no list; fix the plugin",
+                             in->label, (unsigned)count);
     if (count > LP__MAX_FIELD_SPECS)
-        return lp__seterr(err, LP_EPLUGIN, "%s: fields: %u fields, more than %d; fix the plugin",
-                          in->label, (unsigned)count, LP__MAX_FIELD_SPECS);
+        return lp__error_set(err, LP_EPLUGIN, "%s: fields: %u fields, more than %d; fix the plugin",
+                             in->label, (unsigned)count, LP__MAX_FIELD_SPECS);
     size_t stride = specs[0].struct_size;
     if (stride < FIELD_V1)
-        return lp__seterr(err, LP_EABI,
-                          "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild %.400s "
-                          "against lossplug/abi.h",
-                          in->label, stride, (size_t)FIELD_V1, in->info->path);
+        return lp__error_set(
+            err, LP_EABI,
+            "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild %.400s "
+            "against lossplug/abi.h",
+            in->label, stride, (size_t)FIELD_V1, in->info->path);
     in->fields = calloc(count, sizeof *in->fields);
     if (in->fields == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     for (uint32_t i = 0; i < count; i++) {
         lp_field_spec f;
         memset(&f, 0, sizeof f);
         memcpy(&f, (const char *)specs + (size_t)i * stride, stride < sizeof f ? stride : sizeof f);
         const char *why = NULL;
-        if (!valid_key(f.name))
+        if (!lp__valid_name(f.name))
             why = "its name is not [a-z][a-z0-9_]*";
         else if (lp_dtype_size(f.dtype) == 0)
             why = "its dtype is unknown";
@@ -269,9 +263,10 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
             if (strcmp(in->fields[j].name, f.name) == 0)
                 why = "it is declared twice";
         if (why != NULL)
-            return lp__seterr(err, LP_EPLUGIN, "%s: field #%u%s%.64s%s: %s; fix the plugin",
-                              in->label, (unsigned)i, valid_key(f.name) ? " '" : "",
-                              valid_key(f.name) ? f.name : "", valid_key(f.name) ? "'" : "", why);
+            return lp__error_set(err, LP_EPLUGIN, "%s: field #%u%s%.64s%s: %s; fix the plugin",
+                                 in->label, (unsigned)i, lp__valid_name(f.name) ? " '" : "",
+                                 lp__valid_name(f.name) ? f.name : "",
+                                 lp__valid_name(f.name) ? "'" : "", why);
         lp__fdecl *o = &in->fields[i];
         o->name = f.name;
         o->dtype = f.dtype;
@@ -279,12 +274,12 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
         o->phase = f.phase;
         int r = lp__resolve_shape(&in->s->env, f.rank, f.shape, &o->rank, o->shape);
         if (r != 0)
-            return lp__seterr(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
-                              f.name,
-                              r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
-                                        "(num_actions 0); use a loss for continuous actions"
-                                      : "more than 8 dimensions once OBS and ACTION are spliced "
-                                        "in; use a smaller observation shape");
+            return lp__error_set(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
+                                 f.name,
+                                 r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
+                                           "(num_actions 0); use a loss for continuous actions"
+                                         : "more than 8 dimensions once OBS and ACTION are spliced "
+                                           "in; use a smaller observation shape");
         in->field_count = i + 1;
     }
     return LP_OK;
@@ -309,7 +304,7 @@ static int32_t bind_one(lp_session *s, lp__inst *in, lp_error *err) {
     size_t na = l->schedule.anneal_count;
     in->anneal_index = calloc(na > 0 ? na : 1, sizeof *in->anneal_index);
     if (in->params == NULL || in->base == NULL || in->anneal_index == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     rc = lp__config_bind_params(s->cfg, l, desc, in->base, in->anneal_index, err);
     if (rc != LP_OK)
         return rc;
@@ -344,18 +339,19 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     if (rc != LP_OK)
         return lp__hook_result(in, "create", rc, err);
     if (raw == NULL)
-        return lp__seterr(err, LP_EPLUGIN,
-                          "%s: create returned LP_OK but no instance; fix the plugin", in->label);
+        return lp__error_set(err, LP_EPLUGIN,
+                             "%s: create returned LP_OK but no instance; fix the plugin",
+                             in->label);
     if (raw->struct_size < LOSS_V1) {
         /* Too short to be trusted; free it only if its destroy is there.
          * The size is read before: destroy frees what `raw` points into. */
         const uint32_t size = raw->struct_size;
         if (size >= DESTROY_END && raw->destroy != NULL)
             raw->destroy(raw);
-        return lp__seterr(err, LP_EABI,
-                          "%s: create returned an lp_loss of struct_size %u, below the 1.0 size "
-                          "%zu; rebuild %.400s against lossplug/abi.h",
-                          in->label, (unsigned)size, (size_t)LOSS_V1, in->info->path);
+        return lp__error_set(err, LP_EABI,
+                             "%s: create returned an lp_loss of struct_size %u, below the 1.0 size "
+                             "%zu; rebuild %.400s against lossplug/abi.h",
+                             in->label, (unsigned)size, (size_t)LOSS_V1, in->info->path);
     }
     memset(&in->loss, 0, sizeof in->loss);
     memcpy(&in->loss, raw, raw->struct_size < sizeof in->loss ? raw->struct_size : sizeof in->loss);
@@ -390,7 +386,7 @@ int32_t lp__instances_create(lp_session *s, lp_error *err) {
     size_t n = s->cfg->loss_count;
     s->insts = calloc(n > 0 ? n : 1, sizeof *s->insts);
     if (s->insts == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     s->inst_count = n;
     for (size_t i = 0; i < n; i++) {
         s->insts[i].s = s;

@@ -2,9 +2,9 @@
  * Schedules gate each instance per phase; annealed params are brought up to
  * date at epoch start, rollout start and train start. Nothing on the
  * rollout-step or minibatch path allocates or looks up a string. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <math.h>
 #include <string.h>
@@ -28,7 +28,7 @@ static void anneal(lp_session *s) {
 }
 
 static int32_t bad_session(lp_error *err, const char *fn) {
-    return lp__seterr(err, LP_EINVAL, "%s: the session is NULL", fn);
+    return lp__error_set(err, LP_EINVAL, "%s: the session is NULL", fn);
 }
 
 /* Run hook `fn` (a member of lp_loss) on every instance selected by `on`. */
@@ -95,10 +95,10 @@ int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_rollout_step");
     if (t < 0 || t >= s->env.horizon)
-        return lp__seterr(err, LP_ERANGE,
-                          "lp_session_rollout_step: step %lld is outside the horizon [0, %lld); "
-                          "pass t from 0 to buffer.horizon - 1",
-                          (long long)t, (long long)s->env.horizon);
+        return lp__error_set(err, LP_ERANGE,
+                             "lp_session_rollout_step: step %lld is outside the horizon [0, %lld); "
+                             "pass t from 0 to buffer.horizon - 1",
+                             (long long)t, (long long)s->env.horizon);
     lp__buffer_step(s, t);
     lp_ctx ctx;
     make_ctx(s, &ctx);
@@ -112,10 +112,10 @@ int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err) {
 static int32_t model_failed(const lp_session *s, const char *what, int32_t rc, const lp_ctx *c,
                             const lp_error *merr, lp_error *err) {
     int32_t code = rc < 0 ? rc : LP_EINVAL;
-    return lp__seterr(err, code,
-                      "the model's %s failed at epoch %lld, update epoch %d, minibatch %d: %s",
-                      what, (long long)s->epoch, (int)c->update_epoch, (int)c->minibatch,
-                      merr->message[0] != '\0' ? merr->message : lp_strerror(rc));
+    return lp__error_set(err, code,
+                         "the model's %s failed at epoch %lld, update epoch %d, minibatch %d: %s",
+                         what, (long long)s->epoch, (int)c->update_epoch, (int)c->minibatch,
+                         merr->message[0] != '\0' ? merr->message : lp_strerror(rc));
 }
 
 static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summary *summary,
@@ -246,9 +246,9 @@ int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary 
     if (s == NULL)
         return bad_session(err, "lp_session_train");
     if (model == NULL || model->forward == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_train: the model or its forward callback is NULL; pass an "
-                          "lp_model with forward (backward and step may be NULL)");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: the model or its forward callback is NULL; pass an "
+                             "lp_model with forward (backward and step may be NULL)");
     /* The model extension works while the phase runs, on this model. */
     s->train_begun = 1;
     s->train_model = model;
@@ -270,9 +270,9 @@ int32_t lp_session_train_stop(lp_session *s, lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_train_stop");
     if (!s->in_train)
-        return lp__seterr(err, LP_ESTATE,
-                          "lp_session_train_stop: no train phase is running; call it from the "
-                          "model's callbacks during lp_session_train");
+        return lp__error_set(err, LP_ESTATE,
+                             "lp_session_train_stop: no train phase is running; call it from the "
+                             "model's callbacks during lp_session_train");
     s->program_stop = 1;
     return LP_OK;
 }

@@ -6,12 +6,12 @@
  * the loss is done with the pass: at its next forward, or when its train hook returns. Both happen
  * before the minibatch's backward and optimizer step, so the gradients land in the same step; the
  * model keeps the aux activations apart from the minibatch's (lp_model's contract). */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
 #include <lossplug/ext/model.h>
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "util/error.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -54,17 +54,17 @@ int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err) 
     s->open_model = *model;
     if (!has_aux(model)) {
         if (model->memory_size != NULL || model->forward_aux != NULL || model->backward_aux != NULL)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_session_open: options.model has only some of " NO_AUX_FN
-                              ": give all three (auxiliary passes) or none");
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_open: options.model has only some of " NO_AUX_FN
+                                 ": give all three (auxiliary passes) or none");
         return LP_OK;
     }
     int64_t mem = model->memory_size(model->user);
     if (mem < 0 || mem > (INT64_C(1) << 32))
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_open: options.model's memory_size returned %lld: give the "
-                          "recurrent memory floats per row (0 for a feed-forward model)",
-                          (long long)mem);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_open: options.model's memory_size returned %lld: give the "
+                             "recurrent memory floats per row (0 for a feed-forward model)",
+                             (long long)mem);
     s->model_aux = 1;
     s->model_memory = mem;
     return LP_OK;
@@ -99,11 +99,12 @@ int32_t lp__model_ext_flush(lp_session *s, const lp__inst *in, const lp_ctx *ctx
     int32_t rc = flush(s, &merr);
     if (rc == LP_OK)
         return LP_OK;
-    return lp__seterr(err, rc < 0 ? rc : LP_EINVAL,
-                      "the model's backward_aux failed at epoch %lld, update epoch %d, minibatch "
-                      "%d, on the batch of %s: %s",
-                      (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch, in->label,
-                      merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
+    return lp__error_set(
+        err, rc < 0 ? rc : LP_EINVAL,
+        "the model's backward_aux failed at epoch %lld, update epoch %d, minibatch "
+        "%d, on the batch of %s: %s",
+        (long long)s->epoch, (int)ctx->update_epoch, (int)ctx->minibatch, in->label,
+        merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
 }
 
 /* Room for the outputs and gradients of `samples` samples. Grows only:

@@ -1,12 +1,12 @@
 /* Checkpoints of a session (docs/checkpoint.md): every instance's registered
  * tensors as "<instance>/<name>", the counters as "host/epoch" and
  * "host/env_steps" (i64 scalars), and what the program hands in. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 
-#include <lp_errset.h>
-#include <lp_load_check.h>
+#include "util/error.h"
+#include "session/load_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,23 +38,23 @@ static lp_tensor i64_scalar(int64_t *v) {
 static int32_t check_extra(const lp_session *s, const lp_named_tensor *extra, size_t n,
                            const char *fn, lp_error *err) {
     if (n > 0 && extra == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: extra is NULL while extra_count is %zu", fn, n);
+        return lp__error_set(err, LP_EINVAL, "%s: extra is NULL while extra_count is %zu", fn, n);
     for (size_t i = 0; i < n; i++) {
         const char *name = extra[i].name;
         if (name == NULL)
-            return lp__seterr(err, LP_EINVAL, "%s: extra[%zu] has no name", fn, i);
+            return lp__error_set(err, LP_EINVAL, "%s: extra[%zu] has no name", fn, i);
         if (strncmp(name, "host/", 5) == 0)
-            return lp__seterr(err, LP_EINVAL,
-                              "%s: extra[%zu] '%.200s' is under \"host/\", which the session "
-                              "uses for its counters; choose another prefix such as \"model/\"",
-                              fn, i, name);
+            return lp__error_set(err, LP_EINVAL,
+                                 "%s: extra[%zu] '%.200s' is under \"host/\", which the session "
+                                 "uses for its counters; choose another prefix such as \"model/\"",
+                                 fn, i, name);
         for (size_t k = 0; k < s->inst_count; k++) {
             size_t len = strlen(s->insts[k].cfg->name);
             if (strncmp(name, s->insts[k].cfg->name, len) == 0 && name[len] == '/')
-                return lp__seterr(err, LP_EINVAL,
-                                  "%s: extra[%zu] '%.200s' is under \"%s/\", the prefix of "
-                                  "instance '%s'; choose another prefix such as \"model/\"",
-                                  fn, i, name, s->insts[k].cfg->name, s->insts[k].cfg->name);
+                return lp__error_set(err, LP_EINVAL,
+                                     "%s: extra[%zu] '%.200s' is under \"%s/\", the prefix of "
+                                     "instance '%s'; choose another prefix such as \"model/\"",
+                                     fn, i, name, s->insts[k].cfg->name, s->insts[k].cfg->name);
         }
     }
     return LP_OK;
@@ -110,7 +110,7 @@ static char *plugins_text(const lp_session *s, size_t *len) {
 int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *extra,
                         size_t extra_count, lp_error *err) {
     if (s == NULL || path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_save: the session or the path is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_session_save: the session or the path is NULL");
     int32_t rc = check_extra(s, extra, extra_count, "lp_session_save", err);
     if (rc != LP_OK)
         return rc;
@@ -135,7 +135,7 @@ int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *
     char *text = items != NULL ? plugins_text(s, &text_len) : NULL;
     if (text == NULL) {
         free(items);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_save: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_save: out of memory");
     }
     const size_t written = count + (text_len > 0); /* no instance: no entry */
     /* Which plugin each instance came from, for `lossplug inspect`: a
@@ -181,23 +181,24 @@ static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named
         const lp__load_entry le = entry_of(e);
         const int64_t v = lp__load_entry_i64(&le, 0);
         if (v < 0 || v > LP__COUNTER_MAX)
-            return lp__seterr(err, LP_ECORRUPT,
-                              "%s: checkpoint entry '%s' = %lld is outside [0, 2^62]; refusing "
-                              "to resume from it (nothing was changed); the file was not written "
-                              "by lp_session_save",
-                              path, counters[k], (long long)v);
+            return lp__error_set(
+                err, LP_ECORRUPT,
+                "%s: checkpoint entry '%s' = %lld is outside [0, 2^62]; refusing "
+                "to resume from it (nothing was changed); the file was not written "
+                "by lp_session_save",
+                path, counters[k], (long long)v);
     }
     for (size_t i = 0; i < extra_count; i++) {
         const lp__ckpt_entry *e = lp__ckpt_find(ck, extra[i].name);
         if (e == NULL || !lp__ckpt_same_type(e, &extra[i].view)) {
             if (!extra_required)
                 continue;
-            return lp__seterr(err, LP_ESTATE,
-                              "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
-                              "program with the same model, trainer.return_window, number of "
-                              "environments and environment (nothing was changed)",
-                              path, e == NULL ? "has no entry" : "has another dtype or shape for",
-                              extra[i].name);
+            return lp__error_set(
+                err, LP_ESTATE,
+                "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
+                "program with the same model, trainer.return_window, number of "
+                "environments and environment (nothing was changed)",
+                path, e == NULL ? "has no entry" : "has another dtype or shape for", extra[i].name);
         }
         if (check != NULL) {
             const lp__load_entry le = entry_of(e);
@@ -220,8 +221,8 @@ static int32_t load(lp_session *s, const char *path, const void *data, size_t si
     if (report != NULL)
         *report = NULL;
     if (s == NULL || (path == NULL && data == NULL))
-        return lp__seterr(err, LP_EINVAL, "%s: the session or the %s is NULL", fn,
-                          path == NULL ? "data" : "path");
+        return lp__error_set(err, LP_EINVAL, "%s: the session or the %s is NULL", fn,
+                             path == NULL ? "data" : "path");
     int32_t rc = check_extra(s, extra, extra_count, fn, err);
     if (rc != LP_OK)
         return rc;
@@ -229,12 +230,12 @@ static int32_t load(lp_session *s, const char *path, const void *data, size_t si
     size_t count = 0;
     lp__ckpt_item *items = build_items(s, extra, extra_count, counters, &count);
     if (items == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
     /* The report's shell is allocated before anything is restored. */
     lp_load_report *shell = NULL;
     if (report != NULL && (shell = calloc(1, sizeof *shell)) == NULL) {
         free(items);
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
     }
     lp__ckpt *ck = NULL;
     lp__ckpt_report *cr = NULL;
@@ -292,7 +293,7 @@ static int32_t load(lp_session *s, const char *path, const void *data, size_t si
 int32_t lp_session_load(lp_session *s, const char *path, const lp_named_tensor *extra,
                         size_t extra_count, int strict, lp_load_report **report, lp_error *err) {
     if (path == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_load: the path is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_session_load: the path is NULL");
     return load(s, path, NULL, 0, NULL, extra, extra_count, strict, 0, NULL, NULL, report, err);
 }
 
@@ -300,7 +301,7 @@ int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size, con
                                const lp_named_tensor *extra, size_t extra_count, int strict,
                                lp_load_report **report, lp_error *err) {
     if (data == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_load_buffer: the data is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_session_load_buffer: the data is NULL");
     return load(s, NULL, data, size, label, extra, extra_count, strict, 0, NULL, NULL, report, err);
 }
 
@@ -309,7 +310,7 @@ int32_t lp__session_load_checked(lp_session *s, const char *path, const void *da
                                  int extra_required, lp__load_check_fn check, void *user,
                                  lp_load_report **report, lp_error *err) {
     if (path == NULL && data == NULL)
-        return lp__seterr(err, LP_EINVAL, "lp_session_load: the path is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_session_load: the path is NULL");
     return load(s, data != NULL ? NULL : path, data, size, path, extra, extra_count, strict,
                 extra_required, check, user, report, err);
 }

@@ -1,9 +1,10 @@
 /* What the embedding program provides: the environment, the fields it writes
  * during rollout and its model's outputs. They come from the options, from
  * the config's `program` section, or from both (then they must agree). */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
+#include "util/names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,58 +54,50 @@ int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape
     return 0;
 }
 
-static int valid_name(const char *s) {
-    if (s == NULL || s[0] < 'a' || s[0] > 'z' || strlen(s) > 63)
-        return 0;
-    for (const char *p = s; *p != '\0'; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-            return 0;
-    return 1;
-}
-
 /* A declaration handed in by the program through the options. */
 static int32_t check_option_decl(const lp_decl *d, const char *what, size_t i, lp_error *err) {
-    if (!valid_name(d->name))
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_options.%s[%zu]: name %s%s%s is not valid; use "
-                          "[a-z][a-z0-9_]*, at most 63 characters",
-                          what, i, d->name != NULL ? "'" : "", d->name != NULL ? d->name : "NULL",
-                          d->name != NULL ? "'" : "");
+    if (!lp__valid_name(d->name))
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_options.%s[%zu]: name %s%s%s is not valid; use "
+                             "[a-z][a-z0-9_]*, at most 63 characters",
+                             what, i, d->name != NULL ? "'" : "",
+                             d->name != NULL ? d->name : "NULL", d->name != NULL ? "'" : "");
     if (lp_dtype_size(d->dtype) == 0)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_options.%s[%zu] '%s': unknown dtype %d; use an lp_dtype",
-                          what, i, d->name, (int)d->dtype);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_options.%s[%zu] '%s': unknown dtype %d; use an lp_dtype",
+                             what, i, d->name, (int)d->dtype);
     if (d->rank < 0 || d->rank > LP_MAX_RANK)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_options.%s[%zu] '%s': rank %d is not in 0..%d", what, i,
-                          d->name, (int)d->rank, LP_MAX_RANK);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_options.%s[%zu] '%s': rank %d is not in 0..%d", what, i,
+                             d->name, (int)d->rank, LP_MAX_RANK);
     for (int32_t k = 0; k < d->rank; k++)
         if (d->shape[k] <= 0 && d->shape[k] != LP_DIM_OBS && d->shape[k] != LP_DIM_ACTION &&
             d->shape[k] != LP_DIM_NUM_ACTIONS)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_session_options.%s[%zu] '%s': dimension %d is %lld; use a size "
-                              "> 0 or LP_DIM_OBS, LP_DIM_ACTION, LP_DIM_NUM_ACTIONS",
-                              what, i, d->name, (int)k, (long long)d->shape[k]);
+            return lp__error_set(
+                err, LP_EINVAL,
+                "lp_session_options.%s[%zu] '%s': dimension %d is %lld; use a size "
+                "> 0 or LP_DIM_OBS, LP_DIM_ACTION, LP_DIM_NUM_ACTIONS",
+                what, i, d->name, (int)k, (long long)d->shape[k]);
     return LP_OK;
 }
 
 static int32_t check_env(const lp_env_info *e, const char *who, lp_error *err) {
     if (lp_dtype_size(e->obs_dtype) == 0 || lp_dtype_size(e->action_dtype) == 0)
-        return lp__seterr(err, LP_EINVAL, "%s: the observation or action dtype is not an lp_dtype",
-                          who);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: the observation or action dtype is not an lp_dtype", who);
     if (e->obs_rank < 0 || e->obs_rank > LP_MAX_RANK || e->action_rank < 0 ||
         e->action_rank > LP_MAX_RANK)
-        return lp__seterr(err, LP_EINVAL, "%s: the observation or action rank is not in 0..%d", who,
-                          LP_MAX_RANK);
+        return lp__error_set(err, LP_EINVAL, "%s: the observation or action rank is not in 0..%d",
+                             who, LP_MAX_RANK);
     for (int32_t d = 0; d < e->obs_rank; d++)
         if (e->obs_shape[d] <= 0)
-            return lp__seterr(err, LP_EINVAL, "%s: observation dimension %d is not > 0", who,
-                              (int)d);
+            return lp__error_set(err, LP_EINVAL, "%s: observation dimension %d is not > 0", who,
+                                 (int)d);
     for (int32_t d = 0; d < e->action_rank; d++)
         if (e->action_shape[d] <= 0)
-            return lp__seterr(err, LP_EINVAL, "%s: action dimension %d is not > 0", who, (int)d);
+            return lp__error_set(err, LP_EINVAL, "%s: action dimension %d is not > 0", who, (int)d);
     if (e->num_actions < 0)
-        return lp__seterr(err, LP_EINVAL, "%s: num_actions is negative", who);
+        return lp__error_set(err, LP_EINVAL, "%s: num_actions is negative", who);
     return LP_OK;
 }
 
@@ -182,7 +175,7 @@ static int32_t resolve_decl(const lp_session *s, const lp_decl *d, const char *w
                                 "use fewer dimensions";
     if (pos.line != 0)
         return lp__cfgerr(err, pos, "%s.%s %s: %s", who, d->name, t, why);
-    return lp__seterr(err, LP_EINVAL, "%s '%s' %s: %s", who, d->name, t, why);
+    return lp__error_set(err, LP_EINVAL, "%s '%s' %s: %s", who, d->name, t, why);
 }
 
 /* The declarations in use: the options', the config's, or both when they
@@ -251,8 +244,8 @@ static int32_t take(const lp_session *s, const decl_src *src, lp_decl **out, siz
             return rc;
         for (size_t j = 0; j < i; j++)
             if (strcmp(src->opt[j].name, src->opt[i].name) == 0)
-                return lp__seterr(err, LP_EINVAL, "%s declares '%s' twice; declare it once",
-                                  src->opt_what, src->opt[i].name);
+                return lp__error_set(err, LP_EINVAL, "%s declares '%s' twice; declare it once",
+                                     src->opt_what, src->opt[i].name);
     }
     if (src->opt_count > 0 && src->has_cfg) {
         int32_t rc = agree(s, src, err);
@@ -266,7 +259,7 @@ static int32_t take(const lp_session *s, const decl_src *src, lp_decl **out, siz
     if (ds == NULL || (from_cfg && ps == NULL)) {
         free(ds);
         free(ps);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     }
     int32_t rc = LP_OK;
     size_t i = 0;
@@ -280,7 +273,7 @@ static int32_t take(const lp_session *s, const decl_src *src, lp_decl **out, siz
             break;
         ds[i].name = strdup(d->name);
         if (ds[i].name == NULL) {
-            rc = lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+            rc = lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
             break;
         }
         if (from_cfg)
@@ -331,7 +324,7 @@ int32_t lp__program_resolve(lp_session *s, lp_error *err) {
             free((void *)fields[i].name);
         free(fields);
         free(fpos);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     }
     for (size_t i = 0; i < nf; i++) {
         lp__fdecl *f = &s->prog_fields[i];
@@ -363,7 +356,7 @@ int32_t lp__program_resolve(lp_session *s, lp_error *err) {
         for (size_t i = 0; i < no; i++)
             free((void *)outs[i].name);
         free(outs);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     }
     for (size_t i = 0; i < no; i++) {
         s->outputs[i].decl = outs[i]; /* sizes: buffer.c, overflow-checked */

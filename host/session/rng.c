@@ -2,9 +2,9 @@
  * (seed, epoch, update epoch) alone, so a resumed run (whose counters were
  * restored) shuffles exactly as the original would have. SplitMix64, with
  * rejection sampling for unbiased indices. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_rng.h>
+#include "util/rng.h"
 
 /* Uniform in [0, n), n > 0. */
 static uint64_t below(uint64_t *x, uint64_t n) {

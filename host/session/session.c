@@ -1,14 +1,17 @@
 /* Opening and closing a session, its options, and the read-only accessors. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "clean_text.h"
-#include <lp_errset.h>
+#include "util/clean_text.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/options.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OPTIONS_V1 (offsetof(lp_session_options, log_user) + sizeof(void *))
+/* The 1.0 layout ends at log_user. */
+#define OPTIONS_V1 LP__SIZE_THROUGH(lp_session_options, log_user)
 
 void lp_session_options_init(lp_session_options *opt) {
     if (opt == NULL)
@@ -21,15 +24,10 @@ void lp_session_options_init(lp_session_options *opt) {
 }
 
 void lp__session_log(const lp_session *s, int32_t level, const char *fmt, ...) {
-    if (s->opt.log == NULL)
-        return;
-    char line[LP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    lp__log_emitv(s->opt.log, s->opt.log_user, level, fmt, ap);
     va_end(ap);
-    lp__clean_text(line);
-    s->opt.log(s->opt.log_user, level, line);
 }
 
 void lp__pos_text(char *buf, size_t size, lp__pos pos) {
@@ -39,15 +37,10 @@ void lp__pos_text(char *buf, size_t size, lp__pos pos) {
 
 static int32_t copy_options(const lp_session_options *in, lp_session_options *out, lp_error *err) {
     lp_session_options_init(out);
-    if (in == NULL)
-        return LP_OK;
-    if (in->struct_size < OPTIONS_V1)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_open: options.struct_size is %u, expected %zu: fill the "
-                          "options with lp_session_options_init first",
-                          (unsigned)in->struct_size, sizeof *out);
-    memcpy(out, in, in->struct_size < sizeof *out ? in->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
+    int32_t rc = lp__opts_copy(out, sizeof *out, in, OPTIONS_V1, "lp_session_open", "options",
+                               "lp_session_options_init", err);
+    if (rc != LP_OK || in == NULL)
+        return rc;
     struct {
         const void *p;
         size_t n;
@@ -58,20 +51,21 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
                   {out->sections, out->section_count, "sections"}};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         if (arrays[i].n > 0 && arrays[i].p == NULL)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_session_open: options.%s is NULL while its count is %zu: pass "
-                              "the array or a count of 0",
-                              arrays[i].what, arrays[i].n);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_open: options.%s is NULL while its count is %zu: pass "
+                                 "the array or a count of 0",
+                                 arrays[i].what, arrays[i].n);
     if (out->replicas < 1 || out->replicas > (INT64_C(1) << 20))
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_open: options.replicas is %lld; give the number of "
-                          "processes training together, 1 .. 2^20 (1: this one alone)",
-                          (long long)out->replicas);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_open: options.replicas is %lld; give the number of "
+                             "processes training together, 1 .. 2^20 (1: this one alone)",
+                             (long long)out->replicas);
     for (size_t i = 0; i < out->plugin_path_count; i++)
         if (out->plugin_paths[i] == NULL || out->plugin_paths[i][0] == '\0')
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_session_open: options.plugin_paths[%zu] is %s: give a directory",
-                              i, out->plugin_paths[i] == NULL ? "NULL" : "empty");
+            return lp__error_set(
+                err, LP_EINVAL,
+                "lp_session_open: options.plugin_paths[%zu] is %s: give a directory", i,
+                out->plugin_paths[i] == NULL ? "NULL" : "empty");
     return LP_OK;
 }
 
@@ -80,7 +74,7 @@ static int32_t open_registry(lp_session *s, lp_error *err) {
     size_t n = s->opt.plugin_path_count + s->cfg->plugin_path_count;
     const char **paths = calloc(n > 0 ? n : 1, sizeof *paths);
     if (paths == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     for (size_t i = 0; i < s->opt.plugin_path_count; i++)
         paths[i] = s->opt.plugin_paths[i];
     for (size_t i = 0; i < s->cfg->plugin_path_count; i++)
@@ -113,7 +107,7 @@ static int32_t check_plugins(lp_session *s, lp_error *err) {
     size_t n = lp_registry_loss_count(s->reg);
     const char **ids = calloc(n > 0 ? n : 1, sizeof *ids);
     if (ids == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     for (size_t i = 0; i < n; i++)
         ids[i] = lp_registry_loss_at(s->reg, i)->desc->id;
     int32_t rc = lp__config_check_plugins(s->cfg, ids, n, err);
@@ -153,10 +147,10 @@ static int32_t check_owned_sections(lp_session *s, lp_error *err) {
             used += n > 0 ? (size_t)n : 0;
         }
         lp__pos_text(at, sizeof at, p->section_pos[i]);
-        return lp__seterr(err, LP_ECONFIG,
-                          "%s: program.sections lists '%s', which this program does not read "
-                          "(it reads: %s); remove it, or use the program that reads it",
-                          at, p->sections[i], s->opt.section_count ? reads : "no sections");
+        return lp__error_set(err, LP_ECONFIG,
+                             "%s: program.sections lists '%s', which this program does not read "
+                             "(it reads: %s); remove it, or use the program that reads it",
+                             at, p->sections[i], s->opt.section_count ? reads : "no sections");
     }
     return LP_OK;
 }
@@ -168,19 +162,19 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         err->message[0] = '\0';
     }
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_open: `out` is NULL: pass where to store "
-                          "the session");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_open: `out` is NULL: pass where to store "
+                             "the session");
     *out = NULL;
     lp_session *s = calloc(1, sizeof *s);
     if (s == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     int32_t rc = copy_options(opt, &s->opt, err);
     if (rc != LP_OK)
         goto fail;
     for (size_t i = 0; i < s->opt.section_count; i++)
         if (s->opt.sections[i] == NULL) {
-            rc = lp__seterr(err, LP_EINVAL, "lp_session_open: options.sections[%zu] is NULL", i);
+            rc = lp__error_set(err, LP_EINVAL, "lp_session_open: options.sections[%zu] is NULL", i);
             goto fail;
         }
     lp__config_options co;
@@ -217,11 +211,11 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
          * waiting in that step's all-reduce. */
         char at[512];
         lp__pos_text(at, sizeof at, b->nonfinite_pos.value);
-        rc = lp__seterr(err, LP_ECONFIG,
-                        "%s: buffer.nonfinite: skip cannot be used by a data-parallel run "
-                        "(%lld processes): one process would skip a step the others wait in; "
-                        "use buffer.nonfinite: stop (the default)",
-                        at, (long long)s->opt.replicas);
+        rc = lp__error_set(err, LP_ECONFIG,
+                           "%s: buffer.nonfinite: skip cannot be used by a data-parallel run "
+                           "(%lld processes): one process would skip a step the others wait in; "
+                           "use buffer.nonfinite: stop (the default)",
+                           at, (long long)s->opt.replicas);
     }
 
     if (rc == LP_OK)
@@ -270,7 +264,7 @@ int32_t lp_session_open(const char *path, const lp_session_options *opt, lp_sess
     if (path == NULL) {
         if (out != NULL)
             *out = NULL;
-        return lp__seterr(err, LP_EINVAL, "lp_session_open: path is NULL: pass a config file");
+        return lp__error_set(err, LP_EINVAL, "lp_session_open: path is NULL: pass a config file");
     }
     return session_open(path, NULL, 0, NULL, opt, out, err);
 }
@@ -280,7 +274,7 @@ int32_t lp_session_open_string(const char *yaml, size_t len, const char *name,
     if (yaml == NULL && len != 0) {
         if (out != NULL)
             *out = NULL;
-        return lp__seterr(err, LP_EINVAL, "lp_session_open_string: yaml is NULL");
+        return lp__error_set(err, LP_EINVAL, "lp_session_open_string: yaml is NULL");
     }
     return session_open(NULL, yaml != NULL ? yaml : "", len, name, opt, out, err);
 }

@@ -21,7 +21,7 @@
 #ifndef LP_SESSION_IMPL_H
 #define LP_SESSION_IMPL_H
 
-#include "config.h"
+#include "config/config.h"
 
 #include <lossplug/host.h>
 

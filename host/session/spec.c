@@ -1,9 +1,9 @@
 /* The merged experience spec: the program's fields and every instance's,
  * checked against each other before anything runs. Each error names both
  * declarers and where the config declares them. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +83,7 @@ static int32_t merge_one(lp_session *s, mtmp *tmp, size_t *n, who w, lp_error *e
         lp__mfield *f = &s->fields[i];
         f->name = strdup(d->name);
         if (f->name == NULL)
-            return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+            return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
         (*n)++;
         tmp[i].type_from = w;
         tmp[i].writer.inst = -2;
@@ -97,22 +97,22 @@ static int32_t merge_one(lp_session *s, mtmp *tmp, size_t *n, who w, lp_error *e
             lp__type_text(tb, sizeof tb, first->dtype, first->rank, first->shape);
             who_text(s, w, a, sizeof a);
             who_text(s, tmp[i].type_from, b, sizeof b);
-            return lp__seterr(err, LP_ESPEC,
-                              "%s: field '%s' clashes: %s declares it %s, %s declares it %s; "
-                              "make both declare the same dtype and shape",
-                              in->pos_text, d->name, a, ta, b, tb);
+            return lp__error_set(err, LP_ESPEC,
+                                 "%s: field '%s' clashes: %s declares it %s, %s declares it %s; "
+                                 "make both declare the same dtype and shape",
+                                 in->pos_text, d->name, a, ta, b, tb);
         }
     }
     if (d->access & LP_FIELD_WRITE) {
         if (tmp[i].writer.inst != -2) {
             who_text(s, w, a, sizeof a);
             who_text(s, tmp[i].writer, b, sizeof b);
-            return lp__seterr(err, LP_ESPEC,
-                              "%s: field '%s' is written by two: %s in the %s phase and %s in the "
-                              "%s phase; each field has one writer: remove the write from one of "
-                              "them (or rename the field)",
-                              in->pos_text, d->name, a, phase_text(d->phase), b,
-                              phase_text(tmp[i].write_phase));
+            return lp__error_set(
+                err, LP_ESPEC,
+                "%s: field '%s' is written by two: %s in the %s phase and %s in the "
+                "%s phase; each field has one writer: remove the write from one of "
+                "them (or rename the field)",
+                in->pos_text, d->name, a, phase_text(d->phase), b, phase_text(tmp[i].write_phase));
         }
         tmp[i].writer = w;
         tmp[i].write_phase = d->phase;
@@ -286,12 +286,12 @@ static int32_t check_outputs(const lp_session *s, lp_error *err) {
             for (size_t j = 0; j < s->output_count && len < sizeof has; j++)
                 len += (size_t)snprintf(has + len, sizeof has - len, "%s%s", j ? ", " : "",
                                         s->outputs[j].decl.name);
-            return lp__seterr(err, LP_ESPEC,
-                              "%s: instance '%s' (plugin %s, %s) needs model output '%.64s', "
-                              "which the model lacks (it has: %s); declare '%.64s' in "
-                              "program.outputs (or remove this loss)",
-                              in->pos_text, in->cfg->name, in->cfg->plugin, in->pos_text, outs[k],
-                              s->output_count ? has : "none", outs[k]);
+            return lp__error_set(err, LP_ESPEC,
+                                 "%s: instance '%s' (plugin %s, %s) needs model output '%.64s', "
+                                 "which the model lacks (it has: %s); declare '%.64s' in "
+                                 "program.outputs (or remove this loss)",
+                                 in->pos_text, in->cfg->name, in->cfg->plugin, in->pos_text,
+                                 outs[k], s->output_count ? has : "none", outs[k]);
         }
     }
     return LP_OK;
@@ -305,7 +305,7 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
     mtmp *tmp = calloc(cap > 0 ? cap : 1, sizeof *tmp);
     if (s->fields == NULL || tmp == NULL) {
         free(tmp);
-        return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     }
     size_t n = 0;
     int32_t rc = LP_OK;
@@ -323,11 +323,11 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         const lp__inst *in = &s->insts[tmp[i].reader.inst];
         char a[512];
         who_text(s, tmp[i].reader, a, sizeof a);
-        rc = lp__seterr(err, LP_ESPEC,
-                        "%s: field '%s' is read by %s in the %s phase, but nobody writes it; "
-                        "declare it in program.fields (the program writes it at rollout) or add "
-                        "a loss that writes it",
-                        in->pos_text, s->fields[i].name, a, phase_text(tmp[i].read_phase));
+        rc = lp__error_set(err, LP_ESPEC,
+                           "%s: field '%s' is read by %s in the %s phase, but nobody writes it; "
+                           "declare it in program.fields (the program writes it at rollout) or add "
+                           "a loss that writes it",
+                           in->pos_text, s->fields[i].name, a, phase_text(tmp[i].read_phase));
     }
     /* Updates of a field nobody writes. */
     for (size_t i = 0; rc == LP_OK && i < n; i++) {
@@ -364,7 +364,7 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         f.chain = f.readers ? chain_of(s, f.name, wname, tmp[i].write_phase, &f.updaters) : NULL;
         if (f.readers == NULL || f.chain == NULL) {
             s->fields[kept++] = f;
-            rc = lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+            rc = lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
             for (size_t j = i + 1; j < n; j++)
                 free(s->fields[j].name);
             break;

@@ -4,11 +4,12 @@
  * the program recorded during the epoch: since the previous train phase
  * ended, up to the end of this one. The stats file gets one line per train phase: CSV (with a
  * header when the file is empty) or JSON Lines. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include "errno_text.h"
+#include "util/errno_text.h"
+#include "util/io.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,19 +22,19 @@
 int32_t lp__stat_add(lp_session *s, const lp__inst *owner, const char *key, int32_t *handle,
                      lp_error *err) {
     if (s->stat_count >= INT32_MAX)
-        return lp__seterr(err, LP_ERANGE, "too many statistics");
+        return lp__error_set(err, LP_ERANGE, "too many statistics");
     if (s->stat_count == s->stat_cap) {
         size_t cap = s->stat_cap ? 2 * s->stat_cap : 16;
         lp__stat *n = realloc(s->stats, cap * sizeof *n);
         if (n == NULL)
-            return lp__seterr(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
+            return lp__error_set(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
         s->stats = n;
         s->stat_cap = cap;
     }
     size_t len = (owner != NULL ? strlen(owner->cfg->name) + 1 : 0) + strlen(key) + 1;
     char *name = malloc(len);
     if (name == NULL)
-        return lp__seterr(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
+        return lp__error_set(err, LP_ENOMEM, "out of memory registering statistic '%s'", key);
     if (owner != NULL)
         snprintf(name, len, "%s/%s", owner->cfg->name, key);
     else
@@ -82,36 +83,36 @@ static int valid_program_name(const char *name) {
 
 int32_t lp_session_stat_register(lp_session *s, const char *name, int32_t *handle, lp_error *err) {
     if (s == NULL || name == NULL || handle == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_stat_register: the session, the name or the handle "
-                          "pointer is NULL");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_stat_register: the session, the name or the handle "
+                             "pointer is NULL");
     *handle = -1;
     if (!valid_program_name(name))
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_stat_register: bad statistic name '%.200s'; use "
-                          "[a-z][a-z0-9_/]*, at most %d characters (e.g. \"episode_return\")",
-                          name, PROGRAM_STAT_MAX);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_stat_register: bad statistic name '%.200s'; use "
+                             "[a-z][a-z0-9_/]*, at most %d characters (e.g. \"episode_return\")",
+                             name, PROGRAM_STAT_MAX);
     if (s->train_begun)
-        return lp__seterr(err, LP_ESTATE,
-                          "lp_session_stat_register: statistic '%s' registered after the first "
-                          "train phase; the stats file's columns are fixed by then: register "
-                          "every program statistic right after lp_session_open",
-                          name);
+        return lp__error_set(err, LP_ESTATE,
+                             "lp_session_stat_register: statistic '%s' registered after the first "
+                             "train phase; the stats file's columns are fixed by then: register "
+                             "every program statistic right after lp_session_open",
+                             name);
     if (strcmp(name, "epoch") == 0 || strcmp(name, "env_steps") == 0)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_session_stat_register: '%s' is a column the stats file always "
-                          "has; choose another name",
-                          name);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_stat_register: '%s' is a column the stats file always "
+                             "has; choose another name",
+                             name);
     for (size_t i = 0; i < s->stat_count; i++)
         if (strcmp(s->stats[i].name, name) == 0)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_session_stat_register: statistic '%s' already exists (%s); "
-                              "choose another name, e.g. 'program/%s'",
-                              name,
-                              s->stats[i].program         ? "registered by the program"
-                              : s->stats[i].owner != NULL ? "an instance's"
-                                                          : "the host's",
-                              name);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_stat_register: statistic '%s' already exists (%s); "
+                                 "choose another name, e.g. 'program/%s'",
+                                 name,
+                                 s->stats[i].program         ? "registered by the program"
+                                 : s->stats[i].owner != NULL ? "an instance's"
+                                                             : "the host's",
+                                 name);
     int32_t rc = lp__stat_add(s, NULL, name, handle, err);
     if (rc != LP_OK)
         return rc;
@@ -134,7 +135,7 @@ int32_t lp__stats_reduce(lp_session *s, lp_error *err) {
     if (s->reduce_buf == NULL) { /* the stats are fixed from the first train phase on */
         s->reduce_buf = malloc(2 * s->stat_count * sizeof *s->reduce_buf);
         if (s->reduce_buf == NULL)
-            return lp__seterr(err, LP_ENOMEM, "out of memory for the stats reduction");
+            return lp__error_set(err, LP_ENOMEM, "out of memory for the stats reduction");
     }
     double *sums = s->reduce_buf, *counts = s->reduce_buf + s->stat_count;
     for (size_t i = 0; i < s->stat_count; i++) {
@@ -148,9 +149,9 @@ int32_t lp__stats_reduce(lp_session *s, lp_error *err) {
     if (rc != LP_OK) {
         int32_t code = rc < 0 ? rc : LP_EINVAL;
         if (e.message[0] == '\0')
-            return lp__seterr(err, code, "the program's stats_reduce failed with status %d (%s)",
-                              (int)rc, lp_strerror(rc));
-        return lp__seterr(err, code, "%s", e.message);
+            return lp__error_set(err, code, "the program's stats_reduce failed with status %d (%s)",
+                                 (int)rc, lp_strerror(rc));
+        return lp__error_set(err, code, "%s", e.message);
     }
     for (size_t i = 0; i < s->stat_count; i++) {
         s->stats[i].sum = sums[i];
@@ -183,10 +184,10 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
         else if (ends_with(path, ".jsonl"))
             format = LP__STATS_JSONL;
         else
-            return lp__seterr(err, LP_EINVAL,
-                              "stats path '%.256s' (lp_session_options.stats_path) has no known "
-                              "format; end it in .csv or .jsonl",
-                              path);
+            return lp__error_set(err, LP_EINVAL,
+                                 "stats path '%.256s' (lp_session_options.stats_path) has no known "
+                                 "format; end it in .csv or .jsonl",
+                                 path);
         snprintf(where, sizeof where, " (lp_session_options.stats_path)");
     } else if (path != NULL) {
         char p[256];
@@ -197,16 +198,16 @@ int32_t lp__stats_open(lp_session *s, lp_error *err) {
         return LP_OK;
     s->stats_path = strdup(path);
     if (s->stats_path == NULL)
-        return lp__seterr(err, LP_ENOMEM, "out of memory");
+        return lp__error_set(err, LP_ENOMEM, "out of memory");
     s->stats_format = format;
     s->stats_file = fopen(path, "a");
     if (s->stats_file == NULL) {
         int e = errno;
         char eb[128];
-        return lp__seterr(err, LP_EIO,
-                          "%.400s: cannot open the stats file for appending%s: %s; check that "
-                          "its directory exists and is writable",
-                          path, where, lp__errno_text(e, eb, sizeof eb));
+        return lp__error_set(err, LP_EIO,
+                             "%.400s: cannot open the stats file for appending%s: %s; check that "
+                             "its directory exists and is writable",
+                             path, where, lp__errno_text(e, eb, sizeof eb));
     }
     return LP_OK;
 }
@@ -256,27 +257,16 @@ static int32_t append_whole(lp_session *s, size_t len, int64_t epoch, lp_error *
     int fd = fileno(s->stats_file);
     off_t start = lseek(fd, 0, SEEK_END);
     size_t done = 0;
-    int e = 0;
-    while (start >= 0 && done < len) {
-        ssize_t w = write(fd, s->stats_line + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            e = w < 0 ? errno : ENOSPC;
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (start < 0)
-        e = errno;
+    int e = start >= 0 ? lp__write_all(fd, s->stats_line, len, &done) : errno;
     if (done == len && start >= 0)
         return LP_OK;
     if (start >= 0 && done > 0 && ftruncate(fd, start) != 0)
         done = len; /* could not cut: say so below */
     char eb[128];
-    return lp__seterr(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s%s",
-                      s->stats_path, (long long)epoch, lp__errno_text(e, eb, sizeof eb),
-                      done == len ? " (and a partial line may remain)" : "; nothing was written");
+    return lp__error_set(err, LP_EIO, "%.400s: cannot append the stats of epoch %lld: %s%s",
+                         s->stats_path, (long long)epoch, lp__errno_text(e, eb, sizeof eb),
+                         done == len ? " (and a partial line may remain)"
+                                     : "; nothing was written");
 }
 
 int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
@@ -286,8 +276,8 @@ int32_t lp__stats_write(lp_session *s, int64_t epoch, lp_error *err) {
         s->stats_line_cap = stats_line_size(s);
         s->stats_line = malloc(s->stats_line_cap);
         if (s->stats_line == NULL)
-            return lp__seterr(err, LP_ENOMEM, "%.400s: out of memory for the stats line",
-                              s->stats_path);
+            return lp__error_set(err, LP_ENOMEM, "%.400s: out of memory for the stats line",
+                                 s->stats_path);
     }
     s->stats_line[0] = '\0';
     if (s->stats_format == LP__STATS_CSV) {

@@ -6,8 +6,9 @@
 #ifndef LP_STATE_CKPT_INTERNAL_H
 #define LP_STATE_CKPT_INTERNAL_H
 
-#include "checkpoint.h"
-#include "errno_text.h" /* lp__errno_text */
+#include "state/checkpoint.h"
+#include "util/io.h"         /* lp__write_all, lp__read_all */
+#include "util/errno_text.h" /* lp__errno_text */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -80,15 +81,5 @@ void lp__ckpt_gather(const lp_tensor *t, uint64_t first, uint64_t count, unsigne
 
 /* Copy all elements from dense little-endian `src` into view `t`. */
 void lp__ckpt_scatter(const unsigned char *src, const lp_tensor *t);
-
-/* ---- files (ckpt_io.c) -------------------------------------------------- */
-
-/* Write all `size` bytes (retrying short writes and EINTR). 0 or an errno;
- * *done receives the bytes written either way. */
-int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done);
-
-/* Read up to `size` bytes, stopping early only at end of file; *got receives
- * the count. 0 or an errno. */
-int lp__ckpt_read_all(int fd, void *data, size_t size, size_t *got);
 
 #endif

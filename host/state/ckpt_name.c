@@ -1,6 +1,6 @@
 /* Entry names: 1..255 bytes of well-formed UTF-8 without control characters,
  * so that every name can be printed in a message or a listing as it is. */
-#include "ckpt_internal.h"
+#include "state/ckpt_internal.h"
 
 /* Length of the UTF-8 sequence starting at p[0] (at most `avail` bytes), or 0
  * when it is malformed: a stray continuation byte, a truncated sequence, an

@@ -1,11 +1,11 @@
 /* Reading a checkpoint: the whole file into memory, then every check of
  * docs/checkpoint.md before anything is handed out. Every length in the file
  * is bounded by the bytes that remain before it is used. */
-#include "ckpt_internal.h"
-#include "crc32.h"
+#include "state/ckpt_internal.h"
+#include "state/crc32.h"
 
-#include "file_kind.h"
-#include <lp_errset.h>
+#include "util/file_kind.h"
+#include "util/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +68,7 @@ static int by_name(const void *a, const void *b) {
                   (*(const lp__ckpt_entry *const *)b)->name);
 }
 
-#define CORRUPT(...) lp__seterr(err, LP_ECORRUPT, __VA_ARGS__)
+#define CORRUPT(...) lp__error_set(err, LP_ECORRUPT, __VA_ARGS__)
 
 /* Parse and verify ck->buf; fills the entries. */
 static int32_t verify(lp__ckpt *ck, lp_error *err) {
@@ -98,13 +98,13 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
                        src, LP__CKPT_HEADER_CRC_AT, (unsigned)stored, LP__CKPT_HEADER_CRC_AT - 1,
                        (unsigned)crc);
     if (lp__get_u32(b + 8) != LP__CKPT_VERSION)
-        return lp__seterr(err, LP_EUNSUPPORTED,
-                          "checkpoint '%s' has format version %u; this build reads version %u", src,
-                          (unsigned)lp__get_u32(b + 8), LP__CKPT_VERSION);
+        return lp__error_set(err, LP_EUNSUPPORTED,
+                             "checkpoint '%s' has format version %u; this build reads version %u",
+                             src, (unsigned)lp__get_u32(b + 8), LP__CKPT_VERSION);
     if (lp__get_u32(b + 12) != 0)
-        return lp__seterr(err, LP_EUNSUPPORTED,
-                          "checkpoint '%s' sets unknown flags 0x%08X; this build knows none", src,
-                          (unsigned)lp__get_u32(b + 12));
+        return lp__error_set(err, LP_EUNSUPPORTED,
+                             "checkpoint '%s' sets unknown flags 0x%08X; this build knows none",
+                             src, (unsigned)lp__get_u32(b + 12));
     count = lp__get_u64(b + 16);
     if (count > (size - LP__CKPT_HEADER_SIZE - LP__CKPT_FOOTER_SIZE) / LP__CKPT_ENTRY_MIN)
         return CORRUPT("checkpoint '%s' is corrupt or truncated: the header announces %llu "
@@ -115,7 +115,7 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
     ck->by_name = calloc(ck->count ? ck->count : 1, sizeof *ck->by_name);
     name_len = calloc(ck->count ? ck->count : 1, sizeof *name_len);
     if (ck->entries == NULL || ck->by_name == NULL || name_len == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
+        rc = lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
         goto done;
     }
 
@@ -265,7 +265,7 @@ static int32_t verify(lp__ckpt *ck, lp_error *err) {
     /* Verified: give the names their terminating NUL, then index them. */
     ck->names = malloc(names_size ? names_size : 1);
     if (ck->names == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
+        rc = lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
         goto done;
     }
     {
@@ -306,7 +306,7 @@ static int32_t open_owned(unsigned char *buf, size_t size, const char *label, lp
     if (ck == NULL || (ck->source = malloc(strlen(src) + 1)) == NULL) {
         free(ck);
         free(buf);
-        return lp__seterr(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
+        return lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory", src);
     }
     strcpy(ck->source, src);
     ck->buf = buf;
@@ -324,12 +324,12 @@ int32_t lp__ckpt_parse(const void *data, size_t size, const char *label, lp__ckp
                        lp_error *err) {
     unsigned char *copy;
     if (out == NULL || (data == NULL && size > 0))
-        return lp__seterr(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
+        return lp__error_set(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
     *out = NULL;
     copy = malloc(size ? size : 1);
     if (copy == NULL)
-        return lp__seterr(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory",
-                          label ? label : "(memory)");
+        return lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory",
+                             label ? label : "(memory)");
     if (size > 0)
         memcpy(copy, data, size);
     return open_owned(copy, size, label, out, err);
@@ -343,46 +343,46 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     int fd, e;
 
     if (out == NULL || path == NULL)
-        return lp__seterr(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
+        return lp__error_set(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
     *out = NULL;
     /* NONBLOCK: opening a FIFO for reading would wait for a writer; this
      * way it fails the regular-file check below instead. It changes nothing
      * for a regular file. */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return lp__seterr(err, LP_EIO, "cannot open checkpoint '%s': %s", path,
-                          lp__errno_text(errno, text, sizeof text));
+        return lp__error_set(err, LP_EIO, "cannot open checkpoint '%s': %s", path,
+                             lp__errno_text(errno, text, sizeof text));
     if (fstat(fd, &st) != 0) {
         e = errno;
         close(fd);
-        return lp__seterr(err, LP_EIO, "cannot stat checkpoint '%s': %s", path,
-                          lp__errno_text(e, text, sizeof text));
+        return lp__error_set(err, LP_EIO, "cannot stat checkpoint '%s': %s", path,
+                             lp__errno_text(e, text, sizeof text));
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return lp__seterr(err, LP_EIO,
-                          "cannot read checkpoint '%s': not a regular file: it is %s; give the "
-                          "path of a checkpoint file",
-                          path, lp__file_kind(st.st_mode));
+        return lp__error_set(err, LP_EIO,
+                             "cannot read checkpoint '%s': not a regular file: it is %s; give the "
+                             "path of a checkpoint file",
+                             path, lp__file_kind(st.st_mode));
     }
     if (st.st_size < 0 || (uintmax_t)st.st_size > (uintmax_t)SIZE_MAX) {
         close(fd);
-        return lp__seterr(err, LP_ENOMEM, "cannot read checkpoint '%s': %lld bytes is too large",
-                          path, (long long)st.st_size);
+        return lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': %lld bytes is too large",
+                             path, (long long)st.st_size);
     }
     size = (size_t)st.st_size;
     buf = malloc(size ? size : 1);
     if (buf == NULL) {
         close(fd);
-        return lp__seterr(err, LP_ENOMEM,
-                          "cannot read checkpoint '%s': out of memory for %zu bytes", path, size);
+        return lp__error_set(
+            err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory for %zu bytes", path, size);
     }
-    e = lp__ckpt_read_all(fd, buf, size, &got);
+    e = lp__read_all(fd, buf, size, &got);
     close(fd);
     if (e != 0) {
         free(buf);
-        return lp__seterr(err, LP_EIO, "cannot read checkpoint '%s' at byte %zu: %s", path, got,
-                          lp__errno_text(e, text, sizeof text));
+        return lp__error_set(err, LP_EIO, "cannot read checkpoint '%s' at byte %zu: %s", path, got,
+                             lp__errno_text(e, text, sizeof text));
     }
     /* A file that shrank while we read it is verified as what we got: the
      * checks then report it as truncated. */

@@ -1,6 +1,6 @@
 /* The report of a restore: what was restored, missing, unexpected and
  * mismatched, with copies of every name so that it outlives both sides. */
-#include "ckpt_report.h"
+#include "state/ckpt_report.h"
 
 #include <stdarg.h>
 #include <stdio.h>

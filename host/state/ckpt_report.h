@@ -3,7 +3,7 @@
 #ifndef LP_STATE_CKPT_REPORT_H
 #define LP_STATE_CKPT_REPORT_H
 
-#include "ckpt_internal.h"
+#include "state/ckpt_internal.h"
 
 /* A report with room for the given counts and `name_bytes` of names
  * (each name's length + 1); counts are zero. NULL when out of memory. */

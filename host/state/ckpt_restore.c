@@ -1,9 +1,9 @@
 /* Restoring: compare the targets with the file's entries, report, and only
  * then copy. Since lp__ckpt_open verified every byte and the comparison
  * checked every target, the copies cannot fail: nothing is half-loaded. */
-#include "ckpt_report.h"
+#include "state/ckpt_report.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <stdlib.h>
 
@@ -28,12 +28,12 @@ int32_t lp__ckpt_entry_copy(const lp__ckpt_entry *entry, const lp_tensor *dst, l
     uint64_t nelem, nbytes;
     char why[96], a[160], b[160];
     if (entry == NULL)
-        return lp__seterr(err, LP_EINVAL, "cannot copy a checkpoint entry: entry is NULL");
+        return lp__error_set(err, LP_EINVAL, "cannot copy a checkpoint entry: entry is NULL");
     if (lp__ckpt_view_check(dst, &nelem, &nbytes, why, sizeof why) != 0)
-        return lp__seterr(err, LP_EINVAL, "cannot copy checkpoint entry '%s': the target: %s",
-                          entry->name, why);
+        return lp__error_set(err, LP_EINVAL, "cannot copy checkpoint entry '%s': the target: %s",
+                             entry->name, why);
     if (!lp__ckpt_same_type(entry, dst))
-        return lp__seterr(
+        return lp__error_set(
             err, LP_ESTATE, "cannot copy checkpoint entry '%s': it is %s but the target is %s",
             entry->name, lp__ckpt_format_type(a, sizeof a, entry->dtype, entry->rank, entry->shape),
             lp__ckpt_format_type(b, sizeof b, dst->dtype, dst->rank, dst->shape));
@@ -75,22 +75,23 @@ static int32_t check_targets(const char *src, const lp__ckpt_item *t, size_t cou
         uint64_t nelem, nbytes;
         size_t len = t[i].name ? strnlen(t[i].name, LP__CKPT_NAME_MAX + 1) : 0;
         if (lp__ckpt_name_check(t[i].name, len, &why) != 0)
-            return lp__seterr(err, LP_EINVAL, "cannot restore from checkpoint '%s': target %zu: %s",
-                              src, i, why);
+            return lp__error_set(
+                err, LP_EINVAL, "cannot restore from checkpoint '%s': target %zu: %s", src, i, why);
         if (lp__ckpt_view_check(&t[i].view, &nelem, &nbytes, vwhy, sizeof vwhy) != 0)
-            return lp__seterr(err, LP_EINVAL,
-                              "cannot restore from checkpoint '%s': target %zu ('%s'): %s", src, i,
-                              t[i].name, vwhy);
+            return lp__error_set(err, LP_EINVAL,
+                                 "cannot restore from checkpoint '%s': target %zu ('%s'): %s", src,
+                                 i, t[i].name, vwhy);
         sorted[i] = &t[i];
     }
     qsort(sorted, count, sizeof *sorted, by_name);
     for (size_t i = 1; i < count; i++) {
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
             size_t a = (size_t)(sorted[i - 1] - t), b = (size_t)(sorted[i] - t);
-            return lp__seterr(err, LP_EINVAL,
-                              "cannot restore from checkpoint '%s': targets %zu and %zu are both "
-                              "named '%s'",
-                              src, a < b ? a : b, a < b ? b : a, sorted[i]->name);
+            return lp__error_set(
+                err, LP_EINVAL,
+                "cannot restore from checkpoint '%s': targets %zu and %zu are both "
+                "named '%s'",
+                src, a < b ? a : b, a < b ? b : a, sorted[i]->name);
         }
     }
     return LP_OK;
@@ -109,14 +110,15 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
     if (report != NULL)
         *report = NULL;
     if (ck == NULL || (count > 0 && targets == NULL))
-        return lp__seterr(err, LP_EINVAL, "cannot restore from a checkpoint: NULL argument");
+        return lp__error_set(err, LP_EINVAL, "cannot restore from a checkpoint: NULL argument");
     if (mode != LP__CKPT_STRICT && mode != LP__CKPT_LENIENT)
-        return lp__seterr(err, LP_EINVAL, "cannot restore from checkpoint '%s': unknown mode %d",
-                          src, (int)mode);
+        return lp__error_set(err, LP_EINVAL, "cannot restore from checkpoint '%s': unknown mode %d",
+                             src, (int)mode);
     sorted = malloc((count ? count : 1) * sizeof *sorted);
     v = malloc((count ? count : 1) * sizeof *v);
     if (sorted == NULL || v == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM, "cannot restore from checkpoint '%s': out of memory", src);
+        rc = lp__error_set(err, LP_ENOMEM, "cannot restore from checkpoint '%s': out of memory",
+                           src);
         goto done;
     }
     if ((rc = check_targets(src, targets, count, sorted, err)) != LP_OK)
@@ -143,7 +145,8 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
 
     r = lp__ckpt_report_new(n_match, n_missing, n_unexpected, n_mismatched, bytes);
     if (r == NULL) {
-        rc = lp__seterr(err, LP_ENOMEM, "cannot restore from checkpoint '%s': out of memory", src);
+        rc = lp__error_set(err, LP_ENOMEM, "cannot restore from checkpoint '%s': out of memory",
+                           src);
         goto done;
     }
     for (size_t i = 0; i < count; i++) {

@@ -1,6 +1,6 @@
 /* Tensor views: validation, and the copies between a strided view in host
  * byte order and the dense little-endian layout of a checkpoint entry. */
-#include "ckpt_internal.h"
+#include "state/ckpt_internal.h"
 
 #include <stdio.h>
 

@@ -2,11 +2,11 @@
  * file next to the target, fsync it, rename it over the target, fsync the
  * directory. Until the rename the previous checkpoint is never touched; on
  * any failure before it the temporary is removed. */
-#include "ckpt_internal.h"
-#include "crc32.h"
+#include "state/ckpt_internal.h"
+#include "state/crc32.h"
 
-#include "file_kind.h"
-#include <lp_errset.h>
+#include "util/file_kind.h"
+#include "util/error.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,13 +42,13 @@ static int32_t io_error(writer *w, const char *what, uint64_t at, int e) {
     lp__errno_text(e, text, sizeof text);
     if (at != UINT64_MAX)
         snprintf(where, sizeof where, " at byte %llu", (unsigned long long)at);
-    return lp__seterr(w->err, LP_EIO, "cannot save checkpoint '%s': %s '%s'%s: %s" UNTOUCHED,
-                      w->path, what, w->tmp, where, text);
+    return lp__error_set(w->err, LP_EIO, "cannot save checkpoint '%s': %s '%s'%s: %s" UNTOUCHED,
+                         w->path, what, w->tmp, where, text);
 }
 
 static int32_t flush(writer *w) {
     size_t done;
-    int e = lp__ckpt_write_all(w->fd, w->buf, w->used, &done);
+    int e = lp__write_all(w->fd, w->buf, w->used, &done);
     if (e != 0)
         return io_error(w, "writing", w->flushed + done, e);
     w->flushed += w->used;
@@ -134,17 +134,17 @@ static int32_t check_items(const char *path, const lp__ckpt_item *items, size_t 
         uint64_t nelem, nbytes;
         size_t len = items[i].name ? strnlen(items[i].name, LP__CKPT_NAME_MAX + 1) : 0;
         if (lp__ckpt_name_check(items[i].name, len, &why) != 0)
-            return lp__seterr(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu: %s", path, i,
-                              why);
+            return lp__error_set(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu: %s", path,
+                                 i, why);
         if (lp__ckpt_view_check(&items[i].view, &nelem, &nbytes, vwhy, sizeof vwhy) != 0)
-            return lp__seterr(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu ('%s'): %s",
-                              path, i, items[i].name, vwhy);
+            return lp__error_set(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu ('%s'): %s",
+                                 path, i, items[i].name, vwhy);
     }
     if (count < 2)
         return LP_OK;
     sorted = malloc(count * sizeof *sorted);
     if (sorted == NULL)
-        return lp__seterr(err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", path);
+        return lp__error_set(err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", path);
     for (size_t i = 0; i < count; i++)
         sorted[i] = &items[i];
     qsort(sorted, count, sizeof *sorted, by_name);
@@ -152,9 +152,9 @@ static int32_t check_items(const char *path, const lp__ckpt_item *items, size_t 
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
             size_t a = (size_t)(sorted[i - 1] - items), b = (size_t)(sorted[i] - items);
             int32_t rc =
-                lp__seterr(err, LP_EINVAL,
-                           "cannot save checkpoint '%s': items %zu and %zu are both named '%s'",
-                           path, a < b ? a : b, a < b ? b : a, sorted[i]->name);
+                lp__error_set(err, LP_EINVAL,
+                              "cannot save checkpoint '%s': items %zu and %zu are both named '%s'",
+                              path, a < b ? a : b, a < b ? b : a, sorted[i]->name);
             free(sorted);
             return rc;
         }
@@ -169,7 +169,8 @@ static int32_t create_tmp(writer *w) {
     int e = 0;
     w->tmp = malloc(cap);
     if (w->tmp == NULL)
-        return lp__seterr(w->err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", w->path);
+        return lp__error_set(w->err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory",
+                             w->path);
     for (unsigned n = 0; n < TMP_TRIES; n++) {
         snprintf(w->tmp, cap, "%s.tmp.%ld.%u", w->path, (long)getpid(), n);
         w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -181,10 +182,10 @@ static int32_t create_tmp(writer *w) {
     }
     {
         char text[128];
-        int32_t rc = lp__seterr(w->err, LP_EIO,
-                                "cannot save checkpoint '%s': cannot create the temporary file "
-                                "'%s': %s" UNTOUCHED,
-                                w->path, w->tmp, lp__errno_text(e, text, sizeof text));
+        int32_t rc = lp__error_set(w->err, LP_EIO,
+                                   "cannot save checkpoint '%s': cannot create the temporary file "
+                                   "'%s': %s" UNTOUCHED,
+                                   w->path, w->tmp, lp__errno_text(e, text, sizeof text));
         free(w->tmp);
         w->tmp = NULL;
         return rc;
@@ -253,11 +254,11 @@ static int32_t check_target(const char *path, lp_error *err) {
     struct stat st;
     if (stat(path, &st) != 0 || S_ISREG(st.st_mode))
         return LP_OK; /* absent (or unreadable: the save reports it) */
-    return lp__seterr(err, LP_EINVAL,
-                      "cannot save checkpoint '%s': it exists and is %s, not a regular file, "
-                      "which a checkpoint would replace; give the path of a regular file or of "
-                      "a new one",
-                      path, lp__file_kind(st.st_mode));
+    return lp__error_set(err, LP_EINVAL,
+                         "cannot save checkpoint '%s': it exists and is %s, not a regular file, "
+                         "which a checkpoint would replace; give the path of a regular file or of "
+                         "a new one",
+                         path, lp__file_kind(st.st_mode));
 }
 
 /* fsync the directory holding `path`, so that the rename is durable. */
@@ -281,15 +282,15 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
     int e;
 
     if (path == NULL || path[0] == '\0')
-        return lp__seterr(err, LP_EINVAL, "cannot save checkpoint: the path is empty");
+        return lp__error_set(err, LP_EINVAL, "cannot save checkpoint: the path is empty");
     if (count > 0 && items == NULL)
-        return lp__seterr(err, LP_EINVAL, "cannot save checkpoint '%s': items is NULL", path);
+        return lp__error_set(err, LP_EINVAL, "cannot save checkpoint '%s': items is NULL", path);
     if ((rc = check_items(path, items, count, err)) != LP_OK ||
         (rc = check_target(path, err)) != LP_OK)
         return rc;
     w.buf = malloc(WRITE_CHUNK);
     if (w.buf == NULL)
-        return lp__seterr(err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", path);
+        return lp__error_set(err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", path);
     if ((rc = create_tmp(&w)) != LP_OK)
         goto done;
 
@@ -327,9 +328,9 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
     }
     if (rename(w.tmp, path) != 0) {
         char text[128];
-        rc = lp__seterr(err, LP_EIO,
-                        "cannot save checkpoint '%s': cannot rename '%s' over it: %s" UNTOUCHED,
-                        path, w.tmp, lp__errno_text(errno, text, sizeof text));
+        rc = lp__error_set(err, LP_EIO,
+                           "cannot save checkpoint '%s': cannot rename '%s' over it: %s" UNTOUCHED,
+                           path, w.tmp, lp__errno_text(errno, text, sizeof text));
         goto done;
     }
     free(w.tmp);
@@ -340,17 +341,17 @@ int32_t lp__ckpt_write(const char *path, const lp__ckpt_item *items, size_t coun
         char *dir = malloc(cap);
         char text[128];
         if (dir == NULL) {
-            rc = lp__seterr(err, LP_ENOMEM,
-                            "checkpoint '%s' was written but its directory was not synced: "
-                            "out of memory",
-                            path);
+            rc = lp__error_set(err, LP_ENOMEM,
+                               "checkpoint '%s' was written but its directory was not synced: "
+                               "out of memory",
+                               path);
             goto done;
         }
         if ((e = sync_dir(path, dir, cap)) != 0)
-            rc = lp__seterr(err, LP_EIO,
-                            "checkpoint '%s' was written but syncing directory '%s' failed: %s; "
-                            "the new file may not survive a power loss",
-                            path, dir, lp__errno_text(e, text, sizeof text));
+            rc = lp__error_set(err, LP_EIO,
+                               "checkpoint '%s' was written but syncing directory '%s' failed: %s; "
+                               "the new file may not survive a power loss",
+                               path, dir, lp__errno_text(e, text, sizeof text));
         remove_stale_tmps(path, dir, cap);
         free(dir);
     }

@@ -15,10 +15,10 @@
  * ranks take the same decisions without asking. With one rank nothing here
  * calls the communicator: the single-process path is the same as without
  * one. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_rng.h>
+#include "util/error.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <string.h>
@@ -76,12 +76,12 @@ int32_t lp__dist_step(void *user, float *params, float *grads, size_t count, con
         return rc;
     if (vote[1] > 0.0) {
         int bad = c->size - (int)vote[1];
-        return lp__seterr(err, LP_ENUMERIC,
-                          "rank %d of %d computed non-finite gradients (epoch %lld, update epoch "
-                          "%d, minibatch %d); no rank applied them. Look for a NaN or an "
-                          "infinity in that rank's losses or environment",
-                          bad, (int)c->size, (long long)ctx->epoch, (int)ctx->update_epoch,
-                          (int)ctx->minibatch);
+        return lp__error_set(
+            err, LP_ENUMERIC,
+            "rank %d of %d computed non-finite gradients (epoch %lld, update epoch "
+            "%d, minibatch %d); no rank applied them. Look for a NaN or an "
+            "infinity in that rank's losses or environment",
+            bad, (int)c->size, (long long)ctx->epoch, (int)ctx->update_epoch, (int)ctx->minibatch);
     }
     if (vote[0] > 0.0 && !lp_session_train_stopping(t->s)) {
         rc = lp_session_train_stop(t->s, err);

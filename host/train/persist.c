@@ -13,10 +13,10 @@
  *
  * With those a resumed run draws the same actions, sees the same
  * observations and trains on the same minibatches as the uninterrupted run. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_load_check.h>
+#include "util/error.h"
+#include "session/load_check.h"
 
 #include <math.h>
 
@@ -40,20 +40,21 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
     if (has_snap) {
         t->snap_size = t->env.snapshot_size(t->env.user);
         if (t->snap_size == 0)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_train_run: the environment's snapshot_size is 0; return the "
-                              "size of a snapshot, or leave the three snapshot callbacks NULL");
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_train_run: the environment's snapshot_size is 0; return the "
+                                 "size of a snapshot, or leave the three snapshot callbacks NULL");
         t->snap = malloc(t->snap_size);
         if (t->snap == NULL)
-            return lp__seterr(err, LP_ENOMEM,
-                              "lp_train_run: out of memory for the environment's snapshot (%zu "
-                              "bytes)",
-                              t->snap_size);
+            return lp__error_set(err, LP_ENOMEM,
+                                 "lp_train_run: out of memory for the environment's snapshot (%zu "
+                                 "bytes)",
+                                 t->snap_size);
     }
     size_t count = nparams + LP_ADAM_TENSOR_COUNT + 5 + (has_snap ? 1 : 0);
     t->extra = calloc(count, sizeof *t->extra);
     if (t->extra == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_train_run: out of memory for the checkpoint table");
     size_t k = lp_mlp_named_params(t->mlp, t->extra, nparams);
     k += lp_adam_named_tensors(t->adam, t->extra + k);
     t->extra[k].name = "trainer/rng";
@@ -92,10 +93,10 @@ int32_t lp__persist_save(lp__trainer *t, const char *path, lp_error *err) {
         int32_t rc = t->env.snapshot(t->env.user, t->snap, t->snap_size, err);
         if (rc != LP_OK) {
             if (err->message[0] == '\0')
-                lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
-                           "environment snapshot failed with status %d (%s); fix the "
-                           "environment's snapshot callback",
-                           (int)rc, lp_strerror(rc));
+                lp__error_set(err, rc < 0 ? rc : LP_EPLUGIN,
+                              "environment snapshot failed with status %d (%s); fix the "
+                              "environment's snapshot callback",
+                              (int)rc, lp_strerror(rc));
             return rc < 0 ? rc : LP_EPLUGIN;
         }
     }
@@ -127,11 +128,12 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
         for (int64_t i = 0; i < e->numel; i++)
             any |= lp__load_entry_i64(e, i);
         if (any == 0)
-            return lp__seterr(err, LP_ECORRUPT,
-                              "%s: checkpoint entry 'trainer/rng' is all zero, which is not a "
-                              "xoshiro256** state (it would never leave zero); refusing to resume "
-                              "from it (nothing was changed)",
-                              path);
+            return lp__error_set(
+                err, LP_ECORRUPT,
+                "%s: checkpoint entry 'trainer/rng' is all zero, which is not a "
+                "xoshiro256** state (it would never leave zero); refusing to resume "
+                "from it (nothing was changed)",
+                path);
         return LP_OK;
     }
     if (strcmp(n, "trainer/counters") == 0) {
@@ -140,21 +142,22 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
         const int64_t cnt = lp__load_entry_i64(e, LP__CTR_RING_COUNT);
         if (pos < 0 || pos >= t->window || cnt < 0 || cnt > t->window || ep < cnt ||
             ep > ((int64_t)1 << 62))
-            return lp__seterr(err, LP_ECORRUPT,
-                              "%s: checkpoint entry 'trainer/counters' holds impossible values "
-                              "(episodes %lld, ring position %lld, count %lld for a window of "
-                              "%lld); refusing to resume from it (nothing was changed)",
-                              path, (long long)ep, (long long)pos, (long long)cnt,
-                              (long long)t->window);
+            return lp__error_set(err, LP_ECORRUPT,
+                                 "%s: checkpoint entry 'trainer/counters' holds impossible values "
+                                 "(episodes %lld, ring position %lld, count %lld for a window of "
+                                 "%lld); refusing to resume from it (nothing was changed)",
+                                 path, (long long)ep, (long long)pos, (long long)cnt,
+                                 (long long)t->window);
         return LP_OK;
     }
     if (strcmp(n, "optimizer/step") == 0) {
         const int64_t v = lp__load_entry_i64(e, 0);
         if (v < 0 || v > ((int64_t)1 << 62))
-            return lp__seterr(err, LP_ECORRUPT,
-                              "%s: checkpoint entry 'optimizer/step' = %lld is outside [0, 2^62]; "
-                              "refusing to resume from it (nothing was changed)",
-                              path, (long long)v);
+            return lp__error_set(
+                err, LP_ECORRUPT,
+                "%s: checkpoint entry 'optimizer/step' = %lld is outside [0, 2^62]; "
+                "refusing to resume from it (nothing was changed)",
+                path, (long long)v);
         return LP_OK;
     }
     if (e->dtype != LP_DTYPE_F32 && e->dtype != LP_DTYPE_F64)
@@ -163,12 +166,12 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
     for (int64_t i = 0; i < e->numel; i++) {
         const double v = lp__load_entry_f64(e, i);
         if (!isfinite(v) || (second_moment && v < 0.0))
-            return lp__seterr(err, LP_ECORRUPT,
-                              "%s: checkpoint entry '%s' holds %g at element %lld (%s); refusing "
-                              "to resume from it (nothing was changed)",
-                              path, n, v, (long long)i,
-                              isfinite(v) ? "Adam's second moment must be >= 0"
-                                          : "it must be finite");
+            return lp__error_set(
+                err, LP_ECORRUPT,
+                "%s: checkpoint entry '%s' holds %g at element %lld (%s); refusing "
+                "to resume from it (nothing was changed)",
+                path, n, v, (long long)i,
+                isfinite(v) ? "Adam's second moment must be >= 0" : "it must be finite");
     }
     return LP_OK;
 }
@@ -197,14 +200,14 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
             const char *name = lp_load_report_name(r, bad_kinds[b], i);
             if (!trainer_owned(t, name))
                 continue;
-            rc = lp__seterr(err, LP_ESTATE,
-                            "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
-                            "program with the same model, trainer.return_window, number of "
-                            "environments, environment and number of ranks",
-                            path,
-                            bad_kinds[b] == LP_LOAD_MISSING ? "has no entry"
-                                                            : "has another dtype or shape for",
-                            name);
+            rc = lp__error_set(err, LP_ESTATE,
+                               "%s: the checkpoint %s '%s'; resume from a checkpoint of this "
+                               "program with the same model, trainer.return_window, number of "
+                               "environments, environment and number of ranks",
+                               path,
+                               bad_kinds[b] == LP_LOAD_MISSING ? "has no entry"
+                                                               : "has another dtype or shape for",
+                               name);
             lp_load_report_free(r);
             return rc;
         }
@@ -212,12 +215,12 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
     if (c[LP__CTR_RING_POS] < 0 || c[LP__CTR_RING_POS] >= t->window || c[LP__CTR_RING_COUNT] < 0 ||
         c[LP__CTR_RING_COUNT] > t->window || c[LP__CTR_EPISODES] < c[LP__CTR_RING_COUNT]) {
         lp_load_report_free(r);
-        return lp__seterr(err, LP_ECORRUPT,
-                          "%s: trainer/counters holds impossible values (episodes %lld, ring "
-                          "position %lld, count %lld for a window of %lld); the file was not "
-                          "written by lp_train_run",
-                          path, (long long)c[0], (long long)c[1], (long long)c[2],
-                          (long long)t->window);
+        return lp__error_set(err, LP_ECORRUPT,
+                             "%s: trainer/counters holds impossible values (episodes %lld, ring "
+                             "position %lld, count %lld for a window of %lld); the file was not "
+                             "written by lp_train_run",
+                             path, (long long)c[0], (long long)c[1], (long long)c[2],
+                             (long long)t->window);
     }
     if (t->snap != NULL) {
         err->message[0] = '\0';
@@ -226,9 +229,9 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
             char msg[LP_ERROR_MAX];
             memcpy(msg, err->message, sizeof msg);
             lp_load_report_free(r);
-            return lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
-                              "%s: the environment refused its snapshot: %s", path,
-                              msg[0] != '\0' ? msg : lp_strerror(rc));
+            return lp__error_set(err, rc < 0 ? rc : LP_EPLUGIN,
+                                 "%s: the environment refused its snapshot: %s", path,
+                                 msg[0] != '\0' ? msg : lp_strerror(rc));
         }
     }
     *report = r;

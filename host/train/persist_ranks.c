@@ -14,11 +14,11 @@
  * writes the file. Resume: rank 0 reads the file, broadcasts its bytes, and
  * every rank restores from them (lp_session_load_buffer): no shared file
  * system is needed. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "errno_text.h"
+#include "util/errno_text.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,17 +42,18 @@ int32_t lp__persist_ranks_setup(lp__trainer *t, size_t first, lp_error *err) {
     }
     lp_named_tensor *extra = realloc(t->extra, (first + per * (size_t)size) * sizeof *extra);
     if (extra == NULL)
-        return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_train_run: out of memory for the checkpoint table");
     t->extra = extra;
     t->blob_size = bytes;
     t->blobs = calloc((size_t)size, bytes > 0 ? bytes : 1);
     t->blob = calloc(1, bytes > 0 ? bytes : 1);
     t->rank_names = malloc(names * (size_t)size);
     if (t->blobs == NULL || t->blob == NULL || t->rank_names == NULL)
-        return lp__seterr(err, LP_ENOMEM,
-                          "lp_train_run: out of memory for %d ranks' checkpoint entries (%zu "
-                          "bytes each)",
-                          (int)size, bytes);
+        return lp__error_set(err, LP_ENOMEM,
+                             "lp_train_run: out of memory for %d ranks' checkpoint entries (%zu "
+                             "bytes each)",
+                             (int)size, bytes);
     /* The live entries, as persist.c made them (block 0), become rank
      * `rank`'s; block 0 is rewritten last, so it is read intact. */
     lp_named_tensor *own = extra + first;
@@ -98,8 +99,8 @@ static int32_t read_file(const char *path, unsigned char **data, size_t *size, l
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         int e = errno;
-        return lp__seterr(err, LP_EIO, "%s: cannot open the checkpoint: %s", path,
-                          lp__errno_text(e, eb, sizeof eb));
+        return lp__error_set(err, LP_EIO, "%s: cannot open the checkpoint: %s", path,
+                             lp__errno_text(e, eb, sizeof eb));
     }
     long len = -1;
     if (fseek(f, 0, SEEK_END) == 0)
@@ -107,14 +108,14 @@ static int32_t read_file(const char *path, unsigned char **data, size_t *size, l
     if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
         int e = errno;
         fclose(f);
-        return lp__seterr(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
-                          lp__errno_text(e, eb, sizeof eb));
+        return lp__error_set(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
+                             lp__errno_text(e, eb, sizeof eb));
     }
     *data = malloc(len > 0 ? (size_t)len : 1);
     if (*data == NULL) {
         fclose(f);
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%ld bytes)", path,
-                          len);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%ld bytes)",
+                             path, len);
     }
     size_t got = fread(*data, 1, (size_t)len, f);
     int e = ferror(f) ? errno : 0;
@@ -122,8 +123,8 @@ static int32_t read_file(const char *path, unsigned char **data, size_t *size, l
     if (got != (size_t)len) {
         free(*data);
         *data = NULL;
-        return lp__seterr(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
-                          e != 0 ? lp__errno_text(e, eb, sizeof eb) : "short read");
+        return lp__error_set(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
+                             e != 0 ? lp__errno_text(e, eb, sizeof eb) : "short read");
     }
     *size = (size_t)len;
     return LP_OK;
@@ -160,17 +161,17 @@ int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_
     if (head[0] < 0.0) {
         if (c->rank == 0)
             return rc;
-        return lp__seterr(err, LP_EIO,
-                          "%s: rank 0 could not read the checkpoint (its message "
-                          "says why)",
-                          path);
+        return lp__error_set(err, LP_EIO,
+                             "%s: rank 0 could not read the checkpoint (its message "
+                             "says why)",
+                             path);
     }
     size_t size = (size_t)head[0];
     if (c->rank != 0) {
         data = malloc(size > 0 ? size : 1);
         if (data == NULL)
-            return lp__seterr(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%zu bytes)",
-                              path, size);
+            return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%zu bytes)",
+                                 path, size);
     }
     rc = c->broadcast(c->user, data, size, 0, err);
     if (rc == LP_OK) {
@@ -191,11 +192,11 @@ int32_t lp__persist_ranks_check(const lp__trainer *t, const char *path, const lp
     for (size_t i = 0; i < lp_load_report_count(r, LP_LOAD_UNEXPECTED); i++) {
         const char *name = lp_load_report_name(r, LP_LOAD_UNEXPECTED, i);
         if (other_run_rank(name, t->comm.size))
-            return lp__seterr(err, LP_ESTATE,
-                              "%s: the checkpoint holds '%s', of a run with more ranks than "
-                              "this one's %d; resume with as many ranks as wrote it (mpirun -np "
-                              "N)",
-                              path, name, (int)t->comm.size);
+            return lp__error_set(err, LP_ESTATE,
+                                 "%s: the checkpoint holds '%s', of a run with more ranks than "
+                                 "this one's %d; resume with as many ranks as wrote it (mpirun -np "
+                                 "N)",
+                                 path, name, (int)t->comm.size);
     }
     return LP_OK;
 }

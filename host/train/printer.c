@@ -3,7 +3,7 @@
  * writes one line every `every` epochs. Checkpoints, a resume and the end
  * get lines of their own. It writes to the stream it was given, nothing
  * else. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
 #include <math.h>
 #include <stdint.h>

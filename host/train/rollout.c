@@ -3,15 +3,15 @@
  * softmax of its logits, the teacher's view when the buffer has teacher
  * fields, the environment's step, the step's fields, and the bootstrap
  * values. Allocates nothing: every array was sized at setup. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
-#include <lp_rng.h>
+#include "util/error.h"
+#include "util/rng.h"
 
 #include <math.h>
 #include <string.h>
 
-/* ---- the sampling generator: xoshiro256** (lp_rng.h) --------------------------------- */
+/* ---- the sampling generator: xoshiro256** (util/rng.h) --------------------------------- */
 
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed) {
     /* A stream of its own: the model's initialisation and the environments
@@ -88,13 +88,13 @@ static int32_t env_failed(const lp__trainer *t, const char *what, int32_t rc, lp
         char msg[LP_ERROR_MAX];
         memcpy(msg, err->message, sizeof msg);
         msg[LP_ERROR_MAX - 1] = '\0';
-        return lp__seterr(err, code, "environment %s (epoch %lld): %s", what,
-                          (long long)lp_session_epoch(t->s), msg);
+        return lp__error_set(err, code, "environment %s (epoch %lld): %s", what,
+                             (long long)lp_session_epoch(t->s), msg);
     }
-    return lp__seterr(err, code,
-                      "environment %s (epoch %lld) failed with status %d (%s) and gave no "
-                      "message; fix the environment's callback",
-                      what, (long long)lp_session_epoch(t->s), (int)rc, lp_strerror(rc));
+    return lp__error_set(err, code,
+                         "environment %s (epoch %lld) failed with status %d (%s) and gave no "
+                         "message; fix the environment's callback",
+                         what, (long long)lp_session_epoch(t->s), (int)rc, lp_strerror(rc));
 }
 
 /* The environment's values at the door: observations (and, after a step,
@@ -126,17 +126,17 @@ int32_t lp__env_values_check(const lp__trainer *t, int64_t step, lp_error *err) 
         return LP_OK;
     r--;
     if (step < 0)
-        return lp__seterr(err, LP_ENUMERIC,
-                          "environment '%s': reset gave a non-finite %s (%g) for env %lld "
-                          "(epoch %lld); an environment must return finite values",
-                          env, what, v, (long long)r, (long long)lp_session_epoch(t->s));
-    return lp__seterr(err, LP_ENUMERIC,
-                      "environment '%s': step %lld of epoch %lld (env steps %lld) gave a "
-                      "non-finite %s (%g) for env %lld; an environment must return finite "
-                      "values (refused before it reached the buffer, the return window or the "
-                      "model)",
-                      env, (long long)step, (long long)lp_session_epoch(t->s),
-                      (long long)lp_session_env_steps(t->s), what, v, (long long)r);
+        return lp__error_set(err, LP_ENUMERIC,
+                             "environment '%s': reset gave a non-finite %s (%g) for env %lld "
+                             "(epoch %lld); an environment must return finite values",
+                             env, what, v, (long long)r, (long long)lp_session_epoch(t->s));
+    return lp__error_set(err, LP_ENUMERIC,
+                         "environment '%s': step %lld of epoch %lld (env steps %lld) gave a "
+                         "non-finite %s (%g) for env %lld; an environment must return finite "
+                         "values (refused before it reached the buffer, the return window or the "
+                         "model)",
+                         env, (long long)step, (long long)lp_session_epoch(t->s),
+                         (long long)lp_session_env_steps(t->s), what, v, (long long)r);
 }
 
 int32_t lp__rollout(lp__trainer *t, lp_error *err) {

@@ -9,9 +9,9 @@
  * SA_RESETHAND, so a second Ctrl-C during the final checkpoint gets the
  * default action (the process ends), and the previous handler is put back
  * when the run returns. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <errno.h>
 #include <string.h>
@@ -32,8 +32,8 @@ int32_t lp__sigint_install(lp__sigint_saved *saved, lp_error *err) {
     lp__sigint_flag = 0;
     if (sigaction(SIGINT, &sa, &saved->old) != 0) {
         int e = errno;
-        return lp__seterr(err, LP_EIO, "lp_train_run: cannot install the SIGINT handler: %s",
-                          strerror(e));
+        return lp__error_set(err, LP_EIO, "lp_train_run: cannot install the SIGINT handler: %s",
+                             strerror(e));
     }
     saved->installed = 1;
     return LP_OK;

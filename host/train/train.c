@@ -3,11 +3,13 @@
  * then per epoch: epoch_start, rollout_start, the rollout (rollout.c), the
  * learning rate, the session's train phase, progress, checkpoints and the
  * stop conditions. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "memory.h"
-#include <lp_blas.h>
-#include <lp_errset.h>
+#include "util/memory.h"
+#include "model/blas_threads.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/options.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -22,6 +24,10 @@ void lp_env_init(lp_env *env) {
     memset(env, 0, sizeof *env);
     env->struct_size = sizeof *env;
 }
+
+/* The oldest (1.0) layouts a caller may pass. */
+#define TRAIN_OPTIONS_V1 LP__SIZE_THROUGH(lp_train_options, comm)
+#define ENV_V1           LP__SIZE_THROUGH(lp_env, restore)
 
 void lp_train_options_init(lp_train_options *opt) {
     if (opt == NULL)
@@ -41,14 +47,10 @@ double lp__now(void) {
 }
 
 void lp__train_log(const lp__trainer *t, int32_t level, const char *fmt, ...) {
-    if (t->opt->log == NULL)
-        return;
-    char msg[LP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    lp__log_emitv(t->opt->log, t->opt->log_user, level, fmt, ap);
     va_end(ap);
-    t->opt->log(t->opt->log_user, level, msg);
 }
 
 /* ---- the fields the trainer can write ------------------------------------------------ */
@@ -168,31 +170,34 @@ static int32_t check_env(const lp__trainer *t, lp_error *err) {
     const lp_env *e = &t->env;
     const char *cfg = t->tc.cfg->file;
     if (e->reset == NULL || e->step == NULL)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_train_run: the environment has no %s callback; set lp_env.reset "
-                          "and lp_env.step",
-                          e->reset == NULL ? "reset" : "step");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_train_run: the environment has no %s callback; set lp_env.reset "
+                             "and lp_env.step",
+                             e->reset == NULL ? "reset" : "step");
     int snaps = (e->snapshot_size != NULL) + (e->snapshot != NULL) + (e->restore != NULL);
     if (snaps != 0 && snaps != 3)
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
-                          "snapshot_size, snapshot and restore, or none of them",
-                          snaps);
+        return lp__error_set(
+            err, LP_EINVAL,
+            "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
+            "snapshot_size, snapshot and restore, or none of them",
+            snaps);
     if (e->num_actions < 1 || e->num_actions > (1 << 20))
-        return lp__seterr(err, LP_EINVAL,
-                          "lp_train_run: the environment has %lld discrete actions; set "
-                          "lp_env.num_actions to 1 .. 1048576",
-                          (long long)e->num_actions);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_train_run: the environment has %lld discrete actions; set "
+                             "lp_env.num_actions to 1 .. 1048576",
+                             (long long)e->num_actions);
     if (e->obs_rank < 0 || e->obs_rank > LP_MAX_RANK - 2)
-        return lp__seterr(err, LP_EINVAL, "lp_train_run: the observation rank is %d; use 0 .. %d",
-                          (int)e->obs_rank, LP_MAX_RANK - 2);
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_train_run: the observation rank is %d; use 0 .. %d",
+                             (int)e->obs_rank, LP_MAX_RANK - 2);
     int64_t dim = 1;
     for (int32_t d = 0; d < e->obs_rank; d++) {
         if (e->obs_shape[d] < 1 || e->obs_shape[d] > (1 << 24) || dim * e->obs_shape[d] > (1 << 24))
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_train_run: observation dimension %d is %lld; sizes must be > 0 "
-                              "and at most 2^24 elements in all",
-                              (int)d, (long long)e->obs_shape[d]);
+            return lp__error_set(
+                err, LP_EINVAL,
+                "lp_train_run: observation dimension %d is %lld; sizes must be > 0 "
+                "and at most 2^24 elements in all",
+                (int)d, (long long)e->obs_shape[d]);
         dim *= e->obs_shape[d];
     }
     int64_t segments = t->tc.cfg->buffer.segments;
@@ -212,7 +217,7 @@ static int32_t check_env(const lp__trainer *t, lp_error *err) {
     do {                                                                                           \
         (ptr) = calloc((size_t)(count) > 0 ? (size_t)(count) : 1, sizeof *(ptr));                  \
         if ((ptr) == NULL)                                                                         \
-            return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for %s", #ptr);         \
+            return lp__error_set(err, LP_ENOMEM, "lp_train_run: out of memory for %s", #ptr);      \
     } while (0)
 
 static int32_t alloc_work(lp__trainer *t, lp_error *err) {
@@ -494,10 +499,10 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         rc = t->env.open(&t->env, &es, err);
         if (rc != LP_OK) {
             if (err->message[0] == '\0')
-                lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
-                           "lp_train_run: the environment's open callback failed with status "
-                           "%d (%s) and gave no message",
-                           (int)rc, lp_strerror(rc));
+                lp__error_set(err, rc < 0 ? rc : LP_EPLUGIN,
+                              "lp_train_run: the environment's open callback failed with status "
+                              "%d (%s) and gave no message",
+                              (int)rc, lp_strerror(rc));
             return rc < 0 ? rc : LP_EPLUGIN;
         }
     }
@@ -531,9 +536,9 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
     rc = t->env.reset(t->env.user, t->obs, err);
     if (rc != LP_OK) {
         if (err->message[0] == '\0')
-            lp__seterr(err, rc < 0 ? rc : LP_EPLUGIN,
-                       "lp_train_run: the environment's reset failed with status %d (%s)", (int)rc,
-                       lp_strerror(rc));
+            lp__error_set(err, rc < 0 ? rc : LP_EPLUGIN,
+                          "lp_train_run: the environment's reset failed with status %d (%s)",
+                          (int)rc, lp_strerror(rc));
         return rc < 0 ? rc : LP_EPLUGIN;
     }
     rc = lp__env_values_check(t, -1, err);
@@ -741,37 +746,47 @@ int32_t lp_train_run(const char *path, const lp_train_options *opt, const lp_env
                      lp_train_outcome *outcome, lp_error *err) {
     static const char fn[] = "lp_train_run";
     if (path == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: the config path is NULL; pass a YAML file", fn);
-    if (opt == NULL || opt->struct_size != sizeof *opt)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.struct_size is %u, expected %zu: fill the options with "
-                          "lp_train_options_init first",
-                          fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
-    if (env == NULL || env->struct_size != sizeof *env)
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: env.struct_size is %u, expected %zu: fill the environment with "
-                          "lp_env_init first",
-                          fn, env == NULL ? 0u : (unsigned)env->struct_size, sizeof *env);
+        return lp__error_set(err, LP_EINVAL, "%s: the config path is NULL; pass a YAML file", fn);
+    if (opt == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options are NULL: fill them with lp_train_options_init", fn);
+    if (env == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: env is NULL: fill the environment with lp_env_init", fn);
+    /* Older and newer callers alike (util/options.h): the run reads these
+     * local copies. */
+    lp_train_options opt_own;
+    lp_env env_own;
+    lp_train_options_init(&opt_own);
+    lp_env_init(&env_own);
+    int32_t crc = lp__opts_copy(&opt_own, sizeof opt_own, opt, TRAIN_OPTIONS_V1, fn, "options",
+                                "lp_train_options_init", err);
+    if (crc == LP_OK)
+        crc = lp__opts_copy(&env_own, sizeof env_own, env, ENV_V1, fn, "env", "lp_env_init", err);
+    if (crc != LP_OK)
+        return crc;
+    opt = &opt_own;
+    env = &env_own;
     if (opt->env_section == NULL || opt->env_section[0] == '\0')
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.env_section is empty; name the environment's config "
-                          "section (\"env\")",
-                          fn);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options.env_section is empty; name the environment's config "
+                             "section (\"env\")",
+                             fn);
     if (opt->section_count > 0 && opt->sections == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: options.sections is NULL with a count of %zu", fn,
-                          opt->section_count);
+        return lp__error_set(err, LP_EINVAL, "%s: options.sections is NULL with a count of %zu", fn,
+                             opt->section_count);
     if (opt->checkpoint_path != NULL && opt->checkpoint_path[0] == '\0')
-        return lp__seterr(err, LP_EINVAL,
-                          "%s: options.checkpoint_path is empty; pass a file "
-                          "name or NULL",
-                          fn);
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: options.checkpoint_path is empty; pass a file "
+                             "name or NULL",
+                             fn);
 
     lp_error e; /* the trainer's own: callbacks always get one */
     memset(&e, 0, sizeof e);
     lp_train_outcome local;
     lp__trainer *t = calloc(1, sizeof *t);
     if (t == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
     t->opt = opt;
     t->last_loss = NAN;
     t->last_lr = NAN;

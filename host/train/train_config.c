@@ -11,12 +11,12 @@
  * unknown keys (with a suggestion), wrong kinds, types and ranges are
  * FILE:LINE:COLUMN errors. The environment's section is not checked: its
  * scalars are handed to the environment as dotted entries. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include "scalar.h"
-#include "walk.h"
+#include "config/scalar.h"
+#include "config/walk.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -295,10 +295,10 @@ int32_t lp__train_cfg_read(const char *path, const char *env_section, const char
     names[n++] = env_section;
     for (size_t i = 0; i < extra_count; i++) {
         if (n >= MAX_SECTIONS)
-            return lp__seterr(err, LP_EINVAL,
-                              "lp_train_run: more than %d program sections in "
-                              "lp_train_options.sections; name fewer",
-                              MAX_SECTIONS - 4);
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_train_run: more than %d program sections in "
+                                 "lp_train_options.sections; name fewer",
+                                 MAX_SECTIONS - 4);
         names[n++] = extra[i];
     }
     lp__config_options copt;

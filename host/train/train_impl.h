@@ -16,11 +16,11 @@
 #ifndef LP_TRAIN_IMPL_H
 #define LP_TRAIN_IMPL_H
 
-#include "config.h"
+#include "config/config.h"
 
 #include <lossplug/comm.h>
 #include <lossplug/host.h>
-#include <lp_load_check.h>
+#include "session/load_check.h"
 
 #include <signal.h>
 #include <stddef.h>

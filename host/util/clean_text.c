@@ -1,6 +1,6 @@
 /* Printable text: C0, DEL, C1 and malformed UTF-8 become spaces (see
  * clean_text.h). */
-#include "clean_text.h"
+#include "util/clean_text.h"
 
 int lp__safe_length(const char *str) {
     const unsigned char *s = (const unsigned char *)str;

@@ -1,7 +1,7 @@
 /* errno text for messages: the one strerror_r caller of liblossplug. Built
  * with the XSI strerror_r (_POSIX_C_SOURCE, not _GNU_SOURCE), whose text is
  * always in `buf`. */
-#include "errno_text.h"
+#include "util/errno_text.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* File kinds in words (see file_kind.h). */
 /* S_ISSOCK */
 #define _DEFAULT_SOURCE
-#include "file_kind.h"
+#include "util/file_kind.h"
 
 #include <sys/stat.h>
 

@@ -1,5 +1,5 @@
 /* Memory limits and byte counts in words (see memory.h). */
-#include "memory.h"
+#include "util/memory.h"
 
 #include <inttypes.h>
 #include <stdio.h>

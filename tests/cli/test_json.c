@@ -1,5 +1,5 @@
 /* The CLI's JSON writer: escaping, nesting, numbers. */
-#include "json.h"
+#include "cli/json.h"
 
 #include <math.h>
 #include <setjmp.h>

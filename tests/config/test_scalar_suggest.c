@@ -1,9 +1,9 @@
 /* Scalar literals and "did you mean". */
 #include "cfg_test.h"
 
-#include "diag.h"
-#include "scalar.h"
-#include "suggest.h"
+#include "config/message.h"
+#include "config/scalar.h"
+#include "util/suggest.h"
 
 #include <locale.h>
 

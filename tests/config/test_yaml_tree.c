@@ -1,7 +1,7 @@
 /* The YAML node tree: shapes, positions, aliases, and what it refuses. */
 #include "cfg_test.h"
 
-#include "yaml_tree.h"
+#include "config/yaml_tree.h"
 
 #include <time.h>
 

@@ -3,7 +3,7 @@
  * it accepted into a small set of targets. Any input must be accepted or
  * refused with a one-line message, never a crash, a leak or undefined
  * behaviour. */
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 
 #include <lossplug/plugin.h>
 

@@ -3,7 +3,7 @@
  * that has a parameter of every type. Any input must give LP_OK or an error
  * whose message is one line starting with the file name, never a crash, a
  * leak or undefined behaviour. */
-#include "config.h"
+#include "config/config.h"
 
 #include <lossplug/plugin.h>
 

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "mlp_ref.h"
-#include "rng.h"
+#include "model/rng.h"
 
 static lp_mlp *cartpole(uint64_t seed, int shared) {
     lp_mlp_options o;

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "lp_dispatch.h"
-#include "mlp_kern.h"
-#include "rng.h"
+#include "model/mlp_kern.h"
+#include "model/rng.h"
 
 #include <lossplug/host.h>
 

@@ -12,8 +12,8 @@
 #include <valgrind/valgrind.h>
 
 #include "mlp_ref.h"
-#include "ortho.h"
-#include "rng.h"
+#include "model/ortho.h"
+#include "model/rng.h"
 
 /* Every k-th vector (columns of W when tall or square, rows when wide):
  * the Gram entries among them are gain^2 I. Returns the largest error. */

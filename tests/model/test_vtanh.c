@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "vtanh.h"
+#include "model/vtanh.h"
 
 #include <math.h>
 #include <string.h>

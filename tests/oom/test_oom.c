@@ -13,8 +13,8 @@
 #include <lossplug/host.h>
 
 #include "cartpole_lp.h"
-#include "checkpoint.h"
-#include "config.h"
+#include "state/checkpoint.h"
+#include "config/config.h"
 
 #include <lossplug/plugin.h>
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 #include "state_test.h"
 
 #include <errno.h>

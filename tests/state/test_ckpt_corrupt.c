@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
-#include "crc32.h"
+#include "state/checkpoint.h"
+#include "state/crc32.h"
 #include "state_test.h"
 
 /* The fixture file (docs/checkpoint.md):

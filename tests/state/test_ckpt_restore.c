@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 #include "state_test.h"
 
 static lp_tensor view(void *data, int32_t dtype, int32_t rank, const int64_t *shape) {

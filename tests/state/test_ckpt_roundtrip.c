@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "checkpoint.h"
+#include "state/checkpoint.h"
 #include "state_test.h"
 
 #include <unistd.h>

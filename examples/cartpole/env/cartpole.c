@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #define CP__GRAVITY         9.8
 #define CP__MASSCART        1.0
 #define CP__MASSPOLE        0.1
@@ -362,19 +364,9 @@ int cp_restore(cp_env *env, const void *buf, size_t size) {
 
 /* ---- CRC-32 ----------------------------------------------------------------- */
 
-/* Bytewise with a table built on the stack: fast enough for datasets of a few
- * megabytes and no global state. */
+/* zlib's crc32_z: the same CRC-32 (IEEE, reflected 0xEDB88320) as before. */
 uint32_t cp_crc32(uint32_t crc, const void *data, size_t n) {
-    uint32_t table[256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-        table[i] = c;
-    }
-    const unsigned char *p = data;
-    crc = ~crc;
-    for (size_t i = 0; i < n; i++)
-        crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
-    return ~crc;
+    if (n == 0)
+        return crc;
+    return (uint32_t)crc32_z(crc, (const Bytef *)data, (z_size_t)n);
 }

@@ -2,7 +2,7 @@
  * loads it, so it must come from a file and a directory that nobody but root
  * or the current user could have written (as sudo and NetworkManager check
  * their plugins). */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 

@@ -1,15 +1,17 @@
 /* The registry: the public face of discovery and loading (lossplug/host.h).
  * Every registry owns all it found; two registries share nothing but the
  * mapped code of the files both loaded (and each inits those separately). */
-#include "internal.h"
-#include "suggest.h"
+#include "loader/internal.h"
+#include "util/log.h"
+#include "util/options.h"
+#include "util/suggest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define LP__OPTIONS_V1 LP__V1_SIZE(lp_registry_options, log_user)
+#define LP__OPTIONS_V1 LP__SIZE_THROUGH(lp_registry_options, log_user)
 
 void lp_registry_options_init(lp_registry_options *opt) {
     if (opt == NULL)
@@ -21,30 +23,22 @@ void lp_registry_options_init(lp_registry_options *opt) {
 }
 
 void lp__log(const lp_registry *reg, int32_t level, const char *fmt, ...) {
-    if (reg == NULL || reg->opt.log == NULL)
+    if (reg == NULL)
         return;
-    char line[LP_ERROR_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    lp__log_emitv(reg->opt.log, reg->opt.log_user, level, fmt, ap);
     va_end(ap);
-    lp__one_line(line);
-    reg->opt.log(reg->opt.log_user, level, line);
 }
 
 /* Copy the caller's options (any size from 1.0 on) into ours. */
 static int32_t lp__options_copy(const lp_registry_options *in, lp_registry_options *out,
                                 lp_error *err) {
     lp_registry_options_init(out);
-    if (in == NULL)
-        return LP_OK;
-    if (in->struct_size < LP__OPTIONS_V1)
-        return lp__error_set(err, LP_EINVAL,
-                             "lp_registry_open: options.struct_size is %u, expected at least "
-                             "%zu: fill the options with lp_registry_options_init first",
-                             (unsigned)in->struct_size, (size_t)LP__OPTIONS_V1);
-    memcpy(out, in, in->struct_size < sizeof *out ? in->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
+    int32_t rc = lp__opts_copy(out, sizeof *out, in, LP__OPTIONS_V1, "lp_registry_open", "options",
+                               "lp_registry_options_init", err);
+    if (rc != LP_OK || in == NULL)
+        return rc;
     if (out->plugin_path_count > 0 && out->plugin_paths == NULL)
         return lp__error_set(err, LP_EINVAL,
                              "lp_registry_open: options.plugin_paths is NULL while "
@@ -257,7 +251,7 @@ static int32_t lp__find_conflict(const lp_registry *reg, const char *id, lp_erro
     lp__append(err->message, sizeof err->message,
                "; neither is loaded: remove one of the files from the search path or rename one "
                "loss");
-    lp__one_line(err->message);
+    lp__clean_text(err->message);
     return LP_EPLUGIN;
 }
 
@@ -270,7 +264,7 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
         lp__append(err->message, sizeof err->message,
                    ": every loss found is refused because another file provides the same id; "
                    "see the registry's diagnostics (lossplug list) and remove the duplicates");
-        lp__one_line(err->message);
+        lp__clean_text(err->message);
         return LP_ENOENT;
     }
     if (reg->listed_count == 0) {
@@ -278,7 +272,7 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
                    ": no plugin provides any loss (%zu search roots); add a plugin directory "
                    "with --plugin-path or LOSSPLUG_PATH",
                    reg->roots.count);
-        lp__one_line(err->message);
+        lp__clean_text(err->message);
         return LP_ENOENT;
     }
     lp__suggester sg;
@@ -293,7 +287,7 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
     for (size_t i = 0; i < reg->listed_count; i++)
         lp__append(err->message, sizeof err->message, "%s%s", i == 0 ? "" : ", ",
                    reg->listed[i]->copy.desc.id);
-    lp__one_line(err->message);
+    lp__clean_text(err->message);
     return LP_ENOENT;
 }
 

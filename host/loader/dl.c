@@ -7,7 +7,7 @@
  * same file returns, whatever the plugin does itself. These two static
  * mutexes are the library's only globals: the dynamic loader's own state
  * (one copy of a file per process) is what forces them. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -28,7 +28,7 @@ void lp__init_lock_give(void) {
 static void lp__dl_copy_error(char *msg, size_t msg_len, const char *fallback) {
     const char *e = dlerror();
     snprintf(msg, msg_len, "%s", e != NULL ? e : fallback);
-    lp__one_line(msg);
+    lp__clean_text(msg);
 }
 
 void *lp__dl_open(const char *path, char *msg, size_t msg_len) {
@@ -51,7 +51,7 @@ void *lp__dl_sym(void *handle, const char *name, char *msg, size_t msg_len) {
     const char *e = dlerror();
     if (e != NULL || sym == NULL) {
         snprintf(msg, msg_len, "%s", e != NULL ? e : "the symbol's address is NULL");
-        lp__one_line(msg);
+        lp__clean_text(msg);
         sym = NULL;
     }
     pthread_mutex_unlock(&lp__dl_lock);

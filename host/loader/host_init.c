@@ -2,7 +2,7 @@
  * registry (host_data points at the file's record), valid until its deinit.
  * It serves log and error; the [instance] services belong to instance
  * tables and fail here. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +28,7 @@ static void lp__init_error(const lp_host *host, const char *msg) {
     if (p == NULL)
         return;
     snprintf(p->error, sizeof p->error, "%s", msg != NULL ? msg : "(no message)");
-    lp__one_line(p->error);
+    lp__clean_text(p->error);
     p->has_error = 1;
 }
 

@@ -1,6 +1,6 @@
 /* What was compiled into the library: its version and the installed plugin
- * directory (both set by host/src/CMakeLists.txt). */
-#include "internal.h"
+ * directory (both set by host/loader/CMakeLists.txt). */
+#include "loader/internal.h"
 
 #ifndef LP_VERSION_STRING
 #error "LP_VERSION_STRING must be defined by the build"

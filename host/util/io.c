@@ -1,12 +1,11 @@
-/* POSIX file I/O for checkpoints: whole writes and reads that survive short
- * transfers and signals. */
-#include "ckpt_internal.h"
+/* Whole writes and reads that survive short transfers and signals
+ * (util/io.h). */
+#include "util/io.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <unistd.h>
 
-int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done) {
+int lp__write_all(int fd, const void *data, size_t size, size_t *done) {
     const unsigned char *p = data;
     *done = 0;
     while (*done < size) {
@@ -23,7 +22,7 @@ int lp__ckpt_write_all(int fd, const void *data, size_t size, size_t *done) {
     return 0;
 }
 
-int lp__ckpt_read_all(int fd, void *data, size_t size, size_t *got) {
+int lp__read_all(int fd, void *data, size_t size, size_t *got) {
     unsigned char *p = data;
     *got = 0;
     while (*got < size) {

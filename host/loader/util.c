@@ -1,7 +1,6 @@
 /* Small string and array helpers. Every allocation failure is returned to
  * the caller, never handled by exiting. */
-#include "internal.h"
-#include "clean_text.h"
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +42,6 @@ char *lp__path_join(const char *dir, const char *name) {
     return lp__asprintf("%s%s%s", dir, slash ? "" : "/", name);
 }
 
-void lp__one_line(char *s) {
-    lp__clean_text(s);
-}
-
 int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size) {
     if (need <= *cap)
         return LP_OK;
@@ -64,18 +59,4 @@ int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size) {
     *items = p;
     *cap = new_cap;
     return LP_OK;
-}
-
-int lp__valid_name(const char *s) {
-    if (s == NULL || !(s[0] >= 'a' && s[0] <= 'z'))
-        return 0;
-    size_t n = 1;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= LP__ID_MAX)
-            return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
 }

@@ -4,7 +4,7 @@
  * struct reads as "field absent", a newer plugin's extra fields are not read.
  * Validation always works on the copies, so no field beyond a plugin's
  * struct_size is ever touched. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <math.h>
 #include <stdio.h>

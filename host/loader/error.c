@@ -1,6 +1,6 @@
 /* Status names and messages (from LP_STATUS_MAP, so they cannot drift from
- * the codes) and lp_error filling. */
-#include "internal.h"
+ * the codes). lp_error filling is util/error.c. */
+#include "loader/internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,23 +27,4 @@ const char *lp_err_name(int32_t status) {
     default:
         return "unknown status";
     }
-}
-
-int32_t lp__error_set(lp_error *err, int32_t code, const char *fmt, ...) {
-    if (err == NULL)
-        return code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-    lp__one_line(err->message);
-    err->code = code;
-    return code;
-}
-
-void lp__error_clear(lp_error *err) {
-    if (err == NULL)
-        return;
-    err->code = LP_OK;
-    err->message[0] = '\0';
 }

@@ -1,6 +1,6 @@
 /* The registry's diagnostics: what was refused or looked wrong while
  * loading, each a one-line sentence that starts with the path concerned. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +24,7 @@ int32_t lp__diag_add(lp__diags *d, int32_t severity, int32_t code, const char *p
     message = lp__asprintf("%s: %s", path, text);
     if (message == NULL)
         goto done;
-    lp__one_line(message);
+    lp__clean_text(message);
 
     lp_diag *item = &d->items[d->count++];
     item->severity = severity;

@@ -2,7 +2,7 @@
  * entry, init, and each descriptor. A problem refuses the file (or, for a
  * bad descriptor, that one loss) with a diagnostic; only running out of
  * memory fails the caller. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,7 @@
  * reports over a pipe; a crash, abort, exit or hang of the child becomes a
  * diagnostic and the file is not loaded here. Verdicts are cached by path,
  * device, inode, size and modification time. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>

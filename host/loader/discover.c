@@ -1,5 +1,5 @@
 /* Discovery: the search roots, in order, and the `*.so` files of each. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

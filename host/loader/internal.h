@@ -1,5 +1,5 @@
 /*
- * liblossplug internals shared by the files of host/src. Nothing here is API:
+ * liblossplug internals shared by the files of host/loader. Nothing here is API:
  * every name is lp__* (or a struct the public header declares opaque).
  */
 #ifndef LOSSPLUG_HOST_INTERNAL_H
@@ -7,8 +7,11 @@
 
 #include <lossplug/host.h>
 
-#include "errno_text.h" /* lp__errno_text, shared with host/config and host/state */
-#include "file_kind.h"  /* lp__file_kind */
+#include "util/errno_text.h" /* lp__errno_text, shared with host/config and host/state */
+#include "util/error.h"      /* lp__error_set */
+#include "util/file_kind.h"  /* lp__file_kind */
+#include "util/names.h"      /* lp__valid_name */
+#include "util/clean_text.h" /* lp__clean_text */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,31 +19,18 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#if defined(__GNUC__)
-#define LP__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#else
-#define LP__PRINTF(fmt, args)
-#endif
-
 /* Size of the 1.0 layout of a struct: the end of its last 1.0 member. A
  * plugin's struct_size must be at least this (abi-rules.md, rule 3). */
 #define LP__V1_SIZE(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
 
-#define LP__ID_MAX     63   /* longest id or name, in bytes */
-#define LP__MAX_LOSSES 1024 /* per file: beyond this, loss_count() is garbage */
-#define LP__MAX_SPECS  4096 /* params or fields per loss */
-#define LP__MAX_LIST   256  /* enum choices, required outputs */
+#define LP__ID_MAX     LP__NAME_MAX /* longest id or name, in bytes */
+#define LP__MAX_LOSSES 1024         /* per file: beyond this, loss_count() is garbage */
+#define LP__MAX_SPECS  4096         /* params or fields per loss */
+#define LP__MAX_LIST   256          /* enum choices, required outputs */
 /* Largest struct_size (array stride) accepted for a spec: every layout so
  * far is under 256 bytes; a stride beyond this is garbage, and reading an
  * array through it would run far past the plugin's data. */
 #define LP__MAX_STRIDE 4096
-
-/* ---- error.c: status names and lp_error ---------------------------------- */
-
-/* Fill `err` (may be NULL) with `code` and a formatted message; returns
- * `code` so that callers can `return lp__error_set(...)`. */
-int32_t lp__error_set(lp_error *err, int32_t code, const char *fmt, ...) LP__PRINTF(3, 4);
-void lp__error_clear(lp_error *err);
 
 /* ---- util.c: strings and growable arrays --------------------------------- */
 
@@ -52,17 +42,9 @@ char *lp__asprintf(const char *fmt, ...) LP__PRINTF(1, 2);
 /* `dir` + "/" + `name` (no doubled slash). NULL on out of memory. */
 char *lp__path_join(const char *dir, const char *name);
 
-/* Replace control characters (newlines, tabs, C1 controls) and malformed
- * UTF-8 by spaces, in place, so that every message stays on one line and
- * cannot drive a terminal (lp__clean_text). */
-void lp__one_line(char *s);
-
 /* Make room for `need` elements of `size` bytes in *items (capacity *cap).
  * LP_OK or LP_ENOMEM (then *items is unchanged). */
 int32_t lp__grow(void **items, size_t *cap, size_t need, size_t size);
-
-/* True when `s` matches [a-z][a-z0-9_]* and is at most LP__ID_MAX bytes. */
-int lp__valid_name(const char *s);
 
 /* ---- dl.c: the dynamic loader, behind a lock ---------------------------- */
 

@@ -1,4 +1,4 @@
-#include "diag.h"
+#include "config/message.h"
 
 #include <stdarg.h>
 #include <stdio.h>

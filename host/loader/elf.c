@@ -5,7 +5,7 @@
  * process then dies of SIGBUS. Reads the ELF header and the program headers
  * through the descriptor that was fstat'ed, and checks that every segment
  * lies inside the file. */
-#include "internal.h"
+#include "loader/internal.h"
 
 #include <elf.h>
 #include <errno.h>
