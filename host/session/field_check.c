@@ -4,9 +4,9 @@
  * hook; a difference fails the hook with a message naming the instance,
  * the hook and the field. Off (the default), nothing here runs and nothing
  * is allocated. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ int32_t lp__fcheck_open(lp_session *s, lp_error *err) {
             in->ro_fields[slot] =
                 calloc(in->field_count > 0 ? in->field_count : 1, sizeof *in->ro_fields[slot]);
             if (in->ro_fields[slot] == NULL)
-                return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+                return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
             uint32_t n = 0;
             for (uint32_t k = 0; k < in->field_count; k++) {
                 const lp__fdecl *d = &in->fields[k];
@@ -41,7 +41,7 @@ int32_t lp__fcheck_open(lp_session *s, lp_error *err) {
         }
         in->ro_sums = calloc(most > 0 ? most : 1, sizeof *in->ro_sums);
         if (in->ro_sums == NULL)
-            return lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
+            return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
     }
     return LP_OK;
 }
@@ -95,7 +95,7 @@ int32_t lp__fcheck_after(lp__inst *in, uint32_t phase, const lp_batch *b, const 
         int32_t h = in->ro_fields[slot][k];
         if (view_hash(&b->fields[h]) == in->ro_sums[k])
             continue;
-        return lp__seterr(err, LP_EPLUGIN,
+        return lp__error_set(err, LP_EPLUGIN,
                           "%s: %s changed field '%s', which it declares read-only "
                           "(LP_FIELD_READ) in the %s phase (found by "
                           "lp_session_options.check_fields); declare LP_FIELD_UPDATE to "

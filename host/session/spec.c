@@ -175,7 +175,7 @@ static int32_t check_chain(const lp_session *s, const char *name, lp_error *err)
                     who_text(s, (who){(int32_t)i, k}, ta, sizeof ta);
                     who_text(s, (who){(int32_t)j, m}, tb, sizeof tb);
                     if (j < i)
-                        return lp__seterr(
+                        return lp__error_set(
                             err, LP_ESPEC,
                             "%s: field '%s': %s %s it (%s phase) but is listed before %s, which "
                             "%s it (%s phase); hooks run in config order and a field's chain is "
@@ -185,7 +185,7 @@ static int32_t check_chain(const lp_session *s, const char *name, lp_error *err)
                             ta, chain_verb(da->access), phase_text(da->phase), a->cfg->name,
                             b->cfg->name, b->cfg->name, a->cfg->name);
                     if (first_phase(db->phase) < first_phase(da->phase))
-                        return lp__seterr(
+                        return lp__error_set(
                             err, LP_ESPEC,
                             "%s: field '%s': %s %s it in the rollout phase, before %s %s it (train "
                             "phase only): the rollout phase runs first, so it would never see "
@@ -336,7 +336,7 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         const lp__inst *in = &s->insts[tmp[i].updater.inst];
         char a[512];
         who_text(s, tmp[i].updater, a, sizeof a);
-        rc = lp__seterr(err, LP_ESPEC,
+        rc = lp__error_set(err, LP_ESPEC,
                         "%s: field '%s' is updated by %s, but nobody writes it: an update "
                         "rewrites a value another party wrote; declare '%s' in program.fields "
                         "(the program writes it at rollout) or add a loss that writes it",
