@@ -539,7 +539,10 @@ typedef enum lp_activation {
 typedef struct lp_mlp_options {
     uint32_t struct_size;  /* set by lp_mlp_options_init */
     int64_t obs_dim;       /* flattened f32 observation size; required (> 0) */
-    int64_t num_actions;   /* logits width; required (> 0) */
+    int64_t num_actions;   /* width of the policy output per step (lp_env_info.
+                              policy_width); required (> 0): the number of
+                              actions, the sum of the multi-discrete counts,
+                              or 2 x the box dimensions */
     const int64_t *hidden; /* hidden layer sizes, input side first; copied.
                               Default {64, 64}; count 0: linear heads */
     size_t hidden_count;   /* <= LP_MLP_MAX_HIDDEN */
@@ -552,6 +555,15 @@ typedef struct lp_mlp_options {
     double hidden_gain;    /* orthogonal gain of hidden layers; default sqrt 2 */
     double actor_gain;     /* of the actor head; default 0.01 */
     double critic_gain;    /* of the critic head; default 1.0 */
+    /* The policy head per action space (docs/model.md). DISCRETE (default)
+     * and MULTI_DISCRETE: one linear head of num_actions logits (multi-
+     * discrete: the components' logits concatenated). BOX: a diagonal
+     * Gaussian as CleanRL's ppo_continuous_action: the head computes the
+     * num_actions / 2 means and a state-independent parameter vector
+     * "model/actor/log_std" gives the log-stds, written after the means. */
+    int32_t action_space; /* lp_action_space */
+    int32_t reserved;
+    double log_std_init; /* BOX: the log-stds' initial value; default 0 */
 } lp_mlp_options;
 
 LP_API void lp_mlp_options_init(lp_mlp_options *opt);
@@ -598,7 +610,8 @@ LP_API const lp_mlp_tensor_info *lp_mlp_tensor_at(const lp_mlp *m, size_t index)
 LP_API size_t lp_mlp_named_params(lp_mlp *m, lp_named_tensor *out, size_t cap);
 
 /* Forward `n` observations (row i at obs + i * ld_obs, ld_obs >= obs_dim)
- * into logits [n, num_actions] and values [n], both caller-owned and
+ * into logits [n, num_actions] (BOX: means then log-stds per row) and
+ * values [n], both caller-owned and
  * contiguous. Either output may be NULL to skip its head (and its trunk).
  * Keeps the activations for lp_mlp_backward. n > max_batch is LP_ERANGE:
  * call lp_mlp_reserve first. Allocates nothing. */
