@@ -789,16 +789,16 @@ typedef struct lp_env_step_out {
     int32_t *episode_lengths; /* rows where an episode ended: its length */
 } lp_env_step_out;
 
-/* A vectorised environment with f32 observations and discrete actions.
- * Program-owned; the trainer copies the struct and calls the callbacks from
- * the thread that called lp_train_run, with `user`. Every callback that can
- * fail returns LP_OK or fills `err` and returns a negative status, which
- * ends the run with that error. */
+/* A vectorised environment with f32 observations and a discrete, multi-
+ * discrete or box action (docs/training.md "Action spaces"). Program-owned; the trainer copies the
+ * struct and calls the callbacks from the thread that called lp_train_run, with `user`. Every
+ * callback that can fail returns LP_OK or fills `err` and returns a negative status, which ends the
+ * run with that error. */
 typedef struct lp_env {
     uint32_t struct_size; /* set by lp_env_init */
     int32_t obs_rank;     /* observation shape (f32), per environment */
     int64_t obs_shape[LP_MAX_RANK];
-    int64_t num_actions; /* discrete actions (> 0) */
+    int64_t num_actions; /* DISCRETE: the number of actions (> 0); else 0 */
     int64_t num_envs;    /* environments stepped together; 0: buffer.segments.
                             Must equal buffer.segments (one buffer row each) */
     void *user;
@@ -809,8 +809,10 @@ typedef struct lp_env {
     /* Start an episode in every environment; write the first observations
      * into obs [num_envs, obs...]. Called once per run. */
     int32_t (*reset)(void *user, float *obs, lp_error *err);
-    /* Apply actions [num_envs] (each in 0 .. num_actions-1) to every
-     * environment, fill `out`, reset the environments whose episode ended. */
+    /* Apply actions [num_envs] (each in 0 .. num_actions-1; MULTI_DISCRETE:
+     * [num_envs, action_dims], component k in 0 .. action_nvec[k]-1) to
+     * every environment, fill `out`, reset the environments whose episode
+     * ended. A BOX environment sets step_box instead. */
     int32_t (*step)(void *user, const int32_t *actions, const lp_env_step_out *out, lp_error *err);
     /* Optional: a teacher's view of the current observations obs
      * [num_envs, obs...]. Fill what is not NULL: actions [num_envs],
@@ -826,6 +828,19 @@ typedef struct lp_env {
     size_t (*snapshot_size)(void *user);
     int32_t (*snapshot)(void *user, void *buf, size_t size, lp_error *err);
     int32_t (*restore)(void *user, const void *buf, size_t size, lp_error *err);
+    /* The action space; lp_env_init sets DISCRETE (num_actions). `open` may
+     * set all of these. The arrays are program-owned and must stay valid
+     * until lp_train_run returns. */
+    int32_t action_space;       /* lp_action_space */
+    int32_t action_dims;        /* MULTI_DISCRETE: components; BOX: dimensions */
+    const int64_t *action_nvec; /* MULTI_DISCRETE: action_dims counts (each >= 1) */
+    const float *action_low;    /* BOX: action_dims bounds (-INFINITY allowed) */
+    const float *action_high;   /* BOX: action_dims bounds (INFINITY allowed) */
+    /* BOX: apply actions [num_envs, action_dims], the policy's samples
+     * clipped to [action_low, action_high] (the buffer keeps the samples);
+     * otherwise as step. */
+    int32_t (*step_box)(void *user, const float *actions, const lp_env_step_out *out,
+                        lp_error *err);
 } lp_env;
 
 /* Zero `env` and set struct_size. */
