@@ -44,6 +44,19 @@ static void type_string(int32_t dtype, int32_t rank, const int64_t *shape, char 
     (void)dtype;
 }
 
+/* The names of a ", "-separated list, as JSON strings. */
+static void json_name_list(lp__json *j, const char *r) {
+    while (*r != '\0') {
+        size_t n = strcspn(r, ",");
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)n, r);
+        lp__json_string(j, name);
+        r += n;
+        while (*r == ',' || *r == ' ')
+            r++;
+    }
+}
+
 static void check_json(const lp_session *s) {
     lp__json j;
     lp__json_init(&j, stdout);
@@ -83,17 +96,13 @@ static void check_json(const lp_session *s) {
                            (f->write_phase & LP_PHASE_TRAIN) ? "train" : "rollout");
         lp__json_key(&j, "readers");
         lp__json_array_begin(&j);
-        const char *r = f->readers;
-        while (*r != '\0') {
-            size_t n = strcspn(r, ",");
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)n, r);
-            lp__json_string(&j, name);
-            r += n;
-            while (*r == ',' || *r == ' ')
-                r++;
-        }
+        json_name_list(&j, f->readers);
         lp__json_array_end(&j);
+        lp__json_key(&j, "updaters");
+        lp__json_array_begin(&j);
+        json_name_list(&j, f->updaters);
+        lp__json_array_end(&j);
+        lp__json_kv_string(&j, "chain", f->chain);
         lp__json_kv_int(&j, "offset", (int64_t)f->offset);
         lp__json_kv_int(&j, "bytes", (int64_t)f->bytes);
         lp__json_object_end(&j);
@@ -157,6 +166,13 @@ static int check_text(const lp_session *s) {
     if (rc == 0)
         lp__table_print(&t, stdout, "  ");
     lp__table_free(&t);
+
+    /* Each field's chain: who acts on it, in order. */
+    printf("\nfield chains (writer -> updaters -> readers, in the order they act):\n");
+    for (size_t i = 0; i < lp_session_field_count(s); i++) {
+        const lp_field_info *f = lp_session_field_at(s, i);
+        printf("  %s: %s\n", f->name, f->chain);
+    }
 
     printf("\nmodel outputs (per sample; [minibatch rows, horizon] prepended):\n");
     lp__table_init(&t, 3);

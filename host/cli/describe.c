@@ -41,7 +41,8 @@ static void lp__default_string(const lp_param_spec *p, char *buf, size_t size) {
     }
 }
 
-/* The allowed values as text: "[lo, hi]", ">= lo", "<= hi", "a|b|c" or "-". */
+/* The allowed values as text: an interval ("[lo, hi]", "(lo, inf)", ...),
+ * "a|b|c" or "-". */
 static void lp__range_string(const lp_param_spec *p, char *buf, size_t size) {
     char lo[64], hi[64];
     snprintf(buf, size, "-");
@@ -58,12 +59,12 @@ static void lp__range_string(const lp_param_spec *p, char *buf, size_t size) {
     lp__format_double(p->max, hi, sizeof hi);
     int has_min = (p->flags & LP_PARAM_HAS_MIN) != 0;
     int has_max = (p->flags & LP_PARAM_HAS_MAX) != 0;
-    if (has_min && has_max)
-        snprintf(buf, size, "[%s, %s]", lo, hi);
-    else if (has_min)
-        snprintf(buf, size, ">= %s", lo);
-    else if (has_max)
-        snprintf(buf, size, "<= %s", hi);
+    if (!has_min && !has_max)
+        return;
+    /* An interval: "[0, 1]", "[0, 1)", "(1, inf)", "(-inf, 0]". */
+    snprintf(buf, size, "%c%s, %s%c", has_min && !(p->flags & LP_PARAM_MIN_EXCLUSIVE) ? '[' : '(',
+             has_min ? lo : "-inf", has_max ? hi : "inf",
+             has_max && !(p->flags & LP_PARAM_MAX_EXCLUSIVE) ? ']' : ')');
 }
 
 static void lp__json_param_default(lp__json *j, const lp_param_spec *p) {
@@ -113,6 +114,20 @@ static void lp__json_params(lp__json *j, const lp_loss_desc *desc) {
             lp__json_double(j, p.max);
         else
             lp__json_null(j);
+        lp__json_kv_bool(j, "min_exclusive",
+                         numeric && (p.flags & LP_PARAM_HAS_MIN) &&
+                             (p.flags & LP_PARAM_MIN_EXCLUSIVE));
+        lp__json_kv_bool(j, "max_exclusive",
+                         numeric && (p.flags & LP_PARAM_HAS_MAX) &&
+                             (p.flags & LP_PARAM_MAX_EXCLUSIVE));
+        if (numeric && (p.flags & (LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX))) {
+            char range[160];
+            lp__range_string(&p, range, sizeof range);
+            lp__json_kv_string(j, "range", range);
+        } else {
+            lp__json_key(j, "range");
+            lp__json_null(j);
+        }
         lp__json_key(j, "choices");
         if (p.type == LP_PARAM_ENUM && p.choices != NULL) {
             lp__json_array_begin(j);
@@ -172,6 +187,8 @@ static void lp__json_fields(lp__json *j, const lp_loss_desc *desc) {
             lp__json_string(j, "read");
         if (f.access & LP_FIELD_WRITE)
             lp__json_string(j, "write");
+        if (f.access & LP_FIELD_UPDATE)
+            lp__json_string(j, "update");
         lp__json_array_end(j);
         lp__json_kv_bool(j, "optional", (f.access & LP_FIELD_OPTIONAL) != 0);
         lp__json_key(j, "phases");

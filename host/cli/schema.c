@@ -39,6 +39,8 @@ void lp__access_string(uint32_t access, char *buf, size_t size) {
         lp__append_word(buf, size, "read");
     if (access & LP_FIELD_WRITE)
         lp__append_word(buf, size, "write");
+    if (access & LP_FIELD_UPDATE)
+        lp__append_word(buf, size, "update");
     if (access & LP_FIELD_OPTIONAL)
         lp__append_word(buf, size, "optional");
     if (buf[0] == '\0')

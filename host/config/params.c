@@ -118,24 +118,29 @@ static void fmt_bound(char *buf, size_t n, int32_t type, double v) {
     }
 }
 
-/* "in [min, max]", ">= min" or "<= max". */
+/* "in [min, max]", "in (min, max)", ">= min", "> min", "<= max" or "< max". */
 static void fmt_range(char *buf, size_t n, const lp_param_spec *s) {
     char lo[64], hi[64];
     fmt_bound(lo, sizeof lo, s->type, s->min);
     fmt_bound(hi, sizeof hi, s->type, s->max);
     int has_min = (s->flags & LP_PARAM_HAS_MIN) != 0, has_max = (s->flags & LP_PARAM_HAS_MAX) != 0;
+    int min_ex = (s->flags & LP_PARAM_MIN_EXCLUSIVE) != 0;
+    int max_ex = (s->flags & LP_PARAM_MAX_EXCLUSIVE) != 0;
     if (has_min && has_max)
-        snprintf(buf, n, "in [%s, %s]", lo, hi);
+        snprintf(buf, n, "in %c%s, %s%c", min_ex ? '(' : '[', lo, hi, max_ex ? ')' : ']');
     else if (has_min)
-        snprintf(buf, n, ">= %s", lo);
+        snprintf(buf, n, "%s %s", min_ex ? ">" : ">=", lo);
     else
-        snprintf(buf, n, "<= %s", hi);
+        snprintf(buf, n, "%s %s", max_ex ? "<" : "<=", hi);
 }
 
+/* The loader accepts the EXCLUSIVE bits only beside HAS_MIN / HAS_MAX. */
 static int in_range(const lp_param_spec *s, double v) {
-    if ((s->flags & LP_PARAM_HAS_MIN) && v < s->min)
+    if ((s->flags & LP_PARAM_HAS_MIN) &&
+        ((s->flags & LP_PARAM_MIN_EXCLUSIVE) ? v <= s->min : v < s->min))
         return 0;
-    if ((s->flags & LP_PARAM_HAS_MAX) && v > s->max)
+    if ((s->flags & LP_PARAM_HAS_MAX) &&
+        ((s->flags & LP_PARAM_MAX_EXCLUSIVE) ? v >= s->max : v > s->max))
         return 0;
     return 1;
 }

@@ -248,10 +248,16 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
             why = "its dtype is unknown";
         else if (f.rank < 0 || f.rank > LP_MAX_RANK)
             why = "its rank is not in 0..8";
-        else if ((f.access & (LP_FIELD_READ | LP_FIELD_WRITE)) == 0)
-            why = "its access is neither read nor write";
-        else if ((f.access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL)) != 0)
+        else if ((f.access & (LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_UPDATE)) == 0)
+            why = "its access is neither read, write nor update";
+        else if ((f.access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL |
+                                         LP_FIELD_UPDATE)) != 0)
             why = "its access has unknown flags";
+        else if ((f.access & LP_FIELD_UPDATE) && in->info->abi_minor < 1)
+            why = "LP_FIELD_UPDATE was added in ABI 1.1 and the plugin was built against 1.0 "
+                  "(rebuild it against lossplug/abi.h 1.1)";
+        else if ((f.access & LP_FIELD_UPDATE) && f.access != LP_FIELD_UPDATE)
+            why = "LP_FIELD_UPDATE is combined with READ, WRITE or OPTIONAL (declare it alone)";
         else if ((f.phase & (LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) == 0 ||
                  (f.phase & ~(uint32_t)(LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) != 0)
             why = "its phase is not rollout and/or train";

@@ -45,6 +45,26 @@ static int32_t bad_session(lp_error *err, const char *fn) {
         }                                                                                          \
     } while (0)
 
+/* RUN_HOOKS for a hook that sees batch `b` (a pointer) in `phase`: with
+ * check_fields on, its read-only fields are checked around each call. Off,
+ * the cost is one test per call. */
+#define RUN_BATCH_HOOKS(s, on, hook, name, err, phase, ctx, b)                                     \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < (s)->inst_count; i_++) {                                          \
+            lp__inst *in_ = &(s)->insts[i_];                                                       \
+            if (!(on) || in_->loss.hook == NULL)                                                   \
+                continue;                                                                          \
+            if ((s)->opt.check_fields)                                                             \
+                lp__fcheck_before(in_, phase, b);                                                  \
+            lp__hook_begin(in_);                                                                   \
+            int32_t rc_ = in_->loss.hook(&in_->loss, ctx, b);                                      \
+            if (rc_ != LP_OK)                                                                      \
+                return lp__hook_result(in_, name, rc_, err);                                       \
+            if ((s)->opt.check_fields && (rc_ = lp__fcheck_after(in_, phase, b, name, err)) != 0)  \
+                return rc_;                                                                        \
+        }                                                                                          \
+    } while (0)
+
 int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_epoch_start");
@@ -83,7 +103,8 @@ int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err) {
     lp_ctx ctx;
     make_ctx(s, &ctx);
     ctx.step = (int32_t)t;
-    RUN_HOOKS(s, in_->rollout_on, rollout_step, "rollout_step", err, &ctx, &s->step_batch);
+    RUN_BATCH_HOOKS(s, in_->rollout_on, rollout_step, "rollout_step", err, LP_PHASE_ROLLOUT, &ctx,
+                    &s->step_batch);
     s->env_steps += s->env.segments * s->opt.replicas;
     return LP_OK;
 }
@@ -107,7 +128,8 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     lp_ctx ctx;
     make_ctx(s, &ctx);
     ctx.minibatch_count = (int32_t)s->plan.minibatches;
-    RUN_HOOKS(s, in_->train_on, train_start, "train_start", err, &ctx, &s->all_batch);
+    RUN_BATCH_HOOKS(s, in_->train_on, train_start, "train_start", err, LP_PHASE_TRAIN, &ctx,
+                    &s->all_batch);
 
     const lp__inst *stopper = NULL;
     s->train_stopper = NULL;
@@ -121,8 +143,8 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
         ctx.minibatch = 0;
         if (s->plan.shuffle)
             lp__permutation(s->perm, s->perm_count, s->plan.seed, s->epoch, ue);
-        RUN_HOOKS(s, in_->train_on, update_epoch_start, "update_epoch_start", err, &ctx,
-                  &s->all_batch);
+        RUN_BATCH_HOOKS(s, in_->train_on, update_epoch_start, "update_epoch_start", err,
+                        LP_PHASE_TRAIN, &ctx, &s->all_batch);
         for (int64_t k = 0; k < s->plan.minibatches && stopper == NULL && !s->program_stop; k++) {
             ctx.minibatch = (int32_t)k;
             lp__buffer_minibatch(s, k);
@@ -140,10 +162,17 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
                 lp_train_result res;
                 memset(&res, 0, sizeof res);
                 res.struct_size = sizeof res;
+                if (s->opt.check_fields)
+                    lp__fcheck_before(in, LP_PHASE_TRAIN, &s->mb_batch);
                 lp__hook_begin(in);
                 s->train_inst = in; /* the model extension's forward is open to it */
                 rc = in->loss.train(&in->loss, &ctx, &s->mb_batch, (float)in->cfg->weight, &res);
                 s->train_inst = NULL;
+                if (rc == LP_OK && s->opt.check_fields) {
+                    rc = lp__fcheck_after(in, LP_PHASE_TRAIN, &s->mb_batch, "train", err);
+                    if (rc != LP_OK)
+                        return rc;
+                }
                 /* The guard: nothing non-finite goes on to the model. A
                  * hook's own LP_ENUMERIC counts as such a minibatch. */
                 if (rc == LP_OK)

@@ -248,6 +248,8 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
     if (rc == LP_OK)
         rc = lp__instances_attach(s, err);
     if (rc == LP_OK)
+        rc = lp__fcheck_open(s, err);
+    if (rc == LP_OK)
         rc = lp__stat_add(s, NULL, "total_loss", &s->total_stat, err);
     if (rc == LP_OK && s->plan.nonfinite == LP_NONFINITE_SKIP)
         rc = lp__stat_add(s, NULL, "nonfinite_skips", &s->skip_stat, err);
@@ -286,6 +288,7 @@ int32_t lp_session_open_string(const char *yaml, size_t len, const char *name,
 void lp_session_close(lp_session *s) {
     if (s == NULL)
         return;
+    lp__fcheck_free(s);
     lp__instances_destroy(s);
     lp_registry_close(s->reg);
     lp__buffer_free(s);

@@ -14,6 +14,8 @@
  *   model_ext.c the host extension "lossplug.model/1": auxiliary model
  *               passes on a loss's own batches
  *   guard.c     the non-finite guard between the train hooks and the model
+ *   field_check.c  the debug check that a hook leaves its read-only fields
+ *               unchanged (lp_session_options.check_fields)
  * Nothing here is API; every non-static name is lp__*.
  */
 #ifndef LP_SESSION_IMPL_H
@@ -69,6 +71,12 @@ typedef struct lp__inst {
     char errmsg[LP_ERROR_MAX]; /* last host->error of the running hook */
     int has_err;
     int svc_oom; /* a host service ran out of memory during the running hook */
+    /* lp_session_options.check_fields (field_check.c): the handles of the
+     * fields this instance only reads, per phase (0 rollout, 1 train), and
+     * their checksums before the running hook. NULL when the check is off. */
+    int32_t *ro_fields[2];
+    uint32_t ro_count[2];
+    uint64_t *ro_sums;
 } lp__inst;
 
 /* One field of the merged spec. */
@@ -76,6 +84,8 @@ typedef struct lp__mfield {
     lp_field_info info; /* name, writer, readers point at the strings below */
     char *name;
     char *readers;
+    char *updaters;        /* ", "-joined, config order */
+    char *chain;           /* writer -> updaters -> readers, with phases */
     int32_t writer;        /* -1 the program, >= 0 an instance, -2 nobody */
     int train_written;     /* written in the train phase by an instance: scattered back */
     int64_t step_elems;    /* elements per step */
@@ -281,5 +291,19 @@ int32_t lp__guard_check(lp_session *s, const lp__inst *in, double loss, const lp
 
 /* ---- persist.c ---- */
 void lp__states_free(lp_session *s);
+
+/* ---- field_check.c ---- */
+/* With lp_session_options.check_fields: list each instance's read-only
+ * fields per phase (after the merge). Allocates nothing when the option is
+ * off. */
+int32_t lp__fcheck_open(lp_session *s, lp_error *err);
+void lp__fcheck_free(lp_session *s);
+/* Around a hook of `in` that sees `b` in phase `phase` (LP_PHASE_*): the
+ * checksums of its read-only fields before, and after: LP_EPLUGIN naming
+ * the instance, the hook and the field when one changed. Call only when
+ * s->opt.check_fields is set. */
+void lp__fcheck_before(lp__inst *in, uint32_t phase, const lp_batch *b);
+int32_t lp__fcheck_after(lp__inst *in, uint32_t phase, const lp_batch *b, const char *hook,
+                         lp_error *err);
 
 #endif

@@ -20,6 +20,8 @@ typedef struct mtmp {
     uint32_t write_phase;
     who reader; /* first non-optional reader; reader.inst == -2: none */
     uint32_t read_phase;
+    who updater;            /* first updater; updater.inst == -2: none */
+    uint32_t update_phases; /* union of the updaters' phases */
 } mtmp;
 
 static const char *phase_text(uint32_t phase) {
@@ -86,6 +88,7 @@ static int32_t merge_one(lp_session *s, mtmp *tmp, size_t *n, who w, lp_error *e
         tmp[i].type_from = w;
         tmp[i].writer.inst = -2;
         tmp[i].reader.inst = -2;
+        tmp[i].updater.inst = -2;
     } else {
         const lp__fdecl *first = decl_of(s, tmp[i].type_from);
         if (!same_type(first, d)) {
@@ -114,12 +117,134 @@ static int32_t merge_one(lp_session *s, mtmp *tmp, size_t *n, who w, lp_error *e
         tmp[i].writer = w;
         tmp[i].write_phase = d->phase;
     }
+    if (d->access & LP_FIELD_UPDATE) {
+        if (tmp[i].updater.inst == -2)
+            tmp[i].updater = w;
+        tmp[i].update_phases |= d->phase;
+    }
     if ((d->access & LP_FIELD_READ) && !(d->access & LP_FIELD_OPTIONAL) &&
         tmp[i].reader.inst == -2) {
         tmp[i].reader = w;
         tmp[i].read_phase = d->phase;
     }
     return LP_OK;
+}
+
+/* ---- the chain of a field: writer, updaters (config order), readers ---- */
+
+/* Position in a field's chain: 0 writer, 1 updater, 2 reader. */
+static int chain_rank(uint32_t access) {
+    return (access & LP_FIELD_WRITE) ? 0 : (access & LP_FIELD_UPDATE) ? 1 : 2;
+}
+
+/* The first phase a declaration acts in: rollout (1) comes before train (2). */
+static uint32_t first_phase(uint32_t phase) {
+    return (phase & LP_PHASE_ROLLOUT) ? LP_PHASE_ROLLOUT : LP_PHASE_TRAIN;
+}
+
+/* What a declaration does to a field, for messages. */
+static const char *chain_verb(uint32_t access) {
+    return (access & LP_FIELD_WRITE) ? "writes" : (access & LP_FIELD_UPDATE) ? "updates" : "reads";
+}
+
+/* Hooks run in config order within a phase, and the rollout phase before the
+ * train phase. A field's chain (writer, then updaters, then readers) must
+ * follow that order: an instance later in the chain is listed later in the
+ * config and does not act in an earlier phase than one before it in the
+ * chain, so that every reader sees every update and every update sees the
+ * written value. The program writes at rollout before any hook. */
+static int32_t check_chain(const lp_session *s, const char *name, lp_error *err) {
+    for (size_t i = 0; i < s->inst_count; i++) {
+        const lp__inst *a = &s->insts[i];
+        for (uint32_t k = 0; k < a->field_count; k++) {
+            const lp__fdecl *da = &a->fields[k];
+            if (strcmp(da->name, name) != 0 || chain_rank(da->access) == 2)
+                continue;
+            for (size_t j = 0; j < s->inst_count; j++) {
+                if (j == i)
+                    continue;
+                const lp__inst *b = &s->insts[j];
+                for (uint32_t m = 0; m < b->field_count; m++) {
+                    const lp__fdecl *db = &b->fields[m];
+                    /* a comes before b in the chain; of two updaters, the one
+                     * listed first. */
+                    if (strcmp(db->name, name) != 0 || chain_rank(db->access) == 0 ||
+                        (chain_rank(db->access) == 1 && chain_rank(da->access) == 1 && j < i))
+                        continue;
+                    char ta[512], tb[512];
+                    who_text(s, (who){(int32_t)i, k}, ta, sizeof ta);
+                    who_text(s, (who){(int32_t)j, m}, tb, sizeof tb);
+                    if (j < i)
+                        return lp__seterr(
+                            err, LP_ESPEC,
+                            "%s: field '%s': %s %s it (%s phase) but is listed before %s, which "
+                            "%s it (%s phase); hooks run in config order and a field's chain is "
+                            "its writer, then its updaters, then its readers: move '%s' above "
+                            "'%s' in the losses list (or '%s' below '%s')",
+                            b->pos_text, name, tb, chain_verb(db->access), phase_text(db->phase),
+                            ta, chain_verb(da->access), phase_text(da->phase), a->cfg->name,
+                            b->cfg->name, b->cfg->name, a->cfg->name);
+                    if (first_phase(db->phase) < first_phase(da->phase))
+                        return lp__seterr(
+                            err, LP_ESPEC,
+                            "%s: field '%s': %s %s it in the rollout phase, before %s %s it (train "
+                            "phase only): the rollout phase runs first, so it would never see "
+                            "that; make both act in the same phase (or drop the rollout access)",
+                            b->pos_text, name, tb, chain_verb(db->access), ta,
+                            chain_verb(da->access));
+                }
+            }
+        }
+    }
+    return LP_OK;
+}
+
+/* Append "NAME (PHASE[, update])" to the chain text. */
+static size_t chain_add(char *out, size_t len, size_t cap, const char *who_name, uint32_t phase,
+                        uint32_t access) {
+    int n = snprintf(out ? out + len : NULL, out ? cap - len : 0, "%s%s (%s%s%s)",
+                     len > 0 ? " -> " : "", who_name, phase_text(phase),
+                     (access & LP_FIELD_UPDATE) ? ", update" : "",
+                     (access & LP_FIELD_OPTIONAL) ? ", optional" : "");
+    return len + (size_t)(n > 0 ? n : 0);
+}
+
+/* "program (rollout) -> rn (rollout, update) -> gae (train)": the field's
+ * chain in the order its parties act; malloc'ed, NULL when out of memory.
+ * (`updaters` receives the ", "-joined updater names, malloc'ed.) */
+static char *chain_of(const lp_session *s, const char *name, const char *writer,
+                      uint32_t write_phase, char **updaters) {
+    char *out = NULL, *up = NULL;
+    size_t cap = 0, ucap = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t len = chain_add(out, 0, cap, writer, write_phase, 0), ulen = 0;
+        for (int rank = 1; rank <= 2; rank++)
+            for (size_t i = 0; i < s->inst_count; i++)
+                for (uint32_t k = 0; k < s->insts[i].field_count; k++) {
+                    const lp__fdecl *d = &s->insts[i].fields[k];
+                    if (strcmp(d->name, name) != 0 || chain_rank(d->access) != rank)
+                        continue;
+                    len = chain_add(out, len, cap, s->insts[i].cfg->name, d->phase, d->access);
+                    if (rank == 1) {
+                        int n = snprintf(up ? up + ulen : NULL, up ? ucap - ulen : 0, "%s%s",
+                                         ulen > 0 ? ", " : "", s->insts[i].cfg->name);
+                        ulen += (size_t)(n > 0 ? n : 0);
+                    }
+                }
+        if (pass == 0) {
+            cap = len + 1;
+            ucap = ulen + 1;
+            out = malloc(cap);
+            up = calloc(1, ucap);
+            if (out == NULL || up == NULL) {
+                free(out);
+                free(up);
+                return NULL;
+            }
+        }
+    }
+    *updaters = up;
+    return out;
 }
 
 /* ", "-joined names of the instances that read field `name`. */
@@ -204,6 +329,22 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
                         "a loss that writes it",
                         in->pos_text, s->fields[i].name, a, phase_text(tmp[i].read_phase));
     }
+    /* Updates of a field nobody writes. */
+    for (size_t i = 0; rc == LP_OK && i < n; i++) {
+        if (tmp[i].writer.inst != -2 || tmp[i].updater.inst == -2)
+            continue;
+        const lp__inst *in = &s->insts[tmp[i].updater.inst];
+        char a[512];
+        who_text(s, tmp[i].updater, a, sizeof a);
+        rc = lp__seterr(err, LP_ESPEC,
+                        "%s: field '%s' is updated by %s, but nobody writes it: an update "
+                        "rewrites a value another party wrote; declare '%s' in program.fields "
+                        "(the program writes it at rollout) or add a loss that writes it",
+                        in->pos_text, s->fields[i].name, a, s->fields[i].name);
+    }
+    for (size_t i = 0; rc == LP_OK && i < n; i++)
+        if (tmp[i].updater.inst != -2)
+            rc = check_chain(s, s->fields[i].name, err);
     if (rc == LP_OK)
         rc = check_outputs(s, err);
     size_t kept = 0;
@@ -215,9 +356,13 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         lp__mfield f = s->fields[i];
         const lp__fdecl *d = decl_of(s, tmp[i].type_from);
         f.writer = tmp[i].writer.inst;
-        f.train_written = f.writer >= 0 && (tmp[i].write_phase & LP_PHASE_TRAIN);
+        /* A train-phase update of a minibatch is scattered back too. */
+        f.train_written = (f.writer >= 0 && (tmp[i].write_phase & LP_PHASE_TRAIN)) ||
+                          (tmp[i].update_phases & LP_PHASE_TRAIN);
         f.readers = readers_of(s, f.name);
-        if (f.readers == NULL) {
+        const char *wname = f.writer >= 0 ? s->insts[f.writer].cfg->name : "program";
+        f.chain = f.readers ? chain_of(s, f.name, wname, tmp[i].write_phase, &f.updaters) : NULL;
+        if (f.readers == NULL || f.chain == NULL) {
             s->fields[kept++] = f;
             rc = lp__seterr(err, LP_ENOMEM, "lp_session_open: out of memory");
             for (size_t j = i + 1; j < n; j++)
@@ -230,6 +375,8 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         memcpy(f.info.shape, d->shape, sizeof f.info.shape);
         f.info.writer = f.writer >= 0 ? s->insts[f.writer].cfg->name : "program";
         f.info.readers = f.readers;
+        f.info.updaters = f.updaters;
+        f.info.chain = f.chain;
         f.info.write_phase = tmp[i].write_phase;
         s->fields[kept++] = f;
     }
@@ -245,6 +392,8 @@ void lp__spec_free(lp_session *s) {
     for (size_t i = 0; i < s->field_count; i++) {
         free(s->fields[i].name);
         free(s->fields[i].readers);
+        free(s->fields[i].updaters);
+        free(s->fields[i].chain);
     }
     free(s->fields);
     s->fields = NULL;

@@ -133,9 +133,12 @@ typedef struct lp__desc_copy {
     lp_field_spec *fields; /* owned */
 } lp__desc_copy;
 
-/* Validate `raw` and copy it into `out`. LP_OK; LP_ENOMEM; or LP_EABI /
- * LP_EPLUGIN with a reason in `why` (then `out` holds nothing). */
-int32_t lp__desc_copy_make(const lp_loss_desc *raw, lp__desc_copy *out, char *why, size_t why_len);
+/* Validate `raw` (from a plugin of ABI minor `minor`) and copy it into
+ * `out`. LP_OK; LP_ENOMEM; or LP_EABI / LP_EPLUGIN with a reason in `why`
+ * (then `out` holds nothing). A 1.0 plugin's exclusive-bound bits are
+ * cleared; its LP_FIELD_UPDATE is refused. */
+int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_copy *out, char *why,
+                           size_t why_len);
 void lp__desc_copy_free(lp__desc_copy *c);
 
 /* ---- discover.c: search roots and directory scans ----------------------- */

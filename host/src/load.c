@@ -168,7 +168,7 @@ static int32_t lp__loss_add(lp_registry *reg, lp__plugin *p, uint32_t index, uin
     l = calloc(1, sizeof *l);
     if (l == NULL)
         return LP_ENOMEM;
-    rc = lp__desc_copy_make(raw, &l->copy, why, sizeof why);
+    rc = lp__desc_copy_make(raw, p->entry.abi_minor, &l->copy, why, sizeof why);
     if (rc == LP_ENOMEM)
         goto fail;
     if (rc != LP_OK) {

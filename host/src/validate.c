@@ -130,8 +130,20 @@ static int lp__param_range_ok(const lp_param_spec *p, double def, int check_def,
         snprintf(why, why_len, "min or max is NaN");
         return 0;
     }
+    int min_ex = (p->flags & LP_PARAM_MIN_EXCLUSIVE) != 0;
+    int max_ex = (p->flags & LP_PARAM_MAX_EXCLUSIVE) != 0;
+    if ((min_ex && !has_min) || (max_ex && !has_max)) {
+        snprintf(why, why_len, "LP_PARAM_%s_EXCLUSIVE without LP_PARAM_HAS_%s: set both or neither",
+                 min_ex && !has_min ? "MIN" : "MAX", min_ex && !has_min ? "MIN" : "MAX");
+        return 0;
+    }
     if (has_min && has_max && p->min > p->max) {
         snprintf(why, why_len, "min %g is above max %g", p->min, p->max);
+        return 0;
+    }
+    if (has_min && has_max && p->min == p->max && (min_ex || max_ex)) {
+        snprintf(why, why_len, "min and max are both %g and one is exclusive: no value is allowed",
+                 p->min);
         return 0;
     }
     if (!check_def)
@@ -140,13 +152,15 @@ static int lp__param_range_ok(const lp_param_spec *p, double def, int check_def,
         snprintf(why, why_len, "default %g is not a finite number", def);
         return 0;
     }
-    if ((has_min && def < p->min) || (has_max && def > p->max)) {
+    if ((has_min && (min_ex ? def <= p->min : def < p->min)) ||
+        (has_max && (max_ex ? def >= p->max : def > p->max))) {
         char lo[32] = "-inf", hi[32] = "inf";
         if (has_min)
             snprintf(lo, sizeof lo, "%g", p->min);
         if (has_max)
             snprintf(hi, sizeof hi, "%g", p->max);
-        snprintf(why, why_len, "default %g is outside its range [%s, %s]", def, lo, hi);
+        snprintf(why, why_len, "default %g is outside its range %c%s, %s%c", def,
+                 has_min && !min_ex ? '[' : '(', lo, hi, has_max && !max_ex ? ']' : ')');
         return 0;
     }
     return 1;
@@ -259,8 +273,8 @@ static int32_t lp__params_check(const lp_param_spec *params, uint32_t count, cha
 
 /* ---- fields ------------------------------------------------------------------ */
 
-static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, char *why,
-                                size_t why_len) {
+static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uint32_t minor,
+                                char *why, size_t why_len) {
     for (uint32_t i = 0; i < count; i++) {
         const lp_field_spec *f = &fields[i];
         if (!lp__valid_name(f->name)) {
@@ -289,9 +303,31 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, cha
                      f->name, (int)f->dtype);
             return LP_EPLUGIN;
         }
-        if ((f->access & (LP_FIELD_READ | LP_FIELD_WRITE)) == 0) {
+        if ((f->access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL |
+                                     LP_FIELD_UPDATE)) != 0) {
+            snprintf(why, why_len, "field '%s': access 0x%x has unknown flags", f->name,
+                     (unsigned)f->access);
+            return LP_EPLUGIN;
+        }
+        if ((f->access & LP_FIELD_UPDATE) && minor < 1) {
             snprintf(why, why_len,
-                     "field '%s': access has neither LP_FIELD_READ nor LP_FIELD_WRITE", f->name);
+                     "field '%s': LP_FIELD_UPDATE was added in ABI 1.1, but the plugin says it "
+                     "was built against ABI 1.%u: rebuild it against lossplug/abi.h 1.1",
+                     f->name, (unsigned)minor);
+            return LP_EPLUGIN;
+        }
+        if ((f->access & LP_FIELD_UPDATE) && f->access != LP_FIELD_UPDATE) {
+            snprintf(why, why_len,
+                     "field '%s': LP_FIELD_UPDATE is combined with READ, WRITE or OPTIONAL; an "
+                     "update already reads and writes: declare LP_FIELD_UPDATE alone",
+                     f->name);
+            return LP_EPLUGIN;
+        }
+        if ((f->access & (LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_UPDATE)) == 0) {
+            snprintf(why, why_len,
+                     "field '%s': access has none of LP_FIELD_READ, LP_FIELD_WRITE, "
+                     "LP_FIELD_UPDATE",
+                     f->name);
             return LP_EPLUGIN;
         }
         if ((f->phase & (LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) == 0) {
@@ -380,7 +416,8 @@ static int32_t lp__desc_check(const lp_loss_desc *d, char *why, size_t why_len) 
     return LP_OK;
 }
 
-int32_t lp__desc_copy_make(const lp_loss_desc *raw, lp__desc_copy *out, char *why, size_t why_len) {
+int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_copy *out, char *why,
+                           size_t why_len) {
     int32_t rc;
     memset(out, 0, sizeof *out);
     if (raw->struct_size < LP__DESC_V1) {
@@ -403,6 +440,14 @@ int32_t lp__desc_copy_make(const lp_loss_desc *raw, lp__desc_copy *out, char *wh
         if (rc != LP_OK)
             goto fail;
         out->params = copy;
+        /* The exclusive-bound bits were added in 1.1. A 1.0 plugin that sets
+         * them set bits 1.0 gave no meaning (its host checked inclusively and
+         * loaded it): they are ignored, so that it loads and behaves as
+         * before. */
+        if (minor < 1)
+            for (uint32_t i = 0; i < out->desc.param_count; i++)
+                out->params[i].flags &=
+                    ~(uint32_t)(LP_PARAM_MIN_EXCLUSIVE | LP_PARAM_MAX_EXCLUSIVE);
         rc = lp__params_check(out->params, out->desc.param_count, why, why_len);
         if (rc != LP_OK)
             goto fail;
@@ -415,7 +460,7 @@ int32_t lp__desc_copy_make(const lp_loss_desc *raw, lp__desc_copy *out, char *wh
         if (rc != LP_OK)
             goto fail;
         out->fields = copy;
-        rc = lp__fields_check(out->fields, out->desc.field_count, why, why_len);
+        rc = lp__fields_check(out->fields, out->desc.field_count, minor, why, why_len);
         if (rc != LP_OK)
             goto fail;
     }

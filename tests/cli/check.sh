@@ -98,6 +98,55 @@ sys.exit(0 if peak_kb < 400 * 1024 else 1)
 PY
 fi
 
+# Field updates (ABI 1.1): reward_norm rewrites 'rewards' at rollout, before
+# gae reads it. Listed before gae, check shows the chain; listed after, the
+# config is refused naming both instances and their lines.
+{
+    sed -n '1,7p' "$lp_tmp/good.yaml"
+    echo "  - {name: rn, plugin: reward_norm, params: {gamma: 0.9}}"
+    sed -n '8,$p' "$lp_tmp/good.yaml"
+} >"$lp_tmp/rn.yaml"
+run_lp $only check "$lp_tmp/rn.yaml"
+expect_rc 0 "check reward_norm before gae"
+expect_out "field chains (writer -> updaters -> readers, in the order they act):" "chain"
+expect_out "  rewards: program (rollout) -> rn (rollout, update) -> adv (train)" "chain"
+expect_out "  dones: program (rollout) -> rn (rollout) -> adv (train)" "chain"
+run_lp $only --json check "$lp_tmp/rn.yaml"
+expect_rc 0 "check --json reward_norm"
+expect_json "[(f['updaters'], f['chain']) for f in d['fields'] if f['name'] == 'rewards'] == [(['rn'], 'program (rollout) -> rn (rollout, update) -> adv (train)')] and all(f['updaters'] == [] for f in d['fields'] if f['name'] != 'rewards')"
+{
+    cat "$lp_tmp/good.yaml"
+    echo "  - {name: rn, plugin: reward_norm}"
+} >"$lp_tmp/rn_late.yaml"
+run_lp $only check "$lp_tmp/rn_late.yaml"
+expect_rc 1 "check reward_norm after gae"
+expect_err "lossplug: error: $lp_tmp/rn_late.yaml:8:5: field 'rewards': instance 'adv' (plugin gae, $lp_tmp/rn_late.yaml:8:5) reads it (train phase) but is listed before instance 'rn' (plugin reward_norm, $lp_tmp/rn_late.yaml:11:5), which updates it (rollout phase);" "reward_norm after gae"
+expect_err "move 'rn' above 'adv' in the losses list" "reward_norm after gae"
+expect_err_format "reward_norm after gae"
+# An update of a field nobody writes.
+sed 's/ rewards: f32,//; s/{name: adv, plugin: gae}/{name: rn, plugin: reward_norm}/' "$lp_tmp/good.yaml" |
+    grep -v "plugin: ppo\|plugin: value" >"$lp_tmp/rn_orphan.yaml"
+run_lp $only check "$lp_tmp/rn_orphan.yaml"
+expect_rc 1 "check an update of a field nobody writes"
+expect_err "$lp_tmp/rn_orphan.yaml:8:5: field 'rewards' is updated by instance 'rn' (plugin reward_norm, $lp_tmp/rn_orphan.yaml:8:5), but nobody writes it" "orphan update"
+
+# Exclusive bounds: describe shows intervals, check enforces them.
+run_lp $only describe reward_norm
+expect_rc 0 "describe reward_norm"
+grep -qE '^  gamma +float +0.99 +\[0, 1\] ' "$out" || { fail "describe: gamma range"; show_last; }
+grep -qE '^  epsilon +float +1e-08 +\(0, 1\] ' "$out" || { fail "describe: epsilon range"; show_last; }
+grep -qE '^  clip +float +10 +\(0, inf\) ' "$out" || { fail "describe: clip range"; show_last; }
+grep -qE '^  rewards +update +rollout ' "$out" || { fail "describe: update access"; show_last; }
+run_lp $only --json describe reward_norm
+expect_json "[(p['name'], p['min'], p['max'], p['min_exclusive'], p['max_exclusive'], p['range']) for p in d['parameters']] == [('gamma', 0, 1, False, False, '[0, 1]'), ('epsilon', 0, 1, True, False, '(0, 1]'), ('clip', 0, None, True, False, '(0, inf)')] and d['fields'][0]['access'] == ['update']"
+sed 's/params: {gamma: 0.9}/params: {clip: 0}/' "$lp_tmp/rn.yaml" >"$lp_tmp/rn_clip.yaml"
+run_lp $only check "$lp_tmp/rn_clip.yaml"
+expect_rc 1 "check clip 0"
+expect_err "lossplug: error: $lp_tmp/rn_clip.yaml:8:52: losses.rn.params.clip = 0 is out of range; use a value > 0" "exclusive min"
+sed 's/params: {gamma: 0.9}/params: {epsilon: 1e-300}/' "$lp_tmp/rn.yaml" >"$lp_tmp/rn_eps.yaml"
+run_lp $only check "$lp_tmp/rn_eps.yaml"
+expect_rc 0 "check epsilon just above its exclusive min"
+
 run_lp $only check
 expect_rc 2 "check without CONFIG"
 run_lp $only check a b

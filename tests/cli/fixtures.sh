@@ -24,6 +24,20 @@ expect_out "fixture_alpha" "good"
 expect_out "fixture_beta" "good"
 [ -s "$err" ] && { fail "good: unexpected stderr"; show_last; }
 
+# ABI 1.0 plugins built against the frozen 1.0 headers (tests/fixtures/abi-1.0).
+run_lp --no-default-paths --plugin-path "$root/abi_1_0" list
+expect_rc 0 "abi_1_0"
+expect_out "fixture_v10_mse" "abi_1_0"
+[ -s "$err" ] && { fail "abi_1_0: unexpected stderr"; show_last; }
+run_lp --no-default-paths --plugin-path "$root/abi_1_0" describe fixture_v10_mse
+expect_out "abi:  1.0" "abi_1_0 describe"
+run_lp --no-default-paths --plugin-path "$root/abi_1_0_bits" list
+expect_rc 1 "abi_1_0_bits"
+expect_err "loss #1 'fixture_v10_update' refused: field 'rewards': LP_FIELD_UPDATE was added in ABI 1.1, but the plugin says it was built against ABI 1.0: rebuild it against lossplug/abi.h 1.1" "abi_1_0_bits"
+expect_out "fixture_v10_bits" "abi_1_0_bits"
+run_lp --no-default-paths --plugin-path "$root/abi_1_0_bits" describe fixture_v10_bits
+grep -qE '^  coef +float +0 +\[0, 1\] ' "$out" || { fail "abi_1_0_bits: the 1.0 bit is ignored"; show_last; }
+
 # case | what its message on stderr must contain
 while IFS='|' read -r case reason; do
     [ -n "$case" ] || continue

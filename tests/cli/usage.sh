@@ -63,7 +63,7 @@ expect_out "file: $plugins/action_supervised.so" "describe"
 
 run_lp --json $only describe action_supervised
 expect_rc 0 "describe --json"
-expect_json "d['id'] == 'action_supervised' and set(d) >= {'version', 'summary', 'file', 'abi', 'parameters', 'fields', 'outputs'} and all(set(p) == {'name', 'type', 'default', 'min', 'max', 'choices', 'required', 'doc'} for p in d['parameters']) and all(set(f) == {'name', 'access', 'optional', 'phases', 'dtype', 'shape', 'doc'} for f in d['fields'])"
+expect_json "d['id'] == 'action_supervised' and set(d) >= {'version', 'summary', 'file', 'abi', 'parameters', 'fields', 'outputs'} and all(set(p) == {'name', 'type', 'default', 'min', 'max', 'min_exclusive', 'max_exclusive', 'range', 'choices', 'required', 'doc'} for p in d['parameters']) and all(set(f) == {'name', 'access', 'optional', 'phases', 'dtype', 'shape', 'doc'} for f in d['fields'])"
 
 # A near miss: exit 1, and the registry's message suggests the right id.
 run_lp $only describe action_supervize

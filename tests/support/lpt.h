@@ -143,6 +143,14 @@ int lpt_log_count(const lpt_inst *in);
 int lpt_violations(const lpt_inst *in);
 const char *lpt_last_violation(const lpt_inst *in);
 
+/* Declared reads that write: around rollout_step, train_start,
+ * update_epoch_start and train, every field the plugin's descriptor declares
+ * LP_FIELD_READ (without WRITE or UPDATE) for that phase, and that the test
+ * added, is checksummed; a change fails the test at once (the plugin, the
+ * instance, the hook and the field on stderr, then abort). soft = 1 records
+ * it as a contract violation instead (for tests of the check itself). */
+void lpt_field_check_soft(lpt_inst *in, int soft);
+
 /* A statistic by key: number of recorded values (-1 when never registered),
  * and the last value and the mean when the pointers are not NULL. */
 int lpt_stat(const lpt_inst *in, const char *key, double *last, double *mean);

@@ -80,6 +80,8 @@ struct lpt_inst {
     int nstats;
     lpt__state states[LPT__SLOTS];
     int nstates;
+    int field_check_soft;         /* lpt_field_check_soft */
+    uint64_t ro_sums[LPT__SLOTS]; /* read-only field checksums before a hook */
     char ext_ids[8][LPT__NAME];
     const void *exts[8];
     int nexts;
@@ -577,6 +579,89 @@ int32_t lpt_create(lpt_inst *in) {
     return LP_OK;
 }
 
+/* ---- declared reads that write ------------------------------------------------ */
+
+/* FNV-1a over the elements of a (possibly strided) view. */
+static uint64_t lpt__view_hash(const lp_tensor *t) {
+    uint64_t h = 1469598103934665603ull;
+    size_t es = lp_dtype_size(t->dtype);
+    if (t->data == NULL || es == 0 || t->rank < 0 || t->rank > LP_MAX_RANK)
+        return h;
+    int64_t numel = 1, idx[LP_MAX_RANK] = {0};
+    for (int32_t d = 0; d < t->rank; d++)
+        numel *= t->shape[d];
+    for (int64_t e = 0; e < numel; e++) {
+        int64_t off = 0;
+        for (int32_t d = 0; d < t->rank; d++)
+            off += idx[d] * t->strides[d];
+        const unsigned char *p = (const unsigned char *)t->data + (size_t)off * es;
+        for (size_t b = 0; b < es; b++)
+            h = (h ^ p[b]) * 1099511628211ull;
+        for (int32_t d = t->rank - 1; d >= 0 && ++idx[d] >= t->shape[d]; d--)
+            idx[d] = 0;
+    }
+    return h;
+}
+
+/* The handle of the k-th declared field when the plugin only reads it in
+ * `phase` and the test added it; else -1. */
+static int32_t lpt__ro_handle(const lpt_inst *in, uint32_t k, uint32_t phase) {
+    const lp_field_spec *f =
+        (const lp_field_spec *)(const void *)((const char *)in->desc->fields +
+                                              (size_t)k * in->desc->fields[0].struct_size);
+    if (!(f->access & LP_FIELD_READ) || (f->access & (LP_FIELD_WRITE | LP_FIELD_UPDATE)) ||
+        !(f->phase & phase) || f->name == NULL)
+        return -1;
+    for (uint32_t h = 0; h < in->nfields; h++)
+        if (strcmp(in->field_names[h], f->name) == 0)
+            return (int32_t)h;
+    return -1;
+}
+
+static void lpt__ro_before(lpt_inst *in, uint32_t phase) {
+    for (uint32_t k = 0; k < in->desc->field_count && k < LPT__SLOTS; k++) {
+        int32_t h = lpt__ro_handle(in, k, phase);
+        if (h >= 0)
+            in->ro_sums[k] = lpt__view_hash(&in->fields[h]);
+    }
+}
+
+static void lpt__ro_after(lpt_inst *in, uint32_t phase, const char *hook) {
+    for (uint32_t k = 0; k < in->desc->field_count && k < LPT__SLOTS; k++) {
+        int32_t h = lpt__ro_handle(in, k, phase);
+        if (h < 0 || lpt__view_hash(&in->fields[h]) == in->ro_sums[k])
+            continue;
+        lpt__violate(&in->sink,
+                     "plugin '%s' (instance '%s'): %s changed field '%s', which it declares "
+                     "read-only (LP_FIELD_READ) in the %s phase",
+                     in->desc->id, in->name, hook, in->field_names[h],
+                     phase == LP_PHASE_ROLLOUT ? "rollout" : "train");
+        if (!in->field_check_soft) {
+            fprintf(stderr, "lpt: FAIL: %s\n", in->sink.last_violation);
+            abort();
+        }
+    }
+}
+
+void lpt_field_check_soft(lpt_inst *in, int soft) {
+    in->field_check_soft = soft;
+}
+
+/* LPT__HOOK with the read-only fields of `phase` checked around the call. */
+#define LPT__RO_HOOK(phase, hook, ...)                                                             \
+    do {                                                                                           \
+        if (in->made == NULL)                                                                      \
+            return LP_EINVAL;                                                                      \
+        if (in->copy.hook == NULL)                                                                 \
+            return LP_OK;                                                                          \
+        int before_ = in->sink.errors;                                                             \
+        lpt__ro_before(in, phase);                                                                 \
+        in->stage = LPT__IN_HOOK;                                                                  \
+        int32_t rc_ = lpt__after(in, #hook, before_, in->copy.hook(&in->copy, __VA_ARGS__));       \
+        lpt__ro_after(in, phase, #hook);                                                           \
+        return rc_;                                                                                \
+    } while (0)
+
 #define LPT__HOOK(hook, ...)                                                                       \
     do {                                                                                           \
         if (in->made == NULL)                                                                      \
@@ -606,13 +691,13 @@ int32_t lpt_rollout_start(lpt_inst *in) {
     LPT__HOOK(rollout_start, &in->ctx);
 }
 int32_t lpt_rollout_step(lpt_inst *in) {
-    LPT__HOOK(rollout_step, &in->ctx, lpt__build(in, 0));
+    LPT__RO_HOOK(LP_PHASE_ROLLOUT, rollout_step, &in->ctx, lpt__build(in, 0));
 }
 int32_t lpt_train_start(lpt_inst *in) {
-    LPT__HOOK(train_start, &in->ctx, lpt__build(in, 0));
+    LPT__RO_HOOK(LP_PHASE_TRAIN, train_start, &in->ctx, lpt__build(in, 0));
 }
 int32_t lpt_update_epoch_start(lpt_inst *in) {
-    LPT__HOOK(update_epoch_start, &in->ctx, lpt__build(in, 0));
+    LPT__RO_HOOK(LP_PHASE_TRAIN, update_epoch_start, &in->ctx, lpt__build(in, 0));
 }
 int32_t lpt_minibatch_end(lpt_inst *in) {
     LPT__HOOK(minibatch_end, &in->ctx);
@@ -633,7 +718,7 @@ int32_t lpt_train(lpt_inst *in, float weight, lp_train_result *out) {
         out = &own;
     memset(out, 0, sizeof *out);
     out->struct_size = sizeof *out;
-    LPT__HOOK(train, &in->ctx, lpt__build(in, 1), weight, out);
+    LPT__RO_HOOK(LP_PHASE_TRAIN, train, &in->ctx, lpt__build(in, 1), weight, out);
 }
 
 const void *lpt_loss_extension(lpt_inst *in, const char *id) {

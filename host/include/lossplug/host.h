@@ -229,6 +229,13 @@ typedef struct lp_session_options {
      * thread; the arrays are session-owned and valid during the call. */
     int32_t (*stats_reduce)(void *user, double *sums, double *counts, size_t count, lp_error *err);
     void *stats_reduce_user;
+    /* 1: a debug check. Around every hook that sees a batch (rollout_step,
+     * train_start, update_epoch_start, train), hash the fields the instance
+     * declared LP_FIELD_READ for that phase and fail the hook (LP_EPLUGIN,
+     * naming instance, hook and field) when one changed: a declared read
+     * that writes. Costs a pass over those fields per hook; 0 (default):
+     * nothing. (Added with ABI 1.1 field updates.) */
+    int check_fields;
 } lp_session_options;
 
 LP_API void lp_session_options_init(lp_session_options *opt);
@@ -267,6 +274,11 @@ typedef struct lp_field_info {
     uint32_t write_phase; /* LP_PHASE_* of the writer */
     uint64_t offset;      /* byte offset in the buffer (64-byte aligned) */
     uint64_t bytes;       /* segments * horizon * per-step bytes */
+    /* Added with ABI 1.1 field updates: */
+    const char *updaters; /* instances that update it (LP_FIELD_UPDATE), ", "-separated,
+                             in config order; "" when none */
+    const char *chain;    /* the order its parties act in, with their phases:
+                             "program (rollout) -> rn (rollout, update) -> gae (train)" */
 } lp_field_info;
 
 LP_API size_t lp_session_field_count(const lp_session *s);

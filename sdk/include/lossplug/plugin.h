@@ -136,6 +136,15 @@ static inline void lp__sdk_once_deinit(lp__sdk_once *o, void (*last_deinit)(void
         .name = (name_), .doc = (doc_), .type = LP_PARAM_INT, .default_int = (def), .min = (lo),   \
         .max = (hi)                                                                                \
     }
+/* Added in 1.1: a float parameter with its bound flags spelled out, for
+ * exclusive or one-sided bounds: `flags_` of LP_PARAM_HAS_MIN,
+ * LP_PARAM_HAS_MAX, LP_PARAM_MIN_EXCLUSIVE, LP_PARAM_MAX_EXCLUSIVE (e.g.
+ * LP_PARAM_HAS_MIN | LP_PARAM_MIN_EXCLUSIVE with lo 0: "(0, inf)"). */
+#define LP_PARAM_FLOAT_RANGE_SPEC(name_, doc_, def, lo, hi, flags_)                                \
+    {                                                                                              \
+        .struct_size = sizeof(lp_param_spec), .flags = (flags_), .name = (name_), .doc = (doc_),   \
+        .type = LP_PARAM_FLOAT, .default_float = (def), .min = (lo), .max = (hi)                   \
+    }
 #define LP_PARAM_BOOL_SPEC(name_, doc_, def)                                                       \
     {                                                                                              \
         .struct_size = sizeof(lp_param_spec), .name = (name_), .doc = (doc_),                      \
