@@ -95,8 +95,8 @@ static lp_decl make_decl(const lp__trainer *t, const known_field *k) {
         d.rank = 1;
         d.shape[0] = LP_DIM_ACTION;
     }
-    if (t->space == LP_ACTION_BOX && strcmp(k->name, "logits") == 0)
-        d.shape[0] = t->A; /* means then log-stds */
+    if (t->space != LP_ACTION_DISCRETE && strcmp(k->name, "logits") == 0)
+        d.shape[0] = LP_DIM_POLICY; /* concatenated logits, or means then log-stds */
     return d;
 }
 

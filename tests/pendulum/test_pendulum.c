@@ -273,9 +273,10 @@ static int32_t run_pendulum(const char *config, const lp_train_options *o, lp_tr
     return rc;
 }
 
-/* Six epochs straight, and three + a resume for three more: the same
- * checkpoint bytes (the observation statistics, the model with its
- * log-std, the sampler, the environments). */
+/* Six epochs straight, and three + a resume for three more, with
+ * reward_norm and env.normalize_obs: the same checkpoint bytes (the
+ * observation statistics, reward_norm's running return statistics, the
+ * model with its log-std, the sampler, the environments). */
 static void resume_bit_for_bit(void **state) {
     (void)state;
     const char *straight = tmp_path("pd_straight.ckpt"), *half = tmp_path("pd_half.ckpt"),
@@ -302,6 +303,10 @@ static void resume_bit_for_bit(void **state) {
     assert_int_equal(out.epochs, 6);
     assert_true(files_equal(straight, resumed));
     assert_false(files_equal(straight, half));
+    double stats[7];
+    size_t len = 0;
+    assert_int_equal(lpt_ckpt_read(half, "trainer/obs_norm", stats, sizeof stats, &len), 0);
+    assert_true(stats[6] > 3 * 256); /* the statistics were saved, not reset */
     /* A checkpoint whose statistics are not a variance is refused. */
     double bad = -1.0;
     char name[64];
