@@ -87,9 +87,10 @@ static void run(lp_session *s, float *raw, uint8_t *done, tmodel *m) {
 
 static void test_abi_1_0_plugin_runs(void **state) {
     (void)state;
-    lp_session *s = uopen(BUF UPROG "losses:\n"
-                                    "  - {name: old, plugin: fixture_v10_mse, params: {coef: 0.5}}\n",
-                          0);
+    lp_session *s =
+        uopen(BUF UPROG "losses:\n"
+                        "  - {name: old, plugin: fixture_v10_mse, params: {coef: 0.5}}\n",
+              0);
     float raw[SEG * HOR];
     uint8_t done[SEG * HOR];
     tmodel m = {0};
@@ -103,7 +104,7 @@ static void test_abi_1_0_plugin_runs(void **state) {
     want = 0.5 * 0.5 * want / (SEG * HOR);
     assert_true(fabs(stat_of(s, "old/loss") - want) <= 1e-6 * want);
     assert_true(fabs(m.grad_sum - gsum) <= 1e-5);
-    assert_true(stat_of(s, "old/steps") == HOR);      /* its rollout_step ran */
+    assert_true(stat_of(s, "old/steps") == HOR);       /* its rollout_step ran */
     assert_true(stat_of(s, "old/num_actions") == 2.0); /* its 1.0 lp_env_info read */
     lp_session_close(s);
 }
@@ -181,8 +182,8 @@ static void test_lpt_catches_it(void **state) {
     lpt_inst *in = lpt_inst_new(lpt_plugin_find(pl, "fixture_read_writes"), "sly");
     assert_non_null(in);
     float rew[3] = {1, 2, 3};
-    assert_true(lpt_add_field(in, "rewards", lp_tensor_make(rew, LP_DTYPE_F32, 1,
-                                                            (const int64_t[]){3})) >= 0);
+    assert_true(lpt_add_field(in, "rewards",
+                              lp_tensor_make(rew, LP_DTYPE_F32, 1, (const int64_t[]){3})) >= 0);
     lpt_field_check_soft(in, 1);
     assert_int_equal(lpt_create(in), LP_OK);
     assert_int_equal(lpt_attach(in), LP_OK);
