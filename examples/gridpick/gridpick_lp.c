@@ -1,5 +1,6 @@
 /* The item-collecting grid as an lp_env: see gridpick_lp.h. */
 #include "gridpick_lp.h"
+#include "example_env.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,15 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static int32_t cell(uint64_t *rng) {
-    return (int32_t)((splitmix64(rng) >> 33) % GP_SIZE);
+    return (int32_t)((example_splitmix64(rng) >> 33) % GP_SIZE);
 }
 
 /* A new item on a cell the agent is not on. */
@@ -60,32 +54,6 @@ static void observe(const gp_state *s, float *obs) {
     obs[4] = s->ax == s->ix && s->ay == s->iy ? 1.0f : 0.0f;
 }
 
-static int32_t entry_error(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                           const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[768];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    err->code = LP_ECONFIG;
-    snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", s->config,
-             e != NULL ? (int)e->line : (int)s->section_line,
-             e != NULL ? (int)e->column : (int)s->section_column, msg);
-    return LP_ECONFIG;
-}
-
-static int32_t entry_int(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                         long long min, long long max, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(e->value, &end, 10);
-    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
-        return entry_error(err, s, e, "%s.%s must be an integer in [%lld, %lld], found '%s'",
-                           s->section, e->key, min, max, e->value);
-    *out = v;
-    return LP_OK;
-}
-
 static int32_t gl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
     gridpick_lp *g = env->user;
     long long num_envs = s->num_envs, seed = s->seed;
@@ -93,21 +61,21 @@ static int32_t gl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
         const lp_config_entry *e = &s->entries[i];
         int32_t rc = LP_OK;
         if (strcmp(e->key, "num_envs") == 0) {
-            rc = entry_int(err, s, e, 1, 1 << 20, &num_envs);
+            rc = example_entry_int(err, s, e, 1, 1 << 20, &num_envs);
             if (rc == LP_OK && num_envs != s->num_envs)
-                rc = entry_error(err, s, e,
-                                 "%s.num_envs = %lld but buffer.segments = %lld; make them equal",
-                                 s->section, num_envs, (long long)s->num_envs);
+                rc = example_entry_error(
+                    err, s, e, "%s.num_envs = %lld but buffer.segments = %lld; make them equal",
+                    s->section, num_envs, (long long)s->num_envs);
         } else if (strcmp(e->key, "seed") == 0) {
             long long v = 0;
-            rc = entry_int(err, s, e, 0, INT64_MAX, &v);
+            rc = example_entry_int(err, s, e, 0, INT64_MAX, &v);
             if (!g->seed_forced)
                 seed = v + s->rank;
         } else {
-            rc = entry_error(err, s, e,
-                             "unknown key '%s' in %s; valid keys: num_envs, seed (and the "
-                             "trainer's normalize_obs)",
-                             e->key, s->section);
+            rc = example_entry_error(err, s, e,
+                                     "unknown key '%s' in %s; valid keys: num_envs, seed (and the "
+                                     "trainer's normalize_obs)",
+                                     e->key, s->section);
         }
         if (rc != LP_OK)
             return rc;
@@ -131,7 +99,7 @@ static int32_t gl_reset(void *user, float *obs, lp_error *err) {
     for (int64_t i = 0; i < g->num_envs; i++) {
         gp_state *s = &g->envs[i];
         uint64_t mix = g->seed ^ ((uint64_t)i * 0xd1b54a32d192ed03ULL);
-        s->rng = splitmix64(&mix);
+        s->rng = example_splitmix64(&mix);
         start_episode(s);
         observe(s, obs + i * GP_OBS_DIM);
     }

@@ -1,5 +1,6 @@
 /* Pendulum-v1 as an lp_env: see pendulum_lp.h. */
 #include "pendulum_lp.h"
+#include "example_env.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,16 +31,9 @@ double pd_dynamics(pd_state *s, double u) {
     return -costs;
 }
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in [lo, hi) with 53 random bits. */
 static double uniform(uint64_t *x, double lo, double hi) {
-    return lo + (hi - lo) * ((double)(splitmix64(x) >> 11) * 0x1.0p-53);
+    return lo + (hi - lo) * ((double)(example_splitmix64(x) >> 11) * 0x1.0p-53);
 }
 
 static void start_episode(pd_state *s) {
@@ -55,36 +49,6 @@ static void observe(const pd_state *s, float *obs) {
     obs[2] = (float)s->theta_dot;
 }
 
-/* "FILE:LINE:COLUMN: message", as the host's config errors. */
-static int32_t entry_error(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                           const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[768];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    err->code = LP_ECONFIG;
-    snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", s->config,
-             e != NULL ? (int)e->line : (int)s->section_line,
-             e != NULL ? (int)e->column : (int)s->section_column, msg);
-    return LP_ECONFIG;
-}
-
-static int32_t entry_int(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                         long long min, long long max, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(e->value, &end, 10);
-    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0)
-        return entry_error(err, s, e, "%s.%s must be an integer, found '%s'; write a whole number",
-                           s->section, e->key, e->value);
-    if (v < min || v > max)
-        return entry_error(err, s, e, "%s.%s = %s is out of range; use an integer in [%lld, %lld]",
-                           s->section, e->key, e->value, min, max);
-    *out = v;
-    return LP_OK;
-}
-
 static int32_t pl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
     pendulum_lp *p = env->user;
     long long num_envs = s->num_envs, seed = s->seed;
@@ -92,15 +56,16 @@ static int32_t pl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
         const lp_config_entry *e = &s->entries[i];
         int32_t rc = LP_OK;
         if (strcmp(e->key, "num_envs") == 0) {
-            rc = entry_int(err, s, e, 1, 1 << 20, &num_envs);
+            rc = example_entry_int(err, s, e, 1, 1 << 20, &num_envs);
             if (rc == LP_OK && num_envs != s->num_envs)
-                rc = entry_error(err, s, e,
-                                 "%s.num_envs = %lld but buffer.segments = %lld; the trainer "
-                                 "gives each environment one buffer row: make them equal",
-                                 s->section, num_envs, (long long)s->num_envs);
+                rc = example_entry_error(
+                    err, s, e,
+                    "%s.num_envs = %lld but buffer.segments = %lld; the trainer "
+                    "gives each environment one buffer row: make them equal",
+                    s->section, num_envs, (long long)s->num_envs);
         } else if (strcmp(e->key, "seed") == 0) {
             long long v = 0;
-            rc = entry_int(err, s, e, 0, INT64_MAX, &v);
+            rc = example_entry_int(err, s, e, 0, INT64_MAX, &v);
             if (!p->seed_forced)
                 seed =
                     s->rank > 0
@@ -108,10 +73,10 @@ static int32_t pl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
                                       1)
                         : v;
         } else {
-            rc = entry_error(err, s, e,
-                             "unknown key '%s' in %s; valid keys: num_envs, seed (and the "
-                             "trainer's normalize_obs)",
-                             e->key, s->section);
+            rc = example_entry_error(err, s, e,
+                                     "unknown key '%s' in %s; valid keys: num_envs, seed (and the "
+                                     "trainer's normalize_obs)",
+                                     e->key, s->section);
         }
         if (rc != LP_OK)
             return rc;
@@ -136,7 +101,7 @@ static int32_t pl_reset(void *user, float *obs, lp_error *err) {
     for (int64_t i = 0; i < p->num_envs; i++) {
         pd_state *s = &p->envs[i];
         uint64_t mix = p->seed ^ ((uint64_t)i * 0xd1b54a32d192ed03ULL);
-        s->rng = splitmix64(&mix);
+        s->rng = example_splitmix64(&mix);
         start_episode(s);
         observe(s, obs + i * PD_OBS_DIM);
     }
