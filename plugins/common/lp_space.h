@@ -92,4 +92,24 @@ static inline void lp__space_row_mask(const lp_tensor *m, int64_t r, int64_t t, 
         out[j] = row[j * m->strides[2]];
 }
 
+/* For a loss that runs on discrete actions only (so far): LP_EINVAL naming
+ * the space when the environment's action is multi-discrete or a box, so
+ * that it never computes a softmax over another space's outputs. Call in
+ * create. */
+static inline int32_t lp__space_discrete_only(const lp_host *h, const char *loss,
+                                              const lp_env_info *env) {
+    lp_policy pol;
+    if (env == NULL)
+        return LP_OK;
+    (void)lp_policy_init(&pol, env); /* sets pol.space whatever it returns */
+    if (pol.space == LP_ACTION_DISCRETE)
+        return LP_OK;
+    return lp_errorf(h, LP_EINVAL,
+                     "%s: the action is %s, but %s runs on discrete actions only in this "
+                     "version; use a discrete action (program.action.num_actions), or ppo / a2c "
+                     "for this space",
+                     loss, pol.space == LP_ACTION_BOX ? "a box (continuous)" : "multi-discrete",
+                     loss);
+}
+
 #endif /* LP_COMMON_SPACE_H */
