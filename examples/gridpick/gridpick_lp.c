@@ -42,7 +42,7 @@ double gp_dynamics(gp_state *s, int32_t move, int32_t pick) {
         place_item(s);
         return 1.0;
     }
-    return -0.1;
+    return -0.01;
 }
 
 static void observe(const gp_state *s, float *obs) {

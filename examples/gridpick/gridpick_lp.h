@@ -3,7 +3,7 @@
  * (stay, up, down, left, right) AND, independently, whether to pick up
  * (no, yes): the action is two categorical choices, nvec {5, 2}, as in
  * Metta's action space. The move happens first, then the pick: +1 when the
- * agent stands on the item (a new item appears on another cell), -0.1 for
+ * agent stands on the item (a new item appears on another cell), -0.01 for
  * a pick on an empty cell. 50-step episodes, then truncated.
  *
  *   observation  f32 [5]: agent x, y and item x, y (each / 4), and 1 when
