@@ -1,5 +1,6 @@
 /* CartPole as an lp_env: see cartpole_lp.h. */
 #include "cartpole_lp.h"
+#include "example_env.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,52 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* "FILE:LINE:COLUMN: message", as the host's config errors. */
-static int32_t entry_error(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                           const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[768];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    err->code = LP_ECONFIG;
-    snprintf(err->message, sizeof err->message, "%s:%d:%d: %s", s->config,
-             e != NULL ? (int)e->line : (int)s->section_line,
-             e != NULL ? (int)e->column : (int)s->section_column, msg);
-    return LP_ECONFIG;
-}
-
-static int32_t entry_int(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                         long long min, long long max, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(e->value, &end, 10);
-    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0)
-        return entry_error(err, s, e, "%s.%s must be an integer, found '%s'; write a whole number",
-                           s->section, e->key, e->value);
-    if (v < min || v > max)
-        return entry_error(err, s, e, "%s.%s = %s is out of range; use an integer in [%lld, %lld]",
-                           s->section, e->key, e->value, min, max);
-    *out = v;
-    return LP_OK;
-}
-
-static int32_t entry_float(lp_error *err, const lp_env_setup *s, const lp_config_entry *e,
-                           double min, double max, float *out) {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(e->value, &end);
-    if (e->quoted || e->value[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v))
-        return entry_error(err, s, e,
-                           "%s.%s must be a number, found '%s'; write a number such as 2.0",
-                           s->section, e->key, e->value);
-    if (v < min || v > max)
-        return entry_error(err, s, e, "%s.%s = %s is out of range; use a value in [%g, %g]",
-                           s->section, e->key, e->value, min, max);
-    *out = (float)v;
-    return LP_OK;
-}
 
 static int32_t cp_status(lp_error *err, int rc, const char *what) {
     err->code = rc == CP_ENOMEM ? LP_ENOMEM : rc == CP_EFORMAT ? LP_ECORRUPT : LP_EINVAL;
@@ -70,28 +25,29 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
         const lp_config_entry *e = &s->entries[i];
         int32_t rc = LP_OK;
         if (strcmp(e->key, "num_envs") == 0) {
-            rc = entry_int(err, s, e, 1, 1 << 20, &num_envs);
+            rc = example_entry_int(err, s, e, 1, 1 << 20, &num_envs);
             if (rc == LP_OK && num_envs != s->num_envs)
-                rc = entry_error(err, s, e,
-                                 "%s.num_envs = %lld but buffer.segments = %lld; the trainer "
-                                 "gives each environment one buffer row: make them equal",
-                                 s->section, num_envs, (long long)s->num_envs);
+                rc = example_entry_error(
+                    err, s, e,
+                    "%s.num_envs = %lld but buffer.segments = %lld; the trainer "
+                    "gives each environment one buffer row: make them equal",
+                    s->section, num_envs, (long long)s->num_envs);
         } else if (strcmp(e->key, "seed") == 0) {
             long long v = 0;
-            rc = entry_int(err, s, e, 0, INT64_MAX, &v);
+            rc = example_entry_int(err, s, e, 0, INT64_MAX, &v);
             if (!c->seed_forced) {
                 seed = v;
                 seed_from_config = 1;
             }
         } else if (strcmp(e->key, "teacher_logit_scale") == 0) {
-            rc = entry_float(err, s, e, 1e-3, 1e3, &c->teacher_logit_scale);
+            rc = example_entry_float(err, s, e, 1e-3, 1e3, &c->teacher_logit_scale);
         } else if (strcmp(e->key, "teacher_value") == 0) {
-            rc = entry_float(err, s, e, -1e6, 1e6, &c->teacher_value);
+            rc = example_entry_float(err, s, e, -1e6, 1e6, &c->teacher_value);
         } else {
-            rc = entry_error(err, s, e,
-                             "unknown key '%s' in %s; valid keys: num_envs, seed, "
-                             "teacher_logit_scale, teacher_value",
-                             e->key, s->section);
+            rc = example_entry_error(err, s, e,
+                                     "unknown key '%s' in %s; valid keys: num_envs, seed, "
+                                     "teacher_logit_scale, teacher_value",
+                                     e->key, s->section);
         }
         if (rc != LP_OK)
             return rc;

@@ -57,6 +57,35 @@ static void json_name_list(lp__json *j, const char *r) {
     }
 }
 
+/* The action space, one line: "box, 1 dimension, low [-2], high [2]". */
+static void action_text(const lp_env_info *e, char *buf, size_t size) {
+    size_t len = 0;
+    const int32_t dims = e->action_dims;
+    if (e->action_space == LP_ACTION_MULTI_DISCRETE && e->action_nvec != NULL) {
+        len = (size_t)snprintf(buf, size, "multi-discrete, nvec [");
+        for (int32_t i = 0; i < dims && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%" PRId64, i ? ", " : "",
+                                    e->action_nvec[i]);
+        if (len < size)
+            snprintf(buf + len, size - len, "]");
+    } else if (e->action_space == LP_ACTION_BOX && e->action_low != NULL) {
+        len = (size_t)snprintf(buf, size, "box (diagonal Gaussian), %d dimension%s, low [",
+                               (int)dims, dims == 1 ? "" : "s");
+        for (int32_t i = 0; i < dims && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%g", i ? ", " : "",
+                                    (double)e->action_low[i]);
+        if (len < size)
+            len += (size_t)snprintf(buf + len, size - len, "], high [");
+        for (int32_t i = 0; i < dims && len < size; i++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%g", i ? ", " : "",
+                                    (double)e->action_high[i]);
+        if (len < size)
+            snprintf(buf + len, size - len, "]");
+    } else {
+        snprintf(buf, size, "discrete, %" PRId64 " actions", e->num_actions);
+    }
+}
+
 static void check_json(const lp_session *s) {
     lp__json j;
     lp__json_init(&j, stdout);
@@ -78,6 +107,35 @@ static void check_json(const lp_session *s) {
                        plan->sample == LP_SAMPLE_TRANSITIONS ? "transitions" : "rows");
     lp__json_kv_int(&j, "minibatch_samples", plan->minibatch_samples);
     lp__json_kv_int(&j, "bytes", (int64_t)lp_session_buffer_bytes(s));
+    lp__json_object_end(&j);
+    lp__json_key(&j, "action");
+    lp__json_object_begin(&j);
+    lp__json_kv_string(&j, "space",
+                       env->action_space == LP_ACTION_BOX              ? "box"
+                       : env->action_space == LP_ACTION_MULTI_DISCRETE ? "multi_discrete"
+                                                                       : "discrete");
+    lp__json_kv_int(&j, "dims", env->action_dims);
+    lp__json_kv_int(&j, "num_actions", env->num_actions);
+    lp__json_kv_int(&j, "policy_width", env->policy_width);
+    if (env->action_space == LP_ACTION_MULTI_DISCRETE && env->action_nvec != NULL) {
+        lp__json_key(&j, "nvec");
+        lp__json_array_begin(&j);
+        for (int32_t i = 0; i < env->action_dims; i++)
+            lp__json_int(&j, env->action_nvec[i]);
+        lp__json_array_end(&j);
+    }
+    if (env->action_space == LP_ACTION_BOX && env->action_low != NULL) {
+        lp__json_key(&j, "low");
+        lp__json_array_begin(&j);
+        for (int32_t i = 0; i < env->action_dims; i++)
+            lp__json_double(&j, env->action_low[i]);
+        lp__json_array_end(&j);
+        lp__json_key(&j, "high");
+        lp__json_array_begin(&j);
+        for (int32_t i = 0; i < env->action_dims; i++)
+            lp__json_double(&j, env->action_high[i]);
+        lp__json_array_end(&j);
+    }
     lp__json_object_end(&j);
     lp__json_key(&j, "fields");
     lp__json_array_begin(&j);
@@ -143,8 +201,12 @@ static int check_text(const lp_session *s) {
     const lp_train_plan *plan = lp_session_train_plan(s);
     printf("config: ");
     lp__text_put(stdout, lp_session_config_name(s));
-    printf(": valid\n\nfields (per step; the buffer prepends [segments=%" PRId64
-           ", horizon=%" PRId64 "]):\n",
+    char act[1024];
+    action_text(env, act, sizeof act);
+    printf(": valid\n\naction: %s; policy output \"logits\": %" PRId64 " values per step%s\n", act,
+           env->policy_width, env->action_space == LP_ACTION_BOX ? " (means, then log-stds)" : "");
+    printf("\nfields (per step; the buffer prepends [segments=%" PRId64 ", horizon=%" PRId64
+           "]):\n",
            env->segments, env->horizon);
     lp__table t;
     lp__table_init(&t, 6);

@@ -9,13 +9,13 @@
 static const char *const program_keys[] = {"observation", "action", "fields", "outputs",
                                            "sections"};
 static const char *const obs_keys[] = {"dtype", "shape"};
-static const char *const action_keys[] = {"dtype", "shape", "num_actions"};
+static const char *const action_keys[] = {"dtype", "shape", "num_actions", "nvec", "low", "high"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define DIM_MAX  ((int64_t)1 << 31)
 #define TYPE_HINT                                                                                  \
     "write DTYPE or DTYPE[D0, D1, ...] with DTYPE one of f32, f64, i32, i64, u8 and each D an "    \
-    "integer > 0 or OBS, ACTION, NUM_ACTIONS"
+    "integer > 0 or OBS, ACTION, NUM_ACTIONS, POLICY"
 
 static int32_t dtype_of(const char *s, size_t n) {
     static const struct {
@@ -85,6 +85,8 @@ int lp__config_parse_type(const char *text, lp_decl *decl) {
                 dim = LP_DIM_ACTION;
             else if (word_is(d, n, "NUM_ACTIONS"))
                 dim = LP_DIM_NUM_ACTIONS;
+            else if (word_is(d, n, "POLICY"))
+                dim = LP_DIM_POLICY;
             else
                 return -1;
         }
@@ -239,6 +241,8 @@ int32_t lp__walk_program(lp__walk *w, const lp__ynode *key, const lp__ynode *v) 
         if (rc == LP_OK)
             rc = walk_space(w, act, "program.action", 1, &p->env.action_dtype, &p->env.action_rank,
                             p->env.action_shape, &p->env.num_actions);
+        if (rc == LP_OK)
+            rc = lp__walk_action_space(w, act, &p->env);
         if (rc != LP_OK)
             return rc;
         p->has_env = 1;

@@ -41,4 +41,9 @@ int lp__config_is_section(const char *name);
 /* program.c: the `program` section into w->cfg->program. */
 int32_t lp__walk_program(lp__walk *w, const lp__ynode *key, const lp__ynode *v);
 
+/* action.c: the action space of program.action `v` (whose dtype, shape and
+ * num_actions are already in env): action_space, action_dims, action_nvec,
+ * action_low, action_high, policy_width (arrays arena-owned). */
+int32_t lp__walk_action_space(lp__walk *w, const lp__ynode *v, lp_env_info *env);
+
 #endif

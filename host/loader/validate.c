@@ -342,7 +342,8 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uin
         }
         for (int32_t d = 0; d < f->rank; d++) {
             int64_t dim = f->shape[d];
-            if (dim > 0 || dim == LP_DIM_OBS || dim == LP_DIM_ACTION || dim == LP_DIM_NUM_ACTIONS)
+            if (dim > 0 || dim == LP_DIM_OBS || dim == LP_DIM_ACTION || dim == LP_DIM_NUM_ACTIONS ||
+                dim == LP_DIM_POLICY)
                 continue;
             if (dim == 0)
                 snprintf(why, why_len, "field '%s': dimension %d is 0 (sizes must be > 0)", f->name,
@@ -350,7 +351,7 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uin
             else
                 snprintf(why, why_len,
                          "field '%s': dimension %d is %lld, not a size > 0 nor LP_DIM_OBS, "
-                         "LP_DIM_ACTION or LP_DIM_NUM_ACTIONS",
+                         "LP_DIM_ACTION, LP_DIM_NUM_ACTIONS or LP_DIM_POLICY",
                          f->name, (int)d, (long long)dim);
             return LP_EPLUGIN;
         }

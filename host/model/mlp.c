@@ -29,6 +29,8 @@ void lp_mlp_options_init(lp_mlp_options *opt) {
     opt->hidden_gain = sqrt(2.0);
     opt->actor_gain = 0.01;
     opt->critic_gain = 1.0;
+    opt->action_space = LP_ACTION_DISCRETE;
+    opt->log_std_init = 0.0;
 }
 
 static int32_t check_options(const lp_mlp_options *o, lp_error *err) {
@@ -39,9 +41,26 @@ static int32_t check_options(const lp_mlp_options *o, lp_error *err) {
                              (long long)o->obs_dim, (long long)LP__MLP_MAX_DIM);
     if (o->num_actions <= 0 || o->num_actions > LP__MLP_MAX_DIM)
         return lp__error_set(err, LP_EINVAL,
-                             "lp_mlp_create: num_actions is %lld: set it to the number of discrete "
-                             "actions (1 .. %lld)",
-                             (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
+                          "lp_mlp_create: num_actions is %lld: set it to the policy output's "
+                          "width (lp_env_info.policy_width: 1 .. %lld)",
+                          (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
+    if (o->action_space != LP_ACTION_DISCRETE && o->action_space != LP_ACTION_MULTI_DISCRETE &&
+        o->action_space != LP_ACTION_BOX)
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_mlp_create: action_space is %d: use LP_ACTION_DISCRETE (%d), "
+                          "LP_ACTION_MULTI_DISCRETE (%d) or LP_ACTION_BOX (%d)",
+                          (int)o->action_space, LP_ACTION_DISCRETE, LP_ACTION_MULTI_DISCRETE,
+                          LP_ACTION_BOX);
+    if (o->action_space == LP_ACTION_BOX && o->num_actions % 2 != 0)
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_mlp_create: num_actions is %lld with a box action: the Gaussian "
+                          "policy outputs means then log-stds, 2 x the action dimensions (an "
+                          "even width)",
+                          (long long)o->num_actions);
+    if (o->action_space == LP_ACTION_BOX && !isfinite(o->log_std_init))
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_mlp_create: log_std_init is %g: give a finite value (CleanRL: 0)",
+                          o->log_std_init);
     if (o->hidden_count > LP_MLP_MAX_HIDDEN)
         return lp__error_set(err, LP_EINVAL,
                              "lp_mlp_create: %zu hidden layers: at most %d (LP_MLP_MAX_HIDDEN)",
@@ -142,12 +161,26 @@ static void lay_out(lp_mlp *m) {
                 off += (size_t)L->out;
             }
         }
+        if (L == lp__actor_head(m) && m->action_space == LP_ACTION_BOX) {
+            /* the Gaussian's log-stds, after the head that computes the means */
+            size_t k = m->tensor_count++;
+            lp_mlp_tensor_info *ti = &m->tensors[k];
+            snprintf(m->names[k], sizeof m->names[k], "model/actor/log_std");
+            ti->name = m->names[k];
+            ti->offset = off;
+            ti->rank = 1;
+            ti->reserved = 0;
+            ti->shape[0] = L->out;
+            ti->shape[1] = 0;
+            m->log_std = off;
+            off += (size_t)L->out;
+        }
     }
     m->param_count = off;
 }
 
 /* Orthogonal weights with CleanRL's gains, zero biases, one random stream in
- * the order of the flat array. */
+ * the order of the flat array; a Gaussian's log-stds at log_std_init. */
 static int32_t init_params(lp_mlp *m, uint64_t seed, const lp_mlp_options *o, lp_error *err) {
     size_t largest = 0;
     for (size_t i = 0; i < m->tensor_count; i++) {
@@ -193,6 +226,9 @@ static int32_t init_params(lp_mlp *m, uint64_t seed, const lp_mlp_options *o, lp
         }
     }
     free(scratch);
+    if (m->action_space == LP_ACTION_BOX)
+        for (int64_t k = 0; k < m->num_actions / 2; k++)
+            m->params[m->log_std + (size_t)k] = (float)o->log_std_init;
     return rc;
 }
 
@@ -259,6 +295,7 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
                              "lp_mlp_create: out of memory for the model (%zu bytes)", sizeof *m);
     m->obs_dim = o.obs_dim;
     m->num_actions = o.num_actions;
+    m->action_space = o.action_space;
     m->activation = o.activation;
     m->shared = o.shared_trunk;
     m->hidden_count = o.hidden_count;
@@ -279,7 +316,7 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
     }
     int64_t head_in = m->hidden_count > 0 ? m->hidden[m->hidden_count - 1] : m->obs_dim;
     lp__actor_head(m)->in = head_in;
-    lp__actor_head(m)->out = m->num_actions;
+    lp__actor_head(m)->out = m->action_space == LP_ACTION_BOX ? m->num_actions / 2 : m->num_actions;
     lp__critic_head(m)->in = head_in;
     lp__critic_head(m)->out = 1;
     lay_out(m);

@@ -24,11 +24,17 @@ typedef struct lp__layer {
     float *act; /* hidden layers: post-activation outputs [max_batch, out] */
 } lp__layer;
 
-#define LP__MLP_MAX_LAYERS (2 * LP_MLP_MAX_HIDDEN + 2)
+#define LP__MLP_MAX_LAYERS  (2 * LP_MLP_MAX_HIDDEN + 2)
+#define LP__MLP_MAX_TENSORS (2 * LP__MLP_MAX_LAYERS + 1) /* + the Gaussian log-std */
 
 struct lp_mlp {
     int64_t obs_dim;
-    int64_t num_actions;
+    int64_t num_actions; /* the policy output's width per step */
+    /* LP_ACTION_BOX: the actor head computes the num_actions / 2 means and
+     * the state-independent log-stds follow them from the parameter vector
+     * at log_std; otherwise the head computes every logit. */
+    int32_t action_space;
+    size_t log_std; /* BOX: offset of "model/actor/log_std" [num_actions / 2] */
     int64_t max_batch;
     int32_t activation;
     int32_t shared;
@@ -44,9 +50,9 @@ struct lp_mlp {
     float *grads;
     float *work;    /* every activation buffer, then the two below */
     float *dbuf[2]; /* backward ping-pong [max_batch, max_hidden] */
-    lp_mlp_tensor_info tensors[2 * LP__MLP_MAX_LAYERS];
+    lp_mlp_tensor_info tensors[LP__MLP_MAX_TENSORS];
     size_t tensor_count;
-    char names[2 * LP__MLP_MAX_LAYERS][48];
+    char names[LP__MLP_MAX_TENSORS][48];
     lp__mlp_kern kern; /* element-wise loops for this CPU, picked at create */
     /* The last forward, which backward relies on. */
     int64_t fwd_rows; /* -1: none */

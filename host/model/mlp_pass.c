@@ -21,21 +21,46 @@ static void layer_forward(const lp_mlp *m, const lp__layer *L, const float *x, i
     m->kern.bias_act(y, (size_t)n, out, b, activate ? m->activation : LP__ACT_NONE);
 }
 
-/* dW += g^T x and db += column sums of g, g [n, out], x [n, in]. */
-static void layer_param_grads(lp_mlp *m, const lp__layer *L, const float *g, const float *x,
-                              int64_t ldx, int64_t n) {
+/* The Gaussian head: the means y [n, 2 * out] (row distance 2 * out) =
+ * x W^T + b, then the state-independent log-stds after them. */
+static void gaussian_forward(const lp_mlp *m, const lp__layer *L, const float *x, int64_t ldx,
+                             int64_t n, float *y) {
+    const float *b = m->params + L->b;
+    const float *log_std = m->params + m->log_std;
+    const int64_t d = L->out;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)d, (blasint)L->in,
+                1.0f, x, (blasint)ldx, m->params + L->w, (blasint)L->in, 0.0f, y, (blasint)(2 * d));
+    for (int64_t i = 0; i < n; i++) {
+        float *row = y + i * 2 * d;
+        for (int64_t j = 0; j < d; j++) {
+            row[j] += b[j];
+            row[d + j] = log_std[j];
+        }
+    }
+}
+
+/* dW += g^T x and db += column sums of g, g [n, out] with row distance
+ * ldg, x [n, in]. */
+static void layer_param_grads(lp_mlp *m, const lp__layer *L, const float *g, int64_t ldg,
+                              const float *x, int64_t ldx, int64_t n) {
     float *gw = m->grads + L->w;
     float *gb = m->grads + L->b;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)L->out, (blasint)L->in,
-                (blasint)n, 1.0f, g, (blasint)L->out, x, (blasint)ldx, 1.0f, gw, (blasint)L->in);
-    m->kern.bias_grad(gb, g, (size_t)n, (size_t)L->out);
+                (blasint)n, 1.0f, g, (blasint)ldg, x, (blasint)ldx, 1.0f, gw, (blasint)L->in);
+    if (ldg == L->out) {
+        m->kern.bias_grad(gb, g, (size_t)n, (size_t)L->out);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) /* rows in order, as the kernel sums */
+        for (int64_t j = 0; j < L->out; j++)
+            gb[j] += g[i * ldg + j];
 }
 
-/* dx [n, in] = g [n, out] W (+ dx when accumulate). */
-static void layer_input_grad(const lp_mlp *m, const lp__layer *L, const float *g, int64_t n,
-                             float *dx, int accumulate) {
+/* dx [n, in] = g [n, out] W (+ dx when accumulate), g's row distance ldg. */
+static void layer_input_grad(const lp_mlp *m, const lp__layer *L, const float *g, int64_t ldg,
+                             int64_t n, float *dx, int accumulate) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)L->in,
-                (blasint)L->out, 1.0f, g, (blasint)L->out, m->params + L->w, (blasint)L->in,
+                (blasint)L->out, 1.0f, g, (blasint)ldg, m->params + L->w, (blasint)L->in,
                 accumulate ? 1.0f : 0.0f, dx, (blasint)L->in);
 }
 
@@ -95,7 +120,10 @@ int32_t lp_mlp_forward(lp_mlp *m, const float *obs, int64_t ld_obs, int64_t n, f
         int64_t ldx;
         if (need[0]) {
             const float *x = layer_input(m, 0, hc, obs, ld_obs, &ldx);
-            layer_forward(m, lp__actor_head(m), x, ldx, n, logits, 0);
+            if (m->action_space == LP_ACTION_BOX)
+                gaussian_forward(m, lp__actor_head(m), x, ldx, n, logits);
+            else
+                layer_forward(m, lp__actor_head(m), x, ldx, n, logits, 0);
         }
         if (need[1]) {
             const float *x = layer_input(m, lp__critic_trunk(m), hc, obs, ld_obs, &ldx);
@@ -118,9 +146,9 @@ static void trunk_backward(lp_mlp *m, size_t t, const float *obs, int64_t ld_obs
         m->kern.act_grad(cur, L->act, count, m->activation);
         int64_t ldx;
         const float *x = layer_input(m, t, l, obs, ld_obs, &ldx);
-        layer_param_grads(m, L, cur, x, ldx, n);
+        layer_param_grads(m, L, cur, L->out, x, ldx, n);
         if (l > 0) {
-            layer_input_grad(m, L, cur, n, other, 0);
+            layer_input_grad(m, L, cur, L->out, n, other, 0);
             float *tmp = cur;
             cur = other;
             other = tmp;
@@ -150,13 +178,23 @@ int32_t lp_mlp_backward(lp_mlp *m, const float *obs, int64_t ld_obs, int64_t n,
     const size_t hc = m->hidden_count;
     int64_t ldx;
     lp__layer *actor = lp__actor_head(m), *critic = lp__critic_head(m);
+    /* dlogits' row distance: the policy width (BOX: the means' gradients
+     * then the log-stds'). */
+    const int64_t ldl = m->num_actions;
     if (dlogits != NULL) {
         const float *x = layer_input(m, 0, hc, obs, ld_obs, &ldx);
-        layer_param_grads(m, actor, dlogits, x, ldx, n);
+        layer_param_grads(m, actor, dlogits, ldl, x, ldx, n);
+        if (m->action_space == LP_ACTION_BOX) {
+            float *gs = m->grads + m->log_std;
+            const int64_t d = actor->out;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < d; j++)
+                    gs[j] += dlogits[i * ldl + d + j];
+        }
     }
     if (dvalues != NULL) {
         const float *x = layer_input(m, lp__critic_trunk(m), hc, obs, ld_obs, &ldx);
-        layer_param_grads(m, critic, dvalues, x, ldx, n);
+        layer_param_grads(m, critic, dvalues, 1, x, ldx, n);
     }
     if (hc == 0)
         return LP_OK;
@@ -164,18 +202,18 @@ int32_t lp_mlp_backward(lp_mlp *m, const float *obs, int64_t ld_obs, int64_t n,
         if (dlogits == NULL && dvalues == NULL)
             return LP_OK;
         if (dlogits != NULL)
-            layer_input_grad(m, actor, dlogits, n, m->dbuf[0], 0);
+            layer_input_grad(m, actor, dlogits, ldl, n, m->dbuf[0], 0);
         if (dvalues != NULL)
-            layer_input_grad(m, critic, dvalues, n, m->dbuf[0], dlogits != NULL);
+            layer_input_grad(m, critic, dvalues, 1, n, m->dbuf[0], dlogits != NULL);
         trunk_backward(m, 0, obs, ld_obs, n);
         return LP_OK;
     }
     if (dlogits != NULL) {
-        layer_input_grad(m, actor, dlogits, n, m->dbuf[0], 0);
+        layer_input_grad(m, actor, dlogits, ldl, n, m->dbuf[0], 0);
         trunk_backward(m, 0, obs, ld_obs, n);
     }
     if (dvalues != NULL) {
-        layer_input_grad(m, critic, dvalues, n, m->dbuf[0], 0);
+        layer_input_grad(m, critic, dvalues, 1, n, m->dbuf[0], 0);
         trunk_backward(m, 1, obs, ld_obs, n);
     }
     return LP_OK;

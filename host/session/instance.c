@@ -158,6 +158,10 @@ static int32_t svc_output_handle(const lp_host *h, const char *name) {
     lp__inst *in = inst_of(h);
     if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
         return -1;
+    /* A 1.0 plugin would read a non-discrete policy output as logits. */
+    if (in->info->abi_minor < 1 && in->s->env.action_space != LP_ACTION_DISCRETE &&
+        strcmp(name, "logits") == 0)
+        return -1;
     for (size_t i = 0; i < in->s->output_count; i++)
         if (strcmp(in->s->outputs[i].decl.name, name) == 0)
             return (int32_t)i;
@@ -257,7 +261,7 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
             why = "its phase is not rollout and/or train";
         for (int32_t d = 0; why == NULL && d < f.rank; d++)
             if (f.shape[d] <= 0 && f.shape[d] != LP_DIM_OBS && f.shape[d] != LP_DIM_ACTION &&
-                f.shape[d] != LP_DIM_NUM_ACTIONS)
+                f.shape[d] != LP_DIM_NUM_ACTIONS && f.shape[d] != LP_DIM_POLICY)
                 why = "a dimension is neither > 0 nor LP_DIM_*";
         for (uint32_t j = 0; why == NULL && j < i; j++)
             if (strcmp(in->fields[j].name, f.name) == 0)
@@ -295,6 +299,15 @@ static int32_t bind_one(lp_session *s, lp__inst *in, lp_error *err) {
     if (rc != LP_OK)
         return rc;
     const lp_loss_desc *desc = in->info->desc;
+    if (lp__action_refuses(s, in->info))
+        return lp__cfgerr(err, l->pos,
+                          "instance '%s': plugin %s (%.300s) was built for ABI %u.%u, which "
+                          "predates action spaces: it would read the '%s' action's policy output "
+                          "as softmax logits; rebuild it against lossplug/abi.h 1.1 (and handle "
+                          "lp_env_info.action_space), or use a discrete action",
+                          l->name, l->plugin, in->info->path, (unsigned)in->info->abi_major,
+                          (unsigned)in->info->abi_minor,
+                          lp__action_space_name(s->env.action_space));
     snprintf(in->label, sizeof in->label, "instance '%s' (plugin %s, %s:%u)", l->name, l->plugin,
              l->pos.file, (unsigned)l->pos.line);
     lp__pos_text(in->pos_text, sizeof in->pos_text, l->pos);

@@ -15,6 +15,7 @@ void lp__type_text(char *buf, size_t size, int32_t dtype, int32_t rank, const in
         const char *sym = shape[d] == LP_DIM_OBS           ? "OBS"
                           : shape[d] == LP_DIM_ACTION      ? "ACTION"
                           : shape[d] == LP_DIM_NUM_ACTIONS ? "NUM_ACTIONS"
+                          : shape[d] == LP_DIM_POLICY      ? "POLICY"
                                                            : NULL;
         const char *sep = d == 0 ? "[" : ",";
         if (sym != NULL)
@@ -42,6 +43,10 @@ int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape
             if (env->num_actions <= 0)
                 return -2;
             src = &env->num_actions;
+        } else if (shape[d] == LP_DIM_POLICY) {
+            if (env->policy_width <= 0)
+                return -2;
+            src = &env->policy_width;
         }
         if (r + n > LP_MAX_RANK)
             return -1;
@@ -72,11 +77,11 @@ static int32_t check_option_decl(const lp_decl *d, const char *what, size_t i, l
                              d->name, (int)d->rank, LP_MAX_RANK);
     for (int32_t k = 0; k < d->rank; k++)
         if (d->shape[k] <= 0 && d->shape[k] != LP_DIM_OBS && d->shape[k] != LP_DIM_ACTION &&
-            d->shape[k] != LP_DIM_NUM_ACTIONS)
+            d->shape[k] != LP_DIM_NUM_ACTIONS && d->shape[k] != LP_DIM_POLICY)
             return lp__error_set(
                 err, LP_EINVAL,
                 "lp_session_options.%s[%zu] '%s': dimension %d is %lld; use a size "
-                "> 0 or LP_DIM_OBS, LP_DIM_ACTION, LP_DIM_NUM_ACTIONS",
+                "> 0 or LP_DIM_OBS, LP_DIM_ACTION, LP_DIM_NUM_ACTIONS, LP_DIM_POLICY",
                 what, i, d->name, (int)k, (long long)d->shape[k]);
     return LP_OK;
 }
@@ -123,8 +128,11 @@ static int32_t resolve_env(lp_session *s, lp_error *err) {
         if (rc != LP_OK)
             return rc;
         s->env = s->opt.env;
+        rc = lp__action_take(s, &s->opt.env, "lp_session_options.env", err);
+        if (rc != LP_OK)
+            return rc;
         if (pc->has_env) {
-            const lp_env_info *a = &pc->env, *b = &s->opt.env;
+            const lp_env_info *a = &pc->env, *b = &s->env;
             char ta[128], tb[128];
             if (a->obs_dtype != b->obs_dtype ||
                 !same_shape(a->obs_rank, a->obs_shape, b->obs_rank, b->obs_shape)) {
@@ -146,9 +154,22 @@ static int32_t resolve_env(lp_session *s, lp_error *err) {
                                   "environment in one place only)",
                                   ta, (long long)a->num_actions, tb, (long long)b->num_actions);
             }
+            if (!lp__action_same(a, b)) {
+                char sa[256], sb[256];
+                lp__action_text(sa, sizeof sa, a);
+                lp__action_text(sb, sizeof sb, b);
+                return lp__cfgerr(err, pc->action_pos.key,
+                                  "program.action is %s here but %s in lp_session_options.env; "
+                                  "make the two agree (or declare the environment in one place "
+                                  "only)",
+                                  sa, sb);
+            }
         }
     } else if (pc->has_env) {
         s->env = pc->env;
+        int32_t rc = lp__action_take(s, &pc->env, "program.action", err);
+        if (rc != LP_OK)
+            return rc;
     } else {
         return lp__cfgerr(err, (lp__pos){s->cfg->file, 1, 1},
                           "no environment is declared; add program: {observation: {dtype: f32, "

@@ -293,6 +293,7 @@ void lp_session_close(lp_session *s) {
     for (size_t i = 0; i < s->prog_field_count; i++)
         free((void *)s->prog_fields[i].name);
     free(s->prog_fields);
+    free(s->action_store);
     free((void *)s->prog_field_pos);
     for (size_t i = 0; i < s->output_count; i++)
         free((void *)s->outputs[i].decl.name);

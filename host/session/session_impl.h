@@ -122,6 +122,7 @@ struct lp_session {
     lp__config *cfg;
     lp_registry *reg;
     lp_env_info env;
+    void *action_store; /* the arrays env.action_nvec / action_low / action_high point into */
     lp_train_plan plan;
     char *stats_path;
     int32_t stats_format; /* lp__stats_format */
@@ -205,6 +206,20 @@ void lp__pos_text(char *buf, size_t size, lp__pos pos);
 
 /* ---- program.c ---- */
 int32_t lp__program_resolve(lp_session *s, lp_error *err);
+
+/* action.c: the action space (ABI 1.1). s->env already holds a copy of
+ * `src` (the config's or the options' env); check its action space,
+ * complete it (action_dims, policy_width, num_actions) and copy its arrays
+ * into s->action_store. `who` names the source in errors. */
+int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, lp_error *err);
+/* Whether two completed envs declare the same action space. */
+int lp__action_same(const lp_env_info *a, const lp_env_info *b);
+/* "box, 1 dimensions, low [-2], high [2] (...)" for check and errors. */
+void lp__action_text(char *buf, size_t size, const lp_env_info *e);
+const char *lp__action_space_name(int32_t space);
+/* Whether a plugin built for ABI 1.0 needs the "logits" output on a
+ * non-discrete space (it would read it as a softmax: refused). */
+int lp__action_refuses(const lp_session *s, const lp_loss_info *info);
 /* Resolve symbolic dims of (rank, shape) against the env into out; -1 when
  * the result has more than LP_MAX_RANK dims. */
 int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape, int32_t *out_rank,

@@ -8,6 +8,8 @@
  *   trainer/returns    f64[return_window]: the ring of the last returns
  *   trainer/lengths    f64[return_window]: and of their lengths
  *   trainer/counters   i64[3]: episodes finished, ring position, ring count
+ *   trainer/obs_norm   f64[2 * obs_dim + 1]: with env.normalize_obs, the running
+ *                      mean and variance of every observation element and the count
  *   env/snapshot       u8[size]: the environment's own snapshot (when it has
  *                      snapshot callbacks)
  *
@@ -50,7 +52,7 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
                                  "bytes)",
                                  t->snap_size);
     }
-    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 5 + (has_snap ? 1 : 0);
+    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 6 + (has_snap ? 1 : 0);
     t->extra = calloc(count, sizeof *t->extra);
     if (t->extra == NULL)
         return lp__error_set(err, LP_ENOMEM,
@@ -77,6 +79,10 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
     t->extra[k++].view = view1(t->lengths, LP_DTYPE_F64, t->window);
     t->extra[k].name = "trainer/counters";
     t->extra[k++].view = view1(t->counters, LP_DTYPE_I64, LP__CTR_COUNT);
+    if (t->obs_stats != NULL) {
+        t->extra[k].name = "trainer/obs_norm";
+        t->extra[k++].view = view1(t->obs_stats, LP_DTYPE_F64, 2 * t->obs_dim + 1);
+    }
     if (has_snap) {
         t->extra[k].name = "env/snapshot";
         t->extra[k++].view = view1(t->snap, LP_DTYPE_U8, (int64_t)t->snap_size);
@@ -159,6 +165,18 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
                 "refusing to resume from it (nothing was changed)",
                 path, (long long)v);
         return LP_OK;
+    }
+    if (strcmp(n, "trainer/obs_norm") == 0) {
+        const int64_t D = t->obs_dim;
+        for (int64_t i = D; i < e->numel; i++) {
+            const double v = lp__load_entry_f64(e, i);
+            if (!(v > 0.0) || !isfinite(v))
+                return lp__error_set(err, LP_ECORRUPT,
+                                  "%s: checkpoint entry 'trainer/obs_norm' holds %g at element "
+                                  "%lld, where a variance or the count (> 0, finite) is; "
+                                  "refusing to resume from it (nothing was changed)",
+                                  path, v, (long long)i);
+        }
     }
     if (e->dtype != LP_DTYPE_F32 && e->dtype != LP_DTYPE_F64)
         return LP_OK;

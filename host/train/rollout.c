@@ -1,6 +1,7 @@
 /* One rollout: for each step of the horizon, the MLP's forward on the
- * current observations of every environment, an action sampled from the
- * softmax of its logits, the teacher's view when the buffer has teacher
+ * current observations of every environment (normalised with
+ * env.normalize_obs), an action sampled per action space (policy.c), the
+ * teacher's view when the buffer has teacher
  * fields, the environment's step, the step's fields, and the bootstrap
  * values. Allocates nothing: every array was sized at setup. */
 #include "train/train_impl.h"
@@ -17,34 +18,6 @@ void lp__train_rng_seed(uint64_t s[4], uint64_t seed) {
     /* A stream of its own: the model's initialisation and the environments
      * draw from seeds derived otherwise. */
     lp__xoshiro_seed(s, seed ^ 0x5a3c1e0f96d2b487ULL);
-}
-
-/* Uniform in [0, 1) with 24 random bits: exact in float. */
-static float next_unit(uint64_t s[4]) {
-    return (float)(lp__xoshiro_next(s) >> 40) * 0x1.0p-24f;
-}
-
-/* Sample from softmax(z) by inverse CDF and return the action; *logp is its
- * log-probability, max-shifted as the losses compute it. */
-static int32_t sample(const float *z, int64_t A, uint64_t rng[4], float *logp) {
-    float m = z[0];
-    for (int64_t k = 1; k < A; k++)
-        m = z[k] > m ? z[k] : m;
-    float sum = 0.0f;
-    for (int64_t k = 0; k < A; k++)
-        sum += expf(z[k] - m);
-    float u = next_unit(rng) * sum;
-    int64_t a = A - 1;
-    float c = 0.0f;
-    for (int64_t k = 0; k < A - 1; k++) {
-        c += expf(z[k] - m);
-        if (u < c) {
-            a = k;
-            break;
-        }
-    }
-    *logp = (z[a] - m) - logf(sum);
-    return (int32_t)a;
 }
 
 /* ---- episodes ------------------------------------------------------------------------- */
@@ -139,6 +112,26 @@ int32_t lp__env_values_check(const lp__trainer *t, int64_t step, lp_error *err) 
                          (long long)lp_session_env_steps(t->s), what, v, (long long)r);
 }
 
+/* The observations the model sees: the environment's, or their
+ * normalisation with the running statistics (env.normalize_obs). */
+static const float *model_obs(lp__trainer *t) {
+    if (!t->normalize_obs)
+        return t->obs;
+    lp__obs_norm_apply(t, t->obs, t->obs_n, t->n);
+    return t->obs_n;
+}
+
+/* Row r's sampled action into the actions field at sample i: i32 [],
+ * i32 [K] or, for a box, the f32 [K] sample before clipping. */
+static void store_action(const lp__trainer *t, int64_t i, int64_t r) {
+    const lp__fields *f = &t->f;
+    const int64_t K = t->K;
+    if (f->actions != NULL)
+        memcpy(f->actions + i * K, t->actions + r * K, (size_t)K * sizeof(int32_t));
+    if (f->actions_f != NULL)
+        memcpy(f->actions_f + i * K, t->box_actions + r * K, (size_t)K * sizeof(float));
+}
+
 int32_t lp__rollout(lp__trainer *t, lp_error *err) {
     const int64_t n = t->n, H = t->horizon, D = t->obs_dim, A = t->A;
     const lp__fields *f = &t->f;
@@ -147,14 +140,14 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
                            t->final_obs, t->ep_returns, t->ep_lengths};
     for (int64_t step = 0; step < H; step++) {
         /* 1. The observation of this step, and the policy's view of it. */
+        const float *obs = model_obs(t);
         if (f->obs != NULL)
             for (int64_t r = 0; r < n; r++)
-                memcpy(f->obs + (r * H + step) * D, t->obs + r * D, obs_bytes);
-        int32_t rc = lp_mlp_forward(t->mlp, t->obs, D, n, t->logits, t->values, err);
+                memcpy(f->obs + (r * H + step) * D, obs + r * D, obs_bytes);
+        int32_t rc = lp_mlp_forward(t->mlp, obs, D, n, t->logits, t->values, err);
         if (rc != LP_OK)
             return rc;
-        for (int64_t r = 0; r < n; r++)
-            t->actions[r] = sample(t->logits + r * A, A, t->rng, &t->logprobs[r]);
+        lp__policy_sample(t);
         if (t->t_actions != NULL || t->t_logits != NULL || t->t_values != NULL) {
             err->message[0] = '\0';
             rc = t->env.teacher(t->env.user, t->obs, t->t_actions, t->t_logits, t->t_values, err);
@@ -163,20 +156,21 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
         }
         /* 2. The environment's step: t->obs becomes the next observations. */
         err->message[0] = '\0';
-        rc = t->env.step(t->env.user, t->actions, &out, err);
+        rc = t->space == LP_ACTION_BOX ? t->env.step_box(t->env.user, t->box_applied, &out, err)
+                                       : t->env.step(t->env.user, t->actions, &out, err);
         if (rc != LP_OK)
             return env_failed(t, "step", rc, err);
         rc = lp__env_values_check(t, step, err);
         if (rc != LP_OK)
             return rc;
+        if (t->normalize_obs)
+            lp__obs_norm_update(t, t->obs, n);
         /* 3. The step's fields. */
         int64_t nboot = 0;
         for (int64_t r = 0; r < n; r++) {
             const int64_t i = r * H + step;
-            const int32_t a = t->actions[r];
             const uint8_t term = t->terminated[r] != 0, trunc = t->truncated[r] != 0;
-            if (f->actions != NULL)
-                f->actions[i] = a;
+            store_action(t, i, r);
             if (f->logprobs != NULL)
                 f->logprobs[i] = t->logprobs[r];
             if (f->values != NULL)
@@ -206,13 +200,15 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
          *    observation) where a time limit cut an episode. */
         if (f->next_values != NULL) {
             if (step == H - 1) {
-                rc = lp_mlp_forward(t->mlp, t->obs, D, n, NULL, t->values, err);
+                rc = lp_mlp_forward(t->mlp, model_obs(t), D, n, NULL, t->values, err);
                 if (rc != LP_OK)
                     return rc;
                 for (int64_t r = 0; r < n; r++)
                     f->next_values[r * H + step] = t->values[r];
             }
             if (nboot > 0) {
+                if (t->normalize_obs)
+                    lp__obs_norm_apply(t, t->boot_obs, t->boot_obs, nboot);
                 rc = lp_mlp_forward(t->mlp, t->boot_obs, D, nboot, NULL, t->boot_values, err);
                 if (rc != LP_OK)
                     return rc;

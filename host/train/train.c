@@ -83,13 +83,22 @@ static const known_field known_outputs[] = {
     {"values", LP_DTYPE_F32, 0, 0, 0},
 };
 
-static lp_decl make_decl(const known_field *k) {
+/* The declaration of a field or output the trainer writes; "actions" and
+ * "logits" follow the action space (lossplug/abi.h "Action spaces"). */
+static lp_decl make_decl(const lp__trainer *t, const known_field *k) {
     lp_decl d;
     memset(&d, 0, sizeof d);
     d.name = k->name;
     d.dtype = k->dtype;
     d.rank = k->rank;
     d.shape[0] = k->dim0;
+    if (t->space != LP_ACTION_DISCRETE && strcmp(k->name, "actions") == 0) {
+        d.dtype = t->space == LP_ACTION_BOX ? LP_DTYPE_F32 : LP_DTYPE_I32;
+        d.rank = 1;
+        d.shape[0] = LP_DIM_ACTION;
+    }
+    if (t->space != LP_ACTION_DISCRETE && strcmp(k->name, "logits") == 0)
+        d.shape[0] = LP_DIM_POLICY; /* concatenated logits, or means then log-stds */
     return d;
 }
 
@@ -128,7 +137,7 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
                                   "environment with a teacher",
                                   c->decl.name);
             has_obs |= strcmp(k->name, "obs") == 0;
-            fields[(*nf)++] = make_decl(k);
+            fields[(*nf)++] = make_decl(t, k);
         }
         if (!has_obs)
             return lp__cfgerr(err, pc->fields_pos.key,
@@ -137,7 +146,7 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
     } else {
         for (size_t i = 0; i < NKNOWN; i++)
             if (!known_fields[i].teacher || teacher)
-                fields[(*nf)++] = make_decl(&known_fields[i]);
+                fields[(*nf)++] = make_decl(t, &known_fields[i]);
     }
     *no = 0;
     if (pc->has_outputs) {
@@ -151,41 +160,110 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
                                   "computes logits and values: remove it",
                                   c->decl.name);
             has_logits |= strcmp(k->name, "logits") == 0;
-            outputs[(*no)++] = make_decl(k);
+            outputs[(*no)++] = make_decl(t, k);
         }
         if (!has_logits)
             return lp__cfgerr(err, pc->outputs_pos.key,
                               "program.outputs does not declare logits, which the trainer "
                               "samples actions from; add logits: \"f32[NUM_ACTIONS]\"");
     } else {
-        outputs[(*no)++] = make_decl(&known_outputs[0]);
-        outputs[(*no)++] = make_decl(&known_outputs[1]);
+        outputs[(*no)++] = make_decl(t, &known_outputs[0]);
+        outputs[(*no)++] = make_decl(t, &known_outputs[1]);
     }
     return LP_OK;
 }
 
 /* ---- setup ----------------------------------------------------------------------------- */
 
+/* The environment's action space (lp_env: action_space and what it needs). */
+static int32_t check_action_space(const lp_env *e, lp_error *err) {
+    const int64_t max = 1 << 20;
+    switch (e->action_space) {
+    case LP_ACTION_DISCRETE:
+        if (e->num_actions < 1 || e->num_actions > max)
+            return lp__error_set(err, LP_EINVAL,
+                              "lp_train_run: the environment has %lld discrete actions; set "
+                              "lp_env.num_actions to 1 .. 1048576",
+                              (long long)e->num_actions);
+        return LP_OK;
+    case LP_ACTION_MULTI_DISCRETE:
+    case LP_ACTION_BOX:
+        break;
+    default:
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_train_run: lp_env.action_space is %d; use LP_ACTION_DISCRETE, "
+                          "LP_ACTION_MULTI_DISCRETE or LP_ACTION_BOX",
+                          (int)e->action_space);
+    }
+    const char *space = e->action_space == LP_ACTION_BOX ? "box" : "multi-discrete";
+    if (e->action_dims < 1 || e->action_dims > 4096)
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_train_run: the %s action has %d components; set "
+                          "lp_env.action_dims to 1 .. 4096",
+                          space, (int)e->action_dims);
+    if (e->action_space == LP_ACTION_MULTI_DISCRETE) {
+        if (e->action_nvec == NULL)
+            return lp__error_set(err, LP_EINVAL,
+                              "lp_train_run: the multi-discrete action has no counts; set "
+                              "lp_env.action_nvec to action_dims counts");
+        int64_t sum = 0;
+        for (int32_t k = 0; k < e->action_dims; k++) {
+            if (e->action_nvec[k] < 1 || e->action_nvec[k] > max)
+                return lp__error_set(err, LP_EINVAL,
+                                  "lp_train_run: lp_env.action_nvec[%d] is %lld; each count is "
+                                  "1 .. 1048576",
+                                  (int)k, (long long)e->action_nvec[k]);
+            sum += e->action_nvec[k];
+        }
+        if (sum > max)
+            return lp__error_set(err, LP_EINVAL,
+                              "lp_train_run: the multi-discrete counts add up to %lld logits; "
+                              "at most 1048576",
+                              (long long)sum);
+        if (e->teacher != NULL)
+            return lp__error_set(err, LP_EINVAL,
+                              "lp_train_run: a teacher is for discrete actions only; leave "
+                              "lp_env.teacher NULL");
+        return LP_OK;
+    }
+    if (e->step_box == NULL || e->action_low == NULL || e->action_high == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_train_run: a box environment sets lp_env.step_box, action_low "
+                          "and action_high (%s is NULL)",
+                          e->step_box == NULL     ? "step_box"
+                          : e->action_low == NULL ? "action_low"
+                                                  : "action_high");
+    for (int32_t k = 0; k < e->action_dims; k++)
+        if (isnan(e->action_low[k]) || isnan(e->action_high[k]) ||
+            !(e->action_low[k] <= e->action_high[k]))
+            return lp__error_set(err, LP_EINVAL,
+                              "lp_train_run: box dimension %d has bounds [%g, %g]; give low <= "
+                              "high (infinite bounds are allowed)",
+                              (int)k, (double)e->action_low[k], (double)e->action_high[k]);
+    if (e->teacher != NULL)
+        return lp__error_set(err, LP_EINVAL,
+                          "lp_train_run: a teacher is for discrete actions only; leave "
+                          "lp_env.teacher NULL");
+    return LP_OK;
+}
+
 static int32_t check_env(const lp__trainer *t, lp_error *err) {
     const lp_env *e = &t->env;
     const char *cfg = t->tc.cfg->file;
-    if (e->reset == NULL || e->step == NULL)
+    if (e->reset == NULL || (e->step == NULL && e->action_space != LP_ACTION_BOX))
         return lp__error_set(err, LP_EINVAL,
-                             "lp_train_run: the environment has no %s callback; set lp_env.reset "
-                             "and lp_env.step",
-                             e->reset == NULL ? "reset" : "step");
+                          "lp_train_run: the environment has no %s callback; set lp_env.reset "
+                          "and lp_env.step",
+                          e->reset == NULL ? "reset" : "step");
     int snaps = (e->snapshot_size != NULL) + (e->snapshot != NULL) + (e->restore != NULL);
     if (snaps != 0 && snaps != 3)
-        return lp__error_set(
-            err, LP_EINVAL,
-            "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
-            "snapshot_size, snapshot and restore, or none of them",
-            snaps);
-    if (e->num_actions < 1 || e->num_actions > (1 << 20))
         return lp__error_set(err, LP_EINVAL,
-                             "lp_train_run: the environment has %lld discrete actions; set "
-                             "lp_env.num_actions to 1 .. 1048576",
-                             (long long)e->num_actions);
+                          "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
+                          "snapshot_size, snapshot and restore, or none of them",
+                          snaps);
+    int32_t rc = check_action_space(e, err);
+    if (rc != LP_OK)
+        return rc;
     if (e->obs_rank < 0 || e->obs_rank > LP_MAX_RANK - 2)
         return lp__error_set(err, LP_EINVAL,
                              "lp_train_run: the observation rank is %d; use 0 .. %d",
@@ -224,9 +302,18 @@ static int32_t alloc_work(lp__trainer *t, lp_error *err) {
     const int64_t n = t->n, D = t->obs_dim, A = t->A;
     ALLOC(t->obs, n * D);
     ALLOC(t->logits, n * A);
+    ALLOC(t->actions, n * t->K);
+    if (t->space == LP_ACTION_BOX) {
+        ALLOC(t->box_actions, n * t->K);
+        ALLOC(t->box_applied, n * t->K);
+    }
+    if (t->normalize_obs) {
+        ALLOC(t->obs_n, n * D);
+        ALLOC(t->obs_stats, 2 * D + 1);
+        ALLOC(t->obs_scratch, 2 * D);
+    }
     ALLOC(t->values, n);
     ALLOC(t->logprobs, n);
-    ALLOC(t->actions, n);
     ALLOC(t->rewards, n);
     ALLOC(t->terminated, n);
     ALLOC(t->truncated, n);
@@ -325,6 +412,7 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     mo.hidden_gain = mc->hidden_gain;
     mo.actor_gain = mc->actor_gain;
     mo.critic_gain = mc->critic_gain;
+    mo.action_space = t->space;
     /* The model's matrices are small: more BLAS threads than one cost
      * more than they bring, and make runs irreproducible (docs/model.md). */
     (void)lp__blas_threads_apply(t->tc.trainer.blas_threads);
@@ -357,6 +445,20 @@ static int32_t make_adapter(lp__trainer *t, int32_t obs_handle, int32_t logits_o
         ma.step_user = t;
     }
     return lp_mlp_model_create(t->mlp, &ma, out, err);
+}
+
+/* The action part of the session's lp_env_info (lossplug/abi.h). */
+static void fill_env_action(const lp__trainer *t, lp_env_info *ei) {
+    ei->action_dtype = t->space == LP_ACTION_BOX ? LP_DTYPE_F32 : LP_DTYPE_I32;
+    ei->action_rank = t->space == LP_ACTION_DISCRETE ? 0 : 1;
+    ei->action_shape[0] = t->space == LP_ACTION_DISCRETE ? 0 : t->K;
+    ei->num_actions = t->space == LP_ACTION_BOX ? 0 : t->A;
+    ei->action_space = t->space;
+    ei->action_dims = (int32_t)t->K;
+    ei->action_nvec = t->space == LP_ACTION_MULTI_DISCRETE ? t->nvec : NULL;
+    ei->action_low = t->space == LP_ACTION_BOX ? t->low : NULL;
+    ei->action_high = t->space == LP_ACTION_BOX ? t->high : NULL;
+    ei->policy_width = t->A;
 }
 
 static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
@@ -403,9 +505,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     so.env.obs_dtype = LP_DTYPE_F32;
     so.env.obs_rank = t->env.obs_rank;
     memcpy(so.env.obs_shape, t->env.obs_shape, sizeof so.env.obs_shape);
-    so.env.action_dtype = LP_DTYPE_I32;
-    so.env.action_rank = 0;
-    so.env.num_actions = t->env.num_actions;
+    fill_env_action(t, &so.env);
     so.fields = fields;
     so.field_count = nf;
     so.outputs = outputs;
@@ -440,6 +540,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     lp__fields *f = &t->f;
     f->obs = field_base(t->s, "obs", LP_DTYPE_F32);
     f->actions = field_base(t->s, "actions", LP_DTYPE_I32);
+    f->actions_f = field_base(t->s, "actions", LP_DTYPE_F32);
     f->logprobs = field_base(t->s, "logprobs", LP_DTYPE_F32);
     f->values = field_base(t->s, "values", LP_DTYPE_F32);
     f->rewards = field_base(t->s, "rewards", LP_DTYPE_F32);
@@ -510,7 +611,20 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
     if (rc != LP_OK)
         return rc;
     t->n = t->env.num_envs;
+    t->space = t->env.action_space;
+    t->K = t->space == LP_ACTION_DISCRETE ? 1 : t->env.action_dims;
     t->A = t->env.num_actions;
+    if (t->space == LP_ACTION_MULTI_DISCRETE) {
+        t->nvec = t->env.action_nvec;
+        t->A = 0;
+        for (int64_t k = 0; k < t->K; k++)
+            t->A += t->nvec[k];
+    } else if (t->space == LP_ACTION_BOX) {
+        t->low = t->env.action_low;
+        t->high = t->env.action_high;
+        t->A = 2 * t->K;
+    }
+    t->normalize_obs = t->tc.normalize_obs;
     t->obs_dim = 1;
     for (int32_t d = 0; d < t->env.obs_rank; d++)
         t->obs_dim *= t->env.obs_shape[d];
@@ -544,6 +658,10 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
     rc = lp__env_values_check(t, -1, err);
     if (rc != LP_OK)
         return rc;
+    if (t->normalize_obs) {
+        lp__obs_norm_reset(t);
+        lp__obs_norm_update(t, t->obs, t->n);
+    }
     return lp__persist_setup(t, err);
 }
 
@@ -552,11 +670,12 @@ static void teardown(lp__trainer *t) {
     lp_session_close(t->s);
     lp_adam_destroy(t->adam);
     lp_mlp_destroy(t->mlp);
-    void *arrays[] = {t->obs,         t->logits,     t->values,    t->logprobs,  t->actions,
-                      t->rewards,     t->terminated, t->truncated, t->final_obs, t->ep_returns,
-                      t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,  t->boot_obs,
-                      t->boot_values, t->boot_rows,  t->returns,   t->lengths,   t->snap,
-                      t->extra,       t->blobs,      t->blob,      t->rank_names};
+    void *arrays[] = {t->obs,         t->logits,     t->values,    t->logprobs,   t->actions,
+                      t->rewards,     t->terminated, t->truncated, t->final_obs,  t->ep_returns,
+                      t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,   t->boot_obs,
+                      t->boot_values, t->boot_rows,  t->returns,   t->lengths,    t->snap,
+                      t->extra,       t->blobs,      t->blob,      t->rank_names, t->box_actions,
+                      t->box_applied, t->obs_n,      t->obs_stats, t->obs_scratch};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         free(arrays[i]);
     lp__train_cfg_free(&t->tc);

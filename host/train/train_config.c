@@ -252,6 +252,29 @@ static int32_t flatten(const lp__walk *w, const lp__ynode *n, const char *prefix
     return LP_OK;
 }
 
+/* The environment section's keys the trainer itself reads (docs/config.md):
+ * normalize_obs. They are taken out of the entries the environment sees. */
+static int32_t take_trainer_keys(const lp__walk *w, const lp__ynode *sec, const char *section,
+                                 lp__train_cfg *out, entry_list *list) {
+    if (sec->kind != LP__Y_MAP)
+        return LP_OK;
+    for (size_t i = 0; i < sec->count; i++) {
+        if (!key_is(sec->items[2 * i], "normalize_obs"))
+            continue;
+        char where[96];
+        snprintf(where, sizeof where, "%s.normalize_obs", section);
+        int32_t rc = get_bool(w, sec->items[2 * i + 1], where, &out->normalize_obs);
+        if (rc != LP_OK)
+            return rc;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < list->count; i++)
+        if (strcmp(list->items[i].key, "normalize_obs") != 0)
+            list->items[kept++] = list->items[i];
+    list->count = kept;
+    return LP_OK;
+}
+
 /* ---- all of it --------------------------------------------------------------------- */
 
 static void defaults(lp__train_cfg *tc) {
@@ -331,6 +354,8 @@ int32_t lp__train_cfg_read(const char *path, const char *env_section, const char
             rc = lp__walk_oom(&w);
         if (rc == LP_OK) /* a scalar section gives one entry with key "" */
             rc = flatten(&w, sec->node, "", &list);
+        if (rc == LP_OK)
+            rc = take_trainer_keys(&w, sec->node, env_section, out, &list);
         out->entries = list.items;
         out->entry_count = list.count;
     }

@@ -73,6 +73,7 @@ typedef struct lp__train_cfg {
     lp_config_entry *entries;
     size_t entry_count;
     int32_t env_line, env_column;
+    int32_t normalize_obs; /* env.normalize_obs (taken out of the entries) */
 } lp__train_cfg;
 
 /* Parse the config at `path` with the trainer's sections, the environment
@@ -100,7 +101,8 @@ int lp__sigint_pending(void);
  * buffer. */
 typedef struct lp__fields {
     float *obs;
-    int32_t *actions;
+    int32_t *actions; /* DISCRETE and MULTI_DISCRETE */
+    float *actions_f; /* BOX */
     float *logprobs;
     float *values;
     float *rewards;
@@ -122,7 +124,12 @@ typedef struct lp__trainer {
     int64_t n;           /* environments = buffer rows */
     int64_t horizon;     /* steps per rollout */
     int64_t obs_dim;     /* flattened observation size */
-    int64_t A;           /* discrete actions */
+    int64_t A;           /* the policy output's width (lp_env_info.policy_width) */
+    int32_t space;       /* lp_action_space */
+    int64_t K;           /* action components: 1, or the env's action_dims */
+    const int64_t *nvec; /* MULTI_DISCRETE: the env's counts */
+    const float *low;    /* BOX: the env's bounds */
+    const float *high;
     int64_t seed;        /* the run's seed */
     int64_t budget;      /* stop at this many env steps */
     double target;       /* stop at this mean return; NaN: never */
@@ -136,11 +143,17 @@ typedef struct lp__trainer {
     lp__fields f;
 
     /* rollout work arrays, allocated once */
-    float *obs;      /* [n, obs_dim]: the current observations */
-    float *logits;   /* [n, A] */
-    float *values;   /* [n] */
-    float *logprobs; /* [n] */
-    int32_t *actions;
+    float *obs;            /* [n, obs_dim]: the current observations */
+    float *logits;         /* [n, A] */
+    float *box_actions;    /* BOX: [n, K] the samples */
+    float *box_applied;    /* BOX: [n, K] clipped to the bounds, for the env */
+    int32_t normalize_obs; /* env.normalize_obs */
+    float *obs_n;          /* [n, obs_dim] the normalised observations */
+    double *obs_stats;     /* [2 * obs_dim + 1] mean, var, count (trainer/obs_norm) */
+    double *obs_scratch;   /* [2 * obs_dim] a batch's mean and squared deviations */
+    float *values;         /* [n] */
+    float *logprobs;       /* [n] */
+    int32_t *actions;      /* [n, K] */
     float *rewards;
     uint8_t *terminated, *truncated;
     float *final_obs; /* [n, obs_dim] */
@@ -185,6 +198,16 @@ typedef struct lp__trainer {
     size_t own_count;     /* per-rank entries per rank */
     char *rank_names;     /* "rank<r>/..." names of the other ranks' entries */
 } lp__trainer;
+
+/* policy.c */
+/* Sample t->actions (or box_actions and box_applied) and t->logprobs from
+ * t->logits for every environment. */
+void lp__policy_sample(lp__trainer *t);
+/* env.normalize_obs: the initial statistics, merging `rows` observations
+ * into them, and normalising `rows` observations (in may equal out). */
+void lp__obs_norm_reset(lp__trainer *t);
+void lp__obs_norm_update(lp__trainer *t, const float *obs, int64_t rows);
+void lp__obs_norm_apply(const lp__trainer *t, const float *in, float *out, int64_t rows);
 
 /* rollout.c */
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed);

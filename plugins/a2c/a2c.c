@@ -16,6 +16,7 @@
 
 #include "lp_attach.h"
 #include "lp_mask.h"
+#include "lp_space.h"
 
 #include <stdlib.h>
 
@@ -55,6 +56,13 @@ typedef struct a2c_inst {
     float *probs;  /* scratch row of `probs_cap` floats */
     uint8_t *mrow; /* scratch mask row of `probs_cap` bytes */
     int64_t probs_cap;
+    /* The action space, read once in create: multi-discrete and box run
+     * a2c_train_space (lossplug/dist.h's lp_policy layer). */
+    lp_policy pol;
+    lp_field_spec specs[LP__SPACE_MAX_FIELDS];
+    uint32_t spec_count;
+    lp_cat *sp_c;  /* dims categorical pieces */
+    float *sp_act; /* dims action values (i32 or f32 bits) */
 } a2c_inst;
 
 static a2c_inst *a2c_of(const lp_loss *self) {
@@ -92,6 +100,108 @@ static int32_t a2c_check_batch(const a2c_inst *in, const lp_batch *mb) {
         return lp_errorf(in->host, LP_ESPEC,
                          "a2c '%s': output '" A2C_OUT "' must be f32 [%lld, %lld, A >= 1]",
                          in->name, (long long)mb->rows, (long long)mb->horizon);
+    if (in->pol.space != LP_ACTION_DISCRETE && z->shape[2] != in->pol.width)
+        return lp_errorf(in->host, LP_ESPEC,
+                         "a2c '%s': output '" A2C_OUT "' must have policy_width %lld values",
+                         in->name, (long long)in->pol.width);
+    return LP_OK;
+}
+
+/* Multi-discrete and box: the same loss per sample through lp_policy_*.
+ * Inputs are checked in a first pass (nothing written before a failure). */
+static int32_t a2c_train_space(a2c_inst *in, const lp_batch *mb, float weight, lp_train_result *out,
+                               double ent_coef, int norm_adv) {
+    const lp_host *h = in->host;
+    const lp_policy *pol = &in->pol;
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *advt = &mb->fields[in->field_adv];
+    const lp_tensor *actt = &mb->fields[in->field_act];
+    const int64_t rows = mb->rows, hor = mb->horizon, W = pol->width, M = rows * hor;
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+    const lp_tensor *maskt = NULL;
+    int32_t rc = LP_OK;
+    if (pol->space == LP_ACTION_MULTI_DISCRETE)
+        rc = lp__mask_check(h, "a2c", in->name, mb, in->field_mask, W, &maskt);
+    if (rc == LP_OK)
+        rc = lp__row_scratch(h, "a2c", in->name, W, &in->probs, &in->mrow, &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
+    const float *adv = (const float *)advt->data, *logits = (const float *)zt->data;
+    const int64_t vs0 = advt->strides[0], vs1 = advt->strides[1];
+    double sum = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            lp__space_action(actt, r, t, pol->dims, in->sp_act);
+            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
+            if (bad >= 0 && pol->space == LP_ACTION_BOX)
+                return lp__report_nonfinite(h, "a2c", in->name, "field '" A2C_F_ACT "'",
+                                            in->sp_act[bad], r, t);
+            if (bad >= 0)
+                return lp_errorf(h, LP_ERANGE,
+                                 "a2c '%s': action component %d is %d at sample %lld (row %lld, "
+                                 "step %lld), outside [0, %lld)",
+                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
+                                 (long long)(r * hor + t), (long long)r, (long long)t,
+                                 (long long)pol->nvec[bad]);
+            const float v = adv[r * vs0 + t * vs1];
+            if (!isfinite(v))
+                return lp__report_nonfinite(h, "a2c", in->name, "field '" A2C_F_ADV "'", v, r, t);
+            sum += (double)v;
+        }
+    double shift = 0.0, scale = 1.0;
+    if (norm_adv) {
+        const double mean = sum / (double)M;
+        double ss = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t t = 0; t < hor; t++) {
+                const double d = (double)adv[r * vs0 + t * vs1] - mean;
+                ss += d * d;
+            }
+        const double sd = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
+        shift = mean;
+        scale = M > 1 ? 1.0 / (sd + 1e-8) : 0.0;
+    }
+    float *grads = (float *)mb->grads[in->out_logits].data;
+    const double wm = (double)weight / (double)M;
+    const float ce = (float)(wm * ent_coef);
+    double pg_sum = 0.0, ent_sum = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const float *z = logits + i * W;
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, W, in->mrow);
+            lp__space_action(actt, r, t, pol->dims, in->sp_act);
+            if (lp_policy_setup(pol, z, mrow, in->probs, in->sp_c))
+                return lp_errorf(h, LP_ENUMERIC,
+                                 "a2c '%s': every action of a component is masked at row %lld, "
+                                 "step %lld: no distribution; allow at least one per component",
+                                 in->name, (long long)r, (long long)t);
+            const float logp = lp_policy_log_prob(pol, z, mrow, in->sp_c, in->sp_act);
+            if (logp == -INFINITY)
+                return lp_errorf(h, LP_ERANGE,
+                                 "a2c '%s': a component of the action at row %lld, step %lld has "
+                                 "probability 0 (masked): its log-probability is -inf; the "
+                                 "program must not take a masked action",
+                                 in->name, (long long)r, (long long)t);
+            const float H = lp_policy_entropy(pol, z, in->probs, in->sp_c);
+            const double A = ((double)adv[r * vs0 + t * vs1] - shift) * scale;
+            pg_sum -= A * (double)logp;
+            ent_sum += (double)H;
+            float *g = grads + i * W;
+            lp_policy_grad_log_prob(pol, z, in->probs, in->sp_act, (float)(-wm * A), g);
+            lp_policy_grad_entropy(pol, z, in->probs, in->sp_c, H, -ce, g);
+        }
+    if (!isfinite(pg_sum) || !isfinite(ent_sum))
+        return lp__report_nonfinite(h, "a2c", in->name, "the loss", pg_sum + ent_sum, -1, -1);
+    const double pg = pg_sum / (double)M, ent = ent_sum / (double)M;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = pg - ent_coef * ent;
+    lp_stat(h, in->stat_policy_loss, pg);
+    lp_stat(h, in->stat_entropy, ent);
     return LP_OK;
 }
 
@@ -110,6 +220,9 @@ static int32_t a2c_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "a2c '%s': weight %g is not finite", in->name,
                          (double)weight);
+
+    if (in->pol.space != LP_ACTION_DISCRETE)
+        return a2c_train_space(in, mb, weight, out, ent_coef, norm_adv);
 
     const lp_tensor *zt = &mb->outputs[in->out_logits];
     const lp_tensor *advt = &mb->fields[in->field_adv];
@@ -219,7 +332,16 @@ static void a2c_destroy(const lp_loss *self) {
         return;
     free(in->probs);
     free(in->mrow);
+    free(in->sp_c);
+    free(in->sp_act);
     free(in);
+}
+
+static int32_t a2c_fields_hook(const lp_loss *self, const lp_field_spec **specs, uint32_t *count) {
+    const a2c_inst *in = a2c_of(self);
+    *specs = in->specs;
+    *count = in->spec_count;
+    return LP_OK;
 }
 
 static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
@@ -233,6 +355,27 @@ static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
     in->field_adv = in->field_act = in->out_logits = in->field_mask = -1;
     in->stat_policy_loss = lp_stat_handle(h, "policy_loss");
     in->stat_entropy = lp_stat_handle(h, "entropy");
+    /* Discrete takes its width from the output at train time, as in 1.0. */
+    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
+        in->pol.space != LP_ACTION_DISCRETE) {
+        const int space = (int)in->pol.space;
+        free(in);
+        return lp_errorf(h, LP_EINVAL,
+                         "a2c: the environment's action space (%d) is not usable; declare "
+                         "program.action (docs/config.md)",
+                         space);
+    }
+    if (in->pol.space != LP_ACTION_DISCRETE) {
+        lp__space_fields(a2c_fields, (uint32_t)LP_COUNT_OF(a2c_fields), A2C_F_ACT, &in->pol,
+                         in->specs, &in->spec_count);
+        in->sp_c = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->sp_c);
+        in->sp_act = calloc((size_t)in->pol.dims, sizeof *in->sp_act);
+        in->loss.fields = a2c_fields_hook;
+        if (in->sp_c == NULL || in->sp_act == NULL) {
+            a2c_destroy(&(lp_loss){.data = in});
+            return lp_errorf(h, LP_ENOMEM, "a2c: out of memory creating the instance");
+        }
+    }
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;

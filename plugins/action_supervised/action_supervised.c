@@ -15,6 +15,7 @@
 
 #include "lp_attach.h"
 #include "lp_mask.h"
+#include "lp_space.h"
 
 #include <stdlib.h>
 
@@ -198,6 +199,9 @@ static void as_destroy(const lp_loss *self) {
 
 static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
     const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
+    const int32_t space_rc = lp__space_discrete_only(h, "action_supervised", args->env);
+    if (space_rc != LP_OK)
+        return space_rc;
     as_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "action_supervised: out of memory creating the instance");

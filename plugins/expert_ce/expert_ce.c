@@ -25,6 +25,7 @@
 
 #include "lp_attach.h"
 #include "lp_mask.h"
+#include "lp_space.h"
 #include "lpx_dataset.h"
 
 #include <stdlib.h>
@@ -358,6 +359,9 @@ static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
 
     int32_t rc = LP_ENOMEM;
     char why[1024] = "";
+    const int32_t space_rc = lp__space_discrete_only(h, "expert_ce", args->env);
+    if (space_rc != LP_OK)
+        return space_rc;
     ec_inst *in = calloc(1, sizeof *in);
     char *path = NULL;
     if (in == NULL || (path = ec_path(args, file)) == NULL) {

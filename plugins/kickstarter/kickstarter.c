@@ -22,6 +22,7 @@
 
 #include "lp_attach.h"
 #include "lp_mask.h"
+#include "lp_space.h"
 
 #include <stdlib.h>
 
@@ -286,6 +287,9 @@ static void ks_destroy(const lp_loss *self) {
 
 static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
+    const int32_t space_rc = lp__space_discrete_only(h, "kickstarter", args->env);
+    if (space_rc != LP_OK)
+        return space_rc;
     ks_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");

@@ -30,6 +30,7 @@
 #include "lp_attach.h"
 #include "lp_dispatch.h"
 #include "lp_mask.h"
+#include "lp_space.h"
 #include "lp_vmath.h"
 
 #include <stdlib.h>
@@ -389,6 +390,16 @@ typedef struct ppo_inst {
     ppo_kernel_fn kernel_narrow; /* at most AVX2: rows of fewer than 16 actions */
     float *scratch;
     int64_t scratch_cap;
+    /* The action space, read once in create. Multi-discrete and box run
+     * ppo_train_space (lossplug/dist.h's lp_policy layer); the discrete
+     * path above is unchanged. */
+    lp_policy pol;
+    lp_field_spec specs[LP__SPACE_MAX_FIELDS]; /* the field list for the space */
+    uint32_t spec_count;
+    float *sp_p;      /* policy_width probabilities */
+    lp_cat *sp_c;     /* dims categorical pieces */
+    uint8_t *sp_mask; /* policy_width mask bytes */
+    float *sp_act;    /* dims action values (i32 or f32 bits) */
 } ppo_inst;
 
 static ppo_inst *ppo_of(const lp_loss *self) {
@@ -427,6 +438,12 @@ static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
         return lp_errorf(in->host, LP_ESPEC,
                          "ppo '%s': output '" PPO_O_LOGITS "' must be f32 [%lld, %lld, A >= 1]",
                          in->name, (long long)mb->rows, (long long)mb->horizon);
+    if (in->pol.space != LP_ACTION_DISCRETE && z->shape[2] != in->pol.width)
+        return lp_errorf(in->host, LP_ESPEC,
+                         "ppo '%s': output '" PPO_O_LOGITS
+                         "' has %lld values per sample, but the action space's policy_width is "
+                         "%lld",
+                         in->name, (long long)z->shape[2], (long long)in->pol.width);
     return LP_OK;
 }
 
@@ -471,6 +488,153 @@ static int32_t ppo_diagnose(const ppo_inst *in, const lp_batch *mb, const lp_ten
     return lp__report_nonfinite(h, "ppo", in->name, "the loss's sums", sum, -1, -1);
 }
 
+/* Reports the stats and the stop request of a minibatch (means over M). */
+static void ppo_report(const ppo_inst *in, const lp_ctx *ctx, lp_train_result *out, double pg,
+                       double ent, double akl, double okl, double clip, double imp, double ent_coef,
+                       double target_kl) {
+    const lp_host *h = in->host;
+    if (LP_HAS_FIELD(out, lp_train_result, loss))
+        out->loss = pg - ent_coef * ent;
+    lp_stat(h, in->stats[PPO_S_PG], pg);
+    lp_stat(h, in->stats[PPO_S_ENT], ent);
+    lp_stat(h, in->stats[PPO_S_AKL], akl);
+    lp_stat(h, in->stats[PPO_S_OKL], okl);
+    lp_stat(h, in->stats[PPO_S_CLIP], clip);
+    lp_stat(h, in->stats[PPO_S_IMP], imp);
+    /* CleanRL checks approx_kl once per update epoch, after its last
+     * minibatch. */
+    if (target_kl > 0.0 && LP_HAS_FIELD(ctx, lp_ctx, minibatch_count) &&
+        ctx->minibatch == ctx->minibatch_count - 1 && akl > target_kl &&
+        LP_HAS_FIELD(out, lp_train_result, stop))
+        out->stop = 1;
+}
+
+/* Multi-discrete and box: the same loss, per sample through lp_policy_*
+ * (log pi and H summed over components; a box's H does not depend on the
+ * means). Two passes: the first checks every action and sums the
+ * advantages (nothing is written before a failure), the second computes. */
+static int32_t ppo_train_space(ppo_inst *in, const lp_ctx *ctx, const lp_batch *mb, float weight,
+                               lp_train_result *out, double eps, double ent_coef, int norm_adv,
+                               double target_kl) {
+    const lp_host *h = in->host;
+    const lp_policy *pol = &in->pol;
+    const lp_tensor *zt = &mb->outputs[in->o_logits];
+    const lp_tensor *advt = &mb->fields[in->fh[PPO_H_ADV]], *actt = &mb->fields[in->fh[PPO_H_ACT]];
+    const lp_tensor *oldt = &mb->fields[in->fh[PPO_H_LOGP]];
+    const lp_tensor *ratt = &mb->fields[in->fh[PPO_H_RATIO]];
+    const int64_t rows = mb->rows, hor = mb->horizon, W = pol->width, M = rows * hor;
+    if (M == 0) {
+        if (LP_HAS_FIELD(out, lp_train_result, loss))
+            out->loss = 0.0;
+        return LP_OK;
+    }
+    const lp_tensor *maskt = NULL;
+    if (pol->space == LP_ACTION_MULTI_DISCRETE) {
+        int32_t rc = lp__mask_check(h, "ppo", in->name, mb, in->fh_mask, W, &maskt);
+        if (rc != LP_OK)
+            return rc;
+    }
+    const float *adv = (const float *)advt->data, *oldp = (const float *)oldt->data;
+    double sum = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            lp__space_action(actt, r, t, pol->dims, in->sp_act);
+            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
+            if (bad >= 0) {
+                if (pol->space == LP_ACTION_BOX)
+                    return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ACT "'",
+                                                in->sp_act[bad], r, t);
+                return lp_errorf(h, LP_ERANGE,
+                                 "ppo '%s': action component %d is %d at sample %lld (row %lld, "
+                                 "step %lld), outside [0, %lld)",
+                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
+                                 (long long)(r * hor + t), (long long)r, (long long)t,
+                                 (long long)pol->nvec[bad]);
+            }
+            const float v = adv[r * advt->strides[0] + t * advt->strides[1]];
+            const float o = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
+            if (!isfinite(v))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ADV "'", v, r, t);
+            if (!isfinite(o))
+                return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_LOGP "'", o, r, t);
+            sum += v;
+        }
+    double mean = 0.0, scale = 1.0;
+    if (norm_adv) {
+        mean = sum / (double)M;
+        double ss = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t t = 0; t < hor; t++) {
+                const double dv = adv[r * advt->strides[0] + t * advt->strides[1]] - mean;
+                ss += dv * dv;
+            }
+        const double std = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
+        scale = 1.0 / (std + 1e-8);
+    }
+    const float *z = (const float *)zt->data;
+    float *g = weight != 0.0f ? (float *)mb->grads[in->o_logits].data : NULL;
+    float *ratio = (float *)ratt->data;
+    const float lo = (float)(1.0 - eps), hi = (float)(1.0 + eps);
+    const float kw = (float)((double)weight / (double)M);
+    const float ke = (float)((double)weight * ent_coef / (double)M);
+    double spg = 0.0, sent = 0.0, sakl = 0.0, sokl = 0.0, sclip = 0.0, srat = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const float *zi = z + i * W;
+            const uint8_t *mrow = NULL;
+            if (maskt != NULL) {
+                lp__space_row_mask(maskt, r, t, W, in->sp_mask);
+                mrow = in->sp_mask;
+            }
+            lp__space_action(actt, r, t, pol->dims, in->sp_act);
+            if (lp_policy_setup(pol, zi, mrow, in->sp_p, in->sp_c))
+                return lp_errorf(h, LP_ENUMERIC,
+                                 "ppo '%s': every action of a component is masked at row %lld, "
+                                 "step %lld: no distribution; allow at least one per component",
+                                 in->name, (long long)r, (long long)t);
+            const float logp = lp_policy_log_prob(pol, zi, mrow, in->sp_c, in->sp_act);
+            if (logp == -INFINITY)
+                return lp_errorf(h, LP_ERANGE,
+                                 "ppo '%s': a component of the action at row %lld, step %lld has "
+                                 "probability 0 (masked): its log-probability is -inf; the "
+                                 "program must not take a masked action",
+                                 in->name, (long long)r, (long long)t);
+            const float H = lp_policy_entropy(pol, zi, in->sp_p, in->sp_c);
+            const float old = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
+            const float lr_raw = logp - old;
+            const float lr = lr_raw > PPO_LOGRATIO_MAX ? PPO_LOGRATIO_MAX : lr_raw;
+            const float rt = expf(lr);
+            const float an =
+                (float)(((double)adv[r * advt->strides[0] + t * advt->strides[1]] - mean) * scale);
+            float rc = rt < lo ? lo : rt;
+            rc = rc > hi ? hi : rc;
+            const float u = -an * rt, c = -an * rc;
+            float kp = u < c ? 0.0f : kw * an * rt;
+            kp = lr_raw > PPO_LOGRATIO_MAX ? 0.0f : kp;
+            spg += u > c ? u : c;
+            sent += H;
+            sakl += (rt - 1.0f) - lr;
+            sokl += -lr;
+            sclip += (rt > hi || rt < lo) ? 1.0 : 0.0;
+            srat += rt;
+            ratio[r * ratt->strides[0] + t * ratt->strides[1]] = rt;
+            if (g != NULL) {
+                float *gi = g + i * W;
+                /* dL/du = -kp d log pi / du - ke dH/du */
+                lp_policy_grad_log_prob(pol, zi, in->sp_p, in->sp_act, -kp, gi);
+                lp_policy_grad_entropy(pol, zi, in->sp_p, in->sp_c, H, -ke, gi);
+            }
+        }
+    if (!isfinite(spg + sent + sakl + sokl + srat))
+        return lp__report_nonfinite(h, "ppo", in->name, "the loss's sums",
+                                    spg + sent + sakl + sokl + srat, -1, -1);
+    const double inv_m = 1.0 / (double)M;
+    ppo_report(in, ctx, out, spg * inv_m, sent * inv_m, sakl * inv_m, sokl * inv_m, sclip * inv_m,
+               srat * inv_m, ent_coef, target_kl);
+    return LP_OK;
+}
+
 static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
                          lp_train_result *out) {
     ppo_inst *in = ppo_of(self);
@@ -487,6 +651,9 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "ppo '%s': weight %g is not finite", in->name,
                          (double)weight);
+
+    if (in->pol.space != LP_ACTION_DISCRETE)
+        return ppo_train_space(in, ctx, mb, weight, out, eps, ent_coef, norm_adv, target_kl);
 
     const lp_tensor *zt = &mb->outputs[in->o_logits];
     const lp_tensor *advt = &mb->fields[in->fh[PPO_H_ADV]], *actt = &mb->fields[in->fh[PPO_H_ACT]];
@@ -617,7 +784,18 @@ static void ppo_destroy(const lp_loss *self) {
     if (in == NULL)
         return;
     free(in->scratch);
+    free(in->sp_p);
+    free(in->sp_c);
+    free(in->sp_mask);
+    free(in->sp_act);
     free(in);
+}
+
+static int32_t ppo_fields_hook(const lp_loss *self, const lp_field_spec **specs, uint32_t *count) {
+    const ppo_inst *in = ppo_of(self);
+    *specs = in->specs;
+    *count = in->spec_count;
+    return LP_OK;
 }
 
 static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
@@ -636,6 +814,29 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
     in->kernel = ppo_kernel_pick();
     in->kernel_narrow = ppo_kernel_pick256();
+    /* Discrete takes its width from the output at train time, as in 1.0. */
+    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
+        in->pol.space != LP_ACTION_DISCRETE) {
+        const int space = (int)in->pol.space;
+        free(in);
+        return lp_errorf(h, LP_EINVAL,
+                         "ppo: the environment's action space (%d) is not usable; declare "
+                         "program.action (docs/config.md)",
+                         space);
+    }
+    lp__space_fields(ppo_fields, (uint32_t)LP_COUNT_OF(ppo_fields), PPO_F_ACT, &in->pol, in->specs,
+                     &in->spec_count);
+    if (in->pol.space != LP_ACTION_DISCRETE) {
+        in->sp_p = calloc((size_t)in->pol.width, sizeof *in->sp_p);
+        in->sp_c = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->sp_c);
+        in->sp_mask = calloc((size_t)in->pol.width, 1);
+        in->sp_act = calloc((size_t)in->pol.dims, sizeof *in->sp_act);
+        in->loss.fields = ppo_fields_hook;
+        if (in->sp_p == NULL || in->sp_c == NULL || in->sp_mask == NULL || in->sp_act == NULL) {
+            ppo_destroy(&(lp_loss){.data = in});
+            return lp_errorf(h, LP_ENOMEM, "ppo: out of memory creating the instance");
+        }
+    }
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;

@@ -68,11 +68,11 @@ static void test_errors(void **state) {
     parse_err(BUF "program: {fields: {obs: \"f33[OBS]\"}}\n",
               "t.yaml:3:25: program.fields.obs 'f33[OBS]' is not a type; write DTYPE or "
               "DTYPE[D0, D1, ...] with DTYPE one of f32, f64, i32, i64, u8 and each D an integer "
-              "> 0 or OBS, ACTION, NUM_ACTIONS");
+              "> 0 or OBS, ACTION, NUM_ACTIONS, POLICY");
     parse_err(BUF "program: {fields: {obs: \"f32[0]\"}}\n",
               "t.yaml:3:25: program.fields.obs 'f32[0]' is not a type; write DTYPE or DTYPE[D0, "
               "D1, ...] with DTYPE one of f32, f64, i32, i64, u8 and each D an integer > 0 or "
-              "OBS, ACTION, NUM_ACTIONS");
+              "OBS, ACTION, NUM_ACTIONS, POLICY");
     parse_err(BUF "program: {observation: {dtype: float, shape: [4]}, action: {dtype: i32, "
                   "shape: []}}\n",
               "t.yaml:3:32: program.observation.dtype 'float' is not a dtype; use one of f32, "

@@ -551,7 +551,10 @@ typedef enum lp_activation {
 typedef struct lp_mlp_options {
     uint32_t struct_size;  /* set by lp_mlp_options_init */
     int64_t obs_dim;       /* flattened f32 observation size; required (> 0) */
-    int64_t num_actions;   /* logits width; required (> 0) */
+    int64_t num_actions;   /* width of the policy output per step (lp_env_info.
+                              policy_width); required (> 0): the number of
+                              actions, the sum of the multi-discrete counts,
+                              or 2 x the box dimensions */
     const int64_t *hidden; /* hidden layer sizes, input side first; copied.
                               Default {64, 64}; count 0: linear heads */
     size_t hidden_count;   /* <= LP_MLP_MAX_HIDDEN */
@@ -564,6 +567,15 @@ typedef struct lp_mlp_options {
     double hidden_gain;    /* orthogonal gain of hidden layers; default sqrt 2 */
     double actor_gain;     /* of the actor head; default 0.01 */
     double critic_gain;    /* of the critic head; default 1.0 */
+    /* The policy head per action space (docs/model.md). DISCRETE (default)
+     * and MULTI_DISCRETE: one linear head of num_actions logits (multi-
+     * discrete: the components' logits concatenated). BOX: a diagonal
+     * Gaussian as CleanRL's ppo_continuous_action: the head computes the
+     * num_actions / 2 means and a state-independent parameter vector
+     * "model/actor/log_std" gives the log-stds, written after the means. */
+    int32_t action_space; /* lp_action_space */
+    int32_t reserved;
+    double log_std_init; /* BOX: the log-stds' initial value; default 0 */
 } lp_mlp_options;
 
 LP_API void lp_mlp_options_init(lp_mlp_options *opt);
@@ -610,7 +622,8 @@ LP_API const lp_mlp_tensor_info *lp_mlp_tensor_at(const lp_mlp *m, size_t index)
 LP_API size_t lp_mlp_named_params(lp_mlp *m, lp_named_tensor *out, size_t cap);
 
 /* Forward `n` observations (row i at obs + i * ld_obs, ld_obs >= obs_dim)
- * into logits [n, num_actions] and values [n], both caller-owned and
+ * into logits [n, num_actions] (BOX: means then log-stds per row) and
+ * values [n], both caller-owned and
  * contiguous. Either output may be NULL to skip its head (and its trunk).
  * Keeps the activations for lp_mlp_backward. n > max_batch is LP_ERANGE:
  * call lp_mlp_reserve first. Allocates nothing. */
@@ -788,16 +801,16 @@ typedef struct lp_env_step_out {
     int32_t *episode_lengths; /* rows where an episode ended: its length */
 } lp_env_step_out;
 
-/* A vectorised environment with f32 observations and discrete actions.
- * Program-owned; the trainer copies the struct and calls the callbacks from
- * the thread that called lp_train_run, with `user`. Every callback that can
- * fail returns LP_OK or fills `err` and returns a negative status, which
- * ends the run with that error. */
+/* A vectorised environment with f32 observations and a discrete, multi-
+ * discrete or box action (docs/training.md "Action spaces"). Program-owned; the trainer copies the
+ * struct and calls the callbacks from the thread that called lp_train_run, with `user`. Every
+ * callback that can fail returns LP_OK or fills `err` and returns a negative status, which ends the
+ * run with that error. */
 typedef struct lp_env {
     uint32_t struct_size; /* set by lp_env_init */
     int32_t obs_rank;     /* observation shape (f32), per environment */
     int64_t obs_shape[LP_MAX_RANK];
-    int64_t num_actions; /* discrete actions (> 0) */
+    int64_t num_actions; /* DISCRETE: the number of actions (> 0); else 0 */
     int64_t num_envs;    /* environments stepped together; 0: buffer.segments.
                             Must equal buffer.segments (one buffer row each) */
     void *user;
@@ -808,8 +821,10 @@ typedef struct lp_env {
     /* Start an episode in every environment; write the first observations
      * into obs [num_envs, obs...]. Called once per run. */
     int32_t (*reset)(void *user, float *obs, lp_error *err);
-    /* Apply actions [num_envs] (each in 0 .. num_actions-1) to every
-     * environment, fill `out`, reset the environments whose episode ended. */
+    /* Apply actions [num_envs] (each in 0 .. num_actions-1; MULTI_DISCRETE:
+     * [num_envs, action_dims], component k in 0 .. action_nvec[k]-1) to
+     * every environment, fill `out`, reset the environments whose episode
+     * ended. A BOX environment sets step_box instead. */
     int32_t (*step)(void *user, const int32_t *actions, const lp_env_step_out *out, lp_error *err);
     /* Optional: a teacher's view of the current observations obs
      * [num_envs, obs...]. Fill what is not NULL: actions [num_envs],
@@ -825,6 +840,19 @@ typedef struct lp_env {
     size_t (*snapshot_size)(void *user);
     int32_t (*snapshot)(void *user, void *buf, size_t size, lp_error *err);
     int32_t (*restore)(void *user, const void *buf, size_t size, lp_error *err);
+    /* The action space; lp_env_init sets DISCRETE (num_actions). `open` may
+     * set all of these. The arrays are program-owned and must stay valid
+     * until lp_train_run returns. */
+    int32_t action_space;       /* lp_action_space */
+    int32_t action_dims;        /* MULTI_DISCRETE: components; BOX: dimensions */
+    const int64_t *action_nvec; /* MULTI_DISCRETE: action_dims counts (each >= 1) */
+    const float *action_low;    /* BOX: action_dims bounds (-INFINITY allowed) */
+    const float *action_high;   /* BOX: action_dims bounds (INFINITY allowed) */
+    /* BOX: apply actions [num_envs, action_dims], the policy's samples
+     * clipped to [action_low, action_high] (the buffer keeps the samples);
+     * otherwise as step. */
+    int32_t (*step_box)(void *user, const float *actions, const lp_env_step_out *out,
+                        lp_error *err);
 } lp_env;
 
 /* Zero `env` and set struct_size. */
