@@ -6,8 +6,8 @@
  * default to unbounded. An action with neither num_actions nor nvec is a
  * box (so the 1.0 "num_actions 0: continuous" reading still holds). The
  * arrays the env points to are arena-owned. */
-#include "scalar.h"
-#include "walk.h"
+#include "config/scalar.h"
+#include "config/walk.h"
 
 #include <math.h>
 #include <string.h>

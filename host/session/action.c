@@ -3,9 +3,9 @@
  * pointers stay valid until lp_session_destroy whoever declared it (the
  * config or lp_session_options.env). Also the one rule for plugins built
  * before action spaces existed. */
-#include "session_impl.h"
+#include "session/session_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <math.h>
 #include <stddef.h>

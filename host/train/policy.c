@@ -3,9 +3,9 @@
  * log-probability (the sum over components), the clipping of a box action
  * for the environment; and the running observation normalisation
  * (env.normalize_obs). Allocates nothing: the arrays were sized at setup. */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_rng.h>
+#include "util/rng.h"
 
 #include <math.h>
 #include <string.h>
