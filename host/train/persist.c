@@ -8,6 +8,8 @@
  *   trainer/returns    f64[return_window]: the ring of the last returns
  *   trainer/lengths    f64[return_window]: and of their lengths
  *   trainer/counters   i64[3]: episodes finished, ring position, ring count
+ *   trainer/memory     f32[num_envs, M]: with model.type gru, each
+ *                      environment's recurrent state before its next step
  *   env/snapshot       u8[size]: the environment's own snapshot (when it has
  *                      snapshot callbacks)
  *
@@ -35,7 +37,7 @@ static lp_tensor view1(void *data, int32_t dtype, int64_t len) {
 }
 
 int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
-    size_t nparams = lp_mlp_tensor_count(t->mlp);
+    size_t nparams = lp__model_tensor_count(t);
     int has_snap = t->env.snapshot != NULL;
     if (has_snap) {
         t->snap_size = t->env.snapshot_size(t->env.user);
@@ -50,11 +52,11 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
                               "bytes)",
                               t->snap_size);
     }
-    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 5 + (has_snap ? 1 : 0);
+    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 6 + (has_snap ? 1 : 0);
     t->extra = calloc(count, sizeof *t->extra);
     if (t->extra == NULL)
         return lp__seterr(err, LP_ENOMEM, "lp_train_run: out of memory for the checkpoint table");
-    size_t k = lp_mlp_named_params(t->mlp, t->extra, nparams);
+    size_t k = lp__model_named_params(t, t->extra, nparams);
     k += lp_adam_named_tensors(t->adam, t->extra + k);
     t->extra[k].name = "trainer/rng";
     t->extra[k++].view = view1(t->rng, LP_DTYPE_I64, 4);
@@ -76,6 +78,15 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
     t->extra[k++].view = view1(t->lengths, LP_DTYPE_F64, t->window);
     t->extra[k].name = "trainer/counters";
     t->extra[k++].view = view1(t->counters, LP_DTYPE_I64, LP__CTR_COUNT);
+    if (t->gru != NULL) {
+        lp_tensor mem = view1(t->mem, LP_DTYPE_F32, t->n);
+        mem.rank = 2;
+        mem.shape[1] = lp_gru_memory_size(t->gru);
+        mem.strides[0] = mem.shape[1];
+        mem.strides[1] = 1;
+        t->extra[k].name = "trainer/memory";
+        t->extra[k++].view = mem;
+    }
     if (has_snap) {
         t->extra[k].name = "env/snapshot";
         t->extra[k++].view = view1(t->snap, LP_DTYPE_U8, (int64_t)t->snap_size);
