@@ -33,6 +33,7 @@ void lp_gru_options_init(lp_gru_options *opt) {
     opt->gru_gain = 1.0;
     opt->actor_gain = 0.01;
     opt->critic_gain = 1.0;
+    opt->critic_trunk = 1.0;
 }
 
 /* ---- layout and initialisation ------------------------------------------------------ */
@@ -157,10 +158,12 @@ int32_t lp_gru_create(const lp_gru_options *o, lp_gru **out, lp_error *err) {
     if (o->max_batch < 1 || o->max_batch > LP__GRU_MAX_BATCH)
         return lp__seterr(err, LP_EINVAL, "%s: options.max_batch is %lld: give 1 .. %lld", fn,
                           (long long)o->max_batch, (long long)LP__GRU_MAX_BATCH);
-    const double gains[4] = {o->encoder_gain, o->gru_gain, o->actor_gain, o->critic_gain};
-    for (int i = 0; i < 4; i++)
+    const double gains[5] = {o->encoder_gain, o->gru_gain, o->actor_gain, o->critic_gain,
+                             o->critic_trunk};
+    for (int i = 0; i < 5; i++)
         if (!isfinite(gains[i]) || gains[i] < 0)
-            return lp__seterr(err, LP_EINVAL, "%s: a gain is %g: give a finite value >= 0", fn,
+            return lp__seterr(err, LP_EINVAL,
+                              "%s: a gain or critic_trunk is %g: give a finite value >= 0", fn,
                               gains[i]);
     lp_gru *m = calloc(1, sizeof *m);
     if (m == NULL)
@@ -169,6 +172,7 @@ int32_t lp_gru_create(const lp_gru_options *o, lp_gru **out, lp_error *err) {
     m->A = o->num_actions;
     m->E = o->encoder;
     m->M = o->memory;
+    m->critic_trunk = (float)o->critic_trunk;
     m->own.rows = -1;
     m->w = &m->own;
     layout(m);
@@ -383,10 +387,12 @@ int32_t lp_gru_backward(lp_gru *m, const float *obs, int64_t ld_obs, const float
                     (blasint)M);
     else
         memset(dh, 0, (size_t)(N * M) * sizeof *dh);
-    if (dvalues != NULL)
-        for (int64_t i = 0; i < N; i++)
+    if (dvalues != NULL && m->critic_trunk != 0.0f)
+        for (int64_t i = 0; i < N; i++) {
+            const float dv = m->critic_trunk * dvalues[i];
             for (int64_t j = 0; j < M; j++)
-                dh[i * M + j] += dvalues[i] * P[m->wc + (size_t)j];
+                dh[i * M + j] += dv * P[m->wc + (size_t)j];
+        }
 
     /* Through time: w->gi becomes d(gi) step by step (each step reads only
      * its own gi, already consumed by the forward). */

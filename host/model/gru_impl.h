@@ -35,6 +35,7 @@ typedef struct lp__gru_work {
 
 struct lp_gru {
     int64_t D, A, E, M;
+    float critic_trunk; /* lp_gru_options.critic_trunk */
     size_t param_count;
     float *params;
     float *grads;

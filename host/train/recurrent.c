@@ -29,6 +29,7 @@ int32_t lp__model_build_gru(lp__trainer *t, int64_t max_batch, lp_error *err) {
     go.encoder_gain = mc->hidden_gain;
     go.actor_gain = mc->actor_gain;
     go.critic_gain = mc->critic_gain;
+    go.critic_trunk = mc->critic_trunk;
     int32_t rc = lp_gru_create(&go, &t->gru, err);
     if (rc != LP_OK)
         return rc;

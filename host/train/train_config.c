@@ -22,9 +22,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const model_keys[] = {"max_bytes", "hidden",      "activation", "shared",
-                                         "seed",      "hidden_gain", "actor_gain", "critic_gain",
-                                         "type",      "memory"};
+static const char *const model_keys[] = {"max_bytes", "hidden",      "activation",  "shared",
+                                         "seed",      "hidden_gain", "actor_gain",  "critic_gain",
+                                         "type",      "memory",      "critic_trunk"};
 static const char *const optim_keys[] = {"lr",    "eps",           "beta1",
                                          "beta2", "max_grad_norm", "anneal_lr"};
 static const char *const trainer_keys[] = {"total_steps", "target_return",    "return_window",
@@ -134,6 +134,8 @@ static int32_t read_model(const lp__walk *w, const lp__ynode *map, lp__model_cfg
                                     lp__quote(q, v->text, v->len));
                 }
             }
+        } else if (key_is(k, "critic_trunk")) {
+            rc = get_float(w, v, "model.critic_trunk", 0, 0, 1, &m->critic_trunk);
         } else if (key_is(k, "memory")) {
             rc = lp__walk_int(w, v, "model.memory", 1, 65536, &m->memory);
         } else if (key_is(k, "activation")) {
@@ -282,6 +284,7 @@ static void defaults(lp__train_cfg *tc) {
     m->hidden_count = 2;
     m->type = LP__MODEL_MLP;
     m->memory = 128;
+    m->critic_trunk = 1.0;
     m->activation = LP_ACTIVATION_TANH;
     m->shared = 0;
     m->hidden_gain = sqrt(2.0);

@@ -37,10 +37,11 @@ enum { LP__MODEL_MLP = 0, LP__MODEL_GRU = 1 };
 
 /* `model:` */
 typedef struct lp__model_cfg {
-    int32_t type;     /* LP__MODEL_*; default mlp */
-    int64_t memory;   /* gru: the state size M; default 128 */
-    int hidden_set;   /* model.hidden was given */
-    lp__pos type_pos; /* the model.type value (line 0 when absent) */
+    int32_t type;        /* LP__MODEL_*; default mlp */
+    int64_t memory;      /* gru: the state size M; default 128 */
+    double critic_trunk; /* gru: lp_gru_options.critic_trunk; default 1 */
+    int hidden_set;      /* model.hidden was given */
+    lp__pos type_pos;    /* the model.type value (line 0 when absent) */
     lp__pos hidden_seq_pos;
     int64_t hidden[LP_MLP_MAX_HIDDEN];
     size_t hidden_count;

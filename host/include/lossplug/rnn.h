@@ -45,6 +45,11 @@ typedef struct lp_gru_options {
     double gru_gain;     /* of W_ih and W_hh (CleanRL's LSTM: 1); default 1 */
     double actor_gain;   /* default 0.01 */
     double critic_gain;  /* default 1.0 */
+    double critic_trunk; /* factor on the critic's gradient into the GRU and the
+                            encoder (the critic head always gets its own):
+                            1 (default) is the plain gradient; below 1 keeps
+                            large value errors from drowning the policy's
+                            gradient in the shared core; 0 detaches it */
 } lp_gru_options;
 
 LP_API void lp_gru_options_init(lp_gru_options *opt);
