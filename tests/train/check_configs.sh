@@ -47,7 +47,9 @@ expect_rc 0 "cartpole-train ppo_gru.yaml"
 sed 's/sample: rows/sample: transitions/' "$examples/ppo_gru.yaml" >"$lp_tmp/gru_trans.yaml"
 run "$train" "$lp_tmp/gru_trans.yaml" --plugin-path "$plugins" --max-steps 1024 --quiet
 expect_rc 1 "cartpole-train ppo_gru.yaml with sample: transitions"
-expect_err "gru_trans.yaml:13:18: buffer.sample: transitions with model.type: gru" \
+line=$(grep -n 'sample: transitions' "$lp_tmp/gru_trans.yaml" | cut -d: -f1)
+col=$(grep 'sample: transitions' "$lp_tmp/gru_trans.yaml" | awk '{ print index($0, "transitions") }')
+expect_err "gru_trans.yaml:$line:$col: buffer.sample: transitions with model.type: gru" \
     "sample: transitions refused"
 
 # bc_gru.yaml: expert_ce on the recurrent model, from a position-only dataset.
