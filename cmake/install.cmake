@@ -25,6 +25,7 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/dist.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/comm.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/rnn.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
 # Extensions (CLAP-style, one header each).
 install(FILES

@@ -43,11 +43,19 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
             rc = example_entry_float(err, s, e, 1e-3, 1e3, &c->teacher_logit_scale);
         } else if (strcmp(e->key, "teacher_value") == 0) {
             rc = example_entry_float(err, s, e, -1e6, 1e6, &c->teacher_value);
+        } else if (strcmp(e->key, "observe") == 0) {
+            if (strcmp(e->value, "full") == 0 || strcmp(e->value, "position") == 0)
+                c->position_only = strcmp(e->value, "position") == 0;
+            else
+                rc = example_entry_error(err, s, e,
+                                 "%s.observe = '%s' is not a choice; use full (x, x_dot, theta, "
+                                 "theta_dot) or position (x, theta: the velocities hidden)",
+                                 s->section, e->value);
         } else {
             rc = example_entry_error(err, s, e,
-                                     "unknown key '%s' in %s; valid keys: num_envs, seed, "
-                                     "teacher_logit_scale, teacher_value",
-                                     e->key, s->section);
+                             "unknown key '%s' in %s; valid keys: num_envs, seed, "
+                             "teacher_logit_scale, teacher_value, observe",
+                             e->key, s->section);
         }
         if (rc != LP_OK)
             return rc;
@@ -64,25 +72,56 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
     int rc = cp_create(&c->env, (int32_t)num_envs, c->seed);
     if (rc != CP_OK)
         return cp_status(err, rc, "cannot create the environments");
+    free(c->full);
+    free(c->full_final);
+    c->full = c->full_final = NULL;
+    if (c->position_only) {
+        c->full = malloc((size_t)num_envs * CP_OBS_DIM * sizeof(float));
+        c->full_final = malloc((size_t)num_envs * CP_OBS_DIM * sizeof(float));
+        if (c->full == NULL || c->full_final == NULL)
+            return cp_status(err, CP_ENOMEM, "the observation scratch");
+    }
     env->num_envs = num_envs;
     env->obs_rank = 1;
-    env->obs_shape[0] = CP_OBS_DIM;
+    env->obs_shape[0] = c->position_only ? CARTPOLE_LP_POSITION_DIM : CP_OBS_DIM;
     env->num_actions = CP_NUM_ACTIONS;
     return LP_OK;
 }
 
+/* observe: position: [x, theta] of each full observation. */
+static void positions(const float *full, int32_t n, float *obs) {
+    for (int32_t i = 0; i < n; i++) {
+        obs[2 * i] = full[CP_OBS_DIM * i];
+        obs[2 * i + 1] = full[CP_OBS_DIM * i + 2];
+    }
+}
+
 static int32_t cl_reset(void *user, float *obs, lp_error *err) {
     cartpole_lp *c = user;
-    int rc = cp_reset(c->env, obs);
+    int rc = cp_reset(c->env, c->position_only ? c->full : obs);
+    if (rc == CP_OK && c->position_only)
+        positions(c->full, cp_num_envs(c->env), obs);
     return rc == CP_OK ? LP_OK : cp_status(err, rc, "reset");
 }
 
 static int32_t cl_step(void *user, const int32_t *actions, const lp_env_step_out *out,
                        lp_error *err) {
     cartpole_lp *c = user;
-    cp_step_out so = {out->obs,       out->rewards,         out->terminated,      out->truncated,
-                      out->final_obs, out->episode_returns, out->episode_lengths, 0};
+    const int hide = c->position_only;
+    cp_step_out so = {hide ? c->full : out->obs,
+                      out->rewards,
+                      out->terminated,
+                      out->truncated,
+                      hide && out->final_obs != NULL ? c->full_final : out->final_obs,
+                      out->episode_returns,
+                      out->episode_lengths,
+                      0};
     int rc = cp_step(c->env, actions, &so);
+    if (rc == CP_OK && hide) {
+        positions(c->full, cp_num_envs(c->env), out->obs);
+        if (out->final_obs != NULL)
+            positions(c->full_final, cp_num_envs(c->env), out->final_obs);
+    }
     return rc == CP_OK ? LP_OK : cp_status(err, rc, "step");
 }
 
@@ -91,6 +130,10 @@ static int32_t cl_teacher(void *user, const float *obs, int32_t *actions, float 
     (void)err;
     cartpole_lp *c = user;
     int32_t n = cp_num_envs(c->env);
+    if (c->position_only) { /* the teacher is privileged: the full state */
+        cp_observe(c->env, c->full);
+        obs = c->full;
+    }
     if (actions != NULL)
         cp_teacher_actions(obs, n, actions);
     if (logits != NULL)
@@ -142,4 +185,7 @@ void cartpole_lp_free(cartpole_lp *c) {
         return;
     cp_free(c->env);
     c->env = NULL;
+    free(c->full);
+    free(c->full_final);
+    c->full = c->full_final = NULL;
 }

@@ -13,7 +13,12 @@
  *   teacher_value:       the value the teacher reports for every state
  *                        (default 100 = 1 / (1 - 0.99): the discounted return
  *                        of a policy that never falls, bootstrapped through
- *                        time limits) */
+ *                        time limits)
+ *   observe:             full (default: x, x_dot, theta, theta_dot) or
+ *                        position (x, theta only: the velocities hidden, a
+ *                        partially observable task that needs memory;
+ *                        docs/cartpole.md). The teacher still sees the full
+ *                        state (it is privileged). */
 #ifndef CARTPOLE_LP_H
 #define CARTPOLE_LP_H
 
@@ -25,12 +30,17 @@
 extern "C" {
 #endif
 
+#define CARTPOLE_LP_POSITION_DIM 2 /* observe: position: x, theta */
+
 typedef struct cartpole_lp {
     cp_env *env;               /* created by the open callback */
     int seed_forced;           /* 1: the trainer's seed wins over env.seed (--seed) */
     uint64_t seed;             /* the seed in use, after open */
     float teacher_logit_scale; /* after open */
     float teacher_value;
+    int position_only; /* observe: position */
+    float *full;       /* position_only: [num_envs * 4] scratch for obs */
+    float *full_final; /* and for final observations */
 } cartpole_lp;
 
 /* Zero `c` and fill `env` with CartPole's callbacks (user = c). */

@@ -45,8 +45,8 @@ int32_t lp__dist_setup(lp__trainer *t, lp_error *err) {
 int32_t lp__dist_broadcast_params(lp__trainer *t, lp_error *err) {
     if (t->comm.size == 1)
         return LP_OK;
-    return t->comm.broadcast(t->comm.user, lp_mlp_params(t->mlp),
-                             lp_mlp_param_count(t->mlp) * sizeof(float), 0, err);
+    return t->comm.broadcast(t->comm.user, lp__model_params(t),
+                             lp__model_param_count(t) * sizeof(float), 0, err);
 }
 
 /* 1 when every value is finite: the exponent bits of a NaN or an infinity

@@ -10,6 +10,8 @@
  *   trainer/counters   i64[3]: episodes finished, ring position, ring count
  *   trainer/obs_norm   f64[2 * obs_dim + 1]: with env.normalize_obs, the running
  *                      mean and variance of every observation element and the count
+ *   trainer/memory     f32[num_envs, M]: with model.type gru, each
+ *                      environment's recurrent state before its next step
  *   env/snapshot       u8[size]: the environment's own snapshot (when it has
  *                      snapshot callbacks)
  *
@@ -37,7 +39,7 @@ static lp_tensor view1(void *data, int32_t dtype, int64_t len) {
 }
 
 int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
-    size_t nparams = lp_mlp_tensor_count(t->mlp);
+    size_t nparams = lp__model_tensor_count(t);
     int has_snap = t->env.snapshot != NULL;
     if (has_snap) {
         t->snap_size = t->env.snapshot_size(t->env.user);
@@ -52,12 +54,12 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
                                  "bytes)",
                                  t->snap_size);
     }
-    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 6 + (has_snap ? 1 : 0);
+    size_t count = nparams + LP_ADAM_TENSOR_COUNT + 7 + (has_snap ? 1 : 0);
     t->extra = calloc(count, sizeof *t->extra);
     if (t->extra == NULL)
         return lp__error_set(err, LP_ENOMEM,
                              "lp_train_run: out of memory for the checkpoint table");
-    size_t k = lp_mlp_named_params(t->mlp, t->extra, nparams);
+    size_t k = lp__model_named_params(t, t->extra, nparams);
     k += lp_adam_named_tensors(t->adam, t->extra + k);
     t->extra[k].name = "trainer/rng";
     t->extra[k++].view = view1(t->rng, LP_DTYPE_I64, 4);
@@ -82,6 +84,15 @@ int32_t lp__persist_setup(lp__trainer *t, lp_error *err) {
     if (t->obs_stats != NULL) {
         t->extra[k].name = "trainer/obs_norm";
         t->extra[k++].view = view1(t->obs_stats, LP_DTYPE_F64, 2 * t->obs_dim + 1);
+    }
+    if (t->gru != NULL) {
+        lp_tensor mem = view1(t->mem, LP_DTYPE_F32, t->n);
+        mem.rank = 2;
+        mem.shape[1] = lp_gru_memory_size(t->gru);
+        mem.strides[0] = mem.shape[1];
+        mem.strides[1] = 1;
+        t->extra[k].name = "trainer/memory";
+        t->extra[k++].view = mem;
     }
     if (has_snap) {
         t->extra[k].name = "env/snapshot";

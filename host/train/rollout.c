@@ -144,7 +144,9 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
         if (f->obs != NULL)
             for (int64_t r = 0; r < n; r++)
                 memcpy(f->obs + (r * H + step) * D, obs + r * D, obs_bytes);
-        int32_t rc = lp_mlp_forward(t->mlp, obs, D, n, t->logits, t->values, err);
+        if (step == 0)
+            lp__model_store_start(t);
+        int32_t rc = lp__model_act(t, obs, err);
         if (rc != LP_OK)
             return rc;
         lp__policy_sample(t);
@@ -200,7 +202,7 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
          *    observation) where a time limit cut an episode. */
         if (f->next_values != NULL) {
             if (step == H - 1) {
-                rc = lp_mlp_forward(t->mlp, model_obs(t), D, n, NULL, t->values, err);
+                rc = lp__model_values(t, model_obs(t), NULL, n, t->values, err);
                 if (rc != LP_OK)
                     return rc;
                 for (int64_t r = 0; r < n; r++)
@@ -209,13 +211,14 @@ int32_t lp__rollout(lp__trainer *t, lp_error *err) {
             if (nboot > 0) {
                 if (t->normalize_obs)
                     lp__obs_norm_apply(t, t->boot_obs, t->boot_obs, nboot);
-                rc = lp_mlp_forward(t->mlp, t->boot_obs, D, nboot, NULL, t->boot_values, err);
+                rc = lp__model_values(t, t->boot_obs, t->boot_rows, nboot, t->boot_values, err);
                 if (rc != LP_OK)
                     return rc;
                 for (int64_t b = 0; b < nboot; b++)
                     f->next_values[t->boot_rows[b] * H + step] = t->boot_values[b];
             }
         }
+        lp__model_reset_done(t);
         rc = lp_session_rollout_step(t->s, step, err);
         if (rc != LP_OK)
             return rc;

@@ -109,6 +109,50 @@ static const known_field *find_known(const known_field *list, size_t n, const ch
     return NULL;
 }
 
+/* The recurrent model's stored start state, f32[M] per step. */
+static lp_decl memory_decl(const lp__trainer *t) {
+    lp_decl d;
+    memset(&d, 0, sizeof d);
+    d.name = "memory_start";
+    d.dtype = LP_DTYPE_F32;
+    d.rank = 1;
+    d.shape[0] = lp_gru_memory_size(t->gru);
+    return d;
+}
+
+/* A recurrent model trains on whole buffer rows from their stored start
+ * states, resetting where `dones` says an episode ended: it needs both
+ * fields and buffer.sample: rows. */
+static int32_t check_recurrent(const lp__trainer *t, const lp_decl *fields, size_t nf,
+                               lp_error *err) {
+    if (t->gru == NULL)
+        return LP_OK;
+    const lp__config *cfg = t->tc.cfg;
+    const lp__pos at_model =
+        t->tc.model.type_pos.line ? t->tc.model.type_pos : (lp__pos){cfg->file, 1, 1};
+    if (cfg->buffer.sample == LP_SAMPLE_TRANSITIONS)
+        return lp__cfgerr(
+            err, cfg->buffer.sample_pos.value.line ? cfg->buffer.sample_pos.value : at_model,
+            "buffer.sample: transitions with model.type: gru: a recurrent model "
+            "recomputes its state along whole buffer rows from the state stored "
+            "at each row's first step, which single transitions do not have; "
+            "use sample: rows (docs/model.md)");
+    int has_dones = 0, has_mem = 0;
+    for (size_t i = 0; i < nf; i++) {
+        has_dones |= strcmp(fields[i].name, "dones") == 0;
+        has_mem |= strcmp(fields[i].name, "memory_start") == 0;
+    }
+    if (!has_dones || !has_mem)
+        return lp__cfgerr(
+            err, cfg->program.fields_pos.key.line ? cfg->program.fields_pos.key : at_model,
+            "model.type: gru needs program.fields.%s (%s): add %s",
+            has_dones ? "memory_start" : "dones",
+            has_dones ? "the state at each row's first step"
+                      : "where episodes end, to reset the state",
+            has_dones ? "memory_start: \"f32[M]\" with M = model.memory" : "dones: u8");
+    return LP_OK;
+}
+
 /* The program's declarations: every field it can write (teacher fields when
  * the environment has a teacher), or exactly the ones the config's
  * program.fields lists, each of which must be one it can write. The session
@@ -122,6 +166,14 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
         int has_obs = 0;
         for (size_t i = 0; i < pc->field_count; i++) {
             const lp__program_decl *c = &pc->fields[i];
+            if (strcmp(c->decl.name, "memory_start") == 0) {
+                if (t->gru == NULL)
+                    return lp__cfgerr(err, c->pos.key,
+                                      "program.fields.memory_start is the recurrent model's "
+                                      "stored state: set model.type: gru, or remove it");
+                fields[(*nf)++] = memory_decl(t);
+                continue;
+            }
             const known_field *k = find_known(known_fields, NKNOWN, c->decl.name);
             if (k == NULL)
                 return lp__cfgerr(err, c->pos.key,
@@ -147,7 +199,12 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
         for (size_t i = 0; i < NKNOWN; i++)
             if (!known_fields[i].teacher || teacher)
                 fields[(*nf)++] = make_decl(t, &known_fields[i]);
+        if (t->gru != NULL)
+            fields[(*nf)++] = memory_decl(t);
     }
+    int32_t rc = check_recurrent(t, fields, *nf, err);
+    if (rc != LP_OK)
+        return rc;
     *no = 0;
     if (pc->has_outputs) {
         int has_logits = 0;
@@ -418,7 +475,8 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     (void)lp__blas_threads_apply(t->tc.trainer.blas_threads);
     int32_t rc = check_model_size(t, &mo, err);
     if (rc == LP_OK)
-        rc = lp_mlp_create(&mo, &t->mlp, err);
+        rc = mc->type == LP__MODEL_GRU ? lp__model_build_gru(t, mo.max_batch, err)
+                                       : lp_mlp_create(&mo, &t->mlp, err);
     if (rc != LP_OK)
         return rc;
     lp_adam_options ao;
@@ -428,7 +486,7 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     ao.beta1 = t->tc.optim.beta1;
     ao.beta2 = t->tc.optim.beta2;
     ao.max_grad_norm = t->tc.optim.max_grad_norm;
-    return lp_adam_create(&ao, lp_mlp_param_count(t->mlp), &t->adam, err);
+    return lp_adam_create(&ao, lp__model_param_count(t), &t->adam, err);
 }
 
 static int32_t make_adapter(lp__trainer *t, int32_t obs_handle, int32_t logits_output,
@@ -461,9 +519,28 @@ static void fill_env_action(const lp__trainer *t, lp_env_info *ei) {
     ei->policy_width = t->A;
 }
 
+static int32_t make_gru_adapter(lp__trainer *t, int32_t obs_handle, int32_t dones_handle,
+                                int32_t memory_handle, int32_t logits_output, int32_t values_output,
+                                lp_gru_model **out, lp_error *err) {
+    lp_gru_model_options ga;
+    lp_gru_model_options_init(&ga);
+    ga.obs_handle = obs_handle;
+    ga.dones_handle = dones_handle;
+    ga.memory_handle = memory_handle;
+    ga.logits_output = logits_output;
+    ga.values_output = values_output;
+    ga.step = lp_adam_step_fn;
+    ga.step_user = t->adam;
+    if (t->comm.size > 1) {
+        ga.step = lp__dist_step;
+        ga.step_user = t;
+    }
+    return lp_gru_model_create(t->gru, &ga, out, err);
+}
+
 static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     const lp_train_options *o = t->opt;
-    lp_decl fields[NKNOWN], outputs[2];
+    lp_decl fields[NKNOWN + 1], outputs[2];
     size_t nf = 0, no = 0;
     int32_t rc = choose_decls(t, fields, &nf, outputs, &no, err);
     if (rc != LP_OK)
@@ -487,11 +564,21 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
         else
             values_output = (int32_t)i;
     }
-    rc = make_adapter(t, 0, logits_output, values_output, &pre, err);
-    if (rc != LP_OK)
-        return rc;
-    lp_model pre_model = lp_mlp_model_callbacks(pre);
-    pre_model.user = NULL;
+    lp_gru_model *gpre = NULL;
+    lp_model pre_model;
+    if (t->gru != NULL) {
+        /* memory_size is asked at open: user is the real (pre) adapter. */
+        rc = make_gru_adapter(t, 0, -1, -1, logits_output, values_output, &gpre, err);
+        if (rc != LP_OK)
+            return rc;
+        pre_model = lp_gru_model_callbacks(gpre);
+    } else {
+        rc = make_adapter(t, 0, logits_output, values_output, &pre, err);
+        if (rc != LP_OK)
+            return rc;
+        pre_model = lp_mlp_model_callbacks(pre);
+        pre_model.user = NULL;
+    }
 
     lp_session_options so;
     lp_session_options_init(&so);
@@ -527,14 +614,24 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     }
     rc = lp_session_open(path, &so, &t->s, err);
     lp_mlp_model_destroy(pre);
+    lp_gru_model_destroy(gpre);
     if (rc != LP_OK)
         return rc;
 
     int32_t h_obs = lp_session_field_handle(t->s, "obs");
-    rc = make_adapter(t, h_obs, logits_output, values_output, &t->adapter, err);
-    if (rc != LP_OK)
-        return rc;
-    t->model = lp_mlp_model_callbacks(t->adapter);
+    if (t->gru != NULL) {
+        rc = make_gru_adapter(t, h_obs, lp_session_field_handle(t->s, "dones"),
+                              lp_session_field_handle(t->s, "memory_start"), logits_output,
+                              values_output, &t->gru_adapter, err);
+        if (rc != LP_OK)
+            return rc;
+        t->model = lp_gru_model_callbacks(t->gru_adapter);
+    } else {
+        rc = make_adapter(t, h_obs, logits_output, values_output, &t->adapter, err);
+        if (rc != LP_OK)
+            return rc;
+        t->model = lp_mlp_model_callbacks(t->adapter);
+    }
 
     /* Where the rollout writes: only the fields in the buffer. */
     lp__fields *f = &t->f;
@@ -552,6 +649,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
         f->teacher_logits = field_base(t->s, "teacher_logits", LP_DTYPE_F32);
         f->teacher_values = field_base(t->s, "teacher_values", LP_DTYPE_F32);
     }
+    f->memory_start = t->gru != NULL ? field_base(t->s, "memory_start", LP_DTYPE_F32) : NULL;
     return LP_OK;
 }
 
@@ -667,9 +765,13 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
 
 static void teardown(lp__trainer *t) {
     lp_mlp_model_destroy(t->adapter);
+    lp_gru_model_destroy(t->gru_adapter);
     lp_session_close(t->s);
     lp_adam_destroy(t->adam);
     lp_mlp_destroy(t->mlp);
+    lp_gru_destroy(t->gru);
+    free(t->mem);
+    free(t->mem_boot);
     void *arrays[] = {t->obs,         t->logits,     t->values,    t->logprobs,   t->actions,
                       t->rewards,     t->terminated, t->truncated, t->final_obs,  t->ep_returns,
                       t->ep_lengths,  t->t_actions,  t->t_logits,  t->t_values,   t->boot_obs,
@@ -699,8 +801,8 @@ static void fill_progress(const lp__trainer *t, int32_t event, lp_train_progress
     p->learning_rate = t->last_lr;
     p->log_every = t->tc.trainer.log_every;
     p->session = t->s;
-    p->params = lp_mlp_params(t->mlp);
-    p->param_count = lp_mlp_param_count(t->mlp);
+    p->params = lp__model_params((lp__trainer *)t);
+    p->param_count = lp__model_param_count(t);
     p->rank = t->comm.rank;
     p->ranks = t->comm.size;
 }

@@ -22,8 +22,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const model_keys[] = {"max_bytes", "hidden",      "activation", "shared",
-                                         "seed",      "hidden_gain", "actor_gain", "critic_gain"};
+static const char *const model_keys[] = {"max_bytes", "hidden",      "activation",  "shared",
+                                         "seed",      "hidden_gain", "actor_gain",  "critic_gain",
+                                         "type",      "memory",      "critic_trunk"};
 static const char *const optim_keys[] = {"lr",    "eps",           "beta1",
                                          "beta2", "max_grad_norm", "anneal_lr"};
 static const char *const trainer_keys[] = {"total_steps", "target_return",    "return_window",
@@ -115,6 +116,28 @@ static int32_t read_model(const lp__walk *w, const lp__ynode *map, lp__model_cfg
                 m->hidden_pos[j] = lp__walk_at(w, v->items[j]);
             }
             m->hidden_count = v->count;
+            m->hidden_set = 1;
+            m->hidden_seq_pos = lp__walk_at(w, v);
+        } else if (key_is(k, "type")) {
+            rc = lp__walk_kind(w, v, LP__Y_SCALAR, "model.type");
+            m->type_pos = lp__walk_at(w, v);
+            if (rc == LP_OK) {
+                if (v->len == 3 && memcmp(v->text, "mlp", 3) == 0) {
+                    m->type = LP__MODEL_MLP;
+                } else if (v->len == 3 && memcmp(v->text, "gru", 3) == 0) {
+                    m->type = LP__MODEL_GRU;
+                } else {
+                    char q[LP__QUOTE_MAX];
+                    rc = lp__cfgerr(w->err, lp__walk_at(w, v),
+                                    "model.type '%s' is not a choice; use mlp (feed-forward) or "
+                                    "gru (recurrent, docs/model.md)",
+                                    lp__quote(q, v->text, v->len));
+                }
+            }
+        } else if (key_is(k, "critic_trunk")) {
+            rc = get_float(w, v, "model.critic_trunk", 0, 0, 1, &m->critic_trunk);
+        } else if (key_is(k, "memory")) {
+            rc = lp__walk_int(w, v, "model.memory", 1, 65536, &m->memory);
         } else if (key_is(k, "activation")) {
             rc = lp__walk_kind(w, v, LP__Y_SCALAR, "model.activation");
             if (rc == LP_OK) {
@@ -282,6 +305,9 @@ static void defaults(lp__train_cfg *tc) {
     m->hidden[0] = 64;
     m->hidden[1] = 64;
     m->hidden_count = 2;
+    m->type = LP__MODEL_MLP;
+    m->memory = 128;
+    m->critic_trunk = 1.0;
     m->activation = LP_ACTIVATION_TANH;
     m->shared = 0;
     m->hidden_gain = sqrt(2.0);

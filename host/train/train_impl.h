@@ -22,6 +22,8 @@
 #include <lossplug/host.h>
 #include "session/load_check.h"
 
+#include <lossplug/rnn.h>
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,8 +33,17 @@
 #define LP__TRAIN_SECTION_OPTIMIZER "optimizer"
 #define LP__TRAIN_SECTION_TRAINER   "trainer"
 
+/* `model.type` */
+enum { LP__MODEL_MLP = 0, LP__MODEL_GRU = 1 };
+
 /* `model:` */
 typedef struct lp__model_cfg {
+    int32_t type;        /* LP__MODEL_*; default mlp */
+    int64_t memory;      /* gru: the state size M; default 128 */
+    double critic_trunk; /* gru: lp_gru_options.critic_trunk; default 1 */
+    int hidden_set;      /* model.hidden was given */
+    lp__pos type_pos;    /* the model.type value (line 0 when absent) */
+    lp__pos hidden_seq_pos;
     int64_t hidden[LP_MLP_MAX_HIDDEN];
     size_t hidden_count;
     int32_t activation; /* lp_activation */
@@ -112,6 +123,7 @@ typedef struct lp__fields {
     int32_t *teacher_actions;
     float *teacher_logits;
     float *teacher_values;
+    float *memory_start; /* recurrent model: [segments, horizon, M], step 0 written */
 } lp__fields;
 
 /* trainer/counters */
@@ -139,6 +151,10 @@ typedef struct lp__trainer {
     lp_mlp *mlp;
     lp_adam *adam;
     lp_mlp_model *adapter;
+    lp_gru *gru;               /* model.type gru: the model (t->mlp is NULL) */
+    lp_gru_model *gru_adapter; /* and its adapter */
+    float *mem;                /* [n, M]: each environment's state before its next step */
+    float *mem_boot;           /* [n, M]: scratch for bootstrap values */
     lp_model model;
     lp__fields f;
 
@@ -208,6 +224,26 @@ void lp__policy_sample(lp__trainer *t);
 void lp__obs_norm_reset(lp__trainer *t);
 void lp__obs_norm_update(lp__trainer *t, const float *obs, int64_t rows);
 void lp__obs_norm_apply(const lp__trainer *t, const float *in, float *out, int64_t rows);
+/* recurrent.c: the model the config chose (MLP or GRU), as the rest of the
+ * trainer sees it. */
+int32_t lp__model_build_gru(lp__trainer *t, int64_t max_batch, lp_error *err);
+float *lp__model_params(lp__trainer *t);
+size_t lp__model_param_count(const lp__trainer *t);
+size_t lp__model_tensor_count(const lp__trainer *t);
+size_t lp__model_named_params(lp__trainer *t, lp_named_tensor *out, size_t cap);
+/* The policy's forward on `obs` (t->obs, or its normalised copy) for every
+ * environment into t->logits and t->values; a recurrent model advances
+ * t->mem. */
+int32_t lp__model_act(lp__trainer *t, const float *obs, lp_error *err);
+/* Values of `count` observations: rows[i] is the environment whose state
+ * (t->mem, not advanced) goes with obs row i; rows NULL: environment i. */
+int32_t lp__model_values(lp__trainer *t, const float *obs, const int64_t *rows, int64_t count,
+                         float *values, lp_error *err);
+/* Recurrent model: store the states before step 0 (rollout step 0), and
+ * zero the state of every environment whose episode ended. No-ops for the
+ * MLP. */
+void lp__model_store_start(lp__trainer *t);
+void lp__model_reset_done(lp__trainer *t);
 
 /* rollout.c */
 void lp__train_rng_seed(uint64_t s[4], uint64_t seed);

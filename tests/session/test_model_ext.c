@@ -196,6 +196,11 @@ LP_PLUGIN_ENTRY(&desc)
 /* ==== the test ============================================================== */
 #include "session_test.h"
 
+#include "../support/lpt_ckpt_patch.h"
+
+#include <lossplug/rnn.h>
+#include <math.h>
+
 #define assert_near(actual, expected, tol)                                                         \
     do {                                                                                           \
         const double a_ = (actual), e_ = (expected), t_ = (tol);                                   \
@@ -830,6 +835,170 @@ static void test_expert_ce_learns(void **state) {
     tlog_reset();
 }
 
+/* ---- expert_ce on the recurrent model: AllenAct's memory, for real --------------
+ * The GRU (lossplug/rnn.h) as the session's model; the parameters stay
+ * fixed (a step that only clears the gradients), so the memory expert_ce
+ * carries has a closed reference: lp_gru_forward along each dataset stream,
+ * batch after batch, zeroed where an episode starts. */
+
+static int32_t keep_params(void *user, float *params, float *grads, size_t count, const lp_ctx *ctx,
+                           lp_error *err) {
+    (void)user, (void)params, (void)grads, (void)count, (void)ctx, (void)err;
+    return LP_OK;
+}
+
+/* The minibatch's own pass is not under test here (PROG has no dones or
+ * memory_start): only the auxiliary passes of the real adapter run. */
+static int32_t no_forward(void *user, const lp_batch *mb, const lp_tensor *out, lp_error *err) {
+    (void)user, (void)mb, (void)out, (void)err;
+    return LP_OK;
+}
+static int32_t no_backward(void *user, const lp_batch *mb, const lp_tensor *g, lp_error *err) {
+    (void)user, (void)mb, (void)g, (void)err;
+    return LP_OK;
+}
+
+enum { GS = 4, GN = 64, GM = 8, GB = 6 }; /* streams, steps, memory, steps per batch */
+
+/* The dataset's observations of steps [from, from + GB) of every stream
+ * (obs f32[3], as write_expert lays them out) and their start flags. */
+static void stream_batch(const unsigned char *file, int from, float *obs, uint8_t *starts) {
+    for (int e = 0; e < GS; e++)
+        for (int k = 0; k < GB; k++) {
+            const int t = (from + k) % GN;
+            const unsigned char *p = file + 64 + ((size_t)t * GS + (size_t)e) * 20;
+            memcpy(obs + ((size_t)e * GB + (size_t)k) * 3, p, 12);
+            starts[e * GB + k] = t == 0 ? 1 : p[16];
+        }
+}
+
+static void test_expert_ce_gru_memory(void **state) {
+    (void)state;
+    tlog_reset();
+    const char *data = LP_SESSION_TMP "/gru_expert.lpx", *cfg = LP_SESSION_TMP "/gru_expert.yaml";
+    write_expert(data, GS, GN);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("buffer: {segments: 2, horizon: 2, minibatch_segments: 2, update_epochs: 1}\n" PROG
+          "losses:\n"
+          "  - {name: e, plugin: expert_ce, params: {dataset: gru_expert.lpx, steps_per_batch: "
+          "6}}\n",
+          f);
+    fclose(f);
+    size_t flen = 0;
+    unsigned char *file = NULL;
+    {
+        FILE *r = fopen(data, "rb");
+        assert_non_null(r);
+        fseek(r, 0, SEEK_END);
+        flen = (size_t)ftell(r);
+        fseek(r, 0, SEEK_SET);
+        file = malloc(flen);
+        assert_non_null(file);
+        assert_int_equal(fread(file, 1, flen, r), flen);
+        fclose(r);
+    }
+
+    lp_gru_options go;
+    lp_gru_options_init(&go);
+    go.obs_dim = 3;
+    go.num_actions = 2;
+    go.encoder = 8;
+    go.memory = GM;
+    go.seed = 5;
+    go.max_batch = GS * GB;
+    lp_gru *gru = NULL;
+    lp_error err;
+    assert_int_equal(lp_gru_create(&go, &gru, &err), LP_OK);
+    lp_gru_model_options mo;
+    lp_gru_model_options_init(&mo);
+    mo.obs_handle = 0;
+    mo.step = keep_params;
+    lp_gru_model *ad = NULL;
+    assert_int_equal(lp_gru_model_create(gru, &mo, &ad, &err), LP_OK);
+    lp_model model = lp_gru_model_callbacks(ad);
+    model.forward = no_forward;
+    model.backward = no_backward;
+
+    static const char *const paths[] = {LP_SESSION_PLUGINS, LP_BUILTIN_PLUGINS};
+    lp_session_options opt;
+    test_options(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 2;
+    opt.model = &model;
+    lp_session *s = NULL;
+    int32_t rc = lp_session_open(cfg, &opt, &s, &err);
+    if (rc != LP_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+
+    /* The reference, batch by batch from zeros; and each batch from a
+     * reset (zero) state instead of the carried one. */
+    float ref[4][GS * GM], reset[4][GS * GM];
+    float obs[GS * GB * 3], mem[GS * GM] = {0};
+    uint8_t starts[GS * GB];
+    for (int k = 0; k < 4; k++) {
+        stream_batch(file, k * GB, obs, starts);
+        float zero[GS * GM] = {0};
+        assert_int_equal(lp_gru_forward(gru, obs, 3, GS, GB, starts, zero, NULL, NULL, &err),
+                         LP_OK);
+        memcpy(reset[k], zero, sizeof zero);
+        assert_int_equal(lp_gru_forward(gru, obs, 3, GS, GB, starts, mem, NULL, NULL, &err), LP_OK);
+        memcpy(ref[k], mem, sizeof mem);
+    }
+
+    const char *ck[4] = {LP_SESSION_TMP "/gru_e1.ckpt", LP_SESSION_TMP "/gru_e2.ckpt",
+                         LP_SESSION_TMP "/gru_e3.ckpt", LP_SESSION_TMP "/gru_e3r.ckpt"};
+    float got[GS * GM];
+    for (int k = 0; k < 3; k++) {
+        fill_rollout(s);
+        assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+        assert_int_equal(lp_session_save(s, ck[k], NULL, 0, &err), LP_OK);
+        assert_int_equal(lpt_ckpt_read(ck[k], "e/memory", got, sizeof got), (long)sizeof got);
+        double dref = 0, dreset = 0;
+        for (int i = 0; i < GS * GM; i++) {
+            dref = fmax(dref, fabs(got[i] - ref[k][i]));
+            dreset = fmax(dreset, fabs(got[i] - reset[k][i]));
+        }
+        assert_true(dref < 1e-6);
+        /* batches 2 and 3 start inside episodes: carried != reset */
+        /* batch 2 (steps 6..11) starts inside an episode: the carried
+         * state differs from a reset one; batch 3 (steps 12..17) crosses the
+         * episode start at step 16, where the state is zeroed: its final
+         * state no longer depends on what was carried in. */
+        if (k == 1)
+            assert_true(dreset > 1e-3);
+        if (k == 2)
+            assert_true(dreset == 0.0);
+    }
+
+    /* Restored from the epoch-2 checkpoint, the third batch continues from
+     * the carried memory, as in the uninterrupted session. */
+    lp_session *t = NULL;
+    assert_int_equal(lp_session_open(cfg, &opt, &t, &err), LP_OK);
+    lp_load_report *rep = NULL;
+    assert_int_equal(lp_session_load(t, ck[1], NULL, 0, 1, &rep, &err), LP_OK);
+    int restored = 0;
+    for (size_t i = 0; i < lp_load_report_count(rep, LP_LOAD_RESTORED); i++)
+        restored += strcmp(lp_load_report_name(rep, LP_LOAD_RESTORED, i), "e/memory") == 0;
+    assert_int_equal(restored, 1);
+    lp_load_report_free(rep);
+    fill_rollout(t);
+    assert_int_equal(lp_session_train(t, &model, NULL, &err), LP_OK);
+    assert_int_equal(lp_session_save(t, ck[3], NULL, 0, &err), LP_OK);
+    float again[GS * GM];
+    assert_int_equal(lpt_ckpt_read(ck[3], "e/memory", again, sizeof again), (long)sizeof again);
+    assert_int_equal(lpt_ckpt_read(ck[2], "e/memory", got, sizeof got), (long)sizeof got);
+    assert_memory_equal(again, got, sizeof got);
+
+    lp_session_close(t);
+    lp_session_close(s);
+    lp_gru_model_destroy(ad);
+    lp_gru_destroy(gru);
+    free(file);
+    tlog_reset();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_gradients),
@@ -841,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(test_bad_batch_and_model_errors),
         cmocka_unit_test(test_mlp_cache_survives),
         cmocka_unit_test(test_expert_ce_learns),
+        cmocka_unit_test(test_expert_ce_gru_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,11 +88,11 @@ static inline int lpt_ckpt_patch(const char *in, const char *out, const char *pr
     return rc;
 }
 
-/* Copies the data of the entry named exactly `name` in checkpoint `path`
- * (docs/checkpoint.md's format) into `out`, which holds `cap` bytes; the
- * entry's byte count goes to *len. */
-static inline int lpt_ckpt_read(const char *path, const char *name, void *out, size_t cap,
-                                size_t *len) {
+/* Copies up to `cap` bytes of the data of the entry named exactly `name`
+ * in checkpoint `path` into `out`; returns the entry's byte count, or -1
+ * (I/O, no such entry). The same walk as lpt_ckpt_patch; no CRC check (the
+ * session's load does those). */
+static inline long lpt_ckpt_read(const char *path, const char *name, void *out, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return -1;
@@ -102,18 +102,18 @@ static inline int lpt_ckpt_read(const char *path, const char *name, void *out, s
     unsigned char *b = malloc((size_t)size);
     const size_t got = b != NULL ? fread(b, 1, (size_t)size, f) : 0;
     fclose(f);
-    int rc = -1;
+    long rc = -1;
     if (b != NULL && got == (size_t)size && size >= 48) {
         const uint64_t count = lpt_le64(b + 16);
         size_t o = 28;
-        for (uint64_t e = 0; e < count && rc != 0; e++) {
+        for (uint64_t e = 0; e < count && rc < 0; e++) {
             const size_t n = (size_t)(b[o] | (b[o + 1] << 8));
             const size_t r = b[o + 3 + n];
             const size_t nb = (size_t)lpt_le64(b + o + 4 + n + 8 * r);
-            if (n == strlen(name) && memcmp(b + o + 2, name, n) == 0 && nb <= cap) {
-                memcpy(out, b + o + 12 + n + 8 * r, nb);
-                *len = nb;
-                rc = 0;
+            const unsigned char *data = b + o + 12 + n + 8 * r;
+            if (n == strlen(name) && memcmp(b + o + 2, name, n) == 0) {
+                memcpy(out, data, nb < cap ? nb : cap);
+                rc = (long)nb;
             }
             o += 16 + n + 8 * r + nb;
         }

@@ -13,7 +13,7 @@ examples=$3
 . "$4"
 expert_data=$5
 train=$6
-for name in ppo ppo_target_kl a2c bc distill; do
+for name in ppo ppo_target_kl a2c bc distill ppo_gru ppo_position; do
     run_lp --plugin-path "$plugins" check "$examples/$name.yaml"
     expect_rc 0 "check $name.yaml"
     expect_out "config: $examples/$name.yaml: valid" "check $name.yaml"
@@ -36,6 +36,32 @@ run "$train" "$lp_tmp/expert_ce.yaml" --plugin-path "$plugins" --max-steps 2048 
 expect_rc 0 "cartpole-train expert_ce.yaml"
 grep -q 'expert/cross_entropy' "$lp_tmp/expert.csv" ||
     fail "cartpole-train expert_ce.yaml: no expert/cross_entropy in the stats"
+
+# ppo_gru.yaml: the recurrent model's stored start state is a buffer field
+# that check shows; a short run trains.
+run_lp --plugin-path "$plugins" check "$examples/ppo_gru.yaml"
+expect_out "memory_start" "check ppo_gru.yaml lists memory_start"
+run "$train" "$examples/ppo_gru.yaml" --plugin-path "$plugins" --max-steps 1024 --quiet
+expect_rc 0 "cartpole-train ppo_gru.yaml"
+# ... and refuses whole-transition minibatches, at the config's line.
+sed 's/sample: rows/sample: transitions/' "$examples/ppo_gru.yaml" >"$lp_tmp/gru_trans.yaml"
+run "$train" "$lp_tmp/gru_trans.yaml" --plugin-path "$plugins" --max-steps 1024 --quiet
+expect_rc 1 "cartpole-train ppo_gru.yaml with sample: transitions"
+line=$(grep -n 'sample: transitions' "$lp_tmp/gru_trans.yaml" | cut -d: -f1)
+col=$(grep 'sample: transitions' "$lp_tmp/gru_trans.yaml" | awk '{ print index($0, "transitions") }')
+expect_err "gru_trans.yaml:$line:$col: buffer.sample: transitions with model.type: gru" \
+    "sample: transitions refused"
+
+# bc_gru.yaml: expert_ce on the recurrent model, from a position-only dataset.
+cp "$examples/bc_gru.yaml" "$lp_tmp/bc_gru.yaml"
+run "$expert_data" --observe position --out "$lp_tmp/cartpole-expert-position.lpx" --envs 8 \
+    --steps 64 --seed 3
+expect_rc 0 "cartpole-expert-data --observe position"
+run "$train" "$lp_tmp/bc_gru.yaml" --plugin-path "$plugins" --max-steps 1024 --quiet \
+    --stats "$lp_tmp/bc_gru.csv"
+expect_rc 0 "cartpole-train bc_gru.yaml"
+grep -q 'expert/cross_entropy' "$lp_tmp/bc_gru.csv" ||
+    fail "cartpole-train bc_gru.yaml: no expert/cross_entropy in the stats"
 
 # No stats file of a shipped config has a column that nobody fills: every
 # column has a value on some line (a missing value is an empty CSV cell or

@@ -194,15 +194,19 @@ static void drop_last_field(char *text) {
 
 /* Six epochs straight, and three + a resume for three more: the same
  * checkpoint bytes and the same stats for the last three epochs (but the
- * wall-time column). */
-static void test_resume_bit_for_bit(void **state) {
-    (void)state;
+ * wall-time column). `epoch` is the config's env steps per epoch. */
+static void resume_bit_for_bit(const char *config, int64_t epoch, const char *tag) {
     lp_error err;
     lp_train_outcome out;
-    const char *straight = tmp_path("straight.ckpt"), *half = tmp_path("half.ckpt"),
-               *resumed = tmp_path("resumed.ckpt");
-    const char *s_straight = tmp_path("straight.csv"), *s_half = tmp_path("half.csv"),
-               *s_resumed = tmp_path("resumed.csv");
+    char names[6][64];
+    const char *kinds[6] = {"straight.ckpt", "half.ckpt", "resumed.ckpt",
+                            "straight.csv",  "half.csv",  "resumed.csv"};
+    for (int i = 0; i < 6; i++)
+        snprintf(names[i], sizeof names[i], "%s_%s", tag, kinds[i]);
+    const char *straight = tmp_path(names[0]), *half = tmp_path(names[1]),
+               *resumed = tmp_path(names[2]);
+    const char *s_straight = tmp_path(names[3]), *s_half = tmp_path(names[4]),
+               *s_resumed = tmp_path(names[5]);
     remove(s_straight);
     remove(s_half);
     remove(s_resumed);
@@ -211,23 +215,23 @@ static void test_resume_bit_for_bit(void **state) {
     test_options(&o, &l);
     o.seed_set = 1;
     o.seed = 7;
-    o.max_steps = 6 * PPO_EPOCH;
+    o.max_steps = 6 * epoch;
     o.checkpoint_path = straight;
     o.stats_path = s_straight;
-    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(run_cartpole(config, &o, &out, &err), LP_OK);
     assert_int_equal(out.epochs, 6);
 
-    o.max_steps = 3 * PPO_EPOCH;
+    o.max_steps = 3 * epoch;
     o.checkpoint_path = half;
     o.stats_path = s_half;
-    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(run_cartpole(config, &o, &out, &err), LP_OK);
     assert_int_equal(out.epochs, 3);
 
-    o.max_steps = 6 * PPO_EPOCH;
+    o.max_steps = 6 * epoch;
     o.checkpoint_path = resumed;
     o.stats_path = s_resumed;
     o.resume_path = half;
-    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(run_cartpole(config, &o, &out, &err), LP_OK);
     assert_int_equal(out.epochs, 6);
 
     assert_true(files_equal(straight, resumed));
@@ -238,6 +242,18 @@ static void test_resume_bit_for_bit(void **state) {
     assert_string_equal(a, b);
     free(a);
     free(b);
+}
+
+static void test_resume_bit_for_bit(void **state) {
+    (void)state;
+    resume_bit_for_bit(example("ppo.yaml"), PPO_EPOCH, "ppo");
+}
+
+/* The recurrent model: the environments' states (trainer/memory) and the
+ * stored start states make the resumed run the same as the straight one. */
+static void test_resume_bit_for_bit_gru(void **state) {
+    (void)state;
+    resume_bit_for_bit(example("ppo_gru.yaml"), 8 * 32, "gru");
 }
 
 /* The target return, the callback's stop, the step budget and checkpoints
@@ -524,6 +540,7 @@ int main(void) {
         cmocka_unit_test(test_swap_losses),
         cmocka_unit_test(test_resume_under_distill),
         cmocka_unit_test(test_resume_bit_for_bit),
+        cmocka_unit_test(test_resume_bit_for_bit_gru),
         cmocka_unit_test(test_resume_refuses_bad_values),
         cmocka_unit_test(test_trainer_stats),
         cmocka_unit_test(test_stops),

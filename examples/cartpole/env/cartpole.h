@@ -120,7 +120,7 @@ void cp_teacher_logits(const float *obs, int32_t n, float c, float *logits);
 #define CP_EXPERT_MAGIC       "LPEXPERT" /* the lossplug expert dataset format */
 #define CP_EXPERT_VERSION     1u
 #define CP_EXPERT_HEADER_SIZE 64u
-#define CP_EXPERT_RECORD_SIZE 24u
+#define CP_EXPERT_RECORD_SIZE 24u /* with the full observation: 4 * obs_dim + 8 */
 
 /* What a writer saw while recording. */
 typedef struct cp_expert_summary {
@@ -134,6 +134,10 @@ typedef struct cp_expert_summary {
  * summary may be NULL. CP_EIO if a file operation fails (errno tells why). */
 int cp_expert_write(const char *path, int32_t num_envs, int64_t num_steps, uint64_t seed,
                     cp_expert_summary *summary);
+/* The same; position_only: the records hold [x, theta] only (obs_dim 2,
+ * the velocities hidden). The teacher still acts on the full state. */
+int cp_expert_write_obs(const char *path, int32_t num_envs, int64_t num_steps, uint64_t seed,
+                        int position_only, cp_expert_summary *summary);
 
 /* CRC-32 (IEEE 802.3, reflected, the zlib one) of n bytes, continuing from
  * crc (start from 0). */

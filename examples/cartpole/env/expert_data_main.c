@@ -10,9 +10,11 @@
 
 static void usage(FILE *to) {
     fprintf(to, "usage: cartpole-expert-data --out FILE [--envs M] [--steps N] [--seed S]\n"
+                "                           [--observe full|position]\n"
                 "  Runs the scripted CartPole teacher for N steps (default 2500) over M\n"
                 "  environments (default 8) seeded with S (default 1) and writes the\n"
-                "  M*N (observation, expert action, episode start) records to FILE.\n");
+                "  M*N (observation, expert action, episode start) records to FILE.\n"
+                "  --observe position records [x, theta] only (the velocities hidden).\n");
 }
 
 /* A whole decimal number in [min, max], or -1 with a message. */
@@ -34,6 +36,7 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
 int main(int argc, char **argv) {
     const char *out = NULL;
     uint64_t envs = 8, steps = 2500, seed = 1;
+    int position_only = 0;
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = 0;
@@ -48,9 +51,18 @@ int main(int argc, char **argv) {
             bad = parse_u64(a, v, 1, INT64_MAX, &steps);
         } else if (!strcmp(a, "--seed") && v) {
             bad = parse_u64(a, v, 0, UINT64_MAX, &seed);
+        } else if (!strcmp(a, "--observe") && v) {
+            position_only = !strcmp(v, "position");
+            if (!position_only && strcmp(v, "full") != 0) {
+                fprintf(stderr,
+                        "cartpole-expert-data: --observe wants full or position, got "
+                        "'%s'\n",
+                        v);
+                return 2;
+            }
         } else {
             int known = !strcmp(a, "--out") || !strcmp(a, "--envs") || !strcmp(a, "--steps") ||
-                        !strcmp(a, "--seed");
+                        !strcmp(a, "--seed") || !strcmp(a, "--observe");
             fprintf(stderr, "cartpole-expert-data: %s '%s'\n",
                     known ? "missing value for" : "unknown argument", a);
             usage(stderr);
@@ -66,7 +78,7 @@ int main(int argc, char **argv) {
     }
     cp_expert_summary sum;
     errno = 0;
-    int rc = cp_expert_write(out, (int32_t)envs, (int64_t)steps, seed, &sum);
+    int rc = cp_expert_write_obs(out, (int32_t)envs, (int64_t)steps, seed, position_only, &sum);
     if (rc != CP_OK) {
         fprintf(stderr, "cartpole-expert-data: cannot write %s: %s%s%s\n", out, cp_strerror(rc),
                 rc == CP_EIO && errno ? ": " : "", rc == CP_EIO && errno ? strerror(errno) : "");
