@@ -4,9 +4,9 @@
  * is set, then backpropagates through the row's horizon. An auxiliary pass
  * ("lossplug.model/1") takes starts and memory from the loss and runs in a
  * second work block, so the minibatch's activations survive it. */
-#include "gru_impl.h"
+#include "model/gru_impl.h"
 
-#include "lp_errset.h"
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +52,7 @@ static int32_t pass_reserve(const lp_gru *m, pass_buf *p, int64_t n, const char 
     if (n <= p->cap)
         return LP_OK;
     if (n > LP__GRU_MAX_BATCH)
-        return lp__seterr(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
+        return lp__error_set(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
                           (long long)n, (long long)LP__GRU_MAX_BATCH);
     pass_buf q;
     memset(&q, 0, sizeof q);
@@ -62,7 +62,7 @@ static int32_t pass_reserve(const lp_gru *m, pass_buf *p, int64_t n, const char 
     if (q.obs == NULL || q.starts == NULL || q.mem == NULL ||
         lp__gru_work_alloc(m, n, &q.work) != LP_OK) {
         pass_free(&q);
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory for a batch of %lld samples", fn,
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory for a batch of %lld samples", fn,
                           (long long)n);
     }
     q.cap = n;
@@ -75,25 +75,25 @@ int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, lp_gru_m
                             lp_error *err) {
     static const char fn[] = "lp_gru_model_create";
     if (out == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: out is NULL", fn);
+        return lp__error_set(err, LP_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
     if (m == NULL)
-        return lp__seterr(err, LP_EINVAL, "%s: the model is NULL: create it with lp_gru_create",
+        return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_gru_create",
                           fn);
     if (opt == NULL || opt->struct_size < sizeof *opt)
-        return lp__seterr(err, LP_EINVAL,
+        return lp__error_set(err, LP_EINVAL,
                           "%s: options.struct_size is %u, expected %zu: fill the options with "
                           "lp_gru_model_options_init first",
                           fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
     if (opt->obs_handle < 0 || opt->step == NULL || opt->logits_output < 0 ||
         opt->values_output < -1 || opt->logits_output == opt->values_output)
-        return lp__seterr(err, LP_EINVAL,
+        return lp__error_set(err, LP_EINVAL,
                           "%s: give obs_handle (>= 0), step, and distinct logits_output (>= 0) "
                           "and values_output (>= -1)",
                           fn);
     lp_gru_model *a = calloc(1, sizeof *a);
     if (a == NULL)
-        return lp__seterr(err, LP_ENOMEM, "%s: out of memory", fn);
+        return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
     a->m = m;
     a->o = *opt;
     int32_t rc = pass_reserve(m, &a->main, m->own.cap, fn, err);
@@ -129,7 +129,7 @@ static const lp_tensor *field(const lp_batch *b, int32_t h, int32_t dtype, int64
                               const char *what, const char *fn, lp_error *err, int32_t *rc) {
     *rc = LP_OK;
     if (h < 0 || b->fields == NULL || (uint32_t)h >= b->field_count || b->fields[h].data == NULL) {
-        *rc = lp__seterr(err, LP_EINVAL,
+        *rc = lp__error_set(err, LP_EINVAL,
                          "%s: the batch has no %s field (handle %d): the recurrent model reads "
                          "it; declare it in program.fields (docs/model.md)",
                          fn, what, (int)h);
@@ -141,7 +141,7 @@ static const lp_tensor *field(const lp_batch *b, int32_t h, int32_t dtype, int64
         n *= v->shape[d];
     if (v->dtype != dtype || v->rank < 2 || v->shape[0] != b->rows || v->shape[1] != b->horizon ||
         n != per) {
-        *rc = lp__seterr(err, LP_EINVAL,
+        *rc = lp__error_set(err, LP_EINVAL,
                          "%s: field %s has dtype %d, rank %d, %lld values per step: expected "
                          "dtype %d with %lld per step over [%lld, %lld]",
                          fn, what, (int)v->dtype, (int)v->rank, (long long)n, (int)dtype,
@@ -178,7 +178,7 @@ static int32_t heads(const lp_gru_model *a, const lp_batch *b, const lp_tensor *
         if (idx[k] < 0)
             continue;
         if (arr == NULL || (uint32_t)idx[k] >= b->output_count)
-            return lp__seterr(err, LP_EINVAL, "%s: output #%d does not exist (%u outputs)", fn,
+            return lp__error_set(err, LP_EINVAL, "%s: output #%d does not exist (%u outputs)", fn,
                               (int)idx[k], (unsigned)b->output_count);
         const lp_tensor *t = &arr[idx[k]];
         int64_t n = 1;
@@ -187,7 +187,7 @@ static int32_t heads(const lp_gru_model *a, const lp_batch *b, const lp_tensor *
         if (t->dtype != LP_DTYPE_F32 || t->rank < 2 || t->shape[0] != b->rows ||
             t->shape[1] != b->horizon || n != b->rows * b->horizon * width[k] ||
             (n > 0 && t->data == NULL))
-            return lp__seterr(err, LP_EINVAL,
+            return lp__error_set(err, LP_EINVAL,
                               "%s: output #%d is not f32 [%lld, %lld%s]: check logits_output "
                               "and values_output against lp_session_output_at",
                               fn, (int)idx[k], (long long)b->rows, (long long)b->horizon,
@@ -201,7 +201,7 @@ static int32_t check_batch(const lp_gru *m, const lp_batch *b, const char *fn, l
     (void)m;
     if (b == NULL || b->rows < 0 || b->horizon < 1 ||
         (b->rows > 0 && b->horizon > LP__GRU_MAX_BATCH / b->rows))
-        return lp__seterr(err, LP_EINVAL, "%s: the batch is NULL or has %lld rows, horizon %lld",
+        return lp__error_set(err, LP_EINVAL, "%s: the batch is NULL or has %lld rows, horizon %lld",
                           fn, b != NULL ? (long long)b->rows : 0LL,
                           b != NULL ? (long long)b->horizon : 0LL);
     return LP_OK;
@@ -232,7 +232,7 @@ static int32_t run_backward(lp_gru_model *a, pass_buf *p, const lp_batch *b, con
         return rc;
     lp_gru *m = a->m;
     if (p->work.rows != b->rows || p->work.horizon != b->horizon)
-        return lp__seterr(err, LP_ESTATE, "%s: the batch is not the one of the last forward", fn);
+        return lp__error_set(err, LP_ESTATE, "%s: the batch is not the one of the last forward", fn);
     lp__gru_work *own = m->w;
     m->w = &p->work;
     rc = lp_gru_backward(m, p->obs, m->D, dlogits, dvalues, err);
@@ -297,7 +297,7 @@ static int32_t model_forward_aux(void *user, const lp_batch *b, const uint8_t *s
     lp_gru_model *a = user;
     int32_t rc = check_batch(a->m, b, fn, err);
     if (rc == LP_OK && memory == NULL)
-        rc = lp__seterr(err, LP_EINVAL, "%s: memory is NULL: pass f32 [rows, %lld]", fn,
+        rc = lp__error_set(err, LP_EINVAL, "%s: memory is NULL: pass f32 [rows, %lld]", fn,
                         (long long)a->m->M);
     if (rc == LP_OK)
         rc = pass_reserve(a->m, &a->aux, b->rows * b->horizon, fn, err);

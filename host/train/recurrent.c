@@ -4,9 +4,9 @@
  * when the environment's episode ends, and stores the state before a
  * rollout's first step in the buffer's memory_start field, from which the
  * update epochs recompute the whole rows (docs/model.md "Recurrent model"). */
-#include "train_impl.h"
+#include "train/train_impl.h"
 
-#include <lp_errset.h>
+#include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +37,7 @@ int32_t lp__model_build_gru(lp__trainer *t, int64_t max_batch, lp_error *err) {
     t->mem = calloc(1, bytes);
     t->mem_boot = calloc(1, bytes);
     if (t->mem == NULL || t->mem_boot == NULL)
-        return lp__seterr(err, LP_ENOMEM,
+        return lp__error_set(err, LP_ENOMEM,
                           "lp_train_run: out of memory for the recurrent states (%zu bytes)",
                           2 * bytes);
     return LP_OK;
