@@ -124,7 +124,7 @@ typedef struct lp__trainer {
     int64_t obs_dim;     /* flattened observation size */
     int64_t A;           /* discrete actions */
     int64_t seed;        /* the run's seed */
-    int64_t budget;      /* stop at this many env steps */
+    int64_t budget;      /* stop at this many env steps of the job (N ranks: N x one rank's) */
     double target;       /* stop at this mean return; NaN: never */
     int64_t num_updates; /* the lr anneal's length in epochs */
 

@@ -895,7 +895,8 @@ typedef struct lp_train_options {
     int64_t seed;
     int64_t max_steps;             /* > 0: stop at this many env steps instead of
                                       trainer.total_steps (the lr anneal keeps
-                                      trainer.total_steps) */
+                                      trainer.total_steps). Both are one rank's:
+                                      N ranks stop at N times it */
     int target_set;                /* 1: `target_return` overrides trainer.target_return */
     double target_return;          /* stop when the mean return reaches it; NaN: never */
     const char *checkpoint_path;   /* written every trainer.checkpoint_every epochs,
