@@ -5,7 +5,8 @@
 #   one_rank   mpirun -np 1 gives the same stats and checkpoint bytes as the
 #              plain (single-process) run
 #   resume     2 ranks: 3 epochs + checkpoint + 3 resumed epochs give the same
-#              checkpoint bytes and stats as 6 straight
+#              checkpoint bytes and stats as 6 straight; another number of
+#              ranks and a FIFO are refused
 #   solve      mpirun -np 2 cartpole-train ppo.yaml solves CartPole
 #   kill       one rank killed with SIGKILL: the job ends within 10 s and says
 #              which rank
@@ -119,6 +120,12 @@ resume)
     run $mpirun -np 3 "$lp" "$ppo" --seed 5 --max-steps 8192 --resume "$lp_tmp/b.ckpt" --quiet
     [ "$rc" -ne 0 ] || fail "resume 2 ranks' checkpoint with 3: accepted"
     expect_err "has no entry 'rank2/" "3 of 2 ranks"
+    # A FIFO given to --resume: rank 0 refuses it at once (no writer would
+    # ever come) and every rank ends; nothing waits on the broadcast.
+    mkfifo "$lp_tmp/pipe.ckpt"
+    run timeout 30 $mpirun -np 2 "$lp" "$ppo" --seed 5 --resume "$lp_tmp/pipe.ckpt" --quiet
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "resume from a FIFO under 2 ranks: exit $rc"
+    expect_err "pipe.ckpt': not a regular file: it is a FIFO" "resume from a FIFO"
     ;;
 solve)
     # The issue's own command, with ppo.yaml's budget: trainer.total_steps
