@@ -75,8 +75,8 @@ int lp__cmd_plot(const lp__cli *cli, const lp_registry *reg) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (WIFSIGNALED(status)) {
-        lp__print_error("cannot draw: %s was killed by signal %d (%s); %s was not written",
-                        plotter, WTERMSIG(status), strsignal(WTERMSIG(status)), cli->output);
+        lp__print_error("cannot draw: %s was killed by signal %d (%s); %s was not written", plotter,
+                        WTERMSIG(status), strsignal(WTERMSIG(status)), cli->output);
         return LP__EXIT_ERROR;
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
