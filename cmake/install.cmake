@@ -51,6 +51,8 @@ install(EXPORT lossplugTargets
 install(TARGETS lossplug_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The plugin scanner, beside the library (host/scan/CMakeLists.txt).
 install(TARGETS lossplug_scan RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/lossplug)
+# The plotter `lossplug plot` runs, beside it (host/plot/CMakeLists.txt).
+install(TARGETS lossplug_plot RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/lossplug)
 
 # liblossplug-mpi (when built): its header, lossplug::lossplug_mpi in an
 # export set of its own (find_package(lossplug) includes it when present),

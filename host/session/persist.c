@@ -305,6 +305,19 @@ int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t size, con
     return load(s, NULL, data, size, label, extra, extra_count, strict, 0, NULL, NULL, report, err);
 }
 
+int32_t lp_checkpoint_read(const char *path, void **data, size_t *size, lp_error *err) {
+    unsigned char *buf = NULL;
+    if (data != NULL)
+        *data = NULL;
+    if (size != NULL)
+        *size = 0;
+    if (data == NULL || size == NULL)
+        return lp__error_set(err, LP_EINVAL, "lp_checkpoint_read: data and size must not be NULL");
+    int32_t rc = lp__ckpt_read_file(path, &buf, size, err);
+    *data = buf;
+    return rc;
+}
+
 int32_t lp__session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
                                  const lp_named_tensor *extra, size_t extra_count, int strict,
                                  int extra_required, lp__load_check_fn check, void *user,

@@ -83,6 +83,12 @@ typedef struct lp__ckpt_entry {
  * `*out` must be freed with lp__ckpt_close. */
 int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err);
 
+/* The bytes of the file at `path`, unverified, as lp__ckpt_open reads them:
+ * opened without blocking, a regular file only (a FIFO, a device or a
+ * directory is refused, naming its kind). `*data` is malloc'd (free it);
+ * on failure it is NULL and `err` says what, LP_EIO or LP_ENOMEM. */
+int32_t lp__ckpt_read_file(const char *path, unsigned char **data, size_t *size, lp_error *err);
+
 /* The same from `size` bytes at `data` (copied; the caller keeps its
  * buffer). `label` names the source in messages (may be NULL). */
 int32_t lp__ckpt_parse(const void *data, size_t size, const char *label, lp__ckpt **out,

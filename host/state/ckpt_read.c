@@ -335,16 +335,17 @@ int32_t lp__ckpt_parse(const void *data, size_t size, const char *label, lp__ckp
     return open_owned(copy, size, label, out, err);
 }
 
-int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
+int32_t lp__ckpt_read_file(const char *path, unsigned char **data, size_t *size, lp_error *err) {
     struct stat st;
     unsigned char *buf = NULL;
-    size_t size, got;
+    size_t want, got;
     char text[128];
     int fd, e;
 
-    if (out == NULL || path == NULL)
+    if (data == NULL || size == NULL || path == NULL)
         return lp__error_set(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
-    *out = NULL;
+    *data = NULL;
+    *size = 0;
     /* NONBLOCK: opening a FIFO for reading would wait for a writer; this
      * way it fails the regular-file check below instead. It changes nothing
      * for a regular file. */
@@ -370,14 +371,14 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
         return lp__error_set(err, LP_ENOMEM, "cannot read checkpoint '%s': %lld bytes is too large",
                              path, (long long)st.st_size);
     }
-    size = (size_t)st.st_size;
-    buf = malloc(size ? size : 1);
+    want = (size_t)st.st_size;
+    buf = malloc(want ? want : 1);
     if (buf == NULL) {
         close(fd);
-        return lp__error_set(
-            err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory for %zu bytes", path, size);
+        return lp__error_set(err, LP_ENOMEM,
+                          "cannot read checkpoint '%s': out of memory for %zu bytes", path, want);
     }
-    e = lp__read_all(fd, buf, size, &got);
+    e = lp__read_all(fd, buf, want, &got);
     close(fd);
     if (e != 0) {
         free(buf);
@@ -386,5 +387,20 @@ int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
     }
     /* A file that shrank while we read it is verified as what we got: the
      * checks then report it as truncated. */
+    *data = buf;
+    *size = got;
+    return LP_OK;
+}
+
+int32_t lp__ckpt_open(const char *path, lp__ckpt **out, lp_error *err) {
+    unsigned char *buf;
+    size_t got;
+
+    if (out == NULL || path == NULL)
+        return lp__error_set(err, LP_EINVAL, "cannot read checkpoint: NULL argument");
+    *out = NULL;
+    int32_t rc = lp__ckpt_read_file(path, &buf, &got, err);
+    if (rc != LP_OK)
+        return rc;
     return open_owned(buf, got, path, out, err);
 }

@@ -93,43 +93,6 @@ int32_t lp__persist_ranks_gather(lp__trainer *t, lp_error *err) {
                           0, err);
 }
 
-/* The whole file into memory (rank 0). */
-static int32_t read_file(const char *path, unsigned char **data, size_t *size, lp_error *err) {
-    char eb[128];
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        int e = errno;
-        return lp__error_set(err, LP_EIO, "%s: cannot open the checkpoint: %s", path,
-                             lp__errno_text(e, eb, sizeof eb));
-    }
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        int e = errno;
-        fclose(f);
-        return lp__error_set(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
-                             lp__errno_text(e, eb, sizeof eb));
-    }
-    *data = malloc(len > 0 ? (size_t)len : 1);
-    if (*data == NULL) {
-        fclose(f);
-        return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%ld bytes)",
-                             path, len);
-    }
-    size_t got = fread(*data, 1, (size_t)len, f);
-    int e = ferror(f) ? errno : 0;
-    fclose(f);
-    if (got != (size_t)len) {
-        free(*data);
-        *data = NULL;
-        return lp__error_set(err, LP_EIO, "%s: cannot read the checkpoint: %s", path,
-                             e != 0 ? lp__errno_text(e, eb, sizeof eb) : "short read");
-    }
-    *size = (size_t)len;
-    return LP_OK;
-}
-
 /* "rank<digits>/..." with a rank this run does not have. */
 static int other_run_rank(const char *name, int32_t size) {
     if (strncmp(name, "rank", 4) != 0)
@@ -149,7 +112,9 @@ int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_
     int32_t rc = LP_OK;
     if (c->rank == 0) {
         size_t size = 0;
-        rc = read_file(path, &data, &size, err);
+        void *bytes = NULL;
+        rc = lp_checkpoint_read(path, &bytes, &size, err);
+        data = bytes;
         if (rc == LP_OK)
             head[0] = (double)size;
     }

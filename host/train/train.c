@@ -663,15 +663,18 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
     t->seed = o->seed_set ? o->seed : t->tc.trainer.seed;
     t->window = t->tc.trainer.return_window;
     t->horizon = cfg->buffer.horizon;
-    t->budget = o->max_steps > 0 ? o->max_steps : t->tc.trainer.total_steps;
     rc = lp__dist_setup(t, err);
     if (rc != LP_OK)
         return rc;
+    /* The budget and the lr anneal are one rank's: N ranks run the same
+     * schedule of updates, each on N times the experience, so the job's
+     * budget is N times the configured one (env steps count the job's). */
+    int64_t rank_budget = o->max_steps > 0 ? o->max_steps : t->tc.trainer.total_steps;
+    t->budget = rank_budget > INT64_MAX / t->comm.size ? INT64_MAX : rank_budget * t->comm.size;
     t->target = o->target_set              ? o->target_return
                 : t->tc.trainer.target_set ? t->tc.trainer.target_return
                                            : NAN;
-    int64_t batch = cfg->buffer.segments * cfg->buffer.horizon * t->comm.size;
-    t->num_updates = t->tc.trainer.total_steps / batch;
+    t->num_updates = t->tc.trainer.total_steps / (cfg->buffer.segments * cfg->buffer.horizon);
     if (t->num_updates < 1)
         t->num_updates = 1;
 

@@ -143,7 +143,7 @@ typedef struct lp__trainer {
     const float *low;    /* BOX: the env's bounds */
     const float *high;
     int64_t seed;        /* the run's seed */
-    int64_t budget;      /* stop at this many env steps */
+    int64_t budget;      /* stop at this many env steps of the job (N ranks: N x one rank's) */
     double target;       /* stop at this mean return; NaN: never */
     int64_t num_updates; /* the lr anneal's length in epochs */
 

@@ -50,15 +50,18 @@ run env PKG_CONFIG_PATH="$pcdir" make -C "$example" BUILD_DIR="$lp_tmp/ex-pc"
 expect_rc 0 "build the example with its pkg-config Makefile"
 [ -f "$lp_tmp/ex-pc/l2_logits.so" ] || fail "the Makefile built no l2_logits.so"
 
-step "cairo is linked by the programs that draw, not by liblossplug"
+step "cairo is linked by the programs that draw (the plot helper, cartpole-train), not by liblossplug nor the CLI"
 needed() { readelf -d "$1" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
 for lib in "$prefix"/lib*/liblossplug.so; do
     needed "$lib" | grep -q '^libcairo' && fail "$lib links cairo"
     needed "$lib" | grep -q '^libyaml' || fail "readelf shows no NEEDED of $lib: the check proves nothing"
 done
-for exe in bin/lossplug bin/cartpole-train; do
-    needed "$prefix/$exe" | grep -q '^libcairo\.so' || fail "$exe does not link cairo"
+for exe in bin/cartpole-train lib*/lossplug/lossplug-plot; do
+    for f in "$prefix"/$exe; do
+        needed "$f" | grep -q '^libcairo\.so' || fail "$f does not link cairo"
+    done
 done
+needed "$prefix/bin/lossplug" | grep -q '^libcairo' && fail "bin/lossplug links cairo"
 
 step "a plugin that calls expf links (libm) with lossplug_add_plugin and with pkg-config"
 mkdir -p "$lp_tmp/expf/src"
@@ -197,5 +200,12 @@ expect_out "result: solved=no env_steps=2048 epochs=4" "installed cartpole-train
 [ -s run.csv ] && [ -s run.ckpt ] || fail "installed cartpole-train wrote no stats or checkpoint"
 run "$prefix/bin/cartpole-expert-data" --out expert.lpx --steps 16
 expect_rc 0 "installed cartpole-expert-data"
+
+step "installed lossplug plot (runs the installed helper lossplug-plot)"
+run "$prefix/bin/lossplug" plot run.csv -o run.png
+expect_rc 0 "installed lossplug plot"
+expect_out "plot: run.png" "installed lossplug plot"
+[ "$(head -c 8 run.png | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] ||
+    fail "installed lossplug plot wrote no PNG"
 
 finish

@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
     opt.target_set = 1;
     opt.target_return = NAN;
     if (replicas) {
-        opt.max_steps = atoll(argv[4]) * 512 * comm.size;
+        opt.max_steps = atoll(argv[4]) * 512; /* one rank's budget */
         opt.progress = on_progress;
         opt.progress_user = &check;
     } else {

@@ -5,6 +5,7 @@
  * in memory. */
 #include "session_test.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define YAML                                                                                       \
@@ -209,6 +210,37 @@ static void test_load_buffer(void **state) {
     assert_int_equal(lp_session_load_buffer(b, NULL, 0, NULL, NULL, 0, 0, NULL, &err), LP_EINVAL);
     assert_string_equal(err.message, "lp_session_load_buffer: the data is NULL");
     lp_session_close(b);
+
+    /* lp_checkpoint_read gives the file's bytes as they are on disk. */
+    void *read = NULL;
+    size_t read_size = 0;
+    assert_int_equal(lp_checkpoint_read(ckpt, &read, &read_size, &err), LP_OK);
+    assert_int_equal(read_size, size);
+    assert_memory_equal(read, bytes, size);
+    free(read);
+}
+
+/* lp_checkpoint_read refuses at once what is not a regular file (a FIFO
+ * with no writer would block a plain open forever) and a missing file,
+ * naming the path; *data is NULL after a failure. */
+static void test_checkpoint_read_refuses(void **state) {
+    (void)state;
+    const char *fifo = LP_SESSION_TMP "/replicas.fifo";
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    void *data = (void *)1;
+    size_t size = 1;
+    lp_error err;
+    assert_int_equal(lp_checkpoint_read(fifo, &data, &size, &err), LP_EIO);
+    assert_null(data);
+    assert_int_equal(size, 0);
+    assert_non_null(strstr(err.message, "replicas.fifo': not a regular file: it is a FIFO"));
+    unlink(fifo);
+    assert_int_equal(lp_checkpoint_read(LP_SESSION_TMP, &data, &size, &err), LP_EIO);
+    assert_non_null(strstr(err.message, "it is a directory"));
+    assert_int_equal(lp_checkpoint_read(fifo, &data, &size, &err), LP_EIO);
+    assert_non_null(strstr(err.message, "cannot open checkpoint"));
+    assert_int_equal(lp_checkpoint_read(fifo, NULL, &size, &err), LP_EINVAL);
 }
 
 int main(void) {
@@ -218,6 +250,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_stats_reduce, teardown_log),
         cmocka_unit_test_teardown(test_program_stop, teardown_log),
         cmocka_unit_test_teardown(test_load_buffer, teardown_log),
+        cmocka_unit_test_teardown(test_checkpoint_read_refuses, teardown_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

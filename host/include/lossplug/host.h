@@ -518,6 +518,13 @@ LP_API int32_t lp_session_load_buffer(lp_session *s, const void *data, size_t si
                                       size_t extra_count, int strict, lp_load_report **report,
                                       lp_error *err);
 
+/* The bytes of the checkpoint file at `path`, read as lp_session_load
+ * reads it (without blocking; a FIFO, device or directory is refused,
+ * naming its kind), not yet verified: for a program that reads a file once
+ * and hands it to lp_session_load_buffer in several processes. `*data` is
+ * malloc'd and the caller's to free(); on failure it is NULL. */
+LP_API int32_t lp_checkpoint_read(const char *path, void **data, size_t *size, lp_error *err);
+
 typedef enum lp_load_kind {
     LP_LOAD_RESTORED = 0,
     LP_LOAD_MISSING = 1,    /* the session has it, the file does not */
@@ -935,7 +942,8 @@ typedef struct lp_train_options {
     int64_t seed;
     int64_t max_steps;             /* > 0: stop at this many env steps instead of
                                       trainer.total_steps (the lr anneal keeps
-                                      trainer.total_steps) */
+                                      trainer.total_steps). Both are one rank's:
+                                      N ranks stop at N times it */
     int target_set;                /* 1: `target_return` overrides trainer.target_return */
     double target_return;          /* stop when the mean return reaches it; NaN: never */
     const char *checkpoint_path;   /* written every trainer.checkpoint_every epochs,
