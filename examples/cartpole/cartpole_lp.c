@@ -47,15 +47,16 @@ static int32_t cl_open(lp_env *env, const lp_env_setup *s, lp_error *err) {
             if (strcmp(e->value, "full") == 0 || strcmp(e->value, "position") == 0)
                 c->position_only = strcmp(e->value, "position") == 0;
             else
-                rc = example_entry_error(err, s, e,
-                                 "%s.observe = '%s' is not a choice; use full (x, x_dot, theta, "
-                                 "theta_dot) or position (x, theta: the velocities hidden)",
-                                 s->section, e->value);
+                rc = example_entry_error(
+                    err, s, e,
+                    "%s.observe = '%s' is not a choice; use full (x, x_dot, theta, "
+                    "theta_dot) or position (x, theta: the velocities hidden)",
+                    s->section, e->value);
         } else {
             rc = example_entry_error(err, s, e,
-                             "unknown key '%s' in %s; valid keys: num_envs, seed, "
-                             "teacher_logit_scale, teacher_value, observe",
-                             e->key, s->section);
+                                     "unknown key '%s' in %s; valid keys: num_envs, seed, "
+                                     "teacher_logit_scale, teacher_value, observe",
+                                     e->key, s->section);
         }
         if (rc != LP_OK)
             return rc;

@@ -77,8 +77,8 @@ static int32_t init_params(lp_gru *m, const lp_gru_options *o, lp_error *err) {
     double *scratch = malloc(largest * sizeof *scratch);
     if (scratch == NULL)
         return lp__error_set(err, LP_ENOMEM,
-                          "lp_gru_create: out of memory for %zu bytes of initialisation scratch",
-                          largest * sizeof *scratch);
+                             "lp_gru_create: out of memory for %zu bytes of initialisation scratch",
+                             largest * sizeof *scratch);
     lp__rng rng;
     lp__rng_seed(&rng, o->seed);
     memset(m->params, 0, m->param_count * sizeof *m->params);
@@ -95,12 +95,12 @@ static int32_t init_params(lp_gru *m, const lp_gru_options *o, lp_error *err) {
             lp__orthogonal(m->params + ti->offset, ti->shape[0], ti->shape[1], gain, &rng, scratch);
         if (orc == LP__ORTHO_ENOMEM)
             rc = lp__error_set(err, LP_ENOMEM, "lp_gru_create: out of memory for the QR of %s",
-                            ti->name);
+                               ti->name);
         else if (orc != 0)
             rc = lp__error_set(err, LP_ENUMERIC,
-                            "lp_gru_create: the random draw for %s is rank-deficient: try "
-                            "another seed",
-                            ti->name);
+                               "lp_gru_create: the random draw for %s is rank-deficient: try "
+                               "another seed",
+                               ti->name);
     }
     free(scratch);
     return rc;
@@ -146,25 +146,25 @@ int32_t lp_gru_create(const lp_gru_options *o, lp_gru **out, lp_error *err) {
     *out = NULL;
     if (o == NULL || o->struct_size < sizeof *o)
         return lp__error_set(err, LP_EINVAL,
-                          "%s: options.struct_size is %u, expected %zu: fill the options with "
-                          "lp_gru_options_init first",
-                          fn, o == NULL ? 0u : (unsigned)o->struct_size, sizeof *o);
+                             "%s: options.struct_size is %u, expected %zu: fill the options with "
+                             "lp_gru_options_init first",
+                             fn, o == NULL ? 0u : (unsigned)o->struct_size, sizeof *o);
     const int64_t dims[4] = {o->obs_dim, o->num_actions, o->encoder, o->memory};
     static const char *const names[4] = {"obs_dim", "num_actions", "encoder", "memory"};
     for (int i = 0; i < 4; i++)
         if (dims[i] < 1 || dims[i] > LP__GRU_MAX_DIM)
             return lp__error_set(err, LP_EINVAL, "%s: options.%s is %lld: give 1 .. %lld", fn,
-                              names[i], (long long)dims[i], (long long)LP__GRU_MAX_DIM);
+                                 names[i], (long long)dims[i], (long long)LP__GRU_MAX_DIM);
     if (o->max_batch < 1 || o->max_batch > LP__GRU_MAX_BATCH)
         return lp__error_set(err, LP_EINVAL, "%s: options.max_batch is %lld: give 1 .. %lld", fn,
-                          (long long)o->max_batch, (long long)LP__GRU_MAX_BATCH);
+                             (long long)o->max_batch, (long long)LP__GRU_MAX_BATCH);
     const double gains[5] = {o->encoder_gain, o->gru_gain, o->actor_gain, o->critic_gain,
                              o->critic_trunk};
     for (int i = 0; i < 5; i++)
         if (!isfinite(gains[i]) || gains[i] < 0)
             return lp__error_set(err, LP_EINVAL,
-                              "%s: a gain or critic_trunk is %g: give a finite value >= 0", fn,
-                              gains[i]);
+                                 "%s: a gain or critic_trunk is %g: give a finite value >= 0", fn,
+                                 gains[i]);
     lp_gru *m = calloc(1, sizeof *m);
     if (m == NULL)
         return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
@@ -182,9 +182,9 @@ int32_t lp_gru_create(const lp_gru_options *o, lp_gru **out, lp_error *err) {
     if (m->params == NULL || m->grads == NULL ||
         lp__gru_work_alloc(m, o->max_batch, &m->own) != LP_OK)
         rc = lp__error_set(err, LP_ENOMEM,
-                        "%s: out of memory for %zu parameters and the work buffers of %lld "
-                        "samples: use a smaller model or max_batch",
-                        fn, m->param_count, (long long)o->max_batch);
+                           "%s: out of memory for %zu parameters and the work buffers of %lld "
+                           "samples: use a smaller model or max_batch",
+                           fn, m->param_count, (long long)o->max_batch);
     if (rc == LP_OK)
         rc = init_params(m, o, err);
     if (rc != LP_OK) {
@@ -276,13 +276,13 @@ int32_t lp_gru_forward(lp_gru *m, const float *obs, int64_t ld_obs, int64_t rows
     w->rows = -1;
     if (rows < 0 || horizon < 1 || (rows > 0 && horizon > w->cap / rows))
         return lp__error_set(err, rows < 0 || horizon < 1 ? LP_EINVAL : LP_ERANGE,
-                          "%s: %lld rows x %lld steps: give rows >= 0 and horizon >= 1 with "
-                          "rows * horizon <= max_batch (%lld)",
-                          fn, (long long)rows, (long long)horizon, (long long)w->cap);
+                             "%s: %lld rows x %lld steps: give rows >= 0 and horizon >= 1 with "
+                             "rows * horizon <= max_batch (%lld)",
+                             fn, (long long)rows, (long long)horizon, (long long)w->cap);
     if (rows > 0 && (obs == NULL || memory == NULL || ld_obs < m->D))
         return lp__error_set(err, LP_EINVAL,
-                          "%s: obs or memory is NULL, or ld_obs %lld < obs_dim %lld", fn,
-                          (long long)ld_obs, (long long)m->D);
+                             "%s: obs or memory is NULL, or ld_obs %lld < obs_dim %lld", fn,
+                             (long long)ld_obs, (long long)m->D);
     const int64_t R = rows, T = horizon, N = R * T, E = m->E, M = m->M, M3 = 3 * M;
     const float *P = m->params;
     if (N == 0) {
@@ -360,18 +360,18 @@ int32_t lp_gru_backward(lp_gru *m, const float *obs, int64_t ld_obs, const float
     lp__gru_work *w = m->w;
     if (w->rows < 0)
         return lp__error_set(err, LP_ESTATE, "%s: no forward to backpropagate: call lp_gru_forward",
-                          fn);
+                             fn);
     if ((dlogits != NULL && !w->did_logits) || (dvalues != NULL && !w->did_values))
         return lp__error_set(err, LP_ESTATE,
-                          "%s: a gradient for a head the last forward did not compute: forward "
-                          "with logits and values",
-                          fn);
+                             "%s: a gradient for a head the last forward did not compute: forward "
+                             "with logits and values",
+                             fn);
     const int64_t R = w->rows, T = w->horizon, N = R * T, E = m->E, M = m->M, M3 = 3 * M;
     if (N == 0)
         return LP_OK;
     if (obs == NULL || ld_obs < m->D)
         return lp__error_set(err, LP_EINVAL, "%s: obs is NULL or ld_obs %lld < obs_dim %lld", fn,
-                          (long long)ld_obs, (long long)m->D);
+                             (long long)ld_obs, (long long)m->D);
     const float *P = m->params;
     float *G = m->grads;
     /* Heads: parameter gradients, then dh [N, M] into w->h's place once

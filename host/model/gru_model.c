@@ -53,7 +53,7 @@ static int32_t pass_reserve(const lp_gru *m, pass_buf *p, int64_t n, const char 
         return LP_OK;
     if (n > LP__GRU_MAX_BATCH)
         return lp__error_set(err, LP_ERANGE, "%s: a batch of %lld samples exceeds %lld", fn,
-                          (long long)n, (long long)LP__GRU_MAX_BATCH);
+                             (long long)n, (long long)LP__GRU_MAX_BATCH);
     pass_buf q;
     memset(&q, 0, sizeof q);
     q.obs = malloc((size_t)n * (size_t)m->D * sizeof(float));
@@ -63,7 +63,7 @@ static int32_t pass_reserve(const lp_gru *m, pass_buf *p, int64_t n, const char 
         lp__gru_work_alloc(m, n, &q.work) != LP_OK) {
         pass_free(&q);
         return lp__error_set(err, LP_ENOMEM, "%s: out of memory for a batch of %lld samples", fn,
-                          (long long)n);
+                             (long long)n);
     }
     q.cap = n;
     pass_free(p);
@@ -79,18 +79,18 @@ int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, lp_gru_m
     *out = NULL;
     if (m == NULL)
         return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_gru_create",
-                          fn);
+                             fn);
     if (opt == NULL || opt->struct_size < sizeof *opt)
         return lp__error_set(err, LP_EINVAL,
-                          "%s: options.struct_size is %u, expected %zu: fill the options with "
-                          "lp_gru_model_options_init first",
-                          fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
+                             "%s: options.struct_size is %u, expected %zu: fill the options with "
+                             "lp_gru_model_options_init first",
+                             fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
     if (opt->obs_handle < 0 || opt->step == NULL || opt->logits_output < 0 ||
         opt->values_output < -1 || opt->logits_output == opt->values_output)
         return lp__error_set(err, LP_EINVAL,
-                          "%s: give obs_handle (>= 0), step, and distinct logits_output (>= 0) "
-                          "and values_output (>= -1)",
-                          fn);
+                             "%s: give obs_handle (>= 0), step, and distinct logits_output (>= 0) "
+                             "and values_output (>= -1)",
+                             fn);
     lp_gru_model *a = calloc(1, sizeof *a);
     if (a == NULL)
         return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
@@ -130,9 +130,9 @@ static const lp_tensor *field(const lp_batch *b, int32_t h, int32_t dtype, int64
     *rc = LP_OK;
     if (h < 0 || b->fields == NULL || (uint32_t)h >= b->field_count || b->fields[h].data == NULL) {
         *rc = lp__error_set(err, LP_EINVAL,
-                         "%s: the batch has no %s field (handle %d): the recurrent model reads "
-                         "it; declare it in program.fields (docs/model.md)",
-                         fn, what, (int)h);
+                            "%s: the batch has no %s field (handle %d): the recurrent model reads "
+                            "it; declare it in program.fields (docs/model.md)",
+                            fn, what, (int)h);
         return NULL;
     }
     const lp_tensor *v = &b->fields[h];
@@ -142,10 +142,10 @@ static const lp_tensor *field(const lp_batch *b, int32_t h, int32_t dtype, int64
     if (v->dtype != dtype || v->rank < 2 || v->shape[0] != b->rows || v->shape[1] != b->horizon ||
         n != per) {
         *rc = lp__error_set(err, LP_EINVAL,
-                         "%s: field %s has dtype %d, rank %d, %lld values per step: expected "
-                         "dtype %d with %lld per step over [%lld, %lld]",
-                         fn, what, (int)v->dtype, (int)v->rank, (long long)n, (int)dtype,
-                         (long long)per, (long long)b->rows, (long long)b->horizon);
+                            "%s: field %s has dtype %d, rank %d, %lld values per step: expected "
+                            "dtype %d with %lld per step over [%lld, %lld]",
+                            fn, what, (int)v->dtype, (int)v->rank, (long long)n, (int)dtype,
+                            (long long)per, (long long)b->rows, (long long)b->horizon);
         return NULL;
     }
     return v;
@@ -179,7 +179,7 @@ static int32_t heads(const lp_gru_model *a, const lp_batch *b, const lp_tensor *
             continue;
         if (arr == NULL || (uint32_t)idx[k] >= b->output_count)
             return lp__error_set(err, LP_EINVAL, "%s: output #%d does not exist (%u outputs)", fn,
-                              (int)idx[k], (unsigned)b->output_count);
+                                 (int)idx[k], (unsigned)b->output_count);
         const lp_tensor *t = &arr[idx[k]];
         int64_t n = 1;
         for (int d = 0; d < t->rank; d++)
@@ -188,10 +188,10 @@ static int32_t heads(const lp_gru_model *a, const lp_batch *b, const lp_tensor *
             t->shape[1] != b->horizon || n != b->rows * b->horizon * width[k] ||
             (n > 0 && t->data == NULL))
             return lp__error_set(err, LP_EINVAL,
-                              "%s: output #%d is not f32 [%lld, %lld%s]: check logits_output "
-                              "and values_output against lp_session_output_at",
-                              fn, (int)idx[k], (long long)b->rows, (long long)b->horizon,
-                              k == 0 ? ", num_actions" : "");
+                                 "%s: output #%d is not f32 [%lld, %lld%s]: check logits_output "
+                                 "and values_output against lp_session_output_at",
+                                 fn, (int)idx[k], (long long)b->rows, (long long)b->horizon,
+                                 k == 0 ? ", num_actions" : "");
         *dst[k] = t->data;
     }
     return LP_OK;
@@ -202,8 +202,8 @@ static int32_t check_batch(const lp_gru *m, const lp_batch *b, const char *fn, l
     if (b == NULL || b->rows < 0 || b->horizon < 1 ||
         (b->rows > 0 && b->horizon > LP__GRU_MAX_BATCH / b->rows))
         return lp__error_set(err, LP_EINVAL, "%s: the batch is NULL or has %lld rows, horizon %lld",
-                          fn, b != NULL ? (long long)b->rows : 0LL,
-                          b != NULL ? (long long)b->horizon : 0LL);
+                             fn, b != NULL ? (long long)b->rows : 0LL,
+                             b != NULL ? (long long)b->horizon : 0LL);
     return LP_OK;
 }
 
@@ -232,7 +232,8 @@ static int32_t run_backward(lp_gru_model *a, pass_buf *p, const lp_batch *b, con
         return rc;
     lp_gru *m = a->m;
     if (p->work.rows != b->rows || p->work.horizon != b->horizon)
-        return lp__error_set(err, LP_ESTATE, "%s: the batch is not the one of the last forward", fn);
+        return lp__error_set(err, LP_ESTATE, "%s: the batch is not the one of the last forward",
+                             fn);
     lp__gru_work *own = m->w;
     m->w = &p->work;
     rc = lp_gru_backward(m, p->obs, m->D, dlogits, dvalues, err);
@@ -298,7 +299,7 @@ static int32_t model_forward_aux(void *user, const lp_batch *b, const uint8_t *s
     int32_t rc = check_batch(a->m, b, fn, err);
     if (rc == LP_OK && memory == NULL)
         rc = lp__error_set(err, LP_EINVAL, "%s: memory is NULL: pass f32 [rows, %lld]", fn,
-                        (long long)a->m->M);
+                           (long long)a->m->M);
     if (rc == LP_OK)
         rc = pass_reserve(a->m, &a->aux, b->rows * b->horizon, fn, err);
     if (rc == LP_OK)

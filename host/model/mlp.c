@@ -41,26 +41,26 @@ static int32_t check_options(const lp_mlp_options *o, lp_error *err) {
                              (long long)o->obs_dim, (long long)LP__MLP_MAX_DIM);
     if (o->num_actions <= 0 || o->num_actions > LP__MLP_MAX_DIM)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_mlp_create: num_actions is %lld: set it to the policy output's "
-                          "width (lp_env_info.policy_width: 1 .. %lld)",
-                          (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
+                             "lp_mlp_create: num_actions is %lld: set it to the policy output's "
+                             "width (lp_env_info.policy_width: 1 .. %lld)",
+                             (long long)o->num_actions, (long long)LP__MLP_MAX_DIM);
     if (o->action_space != LP_ACTION_DISCRETE && o->action_space != LP_ACTION_MULTI_DISCRETE &&
         o->action_space != LP_ACTION_BOX)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_mlp_create: action_space is %d: use LP_ACTION_DISCRETE (%d), "
-                          "LP_ACTION_MULTI_DISCRETE (%d) or LP_ACTION_BOX (%d)",
-                          (int)o->action_space, LP_ACTION_DISCRETE, LP_ACTION_MULTI_DISCRETE,
-                          LP_ACTION_BOX);
+                             "lp_mlp_create: action_space is %d: use LP_ACTION_DISCRETE (%d), "
+                             "LP_ACTION_MULTI_DISCRETE (%d) or LP_ACTION_BOX (%d)",
+                             (int)o->action_space, LP_ACTION_DISCRETE, LP_ACTION_MULTI_DISCRETE,
+                             LP_ACTION_BOX);
     if (o->action_space == LP_ACTION_BOX && o->num_actions % 2 != 0)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_mlp_create: num_actions is %lld with a box action: the Gaussian "
-                          "policy outputs means then log-stds, 2 x the action dimensions (an "
-                          "even width)",
-                          (long long)o->num_actions);
+                             "lp_mlp_create: num_actions is %lld with a box action: the Gaussian "
+                             "policy outputs means then log-stds, 2 x the action dimensions (an "
+                             "even width)",
+                             (long long)o->num_actions);
     if (o->action_space == LP_ACTION_BOX && !isfinite(o->log_std_init))
         return lp__error_set(err, LP_EINVAL,
-                          "lp_mlp_create: log_std_init is %g: give a finite value (CleanRL: 0)",
-                          o->log_std_init);
+                             "lp_mlp_create: log_std_init is %g: give a finite value (CleanRL: 0)",
+                             o->log_std_init);
     if (o->hidden_count > LP_MLP_MAX_HIDDEN)
         return lp__error_set(err, LP_EINVAL,
                              "lp_mlp_create: %zu hidden layers: at most %d (LP_MLP_MAX_HIDDEN)",

@@ -60,15 +60,15 @@ int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, 
     case LP_ACTION_MULTI_DISCRETE: {
         if (e->action_dtype != LP_DTYPE_I32)
             return lp__error_set(err, LP_EINVAL,
-                              "%s: a multi-discrete action is i32, not %s; set action_dtype to "
-                              "LP_DTYPE_I32",
-                              who, lp_dtype_name(e->action_dtype));
+                                 "%s: a multi-discrete action is i32, not %s; set action_dtype to "
+                                 "LP_DTYPE_I32",
+                                 who, lp_dtype_name(e->action_dtype));
         if (src->action_nvec == NULL || src->action_dims < 1 || src->action_dims != values)
             return lp__error_set(err, LP_EINVAL,
-                              "%s: a multi-discrete action needs action_nvec with action_dims "
-                              "counts, one per value of the action shape (%lld); action_dims is "
-                              "%d",
-                              who, (long long)values, (int)src->action_dims);
+                                 "%s: a multi-discrete action needs action_nvec with action_dims "
+                                 "counts, one per value of the action shape (%lld); action_dims is "
+                                 "%d",
+                                 who, (long long)values, (int)src->action_dims);
         int64_t *nvec = malloc((size_t)values * sizeof *nvec);
         if (nvec == NULL)
             return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
@@ -79,17 +79,17 @@ int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, 
                 (sum += nvec[i]) > ((int64_t)1 << 31)) {
                 free(nvec);
                 return lp__error_set(err, LP_EINVAL,
-                                  "%s: action_nvec[%lld] is %lld; give counts >= 1 whose sum is "
-                                  "at most 2^31",
-                                  who, (long long)i, (long long)src->action_nvec[i]);
+                                     "%s: action_nvec[%lld] is %lld; give counts >= 1 whose sum is "
+                                     "at most 2^31",
+                                     who, (long long)i, (long long)src->action_nvec[i]);
             }
         }
         if (src->num_actions != 0 && src->num_actions != sum) {
             free(nvec);
             return lp__error_set(err, LP_EINVAL,
-                              "%s: num_actions is %lld but action_nvec sums to %lld; set "
-                              "num_actions to the sum (or 0)",
-                              who, (long long)src->num_actions, (long long)sum);
+                                 "%s: num_actions is %lld but action_nvec sums to %lld; set "
+                                 "num_actions to the sum (or 0)",
+                                 who, (long long)src->num_actions, (long long)sum);
         }
         s->action_store = nvec;
         e->action_space = LP_ACTION_MULTI_DISCRETE;
@@ -101,16 +101,17 @@ int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, 
     }
     case LP_ACTION_BOX: {
         if (e->action_dtype != LP_DTYPE_F32)
-            return lp__error_set(err, LP_EINVAL,
-                              "%s: a continuous (box) action is f32, not %s; set action_dtype to "
-                              "LP_DTYPE_F32 (or num_actions > 0 for a discrete action)",
-                              who, lp_dtype_name(e->action_dtype));
+            return lp__error_set(
+                err, LP_EINVAL,
+                "%s: a continuous (box) action is f32, not %s; set action_dtype to "
+                "LP_DTYPE_F32 (or num_actions > 0 for a discrete action)",
+                who, lp_dtype_name(e->action_dtype));
         if (has11 && src->action_space == LP_ACTION_BOX && src->action_dims != 0 &&
             src->action_dims != values)
             return lp__error_set(err, LP_EINVAL,
-                              "%s: action_dims is %d but the action shape has %lld values; make "
-                              "them agree",
-                              who, (int)src->action_dims, (long long)values);
+                                 "%s: action_dims is %d but the action shape has %lld values; make "
+                                 "them agree",
+                                 who, (int)src->action_dims, (long long)values);
         float *b = malloc(2 * (size_t)values * sizeof *b);
         if (b == NULL)
             return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
@@ -121,10 +122,10 @@ int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, 
             if (!(b[i] < b[values + i])) {
                 free(b);
                 return lp__error_set(err, LP_EINVAL,
-                                  "%s: action dimension %lld has low %g >= high %g (or a NaN); "
-                                  "make each low smaller than its high",
-                                  who, (long long)i, (double)(lo != NULL ? lo[i] : -INFINITY),
-                                  (double)(hi != NULL ? hi[i] : INFINITY));
+                                     "%s: action dimension %lld has low %g >= high %g (or a NaN); "
+                                     "make each low smaller than its high",
+                                     who, (long long)i, (double)(lo != NULL ? lo[i] : -INFINITY),
+                                     (double)(hi != NULL ? hi[i] : INFINITY));
             }
         }
         s->action_store = b;
@@ -137,10 +138,11 @@ int32_t lp__action_take(lp_session *s, const lp_env_info *src, const char *who, 
         return LP_OK;
     }
     default:
-        return lp__error_set(err, LP_EINVAL,
-                          "%s: action_space %d is not an lp_action_space; use LP_ACTION_DISCRETE, "
-                          "LP_ACTION_MULTI_DISCRETE or LP_ACTION_BOX",
-                          who, (int)space);
+        return lp__error_set(
+            err, LP_EINVAL,
+            "%s: action_space %d is not an lp_action_space; use LP_ACTION_DISCRETE, "
+            "LP_ACTION_MULTI_DISCRETE or LP_ACTION_BOX",
+            who, (int)space);
     }
 }
 

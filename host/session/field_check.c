@@ -96,12 +96,12 @@ int32_t lp__fcheck_after(lp__inst *in, uint32_t phase, const lp_batch *b, const 
         if (view_hash(&b->fields[h]) == in->ro_sums[k])
             continue;
         return lp__error_set(err, LP_EPLUGIN,
-                          "%s: %s changed field '%s', which it declares read-only "
-                          "(LP_FIELD_READ) in the %s phase (found by "
-                          "lp_session_options.check_fields); declare LP_FIELD_UPDATE to "
-                          "rewrite a field another party writes (ABI 1.1), or stop writing it",
-                          in->label, hook, in->s->fields[h].name,
-                          phase == LP_PHASE_ROLLOUT ? "rollout" : "train");
+                             "%s: %s changed field '%s', which it declares read-only "
+                             "(LP_FIELD_READ) in the %s phase (found by "
+                             "lp_session_options.check_fields); declare LP_FIELD_UPDATE to "
+                             "rewrite a field another party writes (ABI 1.1), or stop writing it",
+                             in->label, hook, in->s->fields[h].name,
+                             phase == LP_PHASE_ROLLOUT ? "rollout" : "train");
     }
     return LP_OK;
 }

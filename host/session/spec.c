@@ -337,10 +337,10 @@ int32_t lp__spec_merge(lp_session *s, lp_error *err) {
         char a[512];
         who_text(s, tmp[i].updater, a, sizeof a);
         rc = lp__error_set(err, LP_ESPEC,
-                        "%s: field '%s' is updated by %s, but nobody writes it: an update "
-                        "rewrites a value another party wrote; declare '%s' in program.fields "
-                        "(the program writes it at rollout) or add a loss that writes it",
-                        in->pos_text, s->fields[i].name, a, s->fields[i].name);
+                           "%s: field '%s' is updated by %s, but nobody writes it: an update "
+                           "rewrites a value another party wrote; declare '%s' in program.fields "
+                           "(the program writes it at rollout) or add a loss that writes it",
+                           in->pos_text, s->fields[i].name, a, s->fields[i].name);
     }
     for (size_t i = 0; rc == LP_OK && i < n; i++)
         if (tmp[i].updater.inst != -2)

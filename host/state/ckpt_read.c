@@ -375,8 +375,8 @@ int32_t lp__ckpt_read_file(const char *path, unsigned char **data, size_t *size,
     buf = malloc(want ? want : 1);
     if (buf == NULL) {
         close(fd);
-        return lp__error_set(err, LP_ENOMEM,
-                          "cannot read checkpoint '%s': out of memory for %zu bytes", path, want);
+        return lp__error_set(
+            err, LP_ENOMEM, "cannot read checkpoint '%s': out of memory for %zu bytes", path, want);
     }
     e = lp__read_all(fd, buf, want, &got);
     close(fd);

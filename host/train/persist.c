@@ -183,10 +183,10 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
             const double v = lp__load_entry_f64(e, i);
             if (!(v > 0.0) || !isfinite(v))
                 return lp__error_set(err, LP_ECORRUPT,
-                                  "%s: checkpoint entry 'trainer/obs_norm' holds %g at element "
-                                  "%lld, where a variance or the count (> 0, finite) is; "
-                                  "refusing to resume from it (nothing was changed)",
-                                  path, v, (long long)i);
+                                     "%s: checkpoint entry 'trainer/obs_norm' holds %g at element "
+                                     "%lld, where a variance or the count (> 0, finite) is; "
+                                     "refusing to resume from it (nothing was changed)",
+                                     path, v, (long long)i);
         }
     }
     if (e->dtype != LP_DTYPE_F32 && e->dtype != LP_DTYPE_F64)

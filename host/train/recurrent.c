@@ -38,8 +38,8 @@ int32_t lp__model_build_gru(lp__trainer *t, int64_t max_batch, lp_error *err) {
     t->mem_boot = calloc(1, bytes);
     if (t->mem == NULL || t->mem_boot == NULL)
         return lp__error_set(err, LP_ENOMEM,
-                          "lp_train_run: out of memory for the recurrent states (%zu bytes)",
-                          2 * bytes);
+                             "lp_train_run: out of memory for the recurrent states (%zu bytes)",
+                             2 * bytes);
     return LP_OK;
 }
 

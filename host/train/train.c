@@ -239,68 +239,68 @@ static int32_t check_action_space(const lp_env *e, lp_error *err) {
     case LP_ACTION_DISCRETE:
         if (e->num_actions < 1 || e->num_actions > max)
             return lp__error_set(err, LP_EINVAL,
-                              "lp_train_run: the environment has %lld discrete actions; set "
-                              "lp_env.num_actions to 1 .. 1048576",
-                              (long long)e->num_actions);
+                                 "lp_train_run: the environment has %lld discrete actions; set "
+                                 "lp_env.num_actions to 1 .. 1048576",
+                                 (long long)e->num_actions);
         return LP_OK;
     case LP_ACTION_MULTI_DISCRETE:
     case LP_ACTION_BOX:
         break;
     default:
         return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: lp_env.action_space is %d; use LP_ACTION_DISCRETE, "
-                          "LP_ACTION_MULTI_DISCRETE or LP_ACTION_BOX",
-                          (int)e->action_space);
+                             "lp_train_run: lp_env.action_space is %d; use LP_ACTION_DISCRETE, "
+                             "LP_ACTION_MULTI_DISCRETE or LP_ACTION_BOX",
+                             (int)e->action_space);
     }
     const char *space = e->action_space == LP_ACTION_BOX ? "box" : "multi-discrete";
     if (e->action_dims < 1 || e->action_dims > 4096)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: the %s action has %d components; set "
-                          "lp_env.action_dims to 1 .. 4096",
-                          space, (int)e->action_dims);
+                             "lp_train_run: the %s action has %d components; set "
+                             "lp_env.action_dims to 1 .. 4096",
+                             space, (int)e->action_dims);
     if (e->action_space == LP_ACTION_MULTI_DISCRETE) {
         if (e->action_nvec == NULL)
             return lp__error_set(err, LP_EINVAL,
-                              "lp_train_run: the multi-discrete action has no counts; set "
-                              "lp_env.action_nvec to action_dims counts");
+                                 "lp_train_run: the multi-discrete action has no counts; set "
+                                 "lp_env.action_nvec to action_dims counts");
         int64_t sum = 0;
         for (int32_t k = 0; k < e->action_dims; k++) {
             if (e->action_nvec[k] < 1 || e->action_nvec[k] > max)
                 return lp__error_set(err, LP_EINVAL,
-                                  "lp_train_run: lp_env.action_nvec[%d] is %lld; each count is "
-                                  "1 .. 1048576",
-                                  (int)k, (long long)e->action_nvec[k]);
+                                     "lp_train_run: lp_env.action_nvec[%d] is %lld; each count is "
+                                     "1 .. 1048576",
+                                     (int)k, (long long)e->action_nvec[k]);
             sum += e->action_nvec[k];
         }
         if (sum > max)
             return lp__error_set(err, LP_EINVAL,
-                              "lp_train_run: the multi-discrete counts add up to %lld logits; "
-                              "at most 1048576",
-                              (long long)sum);
+                                 "lp_train_run: the multi-discrete counts add up to %lld logits; "
+                                 "at most 1048576",
+                                 (long long)sum);
         if (e->teacher != NULL)
             return lp__error_set(err, LP_EINVAL,
-                              "lp_train_run: a teacher is for discrete actions only; leave "
-                              "lp_env.teacher NULL");
+                                 "lp_train_run: a teacher is for discrete actions only; leave "
+                                 "lp_env.teacher NULL");
         return LP_OK;
     }
     if (e->step_box == NULL || e->action_low == NULL || e->action_high == NULL)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: a box environment sets lp_env.step_box, action_low "
-                          "and action_high (%s is NULL)",
-                          e->step_box == NULL     ? "step_box"
-                          : e->action_low == NULL ? "action_low"
-                                                  : "action_high");
+                             "lp_train_run: a box environment sets lp_env.step_box, action_low "
+                             "and action_high (%s is NULL)",
+                             e->step_box == NULL     ? "step_box"
+                             : e->action_low == NULL ? "action_low"
+                                                     : "action_high");
     for (int32_t k = 0; k < e->action_dims; k++)
         if (isnan(e->action_low[k]) || isnan(e->action_high[k]) ||
             !(e->action_low[k] <= e->action_high[k]))
             return lp__error_set(err, LP_EINVAL,
-                              "lp_train_run: box dimension %d has bounds [%g, %g]; give low <= "
-                              "high (infinite bounds are allowed)",
-                              (int)k, (double)e->action_low[k], (double)e->action_high[k]);
+                                 "lp_train_run: box dimension %d has bounds [%g, %g]; give low <= "
+                                 "high (infinite bounds are allowed)",
+                                 (int)k, (double)e->action_low[k], (double)e->action_high[k]);
     if (e->teacher != NULL)
         return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: a teacher is for discrete actions only; leave "
-                          "lp_env.teacher NULL");
+                             "lp_train_run: a teacher is for discrete actions only; leave "
+                             "lp_env.teacher NULL");
     return LP_OK;
 }
 
@@ -309,15 +309,16 @@ static int32_t check_env(const lp__trainer *t, lp_error *err) {
     const char *cfg = t->tc.cfg->file;
     if (e->reset == NULL || (e->step == NULL && e->action_space != LP_ACTION_BOX))
         return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: the environment has no %s callback; set lp_env.reset "
-                          "and lp_env.step",
-                          e->reset == NULL ? "reset" : "step");
+                             "lp_train_run: the environment has no %s callback; set lp_env.reset "
+                             "and lp_env.step",
+                             e->reset == NULL ? "reset" : "step");
     int snaps = (e->snapshot_size != NULL) + (e->snapshot != NULL) + (e->restore != NULL);
     if (snaps != 0 && snaps != 3)
-        return lp__error_set(err, LP_EINVAL,
-                          "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
-                          "snapshot_size, snapshot and restore, or none of them",
-                          snaps);
+        return lp__error_set(
+            err, LP_EINVAL,
+            "lp_train_run: the environment has %d of the 3 snapshot callbacks; set "
+            "snapshot_size, snapshot and restore, or none of them",
+            snaps);
     int32_t rc = check_action_space(e, err);
     if (rc != LP_OK)
         return rc;
