@@ -54,6 +54,13 @@ typedef struct as_inst {
     float *probs;  /* scratch row of `probs_cap` floats */
     uint8_t *mrow; /* scratch mask row of `probs_cap` bytes */
     int64_t probs_cap;
+    /* The action space, read once in create: multi-discrete and box run
+     * as_train_space (lossplug/dist.h's lp_policy layer). */
+    lp_policy pol;
+    lp_field_spec specs[LP__SPACE_MAX_FIELDS];
+    uint32_t spec_count;
+    lp_cat *sp_c;  /* dims categorical pieces */
+    float *sp_act; /* dims action values (i32 or f32 bits) */
 } as_inst;
 
 static as_inst *as_of(const lp_loss *self) {
@@ -88,6 +95,106 @@ static int32_t as_check_batch(const as_inst *in, const lp_batch *mb) {
                          "action_supervised '%s': output '" AS_OUTPUT
                          "' must be f32 [%lld, %lld, A >= 1]",
                          in->name, (long long)mb->rows, (long long)mb->horizon);
+    if (in->pol.space != LP_ACTION_DISCRETE && z->shape[2] != in->pol.width)
+        return lp_errorf(in->host, LP_ESPEC,
+                         "action_supervised '%s': output '" AS_OUTPUT
+                         "' must have policy_width %lld values",
+                         in->name, (long long)in->pol.width);
+    return LP_OK;
+}
+
+/* Multi-discrete and box: L = -coef * mean_i log pi(a*_i) through
+ * lp_policy_* (multi-discrete: the sum of the components' cross-entropies;
+ * box: the Gaussian negative log-likelihood). Inputs are checked in a first
+ * pass (nothing written before a failure). */
+static int32_t as_train_space(as_inst *in, const lp_batch *mb, float weight, lp_train_result *out,
+                              double coef) {
+    const lp_host *h = in->host;
+    const lp_policy *pol = &in->pol;
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *at = &mb->fields[in->field_actions];
+    const int64_t rows = mb->rows, hor = mb->horizon, W = pol->width, M = rows * hor;
+    if (M == 0) {
+        out->loss = 0.0;
+        return LP_OK;
+    }
+    const lp_tensor *maskt = NULL;
+    int32_t rc = LP_OK;
+    if (pol->space == LP_ACTION_MULTI_DISCRETE)
+        rc = lp__mask_check(h, "action_supervised", in->name, mb, in->field_mask, W, &maskt);
+    if (rc == LP_OK)
+        rc = lp__row_scratch(h, "action_supervised", in->name, W, &in->probs, &in->mrow,
+                             &in->probs_cap);
+    if (rc != LP_OK)
+        return rc;
+    const float *logits = (const float *)zt->data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            lp__space_action(at, r, t, pol->dims, in->sp_act);
+            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
+            if (bad >= 0 && pol->space == LP_ACTION_BOX)
+                return lp__report_nonfinite(h, "action_supervised", in->name,
+                                            "field '" AS_FIELD "'", in->sp_act[bad], r, t);
+            if (bad >= 0)
+                return lp_errorf(h, LP_ERANGE,
+                                 "action_supervised '%s': teacher action component %d is %d at "
+                                 "sample %lld (row %lld, step %lld), outside [0, %lld)",
+                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
+                                 (long long)(r * hor + t), (long long)r, (long long)t,
+                                 (long long)pol->nvec[bad]);
+            if (pol->space == LP_ACTION_MULTI_DISCRETE) {
+                const uint8_t *mrow = lp__mask_row(maskt, r, t, W, in->mrow);
+                const float *z = logits + (r * hor + t) * W;
+                const int32_t *a = (const int32_t *)in->sp_act;
+                int64_t o = 0;
+                for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++)
+                    if (lp_cat_masked(z + o, mrow != NULL ? mrow + o : NULL, a[k]))
+                        return lp_errorf(h, LP_ERANGE,
+                                         "action_supervised '%s': teacher action component %d "
+                                         "(%d) at row %lld, step %lld is masked: its "
+                                         "log-probability is -inf; the program must not write "
+                                         "a masked teacher action",
+                                         in->name, (int)k, (int)a[k], (long long)r, (long long)t);
+            }
+        }
+    float *grads = (float *)mb->grads[in->out_logits].data;
+    const float c = (float)((double)weight * coef / (double)M);
+    double nll_sum = 0.0, ent_sum = 0.0;
+    int64_t correct = 0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const float *z = logits + i * W;
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, W, in->mrow);
+            lp__space_action(at, r, t, pol->dims, in->sp_act);
+            if (lp_policy_setup(pol, z, mrow, in->probs, in->sp_c))
+                return lp_errorf(h, LP_ENUMERIC,
+                                 "action_supervised '%s': every action of a component is masked "
+                                 "at row %lld, step %lld: no distribution; allow at least one "
+                                 "per component",
+                                 in->name, (long long)r, (long long)t);
+            nll_sum -= (double)lp_policy_log_prob(pol, z, mrow, in->sp_c, in->sp_act);
+            if (pol->space == LP_ACTION_MULTI_DISCRETE) {
+                const int32_t *a = (const int32_t *)in->sp_act;
+                int all = 1;
+                int64_t o = 0;
+                for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++)
+                    all &=
+                        lp_cat_argmax(z + o, mrow != NULL ? mrow + o : NULL, pol->nvec[k]) == a[k];
+                correct += all;
+            }
+            ent_sum += (double)lp_policy_entropy(pol, z, in->probs, in->sp_c);
+            /* -(coef/M) d log pi(a*) / dz */
+            if (c != 0.0f)
+                lp_policy_grad_log_prob(pol, z, in->probs, in->sp_act, -c, grads + i * W);
+        }
+    if (!isfinite(nll_sum) || !isfinite(ent_sum))
+        return lp__report_nonfinite(h, "action_supervised", in->name, "the loss", nll_sum + ent_sum,
+                                    -1, -1);
+    out->loss = coef * nll_sum / (double)M;
+    if (pol->space == LP_ACTION_MULTI_DISCRETE) /* a box has no exact match */
+        lp_stat(h, in->stat_accuracy, (double)correct / (double)M);
+    lp_stat(h, in->stat_entropy, ent_sum / (double)M);
     return LP_OK;
 }
 
@@ -107,6 +214,9 @@ static int32_t as_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "action_supervised '%s': weight %g is not finite", in->name,
                          (double)weight);
+
+    if (in->pol.space != LP_ACTION_DISCRETE)
+        return as_train_space(in, mb, weight, out, coef);
 
     const lp_tensor *zt = &mb->outputs[in->out_logits];
     const lp_tensor *at = &mb->fields[in->field_actions];
@@ -194,14 +304,20 @@ static void as_destroy(const lp_loss *self) {
         return;
     free(in->probs);
     free(in->mrow);
+    free(in->sp_c);
+    free(in->sp_act);
     free(in);
+}
+
+static int32_t as_fields_hook(const lp_loss *self, const lp_field_spec **specs, uint32_t *count) {
+    const as_inst *in = as_of(self);
+    *specs = in->specs;
+    *count = in->spec_count;
+    return LP_OK;
 }
 
 static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
     const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
-    const int32_t space_rc = lp__space_discrete_only(h, "action_supervised", args->env);
-    if (space_rc != LP_OK)
-        return space_rc;
     as_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "action_supervised: out of memory creating the instance");
@@ -215,6 +331,28 @@ static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
      * records nothing. */
     in->stat_accuracy = lp_stat_handle(h, "accuracy");
     in->stat_entropy = lp_stat_handle(h, "entropy");
+    /* Discrete takes its width from the output at train time, as in 1.0. */
+    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
+        in->pol.space != LP_ACTION_DISCRETE) {
+        const int space = (int)in->pol.space;
+        free(in);
+        return lp_errorf(h, LP_EINVAL,
+                         "action_supervised: the environment's action space (%d) is not usable; "
+                         "declare program.action (docs/config.md)",
+                         space);
+    }
+    if (in->pol.space != LP_ACTION_DISCRETE) {
+        lp__space_fields(as_fields, (uint32_t)LP_COUNT_OF(as_fields), AS_FIELD, &in->pol, in->specs,
+                         &in->spec_count);
+        in->sp_c = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->sp_c);
+        in->sp_act = calloc((size_t)in->pol.dims, sizeof *in->sp_act);
+        in->loss.fields = as_fields_hook;
+        if (in->sp_c == NULL || in->sp_act == NULL) {
+            as_destroy(&(lp_loss){.data = in});
+            return lp_errorf(h, LP_ENOMEM,
+                             "action_supervised: out of memory creating the instance");
+        }
+    }
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;
