@@ -68,6 +68,14 @@ typedef struct ks_inst {
     float *zs, *p, *ts, *q;
     uint8_t *mrow; /* and a mask row */
     int64_t cap;
+    /* The action space, read once in create: multi-discrete and box run
+     * ks_train_space (lossplug/dist.h's lp_policy layer), which keeps every
+     * sample's p and q (M * policy_width floats in `p`, `q`) between its
+     * checking pass and its gradient pass. */
+    lp_policy pol;
+    lp_field_spec specs[LP__SPACE_MAX_FIELDS];
+    uint32_t spec_count;
+    lp_cat *cp, *cq; /* dims categorical pieces of student and teacher */
 } ks_inst;
 
 static ks_inst *ks_of(const lp_loss *self) {
@@ -129,6 +137,11 @@ static int32_t ks_check_batch(const ks_inst *in, const lp_batch *mb) {
                          "minibatch; got rank %d, last dimension %lld",
                          in->name, (long long)rows, (long long)hor, (long long)z->shape[2],
                          (int)tl->rank, (long long)tl->shape[tl->rank - 1]);
+    if (in->pol.space != LP_ACTION_DISCRETE && z->shape[2] != in->pol.width)
+        return lp_errorf(h, LP_ESPEC,
+                         "kickstarter '%s': output '" KS_O_LOGITS
+                         "' must have policy_width %lld values",
+                         in->name, (long long)in->pol.width);
     return LP_OK;
 }
 
@@ -183,6 +196,132 @@ static int32_t ks_bad_row(const ks_inst *in, const float *z, const float *tl, in
     return lp__report_nonfinite(h, "kickstarter", in->name, "KL(teacher || student)", kl, r, t);
 }
 
+/* The report for a multi-discrete or box row whose KL is not finite. */
+static int32_t ks_bad_space_row(const ks_inst *in, const float *z, const float *tl, int64_t ls2,
+                                const uint8_t *mrow, int empty_q, int empty_p, float kl, int64_t r,
+                                int64_t t) {
+    const lp_host *h = in->host;
+    const int64_t W = in->pol.width;
+    const int box = in->pol.space == LP_ACTION_BOX;
+    int tbad = 0;
+    for (int64_t j = 0; j < W; j++) {
+        const float v = tl[j * ls2];
+        tbad |= box ? !isfinite(v) : (mrow == NULL || mrow[j] != 0) && (v != v || v == INFINITY);
+    }
+    if (tbad)
+        return lp__report_nonfinite(h, "kickstarter", in->name, "field '" KS_F_TLOGITS "'", NAN, r,
+                                    t);
+    int zbad = 0;
+    for (int64_t j = 0; box && j < W; j++)
+        zbad |= !isfinite(z[j]);
+    if (zbad || (!box && lp__logits_bad(z, mrow, W)))
+        return lp__report_nonfinite(h, "kickstarter", in->name, "output '" KS_O_LOGITS "'", NAN, r,
+                                    t);
+    if (empty_q || empty_p)
+        return lp_errorf(h, LP_ERANGE,
+                         "kickstarter '%s': every action of a component of the %s is masked at "
+                         "row %lld, step %lld: it has no distribution",
+                         in->name, empty_q ? "teacher" : "student", (long long)r, (long long)t);
+    if (kl == INFINITY && !box)
+        return lp_errorf(h, LP_ERANGE,
+                         "kickstarter '%s': at row %lld, step %lld the student gives probability 0 "
+                         "(logit -inf) to an action the teacher takes: KL(teacher || student) is "
+                         "+inf",
+                         in->name, (long long)r, (long long)t);
+    return lp__report_nonfinite(h, "kickstarter", in->name, "KL(teacher || student)", kl, r, t);
+}
+
+/* Multi-discrete: the discrete loss per component (temperature on each
+ * component's logits), KL = sum_k KL(q_k || p_k). Box: KL between the
+ * teacher's and the student's diagonal Gaussians, no temperature (and no
+ * T^2). A first pass computes and checks every sample, keeping p and q; the
+ * second writes the gradients, so that a failing call writes nothing. */
+static int32_t ks_train_space(ks_inst *in, const lp_batch *mb, float weight, lp_train_result *out,
+                              double T, double ac, double vc) {
+    const lp_host *h = in->host;
+    const lp_policy *pol = &in->pol;
+    const int box = pol->space == LP_ACTION_BOX;
+    const lp_tensor *zt = &mb->outputs[in->out_logits];
+    const lp_tensor *tlt = &mb->fields[in->field_tlogits];
+    const lp_tensor *tvt = &mb->fields[in->field_tvalues];
+    const int64_t rows = mb->rows, hor = mb->horizon, W = pol->width, M = rows * hor;
+    if (M == 0) {
+        out->loss = 0.0;
+        return LP_OK;
+    }
+    int32_t rc = ks_reserve(in, M * W);
+    const lp_tensor *maskt = NULL;
+    if (rc == LP_OK && !box)
+        rc = lp__mask_check(h, "kickstarter", in->name, mb, in->field_mask, W, &maskt);
+    if (rc != LP_OK)
+        return rc;
+
+    const float *logits = (const float *)zt->data;
+    float *gz = (float *)mb->grads[in->out_logits].data;
+    const float *V = (const float *)mb->outputs[in->out_values].data;
+    float *gv = (float *)mb->grads[in->out_values].data;
+    const float *tl = (const float *)tlt->data;
+    const float *tv = (const float *)tvt->data;
+    const int64_t ls0 = tlt->strides[0], ls1 = tlt->strides[1], ls2 = tlt->strides[2];
+    const int64_t vs0 = tvt->strides[0], vs1 = tvt->strides[1];
+    /* A box: no temperature (scale 1, no T^2). */
+    const double Te = box ? 1.0 : T;
+    const float invT = (float)(1.0 / Te);
+    float *LP__RESTRICT zs = in->zs, *LP__RESTRICT ts = in->ts;
+    double kl_sum = 0.0, v_sum = 0.0;
+
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const int64_t i = r * hor + t;
+            const float *z = logits + i * W;
+            const float *tli = tl + r * ls0 + t * ls1;
+            float *p = in->p + i * W, *q = in->q + i * W;
+            const uint8_t *mrow = lp__mask_row(maskt, r, t, W, in->mrow);
+            int empty_q = 0, empty_p = 0;
+            float kl;
+            if (box) {
+                for (int64_t j = 0; j < W; j++)
+                    q[j] = tli[j * ls2];
+                kl = lp_gauss_kl(q, z, pol->dims);
+            } else {
+                for (int64_t j = 0; j < W; j++)
+                    zs[j] = z[j] * invT, ts[j] = tli[j * ls2] * invT;
+                empty_p = lp_md_softmax(zs, mrow, pol->nvec, pol->dims, p, in->cp);
+                empty_q = lp_md_softmax(ts, mrow, pol->nvec, pol->dims, q, in->cq);
+                kl = lp_md_kl(ts, q, in->cq, zs, in->cp, pol->nvec, pol->dims);
+            }
+            if (!isfinite(kl) || empty_q || empty_p)
+                return ks_bad_space_row(in, z, tli, ls2, mrow, empty_q, empty_p, kl, r, t);
+            kl_sum += (double)kl;
+            const float d = V[i] - tv[r * vs0 + t * vs1];
+            if (!isfinite(d))
+                return lp__report_nonfinite(
+                    h, "kickstarter", in->name,
+                    isfinite(V[i]) ? "field '" KS_F_TVALUES "'" : "output '" KS_O_VALUES "'",
+                    isfinite(V[i]) ? (double)tv[r * vs0 + t * vs1] : V[i], r, t);
+            v_sum += (double)d * (double)d;
+        }
+
+    /* d(T^2 KL(z / T)) / dz = T * dKL / d(z / T); a box: dKL / dz. */
+    const float ca = (float)((double)weight * ac * Te / (double)M);
+    const float cv = (float)((double)weight * 2.0 * vc / (double)M);
+    for (int64_t i = 0; i < M; i++) {
+        const int64_t r = i / hor, t = i % hor;
+        if (box)
+            lp_gauss_grad_kl(in->q + i * W, logits + i * W, pol->dims, ca, gz + i * W);
+        else
+            lp_md_grad_kl(in->p + i * W, in->q + i * W, W, ca, gz + i * W);
+        gv[i] += cv * (V[i] - tv[r * vs0 + t * vs1]);
+    }
+
+    const double action_loss = Te * Te * kl_sum / (double)M;
+    const double value_loss = v_sum / (double)M;
+    out->loss = ac * action_loss + vc * value_loss;
+    lp_stat(h, in->stat_action_loss, action_loss);
+    lp_stat(h, in->stat_value_loss, value_loss);
+    return LP_OK;
+}
+
 static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
                         lp_train_result *out) {
     (void)ctx;
@@ -199,6 +338,9 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     if (!isfinite(weight))
         return lp_errorf(h, LP_ERANGE, "kickstarter '%s': weight %g is not finite", in->name,
                          (double)weight);
+
+    if (in->pol.space != LP_ACTION_DISCRETE)
+        return ks_train_space(in, mb, weight, out, T, ac, vc);
 
     const lp_tensor *zt = &mb->outputs[in->out_logits];
     const lp_tensor *tlt = &mb->fields[in->field_tlogits];
@@ -282,14 +424,20 @@ static void ks_destroy(const lp_loss *self) {
     free(in->ts);
     free(in->q);
     free(in->mrow);
+    free(in->cp);
+    free(in->cq);
     free(in);
+}
+
+static int32_t ks_fields_hook(const lp_loss *self, const lp_field_spec **specs, uint32_t *count) {
+    const ks_inst *in = ks_of(self);
+    *specs = in->specs;
+    *count = in->spec_count;
+    return LP_OK;
 }
 
 static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     const lp_host *h = args->host; /* params: schema order, types and ranges guaranteed */
-    const int32_t space_rc = lp__space_discrete_only(h, "kickstarter", args->env);
-    if (space_rc != LP_OK)
-        return space_rc;
     ks_inst *in = calloc(1, sizeof *in);
     if (in == NULL)
         return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");
@@ -300,6 +448,27 @@ static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     in->field_mask = -1;
     in->stat_action_loss = lp_stat_handle(h, "action_loss");
     in->stat_value_loss = lp_stat_handle(h, "value_loss");
+    /* Discrete takes its width from the output at train time, as in 1.0. */
+    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
+        in->pol.space != LP_ACTION_DISCRETE) {
+        const int space = (int)in->pol.space;
+        free(in);
+        return lp_errorf(h, LP_EINVAL,
+                         "kickstarter: the environment's action space (%d) is not usable; "
+                         "declare program.action (docs/config.md)",
+                         space);
+    }
+    if (in->pol.space != LP_ACTION_DISCRETE) {
+        lp__space_fields(ks_fields, (uint32_t)LP_COUNT_OF(ks_fields), NULL, &in->pol, in->specs,
+                         &in->spec_count);
+        in->cp = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->cp);
+        in->cq = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->cq);
+        in->loss.fields = ks_fields_hook;
+        if (in->cp == NULL || in->cq == NULL) {
+            ks_destroy(&(lp_loss){.data = in});
+            return lp_errorf(h, LP_ENOMEM, "kickstarter: out of memory creating the instance");
+        }
+    }
 
     in->loss.struct_size = sizeof(lp_loss);
     in->loss.data = in;
