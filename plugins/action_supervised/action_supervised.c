@@ -1,5 +1,5 @@
 /*
- * action_supervised: behaviour cloning against a teacher's discrete actions.
+ * action_supervised: behaviour cloning against a teacher's actions.
  *
  *   L = -coef * mean_i log p_i[a*_i],   p_i = softmax(logits_i)
  *   dL/dlogits_ij = (coef / M) * (p_ij - 1[j = a*_i])
@@ -8,8 +8,10 @@
  * are the experience field `teacher_actions` (i32, one per step), which the
  * embedding program writes during rollout. Masked actions (-inf logits, or 0
  * in the optional field `action_mask`) have probability 0 and gradient 0; a
- * masked teacher action is an error. docs/losses/action_supervised.md has
- * the details.
+ * masked teacher action is an error. On a multi-discrete or box action
+ * (read once in create) the loss is -coef * mean_i log pi(a*_i) through
+ * lossplug/dist.h's lp_policy_*, the field i32 / f32 [ACTION].
+ * docs/losses/action_supervised.md has the details.
  */
 #include <lossplug/plugin.h>
 
@@ -31,8 +33,8 @@ static const lp_param_spec as_params[] = {
 
 static const lp_field_spec as_fields[] = {
     LP_FIELD_SCALAR(AS_FIELD,
-                    "the teacher's discrete action at each step, in [0, num_actions); written by "
-                    "the embedding program during rollout",
+                    "the teacher's action at each step (discrete: in [0, num_actions)); written "
+                    "by the embedding program during rollout",
                     LP_FIELD_READ, LP_PHASE_TRAIN, LP_DTYPE_I32),
     LP__MASK_FIELD_SPEC,
 };
@@ -76,8 +78,7 @@ static int32_t as_attach(const lp_loss *self, const lp_batch *all) {
                                    &in->field_actions);
     if (rc == LP_OK)
         rc = lp__require_output(h, "action_supervised", in->name, AS_OUTPUT,
-                                " (f32, [rows, horizon, num_actions]); it needs a discrete policy "
-                                "head",
+                                " (f32, [rows, horizon, policy_width]); it needs a policy head",
                                 &in->out_logits);
     /* The whole buffer, when given, lets a dtype clash surface before training. */
     if (rc == LP_OK)

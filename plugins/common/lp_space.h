@@ -106,8 +106,8 @@ static inline int32_t lp__space_discrete_only(const lp_host *h, const char *loss
         return LP_OK;
     return lp_errorf(h, LP_EINVAL,
                      "%s: the action is %s, but %s runs on discrete actions only in this "
-                     "version; use a discrete action (program.action.num_actions), or ppo / a2c "
-                     "for this space",
+                     "version; use a discrete action (program.action.num_actions), or ppo / a2c / "
+                     "kickstarter / action_supervised for this space",
                      loss, pol.space == LP_ACTION_BOX ? "a box (continuous)" : "multi-discrete",
                      loss);
 }

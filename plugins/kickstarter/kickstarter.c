@@ -16,6 +16,8 @@
  * action adds nothing; the student's gradient is exactly 0 where both mask.
  * The student masking an action the teacher takes makes the KL +inf: an
  * error, as is a row with every action masked on either side.
+ * Multi-discrete (read once in create): the same per component, KL summed;
+ * box: KL of the diagonal Gaussians, without temperature (ks_train_space).
  * docs/losses/kickstarter.md has the details.
  */
 #include <lossplug/plugin.h>
@@ -86,13 +88,14 @@ static int32_t ks_attach(const lp_loss *self, const lp_batch *all) {
     ks_inst *in = ks_of(self);
     const lp_host *h = in->host;
     static const char heads[] =
-        "; it needs a discrete policy head ('" KS_O_LOGITS
-        "', f32 [rows, horizon, num_actions]) and a value head ('" KS_O_VALUES
+        "; it needs a policy head ('" KS_O_LOGITS
+        "', f32 [rows, horizon, policy_width]) and a value head ('" KS_O_VALUES
         "', f32 [rows, horizon])";
-    int32_t rc = lp__require_field(h, "kickstarter", in->name, KS_F_TLOGITS,
-                                   " (f32, [num_actions] per step); the embedding program must run "
-                                   "the teacher and write its logits during rollout",
-                                   &in->field_tlogits);
+    int32_t rc =
+        lp__require_field(h, "kickstarter", in->name, KS_F_TLOGITS,
+                          " (f32, [policy_width] per step); the embedding program must run "
+                          "the teacher and write its logits during rollout",
+                          &in->field_tlogits);
     if (rc == LP_OK)
         rc = lp__require_field(h, "kickstarter", in->name, KS_F_TVALUES,
                                " (f32, one per step); the embedding program must run the teacher "

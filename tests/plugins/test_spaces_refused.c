@@ -1,8 +1,9 @@
-/* kickstarter, action_supervised and expert_ce run on discrete actions
- * only in this version: on a multi-discrete or box action their create
+/* A loss that runs on discrete actions only (today expert_ce, whose
+ * dataset stores i32 actions): on a multi-discrete or box action its create
  * refuses with LP_EINVAL and a message naming the space, instead of
  * computing a softmax over another space's outputs. Built once per plugin
- * (LP_TEST_PLUGIN, LP_TEST_ID). */
+ * (LP_TEST_PLUGIN, LP_TEST_ID); tests/plugins/CMakeLists.txt lists the
+ * plugins. */
 #include <lpt_assert.h>
 #include <lpt_spaceref.h>
 
