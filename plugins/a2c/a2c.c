@@ -355,15 +355,10 @@ static int32_t a2c_create(const lp_create_args *args, const lp_loss **out) {
     in->field_adv = in->field_act = in->out_logits = in->field_mask = -1;
     in->stat_policy_loss = lp_stat_handle(h, "policy_loss");
     in->stat_entropy = lp_stat_handle(h, "entropy");
-    /* Discrete takes its width from the output at train time, as in 1.0. */
-    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
-        in->pol.space != LP_ACTION_DISCRETE) {
-        const int space = (int)in->pol.space;
+    const int32_t space_rc = lp__space_init(h, "a2c", args->env, &in->pol);
+    if (space_rc != LP_OK) {
         free(in);
-        return lp_errorf(h, LP_EINVAL,
-                         "a2c: the environment's action space (%d) is not usable; declare "
-                         "program.action (docs/config.md)",
-                         space);
+        return space_rc;
     }
     if (in->pol.space != LP_ACTION_DISCRETE) {
         lp__space_fields(a2c_fields, (uint32_t)LP_COUNT_OF(a2c_fields), A2C_F_ACT, &in->pol,

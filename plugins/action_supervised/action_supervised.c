@@ -332,15 +332,10 @@ static int32_t as_create(const lp_create_args *args, const lp_loss **out) {
      * records nothing. */
     in->stat_accuracy = lp_stat_handle(h, "accuracy");
     in->stat_entropy = lp_stat_handle(h, "entropy");
-    /* Discrete takes its width from the output at train time, as in 1.0. */
-    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
-        in->pol.space != LP_ACTION_DISCRETE) {
-        const int space = (int)in->pol.space;
+    const int32_t space_rc = lp__space_init(h, "action_supervised", args->env, &in->pol);
+    if (space_rc != LP_OK) {
         free(in);
-        return lp_errorf(h, LP_EINVAL,
-                         "action_supervised: the environment's action space (%d) is not usable; "
-                         "declare program.action (docs/config.md)",
-                         space);
+        return space_rc;
     }
     if (in->pol.space != LP_ACTION_DISCRETE) {
         lp__space_fields(as_fields, (uint32_t)LP_COUNT_OF(as_fields), AS_FIELD, &in->pol, in->specs,

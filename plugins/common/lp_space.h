@@ -4,6 +4,8 @@
  * the SDK's lp_policy_* layer (lossplug/dist.h); this header holds the
  * plumbing every loss shares. Header-only (static inline).
  *
+ *  - lp__space_init: the loss's lp_policy from the environment, once in
+ *    create, or the error when the environment's space is not usable.
  *  - lp__space_fields: the loss's field list for the space, from its static
  *    (discrete) list: the taken-action field becomes i32 [ACTION]
  *    (multi-discrete) or f32 [ACTION] (box); every other NUM_ACTIONS-shaped
@@ -24,6 +26,20 @@
 
 /* At most this many fields in a built-in loss's list. */
 #define LP__SPACE_MAX_FIELDS 16
+
+/* pol from env (zero-filled by the caller: discrete when env is NULL; a
+ * discrete policy takes its width from the output at train time, as in
+ * 1.0). LP_EINVAL naming `loss` when env describes a multi-discrete or box
+ * action it cannot use (lp_policy_init). */
+static inline int32_t lp__space_init(const lp_host *h, const char *loss, const lp_env_info *env,
+                                     lp_policy *pol) {
+    if (env == NULL || lp_policy_init(pol, env) == 0 || pol->space == LP_ACTION_DISCRETE)
+        return LP_OK;
+    return lp_errorf(h, LP_EINVAL,
+                     "%s: the environment's action space (%d) is not usable; declare "
+                     "program.action (docs/config.md)",
+                     loss, (int)pol->space);
+}
 
 /* out[*n]: base[0..count) adapted to pol (see above). `action` names the
  * taken-action field ("actions", "expert_actions"), or NULL. */

@@ -451,15 +451,10 @@ static int32_t ks_create(const lp_create_args *args, const lp_loss **out) {
     in->field_mask = -1;
     in->stat_action_loss = lp_stat_handle(h, "action_loss");
     in->stat_value_loss = lp_stat_handle(h, "value_loss");
-    /* Discrete takes its width from the output at train time, as in 1.0. */
-    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
-        in->pol.space != LP_ACTION_DISCRETE) {
-        const int space = (int)in->pol.space;
+    const int32_t space_rc = lp__space_init(h, "kickstarter", args->env, &in->pol);
+    if (space_rc != LP_OK) {
         free(in);
-        return lp_errorf(h, LP_EINVAL,
-                         "kickstarter: the environment's action space (%d) is not usable; "
-                         "declare program.action (docs/config.md)",
-                         space);
+        return space_rc;
     }
     if (in->pol.space != LP_ACTION_DISCRETE) {
         lp__space_fields(ks_fields, (uint32_t)LP_COUNT_OF(ks_fields), NULL, &in->pol, in->specs,

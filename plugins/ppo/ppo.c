@@ -814,15 +814,10 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
     in->kernel = ppo_kernel_pick();
     in->kernel_narrow = ppo_kernel_pick256();
-    /* Discrete takes its width from the output at train time, as in 1.0. */
-    if (args->env != NULL && lp_policy_init(&in->pol, args->env) != 0 &&
-        in->pol.space != LP_ACTION_DISCRETE) {
-        const int space = (int)in->pol.space;
+    const int32_t space_rc = lp__space_init(h, "ppo", args->env, &in->pol);
+    if (space_rc != LP_OK) {
         free(in);
-        return lp_errorf(h, LP_EINVAL,
-                         "ppo: the environment's action space (%d) is not usable; declare "
-                         "program.action (docs/config.md)",
-                         space);
+        return space_rc;
     }
     lp__space_fields(ppo_fields, (uint32_t)LP_COUNT_OF(ppo_fields), PPO_F_ACT, &in->pol, in->specs,
                      &in->spec_count);

@@ -263,12 +263,37 @@ static void test_bad_actions(void **state) {
     lpt_inst_free(c->in);
 }
 
+/* An environment whose space is not usable (multi-discrete without its
+ * nvec array, a box whose policy_width is not 2 * dims): create refuses. */
+static void test_bad_space(void **state) {
+    (void)state;
+    const int64_t nv[2] = {3, 2};
+    const lpt_sp sps[2] = {lpt_sp_md(2, nv), lpt_sp_box(2)};
+    for (int s = 0; s < 2; s++) {
+        lpt_inst *in = lpt_inst_new(g_desc, "bc");
+        assert_non_null(in);
+        int64_t nvec[LPT_SP_MAX];
+        float lo[LPT_SP_MAX], hi[LPT_SP_MAX];
+        lp_env_info *e = lpt_env(in);
+        lpt_sp_env(&sps[s], e, nvec, lo, hi);
+        if (s == 0)
+            e->action_nvec = NULL;
+        else
+            e->policy_width = 3;
+        assert_int_equal(lpt_create(in), LP_EINVAL);
+        assert_contains(lpt_last_error(in), "action_supervised: the environment's action space");
+        assert_contains(lpt_last_error(in), "is not usable; declare program.action");
+        lpt_inst_free(in);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multi_discrete),
         cmocka_unit_test(test_multi_discrete_masked),
         cmocka_unit_test(test_box),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_bad_space),
         cmocka_unit_test(test_bad_actions),
     };
     return cmocka_run_group_tests_name("spaces_action_supervised", tests, group_setup,
