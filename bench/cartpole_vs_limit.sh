@@ -5,7 +5,8 @@
 # OpenBLAS thread; per run the env steps, the wall time, the GFLOP/s the
 # model's matrix products achieve, and the fraction of
 #   - the shape limit: the same sgemm calls timed alone at the model's own
-#     shapes (bench/sgemm_shapes, measured in this run), and
+#     shapes (bench/sgemm_shapes, measured in this run; it also prints the
+#     model's own kernels at those calls, which the model now uses), and
 #   - the FMA peak of one core (AVX2 and AVX-512 registers, same run).
 # With -B OTHER_BUILD the runs alternate between the two builds (A/B) and
 # the median of the paired throughput ratios BUILD/OTHER is printed: the machine
@@ -58,6 +59,7 @@ p5=$(kv fma_peak_avx512_gflops "$limit")
 echo "config: $config, $steps env steps per run, seeds: $*"
 echo "machine: $(nproc) cores, $(uname -m), load: $(cut -d' ' -f1-3 /proc/loadavg)${pin:+, pinned to core 0}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 echo "model: $flops sgemm flops per env step; shape limit $limit_ns ns per env step ($(kv limit_gflops "$limit") GFLOP/s); FMA peak $p2 GFLOP/s (AVX2), $p5 (AVX-512)"
+echo "own kernels (the model's, host/model/mlp_gemm.c) at the same calls: $(kv own_ns_per_step "$limit") ns per env step ($(kv own_gflops "$limit") GFLOP/s)"
 printf '%-10s %-5s %10s %9s %9s %8s %8s %8s\n' build seed "env steps" "wall s" GFLOP/s "limit %" "avx2 %" "a512 %"
 
 run() { # build seed -> prints the row, sets $wall

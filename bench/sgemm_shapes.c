@@ -9,13 +9,20 @@
  *
  * Prints one line of key=value: flops_per_step (sgemm only, 2 M N K per
  * call), limit_ns_per_step, limit_gflops, fma_peak_avx2_gflops,
- * fma_peak_avx512_gflops (0 when the CPU lacks it). One thread: run with
+ * fma_peak_avx512_gflops (0 when the CPU lacks it), and own_ns_per_step:
+ * the same calls through the model's own kernels (host/model/mlp_gemm.c,
+ * the widest build this CPU runs), which the model uses at these shapes.
+ * Per call (stderr) both times. One thread: run with
  * OPENBLAS_NUM_THREADS=1, pinned. */
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "model/mlp_kern.h"
+
+static lp__mlp_kern kern; /* the widest build this CPU runs */
 
 static double now(void) {
     struct timespec ts;
@@ -46,7 +53,17 @@ static float *buf(size_t n) {
 
 /* Best of `reps` rounds of the median-free minimum: the least time per
  * call over rounds of enough calls to last about a millisecond. */
-static double time_call(const call *c, int reps) {
+/* The call through the model's kernel for it (mlp_pass.c's mapping). */
+static void own_call(const call *c, const float *a, const float *b, float *y) {
+    if (c->tb == CblasTrans) /* forward: y[m, n] = x[m, k] W^T */
+        kern.fwd(y, (size_t)c->n, a, (size_t)c->k, b, (size_t)c->m, (size_t)c->n, (size_t)c->k);
+    else if (c->ta == CblasTrans) /* dW[m, n] += g[k, m]^T x[k, n] */
+        kern.grad_w(y, a, (size_t)c->m, b, (size_t)c->n, (size_t)c->k, (size_t)c->m, (size_t)c->n);
+    else /* dx[m, n] = g[m, k] W[k, n] */
+        kern.grad_x(y, a, (size_t)c->k, b, (size_t)c->m, (size_t)c->k, (size_t)c->n, 0);
+}
+
+static double time_call(const call *c, int reps, int own) {
     const int lda = c->ta == CblasNoTrans ? c->k : c->m;
     const int ldb = c->tb == CblasNoTrans ? c->n : c->k;
     float *a = buf((size_t)c->m * (size_t)c->k), *b = buf((size_t)c->k * (size_t)c->n);
@@ -54,9 +71,13 @@ static double time_call(const call *c, int reps) {
     int inner = 1;
     for (;;) {
         double t0 = now();
-        for (int i = 0; i < inner; i++)
-            cblas_sgemm(CblasRowMajor, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb,
-                        c->beta, y, c->n);
+        for (int i = 0; i < inner; i++) {
+            if (own)
+                own_call(c, a, b, y);
+            else
+                cblas_sgemm(CblasRowMajor, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb,
+                            c->beta, y, c->n);
+        }
         if (now() - t0 > 1e-3 || inner > (1 << 20))
             break;
         inner *= 2;
@@ -64,9 +85,13 @@ static double time_call(const call *c, int reps) {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        for (int i = 0; i < inner; i++)
-            cblas_sgemm(CblasRowMajor, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb,
-                        c->beta, y, c->n);
+        for (int i = 0; i < inner; i++) {
+            if (own)
+                own_call(c, a, b, y);
+            else
+                cblas_sgemm(CblasRowMajor, c->ta, c->tb, c->m, c->n, c->k, 1.0f, a, lda, b, ldb,
+                            c->beta, y, c->n);
+        }
         double t = (now() - t0) / inner;
         if (t < best)
             best = t;
@@ -151,17 +176,20 @@ int main(int argc, char **argv) {
         calls[nc++] = (call){N, N, mb, h, h, 0.0f, train};    /* layer 1 dx */
         calls[nc++] = (call){T, N, h, obs, mb, 1.0f, train};  /* layer 0 dW */
     }
-    double flops = 0.0, ns = 0.0;
+    lp__mlp_kern_best(&kern);
+    double flops = 0.0, ns = 0.0, own_ns = 0.0;
     for (int i = 0; i < nc; i++) {
         const call *c = &calls[i];
-        const double t = time_call(c, reps);
+        const double t = time_call(c, reps, 0), to = time_call(c, reps, 1);
         const double f = 2.0 * c->m * c->n * c->k;
         flops += f * c->per_step;
         ns += t * 1e9 * c->per_step;
+        own_ns += to * 1e9 * c->per_step;
         fprintf(stderr,
-                "  %c%c m=%-4d n=%-4d k=%-4d beta=%g: %8.0f ns %6.1f GFLOP/s, %.3f per step\n",
+                "  %c%c m=%-4d n=%-4d k=%-4d beta=%g: sgemm %8.0f ns %6.1f GFLOP/s, own %8.0f ns "
+                "%6.1f GFLOP/s (%.2fx), %.3f per step\n",
                 c->ta == N ? 'N' : 'T', c->tb == N ? 'N' : 'T', c->m, c->n, c->k, c->beta, t * 1e9,
-                f / t / 1e9, c->per_step);
+                f / t / 1e9, to * 1e9, f / to / 1e9, t / to, c->per_step);
     }
     double p2 = 0.0, p5 = 0.0;
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -178,7 +206,7 @@ int main(int argc, char **argv) {
         }
 #endif
     printf("flops_per_step=%.0f limit_ns_per_step=%.2f limit_gflops=%.2f fma_peak_avx2_gflops=%.1f "
-           "fma_peak_avx512_gflops=%.1f\n",
-           flops, ns, flops / ns, p2, p5);
+           "fma_peak_avx512_gflops=%.1f own_ns_per_step=%.2f own_gflops=%.2f\n",
+           flops, ns, flops / ns, p2, p5, own_ns, flops / own_ns);
     return 0;
 }

@@ -1,14 +1,19 @@
 # Install layout (`cmake --install`, `make install PREFIX=...`).
 #
-#   include/lossplug/{abi,plugin,dist,host}.h, include/lossplug/ext/model.h
-#   lib/liblossplug.so*, lib/liblossplug.a
+#   include/lossplug/{abi,plugin,dist}.h (the SDK), include/lossplug/ext/model.h
+#   include/lossplug/{host,registry,session,model,checkpoint,mlp,adam,train,
+#                     rnn,comm}.h (the embedding API; host.h includes the rest)
+#   lib/liblossplug.so*, lib/liblossplug.a            (no BLAS)
+#   lib/liblossplug-train.so*, lib/liblossplug-train.a (OpenBLAS; needs liblossplug)
 #   lib/lossplug/plugins/        built-in plugins (installed by plugins/)
 #   bin/lossplug                 finds lib/ through its RUNPATH, from any prefix
 #   lib/cmake/lossplug/          find_package(lossplug): lossplug::sdk,
 #                                lossplug::lossplug, lossplug::lossplug_static,
+#                                lossplug::lossplug_train,
+#                                lossplug::lossplug_train_static,
 #                                lossplug_add_plugin()
 #   lib/liblossplug-mpi.so*     the Open MPI communicator (when built)
-#   lib/pkgconfig/lossplug.pc, lossplug-sdk.pc, lossplug-mpi.pc
+#   lib/pkgconfig/lossplug.pc, lossplug-train.pc, lossplug-sdk.pc, lossplug-mpi.pc
 #   share/lossplug/plugin.map    the plugins' linker version script
 #
 # Every installed file locates the others relative to itself, so an install
@@ -24,6 +29,13 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/plugin.h
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/dist.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/host.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/registry.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/session.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/model.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/checkpoint.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/mlp.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/adam.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/train.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/comm.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/rnn.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug)
@@ -32,18 +44,21 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sdk/include/lossplug/ext/model.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/lossplug/ext)
 
-# Exported as lossplug::sdk, lossplug::lossplug, lossplug::lossplug_static.
+# Exported as lossplug::sdk, lossplug::lossplug, lossplug::lossplug_static,
+# lossplug::lossplug_train, lossplug::lossplug_train_static.
 set_target_properties(lossplug_sdk PROPERTIES EXPORT_NAME sdk)
-install(TARGETS lossplug_sdk lossplug lossplug_static
+install(TARGETS lossplug_sdk lossplug lossplug_static lossplug_train lossplug_train_static
   EXPORT lossplugTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # liblossplug.a holds its subsystems' objects but not the libraries they
-# use, so the installed static target names them for its users (libyaml:
-# the config subsystem; OpenBLAS: the reference model). The shared library carries its own dependencies.
-target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml;z;openblas>")
+# use, so the installed static targets name them for their users (libyaml:
+# the config subsystem; zlib: checkpoints; OpenBLAS: the reference model of
+# liblossplug-train.a). The shared libraries carry their own dependencies.
+target_link_libraries(lossplug_static INTERFACE "$<INSTALL_INTERFACE:yaml;z;m>")
+target_link_libraries(lossplug_train_static INTERFACE "$<INSTALL_INTERFACE:openblas;m>")
 install(EXPORT lossplugTargets
   NAMESPACE lossplug::
   DESTINATION ${LP_INSTALL_CMAKEDIR})
@@ -88,7 +103,7 @@ install(FILES
 # pkg-config files find the prefix from their own location (${pcfiledir}).
 file(RELATIVE_PATH LP_PC_TO_PREFIX "/prefix/${LP_INSTALL_PKGCONFIGDIR}" "/prefix")
 string(REGEX REPLACE "/$" "" LP_PC_TO_PREFIX "${LP_PC_TO_PREFIX}")
-set(LP_PC_FILES lossplug lossplug-sdk)
+set(LP_PC_FILES lossplug lossplug-train lossplug-sdk)
 if(TARGET lossplug_mpi)
   list(APPEND LP_PC_FILES lossplug-mpi)
 endif()

@@ -6,13 +6,39 @@
 #include "cli/json.h"
 #include "cli/text.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct check_log {
     const lp__cli *cli;
     const lp_registry *reg; /* its diagnostics were printed already */
+    int progress;           /* the child's end of the progress pipe */
 } check_log;
+
+/* A line to the parent (the session's "calling HOOK of ..." debug lines and
+ * the registry's "loading in-process"), so that it can name whose code was
+ * running if this process dies. One write, under PIPE_BUF: never split. */
+static void progress_line(int fd, const char *msg) {
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s\n", msg);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = (int)sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    ssize_t w;
+    do
+        w = write(fd, line, (size_t)n);
+    while (w < 0 && errno == EINTR);
+}
 
 static int already_printed(const lp_registry *reg, const char *msg) {
     for (size_t i = 0; i < lp_registry_diag_count(reg); i++)
@@ -23,6 +49,8 @@ static int already_printed(const lp_registry *reg, const char *msg) {
 
 static void check_log_fn(void *user, int32_t level, const char *msg) {
     const check_log *l = user;
+    if (level == LP_LOG_DEBUG && l->progress >= 0)
+        progress_line(l->progress, msg);
     if (level >= LP_LOG_WARN) {
         if (!already_printed(l->reg, msg)) {
             if (level >= LP_LOG_ERROR)
@@ -312,7 +340,8 @@ static int32_t stand_in_backward_aux(void *user, const lp_batch *batch, const lp
     return LP_EUNSUPPORTED;
 }
 
-int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
+/* The check itself: open the session, print. */
+static int check_here(const lp__cli *cli, const lp_registry *reg, int progress) {
     lp_session_options opt;
     lp_session_options_init(&opt);
     if (cli->no_default_paths) {
@@ -332,7 +361,7 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
                                .forward_aux = stand_in_forward_aux,
                                .backward_aux = stand_in_backward_aux};
     opt.model = &stand_in;
-    check_log log = {cli, reg};
+    check_log log = {cli, reg, progress};
     opt.log = check_log_fn;
     opt.log_user = &log;
     lp_session *s = NULL;
@@ -347,5 +376,149 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     else
         rc = check_text(s);
     lp_session_close(s);
+    return rc;
+}
+
+/* ---- the check runs in a child ------------------------------------------------ */
+
+#define DONE_LINE  "=done"
+#define OUTPUT_MAX (64u << 20)
+
+/* Read both pipes to their end: the child's stdout into *out, its last
+ * progress line into `last`. 0, or -1 when out of memory. */
+static int collect(int out_fd, int prog_fd, char **out, size_t *out_len, char *last,
+                   size_t last_size, int *done) {
+    size_t cap = 0;
+    char pbuf[1024];
+    size_t plen = 0;
+    struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {prog_fd, POLLIN, 0}};
+    int open_fds = 2, rc = 0;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || fds[i].revents == 0)
+                continue;
+            char buf[8192];
+            ssize_t r = read(fds[i].fd, buf, sizeof buf);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                fds[i].fd = -1;
+                open_fds--;
+                continue;
+            }
+            if (i == 0) {
+                if (*out_len + (size_t)r > cap && rc == 0) {
+                    size_t want = cap == 0 ? 65536 : cap * 2;
+                    while (want < *out_len + (size_t)r)
+                        want *= 2;
+                    char *bigger = want <= OUTPUT_MAX ? realloc(*out, want) : NULL;
+                    if (bigger == NULL)
+                        rc = -1; /* keep reading, so that the child is not blocked */
+                    else
+                        *out = bigger, cap = want;
+                }
+                if (rc == 0) {
+                    memcpy(*out + *out_len, buf, (size_t)r);
+                    *out_len += (size_t)r;
+                }
+                continue;
+            }
+            for (ssize_t k = 0; k < r; k++) { /* whole lines only */
+                if (buf[k] != '\n') {
+                    if (plen + 1 < sizeof pbuf)
+                        pbuf[plen++] = buf[k];
+                    continue;
+                }
+                pbuf[plen] = '\0';
+                if (strcmp(pbuf, DONE_LINE) == 0)
+                    *done = 1;
+                else if (last_size > 0) {
+                    size_t n = plen < last_size - 1 ? plen : last_size - 1;
+                    memcpy(last, pbuf, n);
+                    last[n] = '\0';
+                }
+                plen = 0;
+            }
+        }
+    }
+    return rc;
+}
+
+/* A check opens the config's plugins and runs their create, fields, attach
+ * and destroy: code the scan never ran. It runs in a child process, so
+ * that a plugin that crashes, aborts or exits there ends the child, and
+ * this process says so, naming the instance, plugin and file whose code
+ * was running. The child's output is printed only when it finished. */
+int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
+    int out_pipe[2], prog_pipe[2];
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe2(out_pipe, O_CLOEXEC) != 0)
+        return check_here(cli, reg, -1);
+    if (pipe2(prog_pipe, O_CLOEXEC) != 0) {
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        return check_here(cli, reg, -1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(out_pipe[0]), close(out_pipe[1]), close(prog_pipe[0]), close(prog_pipe[1]);
+        return check_here(cli, reg, -1);
+    }
+    if (pid == 0) { /* the child: the check, its stdout into the pipe */
+        close(out_pipe[0]);
+        close(prog_pipe[0]);
+        if (dup2(out_pipe[1], STDOUT_FILENO) < 0)
+            _exit(LP__EXIT_ERROR);
+        close(out_pipe[1]);
+        int rc = check_here(cli, reg, prog_pipe[1]);
+        progress_line(prog_pipe[1], DONE_LINE);
+        close(prog_pipe[1]);
+        return rc; /* main closes the registry and flushes stdout as usual */
+    }
+    close(out_pipe[1]);
+    close(prog_pipe[1]);
+    char *out = NULL, last[512] = "";
+    size_t out_len = 0;
+    int done = 0;
+    int crc = collect(out_pipe[0], prog_pipe[0], &out, &out_len, last, sizeof last, &done);
+    close(out_pipe[0]);
+    close(prog_pipe[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int rc = LP__EXIT_ERROR;
+    if (WIFEXITED(status) && done) {
+        if (crc != 0)
+            lp__print_error("out of memory for the check's output");
+        else if (out_len > 0 && fwrite(out, 1, out_len, stdout) != out_len)
+            lp__print_error("cannot write the output");
+        else
+            rc = WEXITSTATUS(status);
+    } else {
+        char how[160];
+        if (WIFSIGNALED(status)) {
+            const char *abbrev = sigabbrev_np(WTERMSIG(status));
+            snprintf(how, sizeof how, "was killed by signal SIG%s (%s)",
+                     abbrev != NULL ? abbrev : "?", strsignal(WTERMSIG(status)));
+        } else {
+            snprintf(how, sizeof how, "exited with status %d before it finished",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        }
+        if (last[0] != '\0')
+            lp__print_error("%s: the check's process %s while running plugin code (%s): the config "
+                            "was not checked; fix that plugin or leave it out of the config",
+                            cli->args[0], how, last);
+        else
+            lp__print_error("%s: the check's process %s before any plugin code ran: the config "
+                            "was not checked",
+                            cli->args[0], how);
+    }
+    free(out);
     return rc;
 }

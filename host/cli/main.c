@@ -156,8 +156,12 @@ static int lp__run(const lp__cli *cli) {
     opt.plugin_paths = paths;
     opt.plugin_path_count = path_count;
     opt.allow_insecure = cli->allow_insecure;
-    /* A plugin that crashes or hangs becomes a diagnostic, not our end. */
+    /* A plugin that crashes or hangs becomes a diagnostic, not our end;
+     * and no plugin code runs in this process at all: list, describe and
+     * check's diagnostics work from the scans' reports (check runs the
+     * plugins it needs in a child, check.c). */
     opt.scan = !cli->no_scan;
+    opt.describe_only = !cli->no_scan;
     opt.log = lp__log;
     opt.log_user = (void *)cli;
 

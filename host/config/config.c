@@ -1,5 +1,4 @@
 /* The lossplug schema walk: from a YAML node tree to an lp__config. */
-#define _POSIX_C_SOURCE 200809L
 
 #include "config/config.h"
 

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -113,6 +114,10 @@ typedef struct lp__desc_copy {
     lp_loss_desc desc;
     lp_param_spec *params; /* owned */
     lp_field_spec *fields; /* owned */
+    /* A descriptor read from a scan report (report.c) owns its texts and
+     * lists too: each is one allocation listed here. */
+    void **owned;
+    size_t owned_count, owned_cap;
 } lp__desc_copy;
 
 /* Validate `raw` (from a plugin of ABI minor `minor`) and copy it into
@@ -122,6 +127,53 @@ typedef struct lp__desc_copy {
 int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_copy *out, char *why,
                            size_t why_len);
 void lp__desc_copy_free(lp__desc_copy *c);
+
+/* Validate a descriptor already in this host's layout (read from a scan
+ * report): the checks of lp__desc_copy_make except that create may be NULL.
+ * LP_OK, or LP_EABI / LP_EPLUGIN with a reason in `why`. */
+int32_t lp__desc_copy_check(const lp__desc_copy *c, uint32_t minor, char *why, size_t why_len);
+
+/* ---- report.c: protocol 2 of lossplug-scan ------------------------------------------ */
+
+#define LP__REPORT_HEADER   "lossplug-scan 2"
+#define LP__REPORT_TEXT_MAX 4096 /* longest doc, summary or version read back */
+
+typedef struct lp__report_diag {
+    int32_t severity, code;
+    char *message; /* owned; without the path */
+} lp__report_diag;
+
+/* What lossplug-scan learned about one file. */
+typedef struct lp__report {
+    int has_entry; /* the file has a usable lossplug_entry */
+    uint32_t abi_major, abi_minor;
+    lp__report_diag *diags;
+    size_t diag_count;
+    lp__desc_copy *losses; /* validated, create NULL */
+    size_t loss_count;
+} lp__report;
+
+/* Text escaped for one tab-separated field: \\, \t, \n, \r and \xHH for the
+ * other control bytes; NULL as \N. */
+void lp__escape_put(FILE *out, const char *s);
+/* The reverse: 0 with a malloc'd *out (NULL for \N), -1 for a bad escape
+ * or an escaped NUL, -2 when out of memory. */
+int lp__unescape(const char *s, char **out);
+
+struct lp_registry;
+/* lossplug-scan: write the report on the one file `path` that `reg` (from
+ * lp__registry_open_file) holds, all but its last record, "end\tN" (N the
+ * count returned), which the scanner writes once every init was undone. */
+size_t lp__report_write(FILE *out, const struct lp_registry *reg, const char *path);
+
+/* Read a report strictly. LP_OK; LP_ENOMEM; LP_EPLUGIN when it is garbled,
+ * with "line N: what" in `why` (then `rep` holds nothing). */
+int32_t lp__report_parse(const char *text, size_t len, lp__report *rep, char *why, size_t why_len);
+void lp__report_free(lp__report *rep);
+
+/* A deep copy of a descriptor read from a report (texts and lists owned by
+ * `dst`). LP_OK or LP_ENOMEM (then `dst` holds nothing). */
+int32_t lp__desc_copy_dup(const lp__desc_copy *src, lp__desc_copy *dst);
 
 /* ---- discover.c: search roots and directory scans ----------------------- */
 
@@ -162,13 +214,16 @@ typedef struct lp__scan_key {
 
 typedef struct lp__scan_entry {
     lp__scan_key key;
-    int ok;     /* the scan loaded it; 0: `why` says what happened */
-    char *path; /* owned */
-    char *why;  /* owned, "" when ok */
+    int ok;       /* the scan loaded it; 0: `why` says what happened */
+    char *path;   /* owned */
+    char *why;    /* owned, "" when ok */
+    char *report; /* owned: the report as the scanner wrote it (ok only) */
+    size_t report_len;
+    lp__report parsed; /* the report read back (ok only) */
 } lp__scan_entry;
 
-/* The verdicts of earlier scans, read from and written to one file in the
- * user's cache directory ($XDG_CACHE_HOME/lossplug/scan-v1.cache). */
+/* What earlier scans learned, read from and written to one file in the
+ * user's cache directory ($XDG_CACHE_HOME/lossplug/scan-v2.cache). */
 typedef struct lp__scan_cache {
     lp__scan_entry *items;
     size_t count, cap;
@@ -176,17 +231,22 @@ typedef struct lp__scan_cache {
     int dirty;
 } lp__scan_cache;
 
-/* Read the cache (a missing or bad file is an empty cache). LP_OK or
- * LP_ENOMEM. */
+/* Read the cache (a missing, foreign or garbled file is an empty cache).
+ * LP_OK or LP_ENOMEM. */
 int32_t lp__scan_cache_load(lp__scan_cache *c);
 /* Write it back when it changed; best effort, atomic (rename). */
 void lp__scan_cache_save(const lp__scan_cache *c);
 void lp__scan_cache_free(lp__scan_cache *c);
 
-/* When the registry scans (opt.scan): decide from the cache or a run of
- * lossplug-scan on `path` whether it may be loaded in-process (*load);
- * a refusal adds a diag naming what happened. LP_OK or LP_ENOMEM. */
-int32_t lp__scan_gate(struct lp_registry *reg, const char *path, const struct stat *st, int *load);
+/* What a scan knows about `path` (this version of it, by `st`): the cached
+ * entry when its key matches, else, when the registry scans (opt.scan or
+ * opt.describe_only), a run of lossplug-scan, cached (*fresh = 1). Without
+ * a scan only a cached entry of a file that loaded is used. *out is NULL
+ * when nothing is known (no scan and no cache entry, or no scanner: then a
+ * warning diag). The pointer is valid until the cache changes. LP_OK or
+ * LP_ENOMEM. */
+int32_t lp__scan_lookup(struct lp_registry *reg, const char *path, const struct stat *st,
+                        lp__scan_entry **out, int *fresh);
 
 /* ---- the registry ------------------------------------------------------- */
 
@@ -224,8 +284,10 @@ struct lp_registry {
     size_t loss_count, loss_cap;
     lp__loss **listed; /* those without a conflict */
     size_t listed_count;
-    lp__scan_cache scan_cache; /* when opt.scan */
-    char *scanner;             /* the helper's path; NULL when not found */
+    lp__scan_cache scan_cache;   /* when opt.scan, describe_only or only_ids */
+    const char *const *only_ids; /* the caller's, during lp_registry_open only */
+    size_t only_id_count;
+    char *scanner; /* the helper's path; NULL when not found */
     int scanner_looked;
 };
 

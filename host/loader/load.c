@@ -193,6 +193,50 @@ fail:
     return rc;
 }
 
+/* Does the report name a loss the registry was asked to load (only_ids)?
+ * Always yes without only_ids. */
+static int lp__provides_wanted(const lp_registry *reg, const lp__report *rep) {
+    if (reg->only_ids == NULL)
+        return 1;
+    for (size_t i = 0; i < rep->loss_count; i++)
+        for (size_t k = 0; k < reg->only_id_count; k++)
+            if (strcmp(rep->losses[i].desc.id, reg->only_ids[k]) == 0)
+                return 1;
+    return 0;
+}
+
+/* The file as its scan described it, without loading it: the scan's
+ * diagnostics and a descriptor-only loss (create NULL) for each descriptor
+ * it reported. The descriptors are copied: the cache keeps its own. */
+static int32_t lp__describe_file(lp_registry *reg, lp__plugin *p, const lp__report *rep) {
+    int32_t rc = LP_OK;
+    for (size_t i = 0; rc == LP_OK && i < rep->diag_count; i++)
+        rc = lp__diag_add(&reg->diags, rep->diags[i].severity, rep->diags[i].code, p->path, "%s",
+                          rep->diags[i].message);
+    for (size_t i = 0; rc == LP_OK && i < rep->loss_count; i++) {
+        if (lp__grow((void **)&reg->losses, &reg->loss_cap, reg->loss_count + 1,
+                     sizeof reg->losses[0]) != LP_OK)
+            return LP_ENOMEM;
+        lp__loss *l = calloc(1, sizeof *l);
+        if (l == NULL)
+            return LP_ENOMEM;
+        rc = lp__desc_copy_dup(&rep->losses[i], &l->copy);
+        if (rc != LP_OK) {
+            free(l);
+            return rc;
+        }
+        l->plugin = p;
+        l->info.desc = &l->copy.desc;
+        l->info.path = p->path;
+        l->info.abi_major = rep->abi_major;
+        l->info.abi_minor = rep->abi_minor;
+        reg->losses[reg->loss_count++] = l;
+    }
+    lp__log(reg, LP_LOG_DEBUG, "%s: %zu losses described by its scan, not loaded", p->path,
+            rep->loss_count);
+    return rc;
+}
+
 int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) {
     char why[LP_ERROR_MAX], buf[128];
     lp__plugin *p = NULL;
@@ -241,11 +285,28 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
     }
 
     /* Out of process first, when asked: a plugin that kills or hangs the
-     * scan is not loaded here. */
-    int load = 1;
-    rc = lp__scan_gate(reg, path, &st, &load);
-    if (rc != LP_OK || !load)
-        goto done;
+     * scan is not loaded here; one that passed may not need to be. */
+    if (reg->opt.scan || reg->opt.describe_only || reg->only_ids != NULL) {
+        lp__scan_entry *se = NULL;
+        int fresh = 0;
+        rc = lp__scan_lookup(reg, path, &st, &se, &fresh);
+        if (rc != LP_OK)
+            goto done;
+        if (se != NULL && !se->ok) {
+            rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
+                              fresh ? "%s"
+                                    : "%s (remembered from an earlier scan of this same file; "
+                                      "it is scanned again when the file changes)",
+                              se->why);
+            goto done;
+        }
+        if (se != NULL && (reg->opt.describe_only || !lp__provides_wanted(reg, &se->parsed))) {
+            rc = lp__describe_file(reg, p, &se->parsed);
+            goto done;
+        }
+    }
+
+    lp__log(reg, LP_LOG_DEBUG, "%s: loading in-process", path);
 
     /* The fd has served its purpose (fstat, ELF checks); the directory
      * checks above are what keeps the file from being swapped before dlopen

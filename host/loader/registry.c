@@ -44,6 +44,15 @@ static int32_t lp__options_copy(const lp_registry_options *in, lp_registry_optio
                              "lp_registry_open: options.plugin_paths is NULL while "
                              "plugin_path_count is %zu: pass the array or a count of 0",
                              out->plugin_path_count);
+    if (out->only_id_count > 0 && out->only_ids == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_registry_open: options.only_ids is NULL while only_id_count is "
+                             "%zu: pass the array or a count of 0",
+                             out->only_id_count);
+    for (size_t i = 0; out->only_ids != NULL && i < out->only_id_count; i++)
+        if (out->only_ids[i] == NULL)
+            return lp__error_set(err, LP_EINVAL, "lp_registry_open: options.only_ids[%zu] is NULL",
+                                 i);
     for (size_t i = 0; i < out->plugin_path_count; i++) {
         if (out->plugin_paths[i] == NULL || out->plugin_paths[i][0] == '\0')
             return lp__error_set(err, LP_EINVAL,
@@ -131,7 +140,13 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
     if (rc != LP_OK)
         goto fail;
     reg->euid = geteuid();
-    if (reg->opt.scan && (rc = lp__scan_cache_load(&reg->scan_cache)) != LP_OK)
+    /* The caller's id list is read during this call only. */
+    reg->only_ids = reg->opt.only_ids;
+    reg->only_id_count = reg->opt.only_id_count;
+    reg->opt.only_ids = NULL;
+    reg->opt.only_id_count = 0;
+    if ((reg->opt.scan || reg->opt.describe_only || reg->only_ids != NULL) &&
+        (rc = lp__scan_cache_load(&reg->scan_cache)) != LP_OK)
         goto loading;
     rc = lp__roots_build(&reg->opt, &reg->roots, &reg->diags);
     /* The caller's path array is not kept past this call. */
@@ -144,6 +159,8 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
     if (rc != LP_OK)
         goto loading;
     lp__scan_cache_save(&reg->scan_cache);
+    reg->only_ids = NULL;
+    reg->only_id_count = 0;
     *out = reg;
     return LP_OK;
 loading:
@@ -324,9 +341,9 @@ int32_t lp__registry_open_file(const char *path, lp_registry **out) {
     reg->opt.allow_insecure = 1; /* the parent checked the paths */
     reg->euid = geteuid();
     lp__root root = {NULL, 0, 0};
+    /* No conflict resolution: every accepted descriptor is reported, and
+     * the reader's registry finds the clashes across all its files. */
     int32_t rc = lp__load_file(reg, &root, path);
-    if (rc == LP_OK)
-        rc = lp__resolve_conflicts(reg);
     if (rc != LP_OK) {
         lp_registry_close(reg);
         return rc;

@@ -361,7 +361,7 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uin
 
 /* ---- descriptors --------------------------------------------------------------- */
 
-static int32_t lp__desc_check(const lp_loss_desc *d, char *why, size_t why_len) {
+static int32_t lp__desc_check(const lp_loss_desc *d, int need_create, char *why, size_t why_len) {
     const char *missing = d->id == NULL        ? "id"
                           : d->version == NULL ? "version"
                           : d->summary == NULL ? "summary"
@@ -391,7 +391,7 @@ static int32_t lp__desc_check(const lp_loss_desc *d, char *why, size_t why_len) 
                  d->version[0] == '\0' || !lp__one_line_text(d->version) ? "version" : "summary");
         return LP_EPLUGIN;
     }
-    if (d->create == NULL) {
+    if (d->create == NULL && need_create) {
         snprintf(why, why_len, "create is NULL: every loss needs a create function");
         return LP_EPLUGIN;
     }
@@ -429,7 +429,7 @@ int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_cop
     }
     memcpy(&out->desc, raw, lp__min_size(raw->struct_size, sizeof out->desc));
     out->desc.struct_size = sizeof out->desc;
-    rc = lp__desc_check(&out->desc, why, why_len);
+    rc = lp__desc_check(&out->desc, 1, why, why_len);
     if (rc != LP_OK)
         goto fail;
 
@@ -473,7 +473,28 @@ fail:
     return rc;
 }
 
+int32_t lp__desc_copy_check(const lp__desc_copy *c, uint32_t minor, char *why, size_t why_len) {
+    int32_t rc = lp__desc_check(&c->desc, 0, why, why_len);
+    if (rc == LP_OK && minor < 1)
+        for (uint32_t i = 0; i < c->desc.param_count; i++)
+            if (c->desc.params[i].flags & (LP_PARAM_MIN_EXCLUSIVE | LP_PARAM_MAX_EXCLUSIVE)) {
+                snprintf(why, why_len,
+                         "parameter '%s': exclusive bounds (ABI 1.1) from an ABI 1.%u plugin",
+                         c->desc.params[i].name != NULL ? c->desc.params[i].name : "?",
+                         (unsigned)minor);
+                return LP_EPLUGIN;
+            }
+    if (rc == LP_OK)
+        rc = lp__params_check(c->desc.params, c->desc.param_count, why, why_len);
+    if (rc == LP_OK)
+        rc = lp__fields_check(c->desc.fields, c->desc.field_count, minor, why, why_len);
+    return rc;
+}
+
 void lp__desc_copy_free(lp__desc_copy *c) {
+    for (size_t i = 0; i < c->owned_count; i++)
+        free(c->owned[i]);
+    free(c->owned);
     free(c->params);
     free(c->fields);
     memset(c, 0, sizeof *c);

@@ -43,11 +43,19 @@ struct lp_gru {
     lp_mlp_tensor_info tensors[LP__GRU_TENSORS];
     lp__gru_work own; /* the model's work block */
     lp__gru_work *w;  /* the block in use: &own, or an adapter's auxiliary one */
+    /* The element-wise kernels for the widest ISA the CPU runs (gru.c):
+     * one step's gates for one row, and tanh in place. */
+    void (*gates)(const float *gi, const float *gh, const float *h0, float *g, float *hn, float *h,
+                  size_t M);
+    void (*tanh)(float *x, size_t count);
 };
 
 /* A work block for `cap` samples of model `m`; LP_ENOMEM on failure (w is
  * then untouched). lp__gru_work_free releases it. */
 int32_t lp__gru_work_alloc(const lp_gru *m, int64_t cap, lp__gru_work *w);
 void lp__gru_work_free(lp__gru_work *w);
+/* Sets m's kernels to the build for `isa` (LP__ISA_*, lp_dispatch.h), which
+ * the CPU must run; lp_gru_create picks the widest. For tests. */
+void lp__gru_kern_pick(lp_gru *m, int isa);
 
 #endif

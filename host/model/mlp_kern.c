@@ -1,4 +1,9 @@
 /* The model's element-wise loops in three builds (mlp_kern.h). */
+#if defined(__clang__)
+/* Clang contracts a * b + c into an FMA by default (GCC in ISO C mode does
+ * not): off, for the same bits in every build (here and in vtanh.h). */
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "model/mlp_kern.h"
 #include "model/vtanh.h"
 
@@ -68,6 +73,7 @@ int lp__mlp_kern_get(int isa, lp__mlp_kern *out) {
     out->bias_act = bias_act_base;
     out->act_grad = act_grad_base;
     out->bias_grad = bias_grad_base;
+    lp__mlp_gemm_set(isa, out);
 #if LP__HAVE_ISA_VARIANTS
     if (isa == LP__ISA_AVX2) {
         out->bias_act = bias_act_avx2;

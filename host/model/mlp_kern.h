@@ -24,7 +24,25 @@ typedef struct lp__mlp_kern {
     void (*act_grad)(float *g, const float *h, size_t count, int32_t act);
     /* gb[j] += sum over rows i of g[i, j], rows in order. */
     void (*bias_grad)(float *gb, const float *g, size_t rows, size_t out);
+    /* Matrix products (mlp_gemm.c), for the small shapes where OpenBLAS's
+     * sgemm is slow (mlp_pass.c says which go here). W is [out, in]. Each
+     * output's sum runs in an order fixed by the source, the same in every
+     * build: the three builds give the same bits, which differ from
+     * sgemm's.
+     * y[n, out] (row distance ldy) = x[n, in] W^T, x's row distance ldx. */
+    void (*fwd)(float *y, size_t ldy, const float *x, size_t ldx, const float *w, size_t n,
+                size_t out, size_t in);
+    /* gw[out, in] += g[n, out]^T x[n, in]: each sum over the rows in order
+     * from 0, then added to gw. */
+    void (*grad_w)(float *gw, const float *g, size_t ldg, const float *x, size_t ldx, size_t n,
+                   size_t out, size_t in);
+    /* dx[n, in] = g[n, out] W, or dx += that when accumulate. */
+    void (*grad_x)(float *dx, const float *g, size_t ldg, const float *w, size_t n, size_t out,
+                   size_t in, int accumulate);
 } lp__mlp_kern;
+
+/* Sets the matrix products of `k` for `isa` (called by lp__mlp_kern_get). */
+void lp__mlp_gemm_set(int isa, lp__mlp_kern *k);
 
 /* The table for `isa` (LP__ISA_*); 0 when this CPU or build lacks it. */
 int lp__mlp_kern_get(int isa, lp__mlp_kern *out);

@@ -1,6 +1,10 @@
-/* Forward and backward of lp_mlp on whole minibatches: one sgemm per layer
- * (row-major, W stored [out, in] so the forward multiplies by W^T), the
- * bias and the activation in a loop over the result. */
+/* Forward and backward of lp_mlp on whole minibatches: one matrix product
+ * per layer (row-major, W stored [out, in] so the forward multiplies by
+ * W^T), the bias and the activation in a loop over the result. Products
+ * up to OWN_MAX_WORK multiply-adds, and forwards on a few rows, go to the
+ * model's own kernels (mlp_gemm.c: OpenBLAS's sgemm is slow at a rollout's
+ * 4 rows, the 1-2 wide heads and the 4 wide first layer, and runs its AVX2
+ * kernels here; docs/performance.md), larger ones to cblas_sgemm. */
 #include "model/mlp_impl.h"
 
 #include "util/error.h"
@@ -10,14 +14,37 @@
 #include <math.h>
 #include <string.h>
 
+/* The largest product (rows x out x in) the own kernels take: they do no
+ * cache blocking, and beyond this sgemm wins on some of the three
+ * products (bench/sgemm_shapes: at 128 rows the own kernels are 1.6-2.1x
+ * faster up to 256 wide, the forward and dx 0.7-0.9x at 512 and 1024).
+ * A forward on at most 8 rows (a rollout step) takes the dot-product
+ * kernel at every width: 4.4-4.7x sgemm at 512 and 1024 wide. */
+#define OWN_MAX_WORK ((int64_t)1 << 23)
+
+static int own(int64_t rows, int64_t out, int64_t in) {
+    const int64_t oi = out * in; /* each at most 2^24: no overflow */
+    return oi <= OWN_MAX_WORK && (oi == 0 || rows <= OWN_MAX_WORK / oi);
+}
+
+/* y [n, out] (row distance ldy) = x [n, in] W^T. */
+static void product_fwd(const lp_mlp *m, const lp__layer *L, const float *x, int64_t ldx, int64_t n,
+                        float *y, int64_t ldy) {
+    const float *w = m->params + L->w;
+    if (n <= 8 || own(n, L->out, L->in))
+        m->kern.fwd(y, (size_t)ldy, x, (size_t)ldx, w, (size_t)n, (size_t)L->out, (size_t)L->in);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)L->out,
+                    (blasint)L->in, 1.0f, x, (blasint)ldx, w, (blasint)L->in, 0.0f, y,
+                    (blasint)ldy);
+}
+
 /* y [n, out] = act(x [n, in] W^T + b). */
 static void layer_forward(const lp_mlp *m, const lp__layer *L, const float *x, int64_t ldx,
                           int64_t n, float *y, int activate) {
-    const float *w = m->params + L->w;
     const float *b = m->params + L->b;
     const size_t out = (size_t)L->out;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)L->out,
-                (blasint)L->in, 1.0f, x, (blasint)ldx, w, (blasint)L->in, 0.0f, y, (blasint)L->out);
+    product_fwd(m, L, x, ldx, n, y, L->out);
     m->kern.bias_act(y, (size_t)n, out, b, activate ? m->activation : LP__ACT_NONE);
 }
 
@@ -28,8 +55,7 @@ static void gaussian_forward(const lp_mlp *m, const lp__layer *L, const float *x
     const float *b = m->params + L->b;
     const float *log_std = m->params + m->log_std;
     const int64_t d = L->out;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)d, (blasint)L->in,
-                1.0f, x, (blasint)ldx, m->params + L->w, (blasint)L->in, 0.0f, y, (blasint)(2 * d));
+    product_fwd(m, L, x, ldx, n, y, 2 * d);
     for (int64_t i = 0; i < n; i++) {
         float *row = y + i * 2 * d;
         for (int64_t j = 0; j < d; j++) {
@@ -45,8 +71,12 @@ static void layer_param_grads(lp_mlp *m, const lp__layer *L, const float *g, int
                               const float *x, int64_t ldx, int64_t n) {
     float *gw = m->grads + L->w;
     float *gb = m->grads + L->b;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)L->out, (blasint)L->in,
-                (blasint)n, 1.0f, g, (blasint)ldg, x, (blasint)ldx, 1.0f, gw, (blasint)L->in);
+    if (own(n, L->out, L->in))
+        m->kern.grad_w(gw, g, (size_t)ldg, x, (size_t)ldx, (size_t)n, (size_t)L->out,
+                       (size_t)L->in);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)L->out, (blasint)L->in,
+                    (blasint)n, 1.0f, g, (blasint)ldg, x, (blasint)ldx, 1.0f, gw, (blasint)L->in);
     if (ldg == L->out) {
         m->kern.bias_grad(gb, g, (size_t)n, (size_t)L->out);
         return;
@@ -59,9 +89,13 @@ static void layer_param_grads(lp_mlp *m, const lp__layer *L, const float *g, int
 /* dx [n, in] = g [n, out] W (+ dx when accumulate), g's row distance ldg. */
 static void layer_input_grad(const lp_mlp *m, const lp__layer *L, const float *g, int64_t ldg,
                              int64_t n, float *dx, int accumulate) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)L->in,
-                (blasint)L->out, 1.0f, g, (blasint)ldg, m->params + L->w, (blasint)L->in,
-                accumulate ? 1.0f : 0.0f, dx, (blasint)L->in);
+    if (own(n, L->out, L->in))
+        m->kern.grad_x(dx, g, (size_t)ldg, m->params + L->w, (size_t)n, (size_t)L->out,
+                       (size_t)L->in, accumulate);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)L->in,
+                    (blasint)L->out, 1.0f, g, (blasint)ldg, m->params + L->w, (blasint)L->in,
+                    accumulate ? 1.0f : 0.0f, dx, (blasint)L->in);
 }
 
 /* The input of trunk t's layer l, or of the heads when l == hidden_count. */

@@ -1,6 +1,5 @@
 /* The training-curve PNG: columns of a stats file against env_steps, drawn
  * with cairo. */
-#define _POSIX_C_SOURCE 200809L
 #include "plot/lp_plot.h"
 
 #include "util/error.h"

@@ -1,77 +1,44 @@
 /* lossplug-scan: load one plugin file in this (child) process and report
- * what it offers on stdout, for liblossplug's registry (host/loader/scan.c),
- * which runs it before loading a file in-process. If the plugin's
- * constructor or init crashes, aborts, exits or hangs, it is this process
- * that does, and the registry reports it.
+ * what it offers, for liblossplug's registry (host/loader/scan.c), which
+ * runs it before it loads a file in-process or instead of loading it at all
+ * (lossplug list, describe). If the plugin's constructor or init crashes,
+ * aborts, exits or hangs, it is this process that does, and the registry
+ * reports it.
  *
- *   lossplug-scan --v1 FILE
+ *   lossplug-scan --v2 FILE
  *
- * Output, version 1 (one record per line, fields separated by tabs; text is
- * cleaned of control characters):
- *
- *   lossplug-scan 1
- *   file    PATH
- *   entry   ABI_MAJOR  ABI_MINOR
- *   diag    error|warning  MESSAGE
- *   loss    ID  VERSION  SUMMARY
- *   param   LOSS_ID  NAME  TYPE  FLAGS
- *   field   LOSS_ID  NAME  DTYPE  RANK
- *   end
- *
- * `end` is written last, after every init was undone: a scan whose output
- * lacks it did not finish. Exit status 0 when it got that far, 2 on bad
- * usage, 1 when out of memory. */
+ * Output on stdout: protocol 2, written by lp__report_write
+ * (host/loader/report.c, docs/loader.md "Scanning"). The plugin's own
+ * writes to stdout go to /dev/null: the report goes to a copy of the
+ * original descriptor. Its last record, `end`, is written after every init
+ * was undone: a report without it did not finish. Exit status 0 when it got
+ * that far, 2 on bad usage, 1 when out of memory or the output failed. */
 #include "loader/internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-
-static void put(const char *s) {
-    char buf[LP_ERROR_MAX];
-    snprintf(buf, sizeof buf, "%s", s != NULL ? s : "");
-    lp__clean_text(buf);
-    for (char *p = buf; *p != '\0'; p++)
-        if (*p == '\t')
-            *p = ' ';
-    fputs(buf, stdout);
-}
+#include <unistd.h>
 
 int main(int argc, char **argv) {
-    if (argc != 3 || strcmp(argv[1], "--v1") != 0) {
-        fputs("usage: lossplug-scan --v1 FILE (run by liblossplug, not by hand)\n", stderr);
+    if (argc != 3 || strcmp(argv[1], "--v2") != 0) {
+        fputs("usage: lossplug-scan --v2 FILE (run by liblossplug, not by hand)\n", stderr);
         return 2;
     }
-    fputs("lossplug-scan 1\nfile\t", stdout);
-    put(argv[2]);
-    fputc('\n', stdout);
-    fflush(stdout);
+    /* The report's own descriptor; what the plugin prints goes nowhere. */
+    int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
+        return 1;
+    close(null);
+    FILE *out = fdopen(fd, "w");
+    if (out == NULL)
+        return 1;
     lp_registry *reg = NULL;
     if (lp__registry_open_file(argv[2], &reg) != LP_OK)
         return 1;
-    if (reg->plugin_count > 0 && reg->plugins[0]->handle != NULL)
-        printf("entry\t%u\t%u\n", (unsigned)reg->plugins[0]->entry.abi_major,
-               (unsigned)reg->plugins[0]->entry.abi_minor);
-    for (size_t i = 0; i < lp_registry_diag_count(reg); i++) {
-        const lp_diag *d = lp_registry_diag_at(reg, i);
-        printf("diag\t%s\t", d->severity == LP_DIAG_ERROR ? "error" : "warning");
-        put(d->message);
-        fputc('\n', stdout);
-    }
-    for (size_t i = 0; i < lp_registry_loss_count(reg); i++) {
-        const lp_loss_desc *d = lp_registry_loss_at(reg, i)->desc;
-        printf("loss\t%s\t", d->id);
-        put(d->version);
-        fputc('\t', stdout);
-        put(d->summary);
-        fputc('\n', stdout);
-        for (uint32_t k = 0; k < d->param_count; k++)
-            printf("param\t%s\t%s\t%s\t%u\n", d->id, d->params[k].name,
-                   lp_param_type_name(d->params[k].type), (unsigned)d->params[k].flags);
-        for (uint32_t k = 0; k < d->field_count; k++)
-            printf("field\t%s\t%s\t%s\t%d\n", d->id, d->fields[k].name,
-                   lp_dtype_name(d->fields[k].dtype), (int)d->fields[k].rank);
-    }
+    size_t losses = lp__report_write(out, reg, argv[2]);
     lp_registry_close(reg); /* deinit runs before `end` */
-    fputs("end\n", stdout);
-    return fflush(stdout) == 0 ? 0 : 1;
+    fprintf(out, "end\t%zu\n", losses);
+    return fclose(out) == 0 ? 0 : 1;
 }

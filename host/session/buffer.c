@@ -4,8 +4,6 @@
  * for shuffled minibatches; the model's outputs and their gradients. All of
  * it is allocated here, at open: the rollout and minibatch paths only move
  * pointers and copy rows. */
-/* MAP_ANONYMOUS, MAP_NORESERVE */
-#define _DEFAULT_SOURCE
 #include "session/session_impl.h"
 
 #include "util/memory.h"

@@ -346,8 +346,17 @@ static int32_t create_one(lp_session *s, lp__inst *in, lp_error *err) {
     args.env = &s->env;
     args.config_dir = s->cfg->dir;
     const lp_loss *raw = NULL;
+    if (desc->create == NULL) /* described by a scan, not loaded */
+        return lp__error_set(err, LP_EPLUGIN,
+                             "%s: the plugin file %.400s was described by its scan but not loaded; "
+                             "scan it again (it changed?) or open the session without a scan",
+                             in->label, in->info->path);
     in->svc = LP__SVC_CREATE;
     lp__hook_begin(in);
+    /* Where plugin code runs at open, named in a debug line first: a
+     * program that runs the open in a child (lossplug check) can say whose
+     * code ended it. */
+    lp__session_log(s, LP_LOG_DEBUG, "calling create of %s, from %s", in->label, in->info->path);
     rc = desc->create(&args, &raw);
     if (rc != LP_OK)
         return lp__hook_result(in, "create", rc, err);
@@ -388,6 +397,8 @@ static int32_t fields_one(lp__inst *in, lp_error *err) {
         specs = NULL;
         count = 0;
         lp__hook_begin(in);
+        lp__session_log(in->s, LP_LOG_DEBUG, "calling fields of %s, from %s", in->label,
+                        in->info->path);
         rc = in->loss.fields(&in->loss, &specs, &count);
         if (rc != LP_OK)
             return lp__hook_result(in, "fields", rc, err);
@@ -434,6 +445,8 @@ int32_t lp__instances_attach(lp_session *s, lp_error *err) {
         in->svc = LP__SVC_ATTACH;
         if (in->loss.attach != NULL) {
             lp__hook_begin(in);
+            lp__session_log(s, LP_LOG_DEBUG, "calling attach of %s, from %s", in->label,
+                            in->info->path);
             int32_t rc = in->loss.attach(&in->loss, &s->all_batch);
             if (rc != LP_OK)
                 return lp__hook_result(in, "attach", rc, err);
@@ -446,8 +459,11 @@ int32_t lp__instances_attach(lp_session *s, lp_error *err) {
 void lp__instances_destroy(lp_session *s) {
     for (size_t i = s->inst_count; i-- > 0;) {
         lp__inst *in = &s->insts[i];
-        if (in->created && in->loss.destroy != NULL)
+        if (in->created && in->loss.destroy != NULL) {
+            lp__session_log(s, LP_LOG_DEBUG, "calling destroy of %s, from %s", in->label,
+                            in->info->path);
             in->loss.destroy(&in->loss);
+        }
         free(in->fields);
         free(in->params);
         free(in->base);

@@ -6,7 +6,6 @@
 #include "state/checkpoint.h"
 
 #include "util/error.h"
-#include "session/load_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +157,8 @@ int32_t lp_session_save(lp_session *s, const char *path, const lp_named_tensor *
  * (segments <= 2^20) cannot overflow after a resume. */
 #define LP__COUNTER_MAX ((int64_t)1 << 62)
 
-static lp__load_entry entry_of(const lp__ckpt_entry *e) {
-    lp__load_entry le;
+static lp_load_entry entry_of(const lp__ckpt_entry *e) {
+    lp_load_entry le = {0};
     le.name = e->name;
     le.dtype = e->dtype;
     le.numel = 1;
@@ -171,15 +170,15 @@ static lp__load_entry entry_of(const lp__ckpt_entry *e) {
 
 /* Every check of a checked load, on the file's data, before any restore. */
 static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named_tensor *extra,
-                            size_t extra_count, int extra_required, lp__load_check_fn check,
+                            size_t extra_count, int extra_required, lp_load_check_fn check,
                             void *user, lp_error *err) {
     static const char *const counters[2] = {"host/epoch", "host/env_steps"};
     for (int k = 0; k < 2; k++) {
         const lp__ckpt_entry *e = lp__ckpt_find(ck, counters[k]);
         if (e == NULL || e->dtype != LP_DTYPE_I64 || e->nbytes != 8)
             continue; /* the restore's report says missing or mismatched */
-        const lp__load_entry le = entry_of(e);
-        const int64_t v = lp__load_entry_i64(&le, 0);
+        int64_t v;
+        memcpy(&v, e->data, sizeof v); /* unaligned; the format is little-endian */
         if (v < 0 || v > LP__COUNTER_MAX)
             return lp__error_set(
                 err, LP_ECORRUPT,
@@ -201,7 +200,7 @@ static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named
                 path, e == NULL ? "has no entry" : "has another dtype or shape for", extra[i].name);
         }
         if (check != NULL) {
-            const lp__load_entry le = entry_of(e);
+            const lp_load_entry le = entry_of(e);
             int32_t rc = check(user, path, &le, err);
             if (rc != LP_OK)
                 return rc;
@@ -214,8 +213,8 @@ static int32_t check_values(const lp__ckpt *ck, const char *path, const lp_named
  * `path` is NULL (named `label` in messages). */
 static int32_t load(lp_session *s, const char *path, const void *data, size_t size,
                     const char *label, const lp_named_tensor *extra, size_t extra_count, int strict,
-                    int extra_required, lp__load_check_fn check, void *user,
-                    lp_load_report **report, lp_error *err) {
+                    int extra_required, lp_load_check_fn check, void *user, lp_load_report **report,
+                    lp_error *err) {
     const char *fn = path != NULL ? "lp_session_load" : "lp_session_load_buffer";
     const char *where = path != NULL ? path : label != NULL ? label : "<buffer>";
     if (report != NULL)
@@ -318,14 +317,15 @@ int32_t lp_checkpoint_read(const char *path, void **data, size_t *size, lp_error
     return rc;
 }
 
-int32_t lp__session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
-                                 const lp_named_tensor *extra, size_t extra_count, int strict,
-                                 int extra_required, lp__load_check_fn check, void *user,
-                                 lp_load_report **report, lp_error *err) {
+int32_t lp_session_load_checked(lp_session *s, const char *path, const void *data, size_t size,
+                                const lp_named_tensor *extra, size_t extra_count, int strict,
+                                int extra_required, lp_load_check_fn check, void *check_user,
+                                lp_load_report **report, lp_error *err) {
     if (path == NULL && data == NULL)
-        return lp__error_set(err, LP_EINVAL, "lp_session_load: the path is NULL");
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_load_checked: the path and the data are NULL");
     return load(s, data != NULL ? NULL : path, data, size, path, extra, extra_count, strict,
-                extra_required, check, user, report, err);
+                extra_required, check, check_user, report, err);
 }
 
 size_t lp_load_report_count(const lp_load_report *r, int32_t kind) {

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The 1.0 layout ends at log_user. */
-#define OPTIONS_V1 LP__SIZE_THROUGH(lp_session_options, log_user)
+/* The 1.0 layouts end at log_user. */
+#define OPTIONS_V1          LP__SIZE_THROUGH(lp_session_options, log_user)
+#define REGISTRY_OPTIONS_V1 LP__SIZE_THROUGH(lp_registry_options, log_user)
 
 void lp_session_options_init(lp_session_options *opt) {
     if (opt == NULL)
@@ -45,10 +46,11 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
         const void *p;
         size_t n;
         const char *what;
-    } arrays[] = {{out->plugin_paths, out->plugin_path_count, "plugin_paths"},
-                  {out->fields, out->field_count, "fields"},
-                  {out->outputs, out->output_count, "outputs"},
-                  {out->sections, out->section_count, "sections"}};
+    } arrays[] = {
+        {out->plugin_paths, out->registry != NULL ? 0 : out->plugin_path_count, "plugin_paths"},
+        {out->fields, out->field_count, "fields"},
+        {out->outputs, out->output_count, "outputs"},
+        {out->sections, out->section_count, "sections"}};
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         if (arrays[i].n > 0 && arrays[i].p == NULL)
             return lp__error_set(err, LP_EINVAL,
@@ -60,7 +62,7 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
                              "lp_session_open: options.replicas is %lld; give the number of "
                              "processes training together, 1 .. 2^20 (1: this one alone)",
                              (long long)out->replicas);
-    for (size_t i = 0; i < out->plugin_path_count; i++)
+    for (size_t i = 0; out->registry == NULL && i < out->plugin_path_count; i++)
         if (out->plugin_paths[i] == NULL || out->plugin_paths[i][0] == '\0')
             return lp__error_set(
                 err, LP_EINVAL,
@@ -69,27 +71,57 @@ static int32_t copy_options(const lp_session_options *in, lp_session_options *ou
     return LP_OK;
 }
 
-/* The registry: the options' directories, then the config's plugin_path. */
+/* The registry: the options' directories (options.registry's when given),
+ * then the config's plugin_path. */
 static int32_t open_registry(lp_session *s, lp_error *err) {
-    size_t n = s->opt.plugin_path_count + s->cfg->plugin_path_count;
+    lp_registry_options ro;
+    lp_registry_options_init(&ro);
+    if (s->opt.registry != NULL) {
+        int32_t rc =
+            lp__opts_copy(&ro, sizeof ro, s->opt.registry, REGISTRY_OPTIONS_V1, "lp_session_open",
+                          "options.registry", "lp_registry_options_init", err);
+        if (rc != LP_OK)
+            return rc;
+        if (ro.plugin_path_count > 0 && ro.plugin_paths == NULL)
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_open: options.registry->plugin_paths is NULL while "
+                                 "its count is %zu: pass the array or a count of 0",
+                                 ro.plugin_path_count);
+    } else {
+        ro.plugin_paths = s->opt.plugin_paths;
+        ro.plugin_path_count = s->opt.plugin_path_count;
+        ro.use_env_path = s->opt.use_env_path;
+        ro.use_install_dir = s->opt.use_install_dir;
+        ro.allow_insecure = s->opt.allow_insecure;
+        ro.scan = s->opt.scan_plugins;
+    }
+    const size_t own = ro.plugin_path_count, n = own + s->cfg->plugin_path_count;
     const char **paths = calloc(n > 0 ? n : 1, sizeof *paths);
     if (paths == NULL)
         return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
-    for (size_t i = 0; i < s->opt.plugin_path_count; i++)
-        paths[i] = s->opt.plugin_paths[i];
+    for (size_t i = 0; i < own; i++)
+        paths[i] = ro.plugin_paths[i];
     for (size_t i = 0; i < s->cfg->plugin_path_count; i++)
-        paths[s->opt.plugin_path_count + i] = s->cfg->plugin_paths[i];
-    lp_registry_options ro;
-    lp_registry_options_init(&ro);
+        paths[own + i] = s->cfg->plugin_paths[i];
     ro.plugin_paths = paths;
     ro.plugin_path_count = n;
-    ro.use_env_path = s->opt.use_env_path;
-    ro.use_install_dir = s->opt.use_install_dir;
-    ro.allow_insecure = s->opt.allow_insecure;
-    ro.scan = s->opt.scan_plugins;
     ro.log = s->opt.log;
     ro.log_user = s->opt.log_user;
+    /* Load only the files that provide the plugins the config names (when
+     * a scan, now or cached, knows what each file provides); the others
+     * are only described, so that their ids still count for "unknown
+     * plugin ... did you mean" and duplicate ids. */
+    const char **ids = calloc(s->cfg->loss_count > 0 ? s->cfg->loss_count : 1, sizeof *ids);
+    if (ids == NULL) {
+        free(paths);
+        return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
+    }
+    for (size_t i = 0; i < s->cfg->loss_count; i++)
+        ids[i] = s->cfg->losses[i].plugin;
+    ro.only_ids = ids;
+    ro.only_id_count = s->cfg->loss_count;
     int32_t rc = lp_registry_open(&ro, &s->reg, err);
+    free(ids);
     free(paths);
     if (rc != LP_OK)
         return rc;
@@ -231,6 +263,7 @@ static int32_t session_open(const char *path, const char *yaml, size_t len, cons
         rc = open_registry(s, err);
     s->opt.plugin_paths = NULL;
     s->opt.plugin_path_count = 0;
+    s->opt.registry = NULL; /* borrowed during open only */
     if (rc == LP_OK)
         rc = check_plugins(s, err);
     if (rc == LP_OK)

@@ -20,12 +20,43 @@
 #include "train/train_impl.h"
 
 #include "util/error.h"
-#include "session/load_check.h"
 
 #include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Element i of a checkpoint entry (unaligned file data), as a double or an
+ * int64; 0 for another dtype. */
+static double entry_f64(const lp_load_entry *e, int64_t i) {
+    const unsigned char *d = e->data;
+    if (e->dtype == LP_DTYPE_F32) {
+        float f;
+        memcpy(&f, d + 4 * i, 4);
+        return f;
+    }
+    if (e->dtype == LP_DTYPE_F64) {
+        double v;
+        memcpy(&v, d + 8 * i, 8);
+        return v;
+    }
+    return 0.0;
+}
+
+static int64_t entry_i64(const lp_load_entry *e, int64_t i) {
+    const unsigned char *d = e->data;
+    if (e->dtype == LP_DTYPE_I64) {
+        int64_t v;
+        memcpy(&v, d + 8 * i, 8);
+        return v;
+    }
+    if (e->dtype == LP_DTYPE_I32) {
+        int32_t v;
+        memcpy(&v, d + 4 * i, 4);
+        return v;
+    }
+    return 0;
+}
 
 static lp_tensor view1(void *data, int32_t dtype, int64_t len) {
     lp_tensor v;
@@ -134,16 +165,16 @@ static int trainer_owned(const lp__trainer *t, const char *name) {
 }
 
 /* The trainer's entries in the file, checked before anything is restored
- * (lp__session_load_checked): an RNG state that is not all zero (xoshiro
+ * (lp_session_load_checked): an RNG state that is not all zero (xoshiro
  * would stay at zero), finite parameters, observations, returns and Adam
  * moments, a non-negative second moment, counters in range. */
-static int32_t check_entry(void *user, const char *path, const lp__load_entry *e, lp_error *err) {
+static int32_t check_entry(void *user, const char *path, const lp_load_entry *e, lp_error *err) {
     const lp__trainer *t = user;
     const char *n = e->name;
     if (strcmp(n, "trainer/rng") == 0) {
         int64_t any = 0;
         for (int64_t i = 0; i < e->numel; i++)
-            any |= lp__load_entry_i64(e, i);
+            any |= entry_i64(e, i);
         if (any == 0)
             return lp__error_set(
                 err, LP_ECORRUPT,
@@ -154,9 +185,9 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
         return LP_OK;
     }
     if (strcmp(n, "trainer/counters") == 0) {
-        const int64_t ep = lp__load_entry_i64(e, LP__CTR_EPISODES);
-        const int64_t pos = lp__load_entry_i64(e, LP__CTR_RING_POS);
-        const int64_t cnt = lp__load_entry_i64(e, LP__CTR_RING_COUNT);
+        const int64_t ep = entry_i64(e, LP__CTR_EPISODES);
+        const int64_t pos = entry_i64(e, LP__CTR_RING_POS);
+        const int64_t cnt = entry_i64(e, LP__CTR_RING_COUNT);
         if (pos < 0 || pos >= t->window || cnt < 0 || cnt > t->window || ep < cnt ||
             ep > ((int64_t)1 << 62))
             return lp__error_set(err, LP_ECORRUPT,
@@ -168,7 +199,7 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
         return LP_OK;
     }
     if (strcmp(n, "optimizer/step") == 0) {
-        const int64_t v = lp__load_entry_i64(e, 0);
+        const int64_t v = entry_i64(e, 0);
         if (v < 0 || v > ((int64_t)1 << 62))
             return lp__error_set(
                 err, LP_ECORRUPT,
@@ -180,7 +211,7 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
     if (strcmp(n, "trainer/obs_norm") == 0) {
         const int64_t D = t->obs_dim;
         for (int64_t i = D; i < e->numel; i++) {
-            const double v = lp__load_entry_f64(e, i);
+            const double v = entry_f64(e, i);
             if (!(v > 0.0) || !isfinite(v))
                 return lp__error_set(err, LP_ECORRUPT,
                                      "%s: checkpoint entry 'trainer/obs_norm' holds %g at element "
@@ -193,7 +224,7 @@ static int32_t check_entry(void *user, const char *path, const lp__load_entry *e
         return LP_OK;
     const int second_moment = strcmp(n, "optimizer/v") == 0;
     for (int64_t i = 0; i < e->numel; i++) {
-        const double v = lp__load_entry_f64(e, i);
+        const double v = entry_f64(e, i);
         if (!isfinite(v) || (second_moment && v < 0.0))
             return lp__error_set(
                 err, LP_ECORRUPT,
@@ -213,8 +244,8 @@ int32_t lp__persist_load(lp__trainer *t, const char *path, lp_load_report **repo
      * 0 reads the file and every rank restores from its bytes. */
     int32_t rc = t->comm.size > 1
                      ? lp__persist_ranks_load(t, path, check_entry, &r, err)
-                     : lp__session_load_checked(t->s, path, NULL, 0, t->extra, t->extra_count,
-                                                t->opt->resume_strict, 1, check_entry, t, &r, err);
+                     : lp_session_load_checked(t->s, path, NULL, 0, t->extra, t->extra_count,
+                                               t->opt->resume_strict, 1, check_entry, t, &r, err);
     if (rc == LP_OK)
         rc = lp__persist_ranks_check(t, path, r, err);
     if (rc != LP_OK) {

@@ -102,7 +102,7 @@ static int other_run_rank(const char *name, int32_t size) {
     return end != name + 4 && *end == '/' && r >= size;
 }
 
-int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_fn check,
+int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp_load_check_fn check,
                                lp_load_report **report, lp_error *err) {
     const lp_comm *c = &t->comm;
     *report = NULL;
@@ -132,17 +132,33 @@ int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_
                              path);
     }
     size_t size = (size_t)head[0];
-    if (c->rank != 0) {
+    if (c->rank != 0)
         data = malloc(size > 0 ? size : 1);
+    /* Every rank votes before the second broadcast: a rank that could not
+     * make room for the bytes must not leave the others waiting in it (as
+     * lp__dist_agree does for a stop). [0]: 1 when some rank ran out. */
+    double vote[1] = {data == NULL ? 1.0 : 0.0};
+    rc = c->allreduce_f64(c->user, vote, 1, LP_COMM_MAX, err);
+    if (rc != LP_OK) {
+        free(data);
+        return rc;
+    }
+    if (vote[0] > 0.0) {
+        free(data);
         if (data == NULL)
-            return lp__error_set(err, LP_ENOMEM, "%s: out of memory for the checkpoint (%zu bytes)",
-                                 path, size);
+            return lp__error_set(err, LP_ENOMEM,
+                                 "%s: out of memory for the checkpoint (%zu bytes) on rank %d",
+                                 path, size, (int)c->rank);
+        return lp__error_set(err, LP_ENOMEM,
+                             "%s: another rank ran out of memory for the checkpoint (%zu bytes); "
+                             "its message says which",
+                             path, size);
     }
     rc = c->broadcast(c->user, data, size, 0, err);
     if (rc == LP_OK) {
         lp_load_report *r = NULL;
-        rc = lp__session_load_checked(t->s, path, data, size, t->extra, t->extra_count,
-                                      t->opt->resume_strict, 1, check, t, &r, err);
+        rc = lp_session_load_checked(t->s, path, data, size, t->extra, t->extra_count,
+                                     t->opt->resume_strict, 1, check, t, &r, err);
         if (rc != LP_OK)
             lp_load_report_free(r);
         else

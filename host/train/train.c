@@ -588,6 +588,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     so.use_env_path = o->use_env_path;
     so.use_install_dir = o->use_install_dir;
     so.allow_insecure = o->allow_insecure;
+    so.registry = o->registry;
     so.env_set = 1;
     so.env.struct_size = sizeof so.env;
     so.env.obs_dtype = LP_DTYPE_F32;

@@ -20,7 +20,6 @@
 
 #include <lossplug/comm.h>
 #include <lossplug/host.h>
-#include "session/load_check.h"
 
 #include <lossplug/rnn.h>
 
@@ -284,7 +283,7 @@ int32_t lp__persist_ranks_setup(lp__trainer *t, size_t first, lp_error *err);
 int32_t lp__persist_ranks_gather(lp__trainer *t, lp_error *err);
 /* Rank 0 reads `path`, every rank restores from the broadcast bytes, each
  * trainer entry checked by `check` (user: t) before anything is restored. */
-int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp__load_check_fn check,
+int32_t lp__persist_ranks_load(lp__trainer *t, const char *path, lp_load_check_fn check,
                                lp_load_report **report, lp_error *err);
 /* Any rank: refuse a checkpoint of more ranks than this run has. */
 int32_t lp__persist_ranks_check(const lp__trainer *t, const char *path, const lp_load_report *r,

@@ -1,6 +1,4 @@
 /* File kinds in words (see file_kind.h). */
-/* S_ISSOCK */
-#define _DEFAULT_SOURCE
 #include "util/file_kind.h"
 
 #include <sys/stat.h>

@@ -108,7 +108,9 @@ static int32_t a2c_check_batch(const a2c_inst *in, const lp_batch *mb) {
 }
 
 /* Multi-discrete and box: the same loss per sample through lp_policy_*.
- * Inputs are checked in a first pass (nothing written before a failure). */
+ * Every input is checked in a first pass (lp__space_check_action: the
+ * actions against their ranges, the mask and the logits; the advantages),
+ * so nothing is written before a failure. */
 static int32_t a2c_train_space(a2c_inst *in, const lp_batch *mb, float weight, lp_train_result *out,
                                double ent_coef, int norm_adv) {
     const lp_host *h = in->host;
@@ -135,18 +137,11 @@ static int32_t a2c_train_space(a2c_inst *in, const lp_batch *mb, float weight, l
     double sum = 0.0;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t t = 0; t < hor; t++) {
-            lp__space_action(actt, r, t, pol->dims, in->sp_act);
-            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
-            if (bad >= 0 && pol->space == LP_ACTION_BOX)
-                return lp__report_nonfinite(h, "a2c", in->name, "field '" A2C_F_ACT "'",
-                                            in->sp_act[bad], r, t);
-            if (bad >= 0)
-                return lp_errorf(h, LP_ERANGE,
-                                 "a2c '%s': action component %d is %d at sample %lld (row %lld, "
-                                 "step %lld), outside [0, %lld)",
-                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
-                                 (long long)(r * hor + t), (long long)r, (long long)t,
-                                 (long long)pol->nvec[bad]);
+            rc =
+                lp__space_check_action(h, "a2c", in->name, A2C_F_ACT, "action", pol, actt, maskt,
+                                       logits + (r * hor + t) * W, r, t, hor, in->sp_act, in->mrow);
+            if (rc != LP_OK)
+                return rc;
             const float v = adv[r * vs0 + t * vs1];
             if (!isfinite(v))
                 return lp__report_nonfinite(h, "a2c", in->name, "field '" A2C_F_ADV "'", v, r, t);
@@ -154,15 +149,8 @@ static int32_t a2c_train_space(a2c_inst *in, const lp_batch *mb, float weight, l
         }
     double shift = 0.0, scale = 1.0;
     if (norm_adv) {
-        const double mean = sum / (double)M;
-        double ss = 0.0;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t t = 0; t < hor; t++) {
-                const double d = (double)adv[r * vs0 + t * vs1] - mean;
-                ss += d * d;
-            }
-        const double sd = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
-        shift = mean;
+        double sd;
+        lp__space_adv_moments(advt, rows, hor, sum, &shift, &sd);
         scale = M > 1 ? 1.0 / (sd + 1e-8) : 0.0;
     }
     float *grads = (float *)mb->grads[in->out_logits].data;

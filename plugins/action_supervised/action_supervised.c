@@ -131,32 +131,11 @@ static int32_t as_train_space(as_inst *in, const lp_batch *mb, float weight, lp_
     const float *logits = (const float *)zt->data;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t t = 0; t < hor; t++) {
-            lp__space_action(at, r, t, pol->dims, in->sp_act);
-            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
-            if (bad >= 0 && pol->space == LP_ACTION_BOX)
-                return lp__report_nonfinite(h, "action_supervised", in->name,
-                                            "field '" AS_FIELD "'", in->sp_act[bad], r, t);
-            if (bad >= 0)
-                return lp_errorf(h, LP_ERANGE,
-                                 "action_supervised '%s': teacher action component %d is %d at "
-                                 "sample %lld (row %lld, step %lld), outside [0, %lld)",
-                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
-                                 (long long)(r * hor + t), (long long)r, (long long)t,
-                                 (long long)pol->nvec[bad]);
-            if (pol->space == LP_ACTION_MULTI_DISCRETE) {
-                const uint8_t *mrow = lp__mask_row(maskt, r, t, W, in->mrow);
-                const float *z = logits + (r * hor + t) * W;
-                const int32_t *a = (const int32_t *)in->sp_act;
-                int64_t o = 0;
-                for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++)
-                    if (lp_cat_masked(z + o, mrow != NULL ? mrow + o : NULL, a[k]))
-                        return lp_errorf(h, LP_ERANGE,
-                                         "action_supervised '%s': teacher action component %d "
-                                         "(%d) at row %lld, step %lld is masked: its "
-                                         "log-probability is -inf; the program must not write "
-                                         "a masked teacher action",
-                                         in->name, (int)k, (int)a[k], (long long)r, (long long)t);
-            }
+            rc = lp__space_check_action(
+                h, "action_supervised", in->name, AS_FIELD, "teacher action", pol, at, maskt,
+                logits + (r * hor + t) * W, r, t, hor, in->sp_act, in->mrow);
+            if (rc != LP_OK)
+                return rc;
         }
     float *grads = (float *)mb->grads[in->out_logits].data;
     const float c = (float)((double)weight * coef / (double)M);

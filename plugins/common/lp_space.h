@@ -14,6 +14,12 @@
  *  - lp__space_action: one sample's action values gathered from the
  *    [rows, horizon, ACTION...] view (any strides) into a small array.
  *  - lp__space_row_mask: one sample's mask bytes gathered from the mask view.
+ *  - lp__space_check_action: the first-pass check of one sample's taken
+ *    action (range or finiteness, and no masked component), shared by the
+ *    losses that take an action (ppo, a2c, action_supervised), so that the
+ *    pass that writes gradients cannot fail half-way.
+ *  - lp__space_adv_moments: mean and sample standard deviation of an
+ *    advantage view (ppo and a2c's norm_adv).
  */
 #ifndef LP_COMMON_SPACE_H
 #define LP_COMMON_SPACE_H
@@ -22,6 +28,8 @@
 
 #include <lossplug/plugin.h>
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* At most this many fields in a built-in loss's list. */
@@ -108,24 +116,64 @@ static inline void lp__space_row_mask(const lp_tensor *m, int64_t r, int64_t t, 
         out[j] = row[j * m->strides[2]];
 }
 
-/* For a loss that runs on discrete actions only (so far): LP_EINVAL naming
- * the space when the environment's action is multi-discrete or a box, so
- * that it never computes a softmax over another space's outputs. Call in
- * create. */
-static inline int32_t lp__space_discrete_only(const lp_host *h, const char *loss,
-                                              const lp_env_info *env) {
-    lp_policy pol;
-    if (env == NULL)
+/* The taken action at (r, t) of `actt` (field `field`, called `what` in
+ * messages: "action", "teacher action") on a multi-discrete or box policy,
+ * into act[pol->dims]; checked: each component in [0, nvec[k]) or finite,
+ * and on a multi-discrete policy no component masked by the mask view
+ * (maskt, may be NULL; mscratch: W bytes) or by a -inf logit of z (the
+ * sample's outputs). LP_OK, or LP_ERANGE / LP_ENUMERIC naming `loss`,
+ * `inst`, the component, the row and the step; writes nothing else. */
+static inline int32_t lp__space_check_action(const lp_host *h, const char *loss, const char *inst,
+                                             const char *field, const char *what,
+                                             const lp_policy *pol, const lp_tensor *actt,
+                                             const lp_tensor *maskt, const float *z, int64_t r,
+                                             int64_t t, int64_t hor, void *act, uint8_t *mscratch) {
+    lp__space_action(actt, r, t, pol->dims, act);
+    const int32_t bad = lp_policy_action_bad(pol, act);
+    if (bad >= 0 && pol->space == LP_ACTION_BOX) {
+        char w[96];
+        float v;
+        memcpy(&v, (const char *)act + 4 * (size_t)bad, sizeof v);
+        snprintf(w, sizeof w, "field '%s'", field);
+        return lp__report_nonfinite(h, loss, inst, w, v, r, t);
+    }
+    const int32_t *a = (const int32_t *)act;
+    if (bad >= 0)
+        return lp_errorf(h, LP_ERANGE,
+                         "%s '%s': %s component %d is %d at sample %lld (row %lld, step %lld), "
+                         "outside [0, %lld)",
+                         loss, inst, what, (int)bad, (int)a[bad], (long long)(r * hor + t),
+                         (long long)r, (long long)t, (long long)pol->nvec[bad]);
+    if (pol->space != LP_ACTION_MULTI_DISCRETE)
         return LP_OK;
-    (void)lp_policy_init(&pol, env); /* sets pol.space whatever it returns */
-    if (pol.space == LP_ACTION_DISCRETE)
-        return LP_OK;
-    return lp_errorf(h, LP_EINVAL,
-                     "%s: the action is %s, but %s runs on discrete actions only in this "
-                     "version; use a discrete action (program.action.num_actions), or ppo / a2c / "
-                     "kickstarter / action_supervised for this space",
-                     loss, pol.space == LP_ACTION_BOX ? "a box (continuous)" : "multi-discrete",
-                     loss);
+    const uint8_t *mrow = lp__mask_row(maskt, r, t, pol->width, mscratch);
+    int64_t o = 0;
+    for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++)
+        if (lp_cat_masked(z + o, mrow != NULL ? mrow + o : NULL, a[k]))
+            return lp_errorf(h, LP_ERANGE,
+                             "%s '%s': %s component %d (%d) at row %lld, step %lld is masked "
+                             "(probability 0, %s): its log-probability is -inf; the program must "
+                             "not take a masked action",
+                             loss, inst, what, (int)k, (int)a[k], (long long)r, (long long)t,
+                             mrow != NULL && mrow[o + a[k]] == 0 ? "by '" LP__MASK_FIELD "'"
+                                                                 : "its logit is -inf");
+    return LP_OK;
+}
+
+/* Mean and sample standard deviation (0 when rows * hor < 2) of the f32
+ * view advt [rows, hor], whose values sum to `sum` (the first pass). */
+static inline void lp__space_adv_moments(const lp_tensor *advt, int64_t rows, int64_t hor,
+                                         double sum, double *mean, double *sd) {
+    const float *adv = (const float *)advt->data;
+    const int64_t M = rows * hor;
+    *mean = sum / (double)M;
+    double ss = 0.0;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < hor; t++) {
+            const double d = (double)adv[r * advt->strides[0] + t * advt->strides[1]] - *mean;
+            ss += d * d;
+        }
+    *sd = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
 }
 
 #endif /* LP_COMMON_SPACE_H */

@@ -13,6 +13,12 @@
  * (times the instance's weight) goes into the extension's gradient views,
  * which the host backpropagates before the minibatch's optimizer step.
  *
+ * On a multi-discrete or box action (ABI 1.1; a version 2 dataset) the loss
+ * is the same negative log-likelihood through lossplug/dist.h's lp_policy_*:
+ * the sum of the components' cross-entropies, or the diagonal Gaussian's
+ * NLL of the expert's f32 action. Those paths check every sample before
+ * writing any gradient.
+ *
  * The dataset's env streams are the batch rows; each train call takes the
  * next steps_per_batch steps of every stream. Memory is zeroed where an
  * episode starts (the model does it, from the start flags) and carried to
@@ -75,15 +81,20 @@ typedef struct ec_inst {
     int32_t stat_ce;
     int32_t stat_acc;
 
+    /* the action space (create): the dataset's, which matches the env's */
+    lp_policy pol;
+    int64_t width; /* policy outputs per sample */
+    lp_cat *cats;  /* [components] */
+
     /* the batch handed to the model */
     lp_tensor *fields; /* [field_count] */
     uint32_t field_count;
     int32_t obs_rank; /* per step */
     int64_t obs_shape[LP_MAX_RANK];
-    float *obs;       /* [rows, horizon, D] */
-    uint8_t *starts;  /* [rows, horizon] */
-    int32_t *actions; /* [rows, horizon] */
-    float *probs;     /* [A] */
+    float *obs;        /* [rows, horizon, D] */
+    uint8_t *starts;   /* [rows, horizon] */
+    uint32_t *actions; /* [rows, horizon, action_dims]: i32 or f32 bits */
+    float *probs;      /* [width] */
 } ec_inst;
 
 static ec_inst *ec_of(const lp_loss *self) {
@@ -140,7 +151,7 @@ static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
                                    &in->field_obs);
     if (rc == LP_OK)
         rc = lp__require_output(h, "expert_ce", in->name, EC_OUTPUT,
-                                " (f32, [rows, horizon, num_actions])", &in->out_logits);
+                                " (f32, [rows, horizon, policy_width])", &in->out_logits);
     if (rc != LP_OK)
         return rc;
     const lp_tensor *v = &all->fields[in->field_obs];
@@ -184,18 +195,86 @@ static int32_t ec_attach(const lp_loss *self, const lp_batch *all) {
 static void ec_gather(ec_inst *in) {
     const lpx_dataset *d = &in->data;
     const int64_t M = in->rows, H = in->horizon, D = d->obs_dim, N = d->num_steps;
+    const int64_t K = d->action_dims;
     int64_t step = in->cursor[0];
     for (int64_t t = 0; t < H; t++) {
         for (int64_t r = 0; r < M; r++) {
             const int64_t rec = step * M + r;
             memcpy(in->obs + (r * H + t) * D, d->obs + rec * D, (size_t)D * sizeof(float));
-            in->actions[r * H + t] = d->action[rec];
+            memcpy(in->actions + (r * H + t) * K, d->action + rec * K,
+                   (size_t)K * sizeof *in->actions);
             /* Step 0 starts every stream's first episode (the reader checks
              * it): wrapping resets the memory. */
             in->starts[r * H + t] = step == 0 ? 1 : d->start[rec];
         }
         step = step + 1 == N ? 0 : step + 1;
     }
+}
+
+/* Multi-discrete and box (lp_policy_*): every sample's outputs and expert
+ * action are checked in a first pass, so nothing is written on failure;
+ * then the NLL, its gradient and the stats. The cursor advances on success
+ * only (as on the discrete path). */
+static int32_t ec_train_space(ec_inst *in, const float *logits, float *grads, float weight,
+                              double coef, lp_train_result *out) {
+    const lp_host *h = in->host;
+    const lp_policy *pol = &in->pol;
+    const int64_t H = in->horizon, W = in->width, S = in->rows * H, K = pol->dims;
+    for (int64_t i = 0; i < S; i++) {
+        const float *z = logits + i * W;
+        if (pol->space == LP_ACTION_BOX) {
+            for (int64_t j = 0; j < W; j++)
+                if (!isfinite(z[j]))
+                    return lp__report_nonfinite(h, "expert_ce", in->name,
+                                                "the model's output '" EC_OUTPUT "'", z[j], i / H,
+                                                i % H);
+            continue;
+        }
+        const int32_t *a = (const int32_t *)(in->actions + i * K);
+        int64_t o = 0;
+        for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++) {
+            if (lp__logits_bad(z + o, NULL, pol->nvec[k]))
+                return lp__report_nonfinite(h, "expert_ce", in->name,
+                                            "the model's output '" EC_OUTPUT "'", NAN, i / H,
+                                            i % H);
+            if (lp_cat_masked(z + o, NULL, a[k]))
+                return lp_errorf(h, LP_ERANGE,
+                                 "expert_ce '%s': expert action component %d (%d) at row %lld, "
+                                 "step %lld of the batch has probability 0 (its logit is -inf): "
+                                 "its log-probability is -inf; the model must not mask the "
+                                 "expert's action",
+                                 in->name, (int)k, (int)a[k], (long long)(i / H),
+                                 (long long)(i % H));
+        }
+    }
+    const float c = (float)((double)weight * coef / (double)S);
+    double nll_sum = 0.0;
+    int64_t correct = 0;
+    for (int64_t i = 0; i < S; i++) {
+        const float *z = logits + i * W;
+        const uint32_t *a = in->actions + i * K;
+        (void)lp_policy_setup(pol, z, NULL, in->probs, in->cats); /* no component is empty */
+        nll_sum -= (double)lp_policy_log_prob(pol, z, NULL, in->cats, a);
+        if (pol->space == LP_ACTION_MULTI_DISCRETE) {
+            int all = 1;
+            int64_t o = 0;
+            for (int32_t k = 0; k < pol->dims; o += pol->nvec[k], k++)
+                all &= lp_cat_argmax(z + o, NULL, pol->nvec[k]) == ((const int32_t *)a)[k];
+            correct += all;
+        }
+        if (c != 0.0f)
+            lp_policy_grad_log_prob(pol, z, in->probs, a, -c, grads + i * W);
+    }
+    if (!isfinite(nll_sum)) /* finite outputs, so only an overflow of the sum */
+        return lp__report_nonfinite(h, "expert_ce", in->name, "the negative log-likelihood",
+                                    nll_sum, -1, -1);
+    in->cursor[0] = (in->cursor[0] + H) % in->data.num_steps;
+    const double ce = nll_sum / (double)S;
+    out->loss = coef * ce;
+    lp_stat(h, in->stat_ce, ce);
+    if (pol->space == LP_ACTION_MULTI_DISCRETE) /* a box has no exact match */
+        lp_stat(h, in->stat_acc, (double)correct / (double)S);
+    return LP_OK;
 }
 
 static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *mb, float weight,
@@ -224,7 +303,7 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     if (rc != LP_OK)
         return rc; /* the host has the reason */
 
-    const int64_t M = in->rows, H = in->horizon, A = in->data.num_actions, S = M * H;
+    const int64_t M = in->rows, H = in->horizon, A = in->width, S = M * H;
     const lp_tensor *zt = pass.outputs != NULL && (uint32_t)in->out_logits < pass.output_count
                               ? &pass.outputs[in->out_logits]
                               : NULL;
@@ -236,23 +315,31 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
         return lp_errorf(h, LP_ESPEC,
                          "expert_ce '%s': the model's '" EC_OUTPUT
                          "' for the dataset's batch is not contiguous f32 [%lld, %lld, %lld] "
-                         "(the dataset has %lld actions)",
-                         in->name, (long long)M, (long long)H, (long long)A, (long long)A);
+                         "(the policy width of the dataset's action space)",
+                         in->name, (long long)M, (long long)H, (long long)A);
 
     const float *logits = (const float *)zt->data;
     float *grads = (float *)gt->data;
-    /* An expert action the model masks (-inf logit) has no log-probability:
-     * checked before any gradient is written. */
-    for (int64_t i = 0; i < S; i++)
-        if (lp_cat_masked(logits + i * A, NULL, in->actions[i]))
-            return lp__report_masked_action(h, "expert_ce", in->name, "expert action",
-                                            in->actions[i], i / H, i % H, 0);
+    if (in->pol.space != LP_ACTION_DISCRETE)
+        return ec_train_space(in, logits, grads, weight, coef, out);
+    const int32_t *actions = (const int32_t *)in->actions;
+    /* An expert action the model masks (-inf logit) has no log-probability,
+     * and a NaN or +inf logit no distribution: both checked before any
+     * gradient is written. */
+    for (int64_t i = 0; i < S; i++) {
+        if (lp__logits_bad(logits + i * A, NULL, A))
+            return lp__report_nonfinite(h, "expert_ce", in->name,
+                                        "the model's output '" EC_OUTPUT "'", NAN, i / H, i % H);
+        if (lp_cat_masked(logits + i * A, NULL, actions[i]))
+            return lp__report_masked_action(h, "expert_ce", in->name, "expert action", actions[i],
+                                            i / H, i % H, 0);
+    }
     float *LP__RESTRICT p = in->probs;
     const float c = (float)((double)weight * coef / (double)S);
     double nll_sum = 0.0;
     int64_t correct = 0;
     for (int64_t i = 0; i < S; i++) {
-        const int64_t a = in->actions[i];
+        const int64_t a = actions[i];
         const float *z = logits + i * A;
         const lp_cat s = lp_cat_softmax(z, NULL, A, p);
         nll_sum -= (double)lp_cat_log_prob(z, NULL, a, s);
@@ -261,14 +348,8 @@ static int32_t ec_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
         if (c != 0.0f)
             lp_cat_grad_log_prob(p, A, a, -c, grads + i * A);
     }
-    if (!isfinite(nll_sum)) {
-        for (int64_t i = 0; i < S; i++)
-            if (lp__logits_bad(logits + i * A, NULL, A))
-                return lp__report_nonfinite(h, "expert_ce", in->name,
-                                            "the model's output '" EC_OUTPUT "'", NAN, i / H,
-                                            i % H);
+    if (!isfinite(nll_sum)) /* finite logits: only an overflow of the sum */
         return lp__report_nonfinite(h, "expert_ce", in->name, "the cross-entropy", nll_sum, -1, -1);
-    }
     in->cursor[0] = (in->cursor[0] + H) % in->data.num_steps;
 
     const double ce = nll_sum / (double)S;
@@ -321,11 +402,63 @@ static void ec_free(ec_inst *in) {
     free(in->starts);
     free(in->actions);
     free(in->probs);
+    free(in->cats);
     free(in);
 }
 
 static void ec_destroy(const lp_loss *self) {
     ec_free(ec_of(self));
+}
+
+/* Whether the dataset's action space is the environment's (pol). */
+static int ec_space_matches(const lp_policy *pol, const lpx_dataset *d) {
+    if ((int64_t)pol->space != (int64_t)d->space)
+        return 0;
+    if (pol->space == LP_ACTION_DISCRETE)
+        return pol->width == d->num_actions;
+    if (pol->dims != d->action_dims)
+        return 0;
+    for (int32_t k = 0; pol->space == LP_ACTION_MULTI_DISCRETE && k < pol->dims; k++)
+        if (pol->nvec[k] != d->nvec[k])
+            return 0;
+    return 1;
+}
+
+/* "a discrete action of 3 choices", "a multi-discrete action [5, 2]",
+ * "a box action of 3 dimensions" (lists cut at 8 components). */
+static void ec_describe(uint32_t space, int64_t dims, int64_t actions, const int64_t *nvec,
+                        char *buf, size_t len) {
+    if (space == LPX_SPACE_DISCRETE) {
+        snprintf(buf, len, "a discrete action of %lld choices", (long long)actions);
+        return;
+    }
+    if (space == LPX_SPACE_BOX) {
+        snprintf(buf, len, "a box action of %lld dimensions", (long long)dims);
+        return;
+    }
+    if (space != LPX_SPACE_MULTI_DISCRETE || nvec == NULL) {
+        snprintf(buf, len, "an action space %u", (unsigned)space);
+        return;
+    }
+    size_t n = (size_t)snprintf(buf, len, "a multi-discrete action [");
+    for (int64_t k = 0; k < dims && k < 8 && n < len; k++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%lld", k > 0 ? ", " : "", (long long)nvec[k]);
+    if (n < len)
+        snprintf(buf + n, len - n, "%s]", dims > 8 ? ", ..." : "");
+}
+
+static void ec_describe_data(const lpx_dataset *d, char *buf, size_t len) {
+    ec_describe(d->space, d->action_dims, d->num_actions, d->nvec, buf, len);
+}
+
+static void ec_describe_env(const lp_env_info *env, char *buf, size_t len) {
+    lp_policy pol;
+    if (env == NULL) {
+        snprintf(buf, len, "no action space");
+        return;
+    }
+    (void)lp_policy_init(&pol, env);
+    ec_describe((uint32_t)pol.space, pol.dims, pol.width, pol.nvec, buf, len);
 }
 
 /* `dataset` against the config file's directory, unless absolute. */
@@ -359,9 +492,6 @@ static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
 
     int32_t rc = LP_ENOMEM;
     char why[1024] = "";
-    const int32_t space_rc = lp__space_discrete_only(h, "expert_ce", args->env);
-    if (space_rc != LP_OK)
-        return space_rc;
     ec_inst *in = calloc(1, sizeof *in);
     char *path = NULL;
     if (in == NULL || (path = ec_path(args, file)) == NULL) {
@@ -376,15 +506,20 @@ static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
         goto fail;
     }
     const lpx_dataset *d = &in->data;
-    const int64_t env_actions = args->env != NULL ? args->env->num_actions : 0;
-    if (env_actions != d->num_actions) {
+    if (args->env == NULL || lp_policy_init(&in->pol, args->env) != 0 ||
+        !ec_space_matches(&in->pol, d)) {
+        char have[160], want[160];
         rc = LP_ESPEC;
+        ec_describe_data(d, have, sizeof have);
+        ec_describe_env(args->env, want, sizeof want);
         snprintf(why, sizeof why,
-                 "expert_ce '%s': dataset '%s' has %lld actions, the environment %lld: record "
-                 "the dataset on this environment",
-                 name, path, (long long)d->num_actions, (long long)env_actions);
+                 "expert_ce '%s': dataset '%s' has %s, the environment %s: record the dataset on "
+                 "this environment (a multi-discrete or box action needs a version 2 dataset, "
+                 "docs/losses/expert_ce.md)",
+                 name, path, have, want);
         goto fail;
     }
+    in->width = in->pol.space == LP_ACTION_DISCRETE ? d->num_actions : in->pol.width;
     in->rows = d->num_envs;
     in->horizon = H;
     const int64_t S = in->rows * H;
@@ -399,9 +534,11 @@ static int32_t ec_create(const lp_create_args *args, const lp_loss **out) {
     rc = LP_ENOMEM;
     in->obs = malloc((size_t)S * (size_t)d->obs_dim * sizeof *in->obs);
     in->starts = malloc((size_t)S);
-    in->actions = malloc((size_t)S * sizeof *in->actions);
-    in->probs = malloc((size_t)d->num_actions * sizeof *in->probs);
-    if (in->obs == NULL || in->starts == NULL || in->actions == NULL || in->probs == NULL) {
+    in->actions = malloc((size_t)S * (size_t)d->action_dims * sizeof *in->actions);
+    in->probs = malloc((size_t)(in->width > 0 ? in->width : 1) * sizeof *in->probs);
+    in->cats = calloc((size_t)lp_policy_cats(&in->pol), sizeof *in->cats);
+    if (in->obs == NULL || in->starts == NULL || in->actions == NULL || in->probs == NULL ||
+        in->cats == NULL) {
         snprintf(why, sizeof why, "expert_ce '%s': out of memory for a batch of %lld samples", name,
                  (long long)S);
         goto fail;

@@ -6,6 +6,8 @@
 
 #include <lossplug/abi.h>
 
+#include <zlib.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,28 +22,14 @@ static uint64_t rd64(const unsigned char *p) {
     return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
-/* The byte table of the reflected polynomial 0xEDB88320, built on the
- * caller's stack (no global state, 1 KiB, microseconds). */
-static void crc_table(uint32_t t[256]) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-        t[i] = c;
-    }
-}
-
-static uint32_t crc_update(const uint32_t t[256], uint32_t crc, const unsigned char *p, size_t n) {
-    uint32_t c = ~crc;
-    for (size_t i = 0; i < n; i++)
-        c = t[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
-    return ~c;
-}
-
+/* zlib's CRC-32 (crc32_z takes a size_t length): the same function the
+ * writers document and the host uses for checkpoints, and zlib's is
+ * table-driven with slicing, several times faster than a byte table on the
+ * large datasets read here. */
 uint32_t lpx_crc32(uint32_t crc, const void *data, size_t n) {
-    uint32_t t[256];
-    crc_table(t);
-    return crc_update(t, crc, data, n);
+    if (data == NULL) /* zlib would return its initial value */
+        return crc;
+    return (uint32_t)crc32_z(crc, (const Bytef *)data, n);
 }
 
 static int32_t fail(char *why, size_t len, int32_t code, const char *fmt, ...)
@@ -60,6 +48,7 @@ void lpx_dataset_free(lpx_dataset *d) {
     free(d->obs);
     free(d->action);
     free(d->start);
+    free(d->nvec);
     memset(d, 0, sizeof *d);
 }
 
@@ -68,7 +57,7 @@ void lpx_dataset_free(lpx_dataset *d) {
 int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why_len) {
     memset(d, 0, sizeof *d);
     unsigned char h[LPX_HEADER_SIZE];
-    unsigned char *chunk = NULL;
+    unsigned char *chunk = NULL, *ext = NULL;
     int32_t rc = LP_OK;
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -100,26 +89,95 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
                   path);
         goto done;
     }
-    if (rd32(h + 60) != lpx_crc32(0, h, 60)) {
+    const uint32_t version = rd32(h + 8), header_size = rd32(h + 12), record_size = rd32(h + 16);
+    const uint32_t obs_dim = rd32(h + 20), num_envs = rd32(h + 28);
+    const uint64_t num_steps = rd64(h + 32), count = rd64(h + 40);
+    /* Version 2: the action descriptor after the 64 bytes (space, reserved,
+     * then one count per component unless a box), under the header CRC. */
+    if (version == LPX_VERSION_2 && (header_size < LPX_HEADER_SIZE + 8 ||
+                                     header_size > LPX_HEADER_SIZE + 8 + 4 * LPX_MAX_DIMS ||
+                                     header_size % 4 != 0 || header_size > size)) {
+        rc = fail(why, why_len, LP_ECORRUPT,
+                  "dataset '%s' (version 2): header_size %u is not a multiple of 4 in [72, %u] "
+                  "within the file's %llu bytes: the header is damaged",
+                  path, (unsigned)header_size, (unsigned)(LPX_HEADER_SIZE + 8 + 4 * LPX_MAX_DIMS),
+                  (unsigned long long)size);
+        goto done;
+    }
+    const uint32_t ext_size = version == LPX_VERSION_2 ? header_size - LPX_HEADER_SIZE : 0;
+    if (ext_size > 0) {
+        ext = malloc(ext_size);
+        if (ext == NULL) {
+            rc = fail(why, why_len, LP_ENOMEM, "out of memory reading dataset '%s'", path);
+            goto done;
+        }
+        if (fread(ext, 1, ext_size, f) != ext_size) {
+            rc = fail(why, why_len, LP_EIO, "reading the header of dataset '%s' failed", path);
+            goto done;
+        }
+    }
+    uint32_t hcrc = lpx_crc32(0, h, 60);
+    if (ext_size > 0) /* zlib: a NULL buffer asks for the initial value */
+        hcrc = lpx_crc32(hcrc, ext, ext_size);
+    if (rd32(h + 60) != hcrc) {
         rc = fail(why, why_len, LP_ECORRUPT,
                   "dataset '%s': the header's CRC-32 does not match: the header is damaged", path);
         goto done;
     }
-    const uint32_t version = rd32(h + 8), header_size = rd32(h + 12), record_size = rd32(h + 16);
-    const uint32_t obs_dim = rd32(h + 20), num_actions = rd32(h + 24), num_envs = rd32(h + 28);
-    const uint64_t num_steps = rd64(h + 32), count = rd64(h + 40);
-    if (version != LPX_VERSION) {
+    if (version != LPX_VERSION && version != LPX_VERSION_2) {
         rc = fail(why, why_len, LP_ECORRUPT,
-                  "dataset '%s' has format version %u; this plugin reads version %u", path,
-                  (unsigned)version, (unsigned)LPX_VERSION);
+                  "dataset '%s' has format version %u; this plugin reads versions 1 and 2", path,
+                  (unsigned)version);
         goto done;
     }
-    if (header_size != LPX_HEADER_SIZE || obs_dim < 1 || obs_dim > LPX_MAX_OBS_DIM ||
-        num_actions < 1 || num_actions > LPX_MAX_ACTIONS || record_size != 4u * obs_dim + 8u) {
+    /* The action: version 1 is discrete with A = the word at offset 24;
+     * version 2 has K = that word and the descriptor. */
+    uint32_t space = LPX_SPACE_DISCRETE, dims = 1;
+    uint64_t width = rd32(h + 24);
+    if (version == LPX_VERSION_2) {
+        space = rd32(ext);
+        dims = rd32(h + 24);
+        const uint32_t want = space == LPX_SPACE_BOX ? 8u : 8u + 4u * dims;
+        if (space > LPX_SPACE_BOX || dims < 1 || dims > LPX_MAX_DIMS ||
+            (space == LPX_SPACE_DISCRETE && dims != 1) || rd32(ext + 4) != 0 || ext_size != want) {
+            rc = fail(why, why_len, LP_ECORRUPT,
+                      "dataset '%s' (version 2): action space %u, action_dims %u, reserved %u, "
+                      "header_size %u: expected a space 0 (discrete, 1 dim), 1 (multi-discrete) "
+                      "or 2 (box), 1..%u dims, zero reserved and 72 + 4 counts per dim (72 for "
+                      "a box)",
+                      path, (unsigned)space, (unsigned)dims, (unsigned)rd32(ext + 4),
+                      (unsigned)header_size, (unsigned)LPX_MAX_DIMS);
+            goto done;
+        }
+        width = 0;
+        if (space != LPX_SPACE_BOX) {
+            d->nvec = malloc((size_t)dims * sizeof *d->nvec);
+            if (d->nvec == NULL) {
+                rc = fail(why, why_len, LP_ENOMEM, "out of memory reading dataset '%s'", path);
+                goto done;
+            }
+            for (uint32_t k = 0; k < dims; k++) {
+                const uint32_t n = rd32(ext + 8 + 4 * k);
+                if (n < 1 || n > LPX_MAX_ACTIONS) {
+                    rc = fail(why, why_len, LP_ECORRUPT,
+                              "dataset '%s': component %u of the action has %u choices; "
+                              "expected 1..%u",
+                              path, (unsigned)k, (unsigned)n, (unsigned)LPX_MAX_ACTIONS);
+                    goto done;
+                }
+                d->nvec[k] = n;
+                width += n;
+            }
+        }
+    }
+    if ((version == LPX_VERSION && header_size != LPX_HEADER_SIZE) || obs_dim < 1 ||
+        obs_dim > LPX_MAX_OBS_DIM || (space != LPX_SPACE_BOX && width < 1) ||
+        width > LPX_MAX_ACTIONS || record_size != 4u * obs_dim + 4u * dims + 4u) {
         rc = fail(why, why_len, LP_ECORRUPT,
-                  "dataset '%s': header_size %u, obs_dim %u, num_actions %u, record_size %u: "
-                  "expected 64, 1..%u, 1..%u and 4 * obs_dim + 8",
-                  path, (unsigned)header_size, (unsigned)obs_dim, (unsigned)num_actions,
+                  "dataset '%s': header_size %u, obs_dim %u, %llu actions, record_size %u: "
+                  "expected 64 (version 1), 1..%u, 1..%u and 4 * obs_dim + 8 (version 2: 4 * "
+                  "obs_dim + 4 * action_dims + 4)",
+                  path, (unsigned)header_size, (unsigned)obs_dim, (unsigned long long)width,
                   (unsigned)record_size, (unsigned)LPX_MAX_OBS_DIM, (unsigned)LPX_MAX_ACTIONS);
         goto done;
     }
@@ -134,25 +192,36 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
         goto done;
     }
     const uint64_t payload = count * record_size;
-    if (payload / record_size != count || size - LPX_HEADER_SIZE != payload) {
+    if (payload / record_size != count || size - header_size != payload) {
         rc = fail(why, why_len, LP_ECORRUPT,
-                  "dataset '%s' is %llu bytes; its header promises %llu (64 + %llu records of "
+                  "dataset '%s' is %llu bytes; its header promises %llu (%u + %llu records of "
                   "%u bytes): the file is %s",
-                  path, (unsigned long long)size, (unsigned long long)(LPX_HEADER_SIZE + payload),
-                  (unsigned long long)count, (unsigned)record_size,
-                  size - LPX_HEADER_SIZE < payload ? "truncated" : "followed by extra bytes");
+                  path, (unsigned long long)size, (unsigned long long)(header_size + payload),
+                  (unsigned)header_size, (unsigned long long)count, (unsigned)record_size,
+                  size - header_size < payload ? "truncated" : "followed by extra bytes");
         goto done;
     }
     if (payload > SIZE_MAX / 2) {
         rc = fail(why, why_len, LP_ERANGE, "dataset '%s' is too large for this machine", path);
         goto done;
     }
+    if (version == LPX_VERSION) {
+        d->nvec = malloc(sizeof *d->nvec);
+        if (d->nvec == NULL) {
+            rc = fail(why, why_len, LP_ENOMEM, "out of memory reading dataset '%s'", path);
+            goto done;
+        }
+        d->nvec[0] = (int64_t)width;
+    }
     d->num_envs = num_envs;
     d->num_steps = (int64_t)num_steps;
     d->obs_dim = obs_dim;
-    d->num_actions = num_actions;
+    d->version = version;
+    d->space = space;
+    d->action_dims = (int32_t)dims;
+    d->num_actions = (int64_t)width;
     d->obs = malloc((size_t)count * obs_dim * sizeof *d->obs);
-    d->action = malloc((size_t)count * sizeof *d->action);
+    d->action = malloc((size_t)count * dims * sizeof *d->action);
     d->start = malloc((size_t)count);
     chunk = malloc((size_t)CHUNK_RECORDS * record_size);
     if (d->obs == NULL || d->action == NULL || d->start == NULL || chunk == NULL) {
@@ -161,8 +230,7 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
                   (unsigned long long)count, (unsigned)obs_dim);
         goto done;
     }
-    uint32_t table[256], crc = 0;
-    crc_table(table);
+    uint32_t crc = 0;
     for (uint64_t r0 = 0; r0 < count; r0 += CHUNK_RECORDS) {
         size_t n = count - r0 < CHUNK_RECORDS ? (size_t)(count - r0) : CHUNK_RECORDS;
         if (fread(chunk, record_size, n, f) != n) {
@@ -170,7 +238,7 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
                       (unsigned long long)r0);
             goto done;
         }
-        crc = crc_update(table, crc, chunk, n * record_size);
+        crc = lpx_crc32(crc, chunk, n * record_size);
         for (size_t i = 0; i < n; i++) {
             const uint64_t r = r0 + i;
             const unsigned char *p = chunk + i * record_size;
@@ -188,21 +256,42 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
                 }
             }
             const unsigned char *q = p + 4 * obs_dim;
-            const uint32_t a = rd32(q);
+            uint32_t *act = d->action + r * dims;
+            for (uint32_t k = 0; k < dims; k++) {
+                act[k] = rd32(q + 4 * k);
+                float x;
+                memcpy(&x, &act[k], 4);
+                if (space == LPX_SPACE_BOX && !isfinite(x)) {
+                    rc = fail(why, why_len, LP_ECORRUPT,
+                              "dataset '%s': record %llu (step %llu, env %llu): action "
+                              "component %u is %g; expected a finite value",
+                              path, (unsigned long long)r, (unsigned long long)(r / num_envs),
+                              (unsigned long long)(r % num_envs), (unsigned)k, (double)x);
+                    goto done;
+                }
+                if (space != LPX_SPACE_BOX && act[k] >= (uint64_t)d->nvec[k]) {
+                    rc = fail(why, why_len, LP_ECORRUPT,
+                              "dataset '%s': record %llu (step %llu, env %llu): action %lld "
+                              "(component %u): expected an action in [0, %lld)",
+                              path, (unsigned long long)r, (unsigned long long)(r / num_envs),
+                              (unsigned long long)(r % num_envs), (long long)(int32_t)act[k],
+                              (unsigned)k, (long long)d->nvec[k]);
+                    goto done;
+                }
+            }
+            q += 4 * dims;
             const int first = r < num_envs;
-            if (a >= num_actions || q[4] > 1 || q[5] != 0 || q[6] != 0 || q[7] != 0 ||
-                (first && q[4] != 1)) {
+            if (q[0] > 1 || q[1] != 0 || q[2] != 0 || q[3] != 0 || (first && q[0] != 1)) {
                 rc = fail(why, why_len, LP_ECORRUPT,
-                          "dataset '%s': record %llu (step %llu, env %llu): action %lld, episode "
-                          "start %u, reserved %u %u %u: expected an action in [0, %u), a start "
-                          "of 0 or 1 (1 at every env's first step) and zero reserved bytes",
+                          "dataset '%s': record %llu (step %llu, env %llu): episode start %u, "
+                          "reserved %u %u %u: expected a start of 0 or 1 (1 at every env's "
+                          "first step) and zero reserved bytes",
                           path, (unsigned long long)r, (unsigned long long)(r / num_envs),
-                          (unsigned long long)(r % num_envs), (long long)(int32_t)a, (unsigned)q[4],
-                          (unsigned)q[5], (unsigned)q[6], (unsigned)q[7], (unsigned)num_actions);
+                          (unsigned long long)(r % num_envs), (unsigned)q[0], (unsigned)q[1],
+                          (unsigned)q[2], (unsigned)q[3]);
                 goto done;
             }
-            d->action[r] = (int32_t)a;
-            d->start[r] = q[4];
+            d->start[r] = q[0];
         }
     }
     if (crc != rd32(h + 56)) {
@@ -215,6 +304,7 @@ int32_t lpx_dataset_read(const char *path, lpx_dataset *d, char *why, size_t why
     d->payload_crc = crc;
 done:
     free(chunk);
+    free(ext);
     if (f != NULL)
         fclose(f);
     if (rc != LP_OK)

@@ -36,8 +36,9 @@
 enum { KS_P_TEMPERATURE = 0, KS_P_ACTION_COEF, KS_P_VALUE_COEF };
 
 static const lp_param_spec ks_params[] = {
-    LP_PARAM_FLOAT_SPEC("temperature", "softmax temperature T (> 0) of both teacher and student",
-                        2.0, 1e-6, 1e6),
+    LP_PARAM_FLOAT_RANGE_SPEC("temperature",
+                              "softmax temperature T (> 0) of both teacher and student", 2.0, 0.0,
+                              1e6, LP_PARAM_HAS_MIN | LP_PARAM_MIN_EXCLUSIVE | LP_PARAM_HAS_MAX),
     LP_PARAM_FLOAT_SPEC("action_coef", "coefficient of T^2 * mean KL(teacher || student)", 0.6, 0.0,
                         1e6),
     LP_PARAM_FLOAT_SPEC("value_coef", "coefficient of mean (V - teacher value)^2", 1.0, 0.0, 1e6),
@@ -353,7 +354,13 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
         out->loss = 0.0;
         return LP_OK;
     }
-    rc = ks_reserve(in, K);
+    /* p and q of every sample are kept ([M, K]): a first pass computes and
+     * checks every sample, the second writes the gradients, so that a
+     * failing call writes nothing (as on the other spaces). */
+    if (M > INT64_MAX / K)
+        return lp_errorf(h, LP_ERANGE, "kickstarter '%s': a minibatch of %lld x %lld is too large",
+                         in->name, (long long)M, (long long)K);
+    rc = ks_reserve(in, M * K);
     if (rc != LP_OK)
         return rc;
     const lp_tensor *maskt = NULL;
@@ -373,8 +380,7 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
     const float invT = (float)(1.0 / T);
     const float ca = (float)((double)weight * ac * T / (double)M);
     const float cv = (float)((double)weight * 2.0 * vc / (double)M);
-    float *LP__RESTRICT zs = in->zs, *LP__RESTRICT p = in->p;
-    float *LP__RESTRICT ts = in->ts, *LP__RESTRICT q = in->q;
+    float *LP__RESTRICT zs = in->zs, *LP__RESTRICT ts = in->ts;
     double kl_sum = 0.0, v_sum = 0.0;
 
     for (int64_t r = 0; r < rows; r++) {
@@ -382,6 +388,7 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
             const int64_t i = r * hor + t;
             const float *LP__RESTRICT z = logits + i * K;
             const float *tli = tl + r * ls0 + t * ls1;
+            float *LP__RESTRICT p = in->p + i * K, *LP__RESTRICT q = in->q + i * K;
             for (int64_t j = 0; j < K; j++)
                 zs[j] = z[j] * invT;
             if (ls2 == 1)
@@ -397,8 +404,6 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
             if (!isfinite(kl) || lp_cat_empty(sq) || lp_cat_empty(sp))
                 return ks_bad_row(in, z, tli, ls2, mrow, K, sp, sq, kl, r, t);
             kl_sum += (double)kl;
-            lp_cat_grad_kl(p, q, K, ca, gz + i * K);
-
             const float d = V[i] - tv[r * vs0 + t * vs1];
             if (!isfinite(d))
                 return lp__report_nonfinite(
@@ -406,8 +411,12 @@ static int32_t ks_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch *
                     isfinite(V[i]) ? "field '" KS_F_TVALUES "'" : "output '" KS_O_VALUES "'",
                     isfinite(V[i]) ? (double)tv[r * vs0 + t * vs1] : V[i], r, t);
             v_sum += (double)d * (double)d;
-            gv[i] += cv * d;
         }
+    }
+    for (int64_t i = 0; i < M; i++) {
+        const int64_t r = i / hor, t = i % hor;
+        lp_cat_grad_kl(in->p + i * K, in->q + i * K, K, ca, gz + i * K);
+        gv[i] += cv * (V[i] - tv[r * vs0 + t * vs1]);
     }
 
     const double action_loss = T * T * kl_sum / (double)M;

@@ -511,8 +511,9 @@ static void ppo_report(const ppo_inst *in, const lp_ctx *ctx, lp_train_result *o
 
 /* Multi-discrete and box: the same loss, per sample through lp_policy_*
  * (log pi and H summed over components; a box's H does not depend on the
- * means). Two passes: the first checks every action and sums the
- * advantages (nothing is written before a failure), the second computes. */
+ * means). Two passes: the first checks every action (lp__space_check_action:
+ * range, mask and logits) and sums the advantages, so that nothing (no
+ * gradient, no ratio) is written before a failure; the second computes. */
 static int32_t ppo_train_space(ppo_inst *in, const lp_ctx *ctx, const lp_batch *mb, float weight,
                                lp_train_result *out, double eps, double ent_coef, int norm_adv,
                                double target_kl) {
@@ -536,21 +537,14 @@ static int32_t ppo_train_space(ppo_inst *in, const lp_ctx *ctx, const lp_batch *
     }
     const float *adv = (const float *)advt->data, *oldp = (const float *)oldt->data;
     double sum = 0.0;
+    const float *z = (const float *)zt->data;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t t = 0; t < hor; t++) {
-            lp__space_action(actt, r, t, pol->dims, in->sp_act);
-            const int32_t bad = lp_policy_action_bad(pol, in->sp_act);
-            if (bad >= 0) {
-                if (pol->space == LP_ACTION_BOX)
-                    return lp__report_nonfinite(h, "ppo", in->name, "field '" PPO_F_ACT "'",
-                                                in->sp_act[bad], r, t);
-                return lp_errorf(h, LP_ERANGE,
-                                 "ppo '%s': action component %d is %d at sample %lld (row %lld, "
-                                 "step %lld), outside [0, %lld)",
-                                 in->name, (int)bad, (int)((const int32_t *)in->sp_act)[bad],
-                                 (long long)(r * hor + t), (long long)r, (long long)t,
-                                 (long long)pol->nvec[bad]);
-            }
+            const int32_t rc =
+                lp__space_check_action(h, "ppo", in->name, PPO_F_ACT, "action", pol, actt, maskt,
+                                       z + (r * hor + t) * W, r, t, hor, in->sp_act, in->sp_mask);
+            if (rc != LP_OK)
+                return rc;
             const float v = adv[r * advt->strides[0] + t * advt->strides[1]];
             const float o = oldp[r * oldt->strides[0] + t * oldt->strides[1]];
             if (!isfinite(v))
@@ -561,17 +555,10 @@ static int32_t ppo_train_space(ppo_inst *in, const lp_ctx *ctx, const lp_batch *
         }
     double mean = 0.0, scale = 1.0;
     if (norm_adv) {
-        mean = sum / (double)M;
-        double ss = 0.0;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t t = 0; t < hor; t++) {
-                const double dv = adv[r * advt->strides[0] + t * advt->strides[1]] - mean;
-                ss += dv * dv;
-            }
-        const double std = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
-        scale = 1.0 / (std + 1e-8);
+        double sd;
+        lp__space_adv_moments(advt, rows, hor, sum, &mean, &sd);
+        scale = 1.0 / (sd + 1e-8);
     }
-    const float *z = (const float *)zt->data;
     float *g = weight != 0.0f ? (float *)mb->grads[in->o_logits].data : NULL;
     float *ratio = (float *)ratt->data;
     const float lo = (float)(1.0 - eps), hi = (float)(1.0 + eps);

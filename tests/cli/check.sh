@@ -1,7 +1,11 @@
 #!/bin/sh
 # lossplug check CONFIG: the merged table of a valid config, the
 # FILE:LINE:COLUMN error of a bad one (exit 1), --json, usage errors (exit 2).
-# usage: check.sh LOSSPLUG_EXE PLUGIN_DIR
+# A plugin that crashes in create (fixtures/trap) does not take the CLI
+# down: list and describe work from its scan's report, a check of a config
+# that does not name it loads nothing of it, and one that names it is an
+# error naming the instance, plugin and file.
+# usage: check.sh LOSSPLUG_EXE PLUGIN_DIR FIXTURE_ROOT
 set -u
 . "$(dirname "$0")/lib.sh"
 lp=$1
@@ -152,6 +156,78 @@ expect_err "losses.rn.schedule.anneal.clip.to = 0 is out of range; use a value >
 sed 's/params: {gamma: 0.9}/params: {epsilon: 1e-300}/' "$lp_tmp/rn.yaml" >"$lp_tmp/rn_eps.yaml"
 run_lp $only check "$lp_tmp/rn_eps.yaml"
 expect_rc 0 "check epsilon just above its exclusive min"
+
+# ---- fixtures/trap: scans well, crashes in create ----
+trap_dir=$3/trap
+with_trap="$only --plugin-path $trap_dir"
+run_lp $with_trap list
+expect_rc 0 "list next to a plugin that crashes in create"
+expect_out "fixture_trap" "list: the trap is listed"
+expect_out "ppo" "list: the built-ins are listed"
+run_lp $with_trap describe fixture_trap
+expect_rc 0 "describe a plugin that crashes in create"
+grep -qE '^  coef +float +0.5 +\(0, inf\) +no +a coefficient$' "$out" ||
+    { fail "describe fixture_trap: coef row"; show_last; }
+expect_out "model outputs: values" "describe fixture_trap: outputs"
+run_lp $with_trap check "$lp_tmp/good.yaml"
+expect_rc 0 "check a config that does not name the trap"
+expect_out "$lp_tmp/good.yaml: valid" "check next to the trap"
+sed 's/^  - {name: critic, plugin: value, weight: 0.5}$/&\n  - {name: t, plugin: fixture_trap}/' \
+    "$lp_tmp/good.yaml" >"$lp_tmp/trap.yaml"
+run_lp $with_trap check "$lp_tmp/trap.yaml"
+expect_rc 1 "check a config whose plugin crashes in create"
+expect_err "lossplug: error: $lp_tmp/trap.yaml: the check's process was killed by signal SIGSEGV (Segmentation fault) while running plugin code (calling create of instance 't' (plugin fixture_trap, $lp_tmp/trap.yaml:11), from $trap_dir/trap.so)" "crash in create"
+[ -s "$out" ] && { fail "crash in create: something on stdout"; show_last; }
+run_lp $with_trap --json check "$lp_tmp/trap.yaml"
+expect_rc 1 "check --json, crash in create"
+[ -s "$out" ] && { fail "check --json, crash in create: something on stdout"; show_last; }
+sed 's/plugin: fixture_trap/plugin: fixture_trp/' "$lp_tmp/trap.yaml" >"$lp_tmp/trp.yaml"
+run_lp $with_trap check "$lp_tmp/trp.yaml"
+expect_rc 1 "check a typo of the trap's id"
+expect_err "unknown plugin 'fixture_trp'; did you mean 'fixture_trap'?" "typo: the described id counts"
+
+# The action line, text and JSON, on each space.
+run_lp $only check "$lp_tmp/good.yaml"
+expect_out 'action: discrete, 2 actions; policy output "logits": 2 values per step' "action line (discrete)"
+run_lp $only --json check "$lp_tmp/good.yaml"
+expect_json "d['action'] == {'space': 'discrete', 'dims': 1, 'num_actions': 2, 'policy_width': 2}"
+sed 's/action: {dtype: i32, shape: \[\], num_actions: 2}/action: {dtype: i32, shape: [2], nvec: [5, 2]}/; s/actions: i32,/actions: "i32[ACTION]",/; s/logits: "f32\[NUM_ACTIONS\]"/logits: "f32[POLICY]"/' \
+    "$lp_tmp/good.yaml" >"$lp_tmp/md.yaml"
+run_lp $only check "$lp_tmp/md.yaml"
+expect_rc 0 "check a multi-discrete action"
+expect_out 'action: multi-discrete, nvec [5, 2]; policy output "logits": 7 values per step' "action line (multi-discrete)"
+run_lp $only --json check "$lp_tmp/md.yaml"
+expect_json "d['action'] == {'space': 'multi_discrete', 'dims': 2, 'num_actions': 7, 'policy_width': 7, 'nvec': [5, 2]}"
+sed 's/action: {dtype: i32, shape: \[\], num_actions: 2}/action: {dtype: f32, shape: [3], low: -2, high: 2}/; s/actions: i32,/actions: "f32[ACTION]",/; s/logits: "f32\[NUM_ACTIONS\]"/logits: "f32[POLICY]"/' \
+    "$lp_tmp/good.yaml" >"$lp_tmp/box.yaml"
+run_lp $only check "$lp_tmp/box.yaml"
+expect_rc 0 "check a box action"
+expect_out 'action: box (diagonal Gaussian), 3 dimensions, low [-2, -2, -2], high [2, 2, 2]; policy output "logits": 6 values per step (means, then log-stds)' "action line (box)"
+run_lp $only --json check "$lp_tmp/box.yaml"
+expect_json "d['action'] == {'space': 'box', 'dims': 3, 'num_actions': 0, 'policy_width': 6, 'low': [-2, -2, -2], 'high': [2, 2, 2]}"
+
+# kickstarter's temperature is (0, 1e6]: 0 is refused at its config position.
+run_lp $only describe kickstarter
+expect_rc 0 "describe kickstarter"
+grep -qE '^  temperature +float +2 +\(0, 1000000\] ' "$out" || { fail "describe: temperature range"; show_last; }
+run_lp $only --json describe kickstarter
+expect_json "[(p['min'], p['max'], p['min_exclusive'], p['max_exclusive']) for p in d['parameters'] if p['name'] == 'temperature'] == [(0, 1000000, True, False)]"
+cat >"$lp_tmp/ks_t0.yaml" <<'YAML'
+buffer: {segments: 8, horizon: 16, minibatch_segments: 2, update_epochs: 1, seed: 1}
+program:
+  observation: {dtype: f32, shape: [4]}
+  action: {dtype: i32, shape: [], num_actions: 2}
+  fields: {obs: "f32[OBS]", teacher_logits: "f32[NUM_ACTIONS]", teacher_values: f32}
+  outputs: {logits: "f32[NUM_ACTIONS]", values: f32}
+losses:
+  - {name: distill, plugin: kickstarter, params: {temperature: 0}}
+YAML
+run_lp $only check "$lp_tmp/ks_t0.yaml"
+expect_rc 1 "check kickstarter temperature 0"
+expect_err "lossplug: error: $lp_tmp/ks_t0.yaml:8:64: losses.distill.params.temperature = 0 is out of range; use a value in (0, 1000000]" "kickstarter temperature 0"
+sed 's/temperature: 0}/temperature: 1e-300}/' "$lp_tmp/ks_t0.yaml" >"$lp_tmp/ks_tiny.yaml"
+run_lp $only check "$lp_tmp/ks_tiny.yaml"
+expect_rc 0 "check kickstarter temperature just above 0"
 
 run_lp $only check
 expect_rc 2 "check without CONFIG"

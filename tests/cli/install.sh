@@ -35,8 +35,27 @@ done
 ls "$prefix"/lib*/liblossplug.so* >/dev/null 2>&1 || fail "not installed: liblossplug.so"
 ls "$prefix"/lib*/liblossplug.a >/dev/null 2>&1 || fail "not installed: liblossplug.a"
 ls "$prefix"/lib*/pkgconfig/lossplug.pc >/dev/null 2>&1 || fail "not installed: lossplug.pc"
+ls "$prefix"/lib*/liblossplug-train.so* >/dev/null 2>&1 || fail "not installed: liblossplug-train.so"
+ls "$prefix"/lib*/liblossplug-train.a >/dev/null 2>&1 || fail "not installed: liblossplug-train.a"
+ls "$prefix"/lib*/pkgconfig/lossplug-train.pc >/dev/null 2>&1 || fail "not installed: lossplug-train.pc"
 pcdir=$(dirname "$(ls "$prefix"/lib*/pkgconfig/lossplug-sdk.pc)")
 pc_sdk() { PKG_CONFIG_PATH="$pcdir" pkg-config "$@"; }
+
+step "each installed header of the embedding API compiles alone (C11 and C++)"
+mkdir -p "$lp_tmp/headers"
+for h in registry session model checkpoint mlp adam train host rnn comm; do
+    [ -e "$prefix/include/lossplug/$h.h" ] || fail "not installed: include/lossplug/$h.h"
+    printf '#include <lossplug/%s.h>\n#include <lossplug/%s.h>\nint lp_header_test;\n' "$h" "$h" \
+        >"$lp_tmp/headers/$h.c"
+    run cc -std=c11 -pedantic -Wall -Wextra -Werror -I"$prefix/include" -c \
+        -o "$lp_tmp/headers/$h.o" "$lp_tmp/headers/$h.c"
+    expect_rc 0 "include <lossplug/$h.h> alone, twice, in C11"
+    if command -v c++ >/dev/null 2>&1; then
+        run c++ -x c++ -Wall -Wextra -Werror -I"$prefix/include" -c -o "$lp_tmp/headers/$h.o" \
+            "$lp_tmp/headers/$h.c"
+        expect_rc 0 "include <lossplug/$h.h> alone in C++"
+    fi
+done
 
 step "example with find_package(lossplug)"
 run cmake -S "$example" -B "$lp_tmp/ex-cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release
@@ -155,6 +174,57 @@ run "$lp_tmp/embed/embed-shared"
 expect_rc 0 "run the program linked with -llossplug"
 expect_out "0 losses" "run the program linked with -llossplug"
 
+blas='libopenblas|libblas|liblapack|libgfortran'
+step "liblossplug and pkg-config lossplug name no BLAS; liblossplug-train does"
+for lib in "$prefix"/lib*/liblossplug.so; do
+    needed "$lib" | grep -Eq "$blas" && fail "readelf -d $lib names a BLAS library"
+done
+for lib in "$prefix"/lib*/liblossplug-train.so; do
+    needed "$lib" | grep -q '^libopenblas' || fail "readelf -d $lib names no OpenBLAS: the check above proves nothing"
+    needed "$lib" | grep -q '^liblossplug\.so' || fail "$lib does not link liblossplug"
+done
+pc --libs lossplug | grep -Eq 'blas|lapack' && fail "pkg-config --libs lossplug names a BLAS: $(pc --libs lossplug)"
+pc --libs --static lossplug | grep -Eq 'blas|lapack' && fail "pkg-config --libs --static lossplug names a BLAS"
+pc --libs --static lossplug-train | grep -q openblas || fail "pkg-config --libs --static lossplug-train names no OpenBLAS"
+ldd "$lp_tmp/embed/embed-shared" | grep -Eq "$blas" && fail "a program linked with pkg-config lossplug loads a BLAS"
+
+step "training with liblossplug-train: pkg-config lossplug-train (shared)"
+cat >"$lp_tmp/embed/mlp.c" <<'C'
+#include <lossplug/adam.h>
+#include <lossplug/mlp.h>
+#include <stdio.h>
+int main(void) {
+    lp_mlp_options o;
+    lp_mlp_options_init(&o);
+    o.obs_dim = 4;
+    o.num_actions = 2;
+    lp_mlp *m = NULL;
+    lp_error err;
+    if (lp_mlp_create(&o, &m, &err) != LP_OK)
+        return 1;
+    lp_adam_options ao;
+    lp_adam_options_init(&ao);
+    lp_adam *a = NULL;
+    if (lp_adam_create(&ao, lp_mlp_param_count(m), &a, &err) != LP_OK)
+        return 1;
+    const float obs[4] = {0.1f, -0.2f, 0.3f, 0.0f};
+    float logits[2], value;
+    int32_t rc = lp_mlp_forward(m, obs, 4, 1, logits, &value, &err);
+    printf("liblossplug %s: %zu parameters, rc %d\n", lp_version_string(), lp_mlp_param_count(m),
+           (int)rc);
+    lp_adam_destroy(a);
+    lp_mlp_destroy(m);
+    return rc == LP_OK ? 0 : 1;
+}
+C
+# shellcheck disable=SC2046
+run cc -std=c11 -Wall -Wextra -Werror $sanitize $(pc --cflags lossplug-train) -o "$lp_tmp/embed/mlp-shared" \
+    "$lp_tmp/embed/mlp.c" $(pc --libs lossplug-train) -Wl,-rpath,"$(pc --variable=libdir lossplug)"
+expect_rc 0 "compile and link a training program with pkg-config lossplug-train"
+run "$lp_tmp/embed/mlp-shared"
+expect_rc 0 "run the program linked with -llossplug-train"
+expect_out "parameters, rc 0" "run the program linked with -llossplug-train"
+
 step "embedding liblossplug: find_package + lossplug::lossplug_static"
 cat >"$lp_tmp/embed/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
@@ -162,6 +232,8 @@ project(embed LANGUAGES C)
 find_package(lossplug REQUIRED)
 add_executable(embed-static embed.c)
 target_link_libraries(embed-static PRIVATE lossplug::lossplug_static)
+add_executable(mlp-static mlp.c)
+target_link_libraries(mlp-static PRIVATE lossplug::lossplug_train_static)
 CM
 run cmake -S "$lp_tmp/embed" -B "$lp_tmp/embed/build" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_EXE_LINKER_FLAGS="$sanitize"
@@ -172,6 +244,12 @@ run "$lp_tmp/embed/build/embed-static"
 expect_rc 0 "run the program linked with liblossplug.a"
 if ldd "$lp_tmp/embed/build/embed-static" 2>/dev/null | grep -q liblossplug; then
     fail "embed-static is linked to liblossplug.so, not liblossplug.a"
+fi
+ldd "$lp_tmp/embed/build/embed-static" | grep -Eq "$blas" && fail "embed-static (liblossplug.a) loads a BLAS"
+run "$lp_tmp/embed/build/mlp-static"
+expect_rc 0 "run the program linked with liblossplug-train.a"
+if ldd "$lp_tmp/embed/build/mlp-static" 2>/dev/null | grep -q liblossplug; then
+    fail "mlp-static is linked to a shared liblossplug, not the static libraries"
 fi
 
 step "installed lossplug with no --plugin-path"

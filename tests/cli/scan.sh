@@ -35,7 +35,7 @@ run_lp --no-default-paths --plugin-path "$dir" list
 took=$(($(date +%s) - start))
 check_bad_files "list (cold)"
 [ -n "${LP_TEST_WRAPPER:-}" ] || [ "$took" -le 10 ] || fail "list (cold) took $took s"
-[ -s "$XDG_CACHE_HOME/lossplug/scan-v1.cache" ] || fail "no scan cache in $XDG_CACHE_HOME/lossplug"
+[ -s "$XDG_CACHE_HOME/lossplug/scan-v2.cache" ] || fail "no scan cache in $XDG_CACHE_HOME/lossplug"
 
 # Cached: the same answers, and the hang is not waited for again.
 start=$(date +%s)

@@ -1063,6 +1063,270 @@ static void test_scan_bad_plugins(void **state) {
     assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
 }
 
+/* ---- protocol 2: descriptors from the scan's report ------------------------------------- */
+
+static lp_registry *open_scanned(const char *const *paths, size_t count, int describe_only,
+                                 const char *const *only, size_t only_count) {
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = count;
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    opt.scan = 1;
+    opt.describe_only = describe_only;
+    opt.only_ids = only;
+    opt.only_id_count = only_count;
+    lp_registry *reg = NULL;
+    lp_error err;
+    if (lp_registry_open(&opt, &reg, &err) != LP_OK)
+        fail_msg("lp_registry_open: %s", err.message);
+    return reg;
+}
+
+static void same_text(const char *a, const char *b, const char *what) {
+    if (a == NULL || b == NULL) {
+        if (a != b)
+            fail_msg("%s: %s vs %s", what, a ? a : "NULL", b ? b : "NULL");
+        return;
+    }
+    if (strcmp(a, b) != 0)
+        fail_msg("%s: '%s' vs '%s'", what, a, b);
+}
+
+static int same_bits(double a, double b) {
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* Every field of two descriptors, bit for bit (doubles by their bits,
+ * texts by content, enum choices and outputs item by item). */
+static void same_desc(const lp_loss_desc *a, const lp_loss_desc *b) {
+    same_text(a->id, b->id, "id");
+    same_text(a->version, b->version, a->id);
+    same_text(a->summary, b->summary, a->id);
+    assert_int_equal(a->param_count, b->param_count);
+    assert_int_equal(a->field_count, b->field_count);
+    for (uint32_t i = 0; i < a->param_count; i++) {
+        const lp_param_spec *p = &a->params[i], *q = &b->params[i];
+        assert_int_equal(p->struct_size, q->struct_size);
+        same_text(p->name, q->name, "param name");
+        same_text(p->doc, q->doc, p->name);
+        assert_int_equal(p->type, q->type);
+        assert_int_equal(p->flags, q->flags);
+        assert_int_equal(p->default_bool, q->default_bool);
+        assert_int_equal(p->default_int, q->default_int);
+        assert_true(same_bits(p->default_float, q->default_float));
+        same_text(p->default_string, q->default_string, p->name);
+        assert_true(same_bits(p->min, q->min));
+        assert_true(same_bits(p->max, q->max));
+        if (p->type == LP_PARAM_ENUM) {
+            size_t n = 0;
+            for (; p->choices[n] != NULL; n++)
+                same_text(p->choices[n], q->choices[n], p->name);
+            assert_null(q->choices[n]);
+        }
+    }
+    for (uint32_t i = 0; i < a->field_count; i++) {
+        const lp_field_spec *f = &a->fields[i], *g = &b->fields[i];
+        assert_int_equal(f->struct_size, g->struct_size);
+        same_text(f->name, g->name, "field name");
+        same_text(f->doc, g->doc, f->name);
+        assert_int_equal(f->access, g->access);
+        assert_int_equal(f->phase, g->phase);
+        assert_int_equal(f->dtype, g->dtype);
+        assert_int_equal(f->rank, g->rank);
+        assert_int_equal(f->reserved, g->reserved);
+        assert_memory_equal(f->shape, g->shape, sizeof f->shape);
+    }
+    assert_int_equal(a->outputs == NULL, b->outputs == NULL);
+    for (size_t i = 0; a->outputs != NULL && a->outputs[i] != NULL; i++)
+        same_text(a->outputs[i], b->outputs[i], "output");
+    if (a->outputs != NULL) {
+        size_t n = 0;
+        while (a->outputs[n] != NULL)
+            n++;
+        assert_null(b->outputs[n]);
+    }
+}
+
+/* The report of every built-in plugin (and of the two ABI 1.0 fixtures)
+ * reproduces the descriptors loaded in-process exactly; the second open
+ * reads them from the cache, with the same result. Nothing is loaded: every
+ * create is NULL. */
+static void test_report_roundtrip(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], v10[PATH_MAX], v10b[PATH_MAX];
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    fmt(v10, sizeof v10, "%s/abi_1_0", LP_FIXTURE_DIR);
+    fmt(v10b, sizeof v10b, "%s/abi_1_0_bits", LP_FIXTURE_DIR);
+    const char *paths[] = {LP_PLUGIN_DIR, v10, v10b};
+    lp_registry *live = open_paths(paths, 3, 0);
+    size_t n = lp_registry_loss_count(live);
+    assert_true(n >= 10);
+    for (int round = 0; round < 2; round++) {
+        lp_registry *desc = open_scanned(paths, 3, 1, NULL, 0);
+        assert_int_equal(lp_registry_loss_count(desc), n);
+        assert_int_equal(lp_registry_diag_count(desc), lp_registry_diag_count(live));
+        for (size_t i = 0; i < lp_registry_diag_count(live); i++)
+            assert_string_equal(lp_registry_diag_at(desc, i)->message,
+                                lp_registry_diag_at(live, i)->message);
+        for (size_t i = 0; i < n; i++) {
+            const lp_loss_info *a = lp_registry_loss_at(live, i), *b = lp_registry_loss_at(desc, i);
+            assert_string_equal(a->path, b->path);
+            assert_int_equal(a->abi_major, b->abi_major);
+            assert_int_equal(a->abi_minor, b->abi_minor);
+            assert_non_null(a->desc->create);
+            assert_null(b->desc->create);
+            same_desc(a->desc, b->desc);
+        }
+        lp_registry_close(desc);
+    }
+    print_message("%zu losses described from their reports, as loaded\n", n);
+    lp_registry_close(live);
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
+/* A scanner that answers with a garbled report: each is refused with a
+ * diag naming the file and the line, and nothing of it is listed. */
+static void test_report_garbled(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], dir[PATH_MAX], script[PATH_MAX], file[PATH_MAX];
+    fmt(dir, sizeof dir, "%s/plugins", f->dir);
+    mkdir_0755(dir);
+    copy_fixture("good", dir, "good.so");
+    fmt(file, sizeof file, "%s/good.so", dir);
+    fmt(script, sizeof script, "%s/fake-scan", f->dir);
+    const char *desc = "loss\tfixture_x\t1.0\tsum\t0\t0\t\\N\n";
+    struct {
+        const char *body, *why;
+    } cases[] = {
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t0\t0\t\\N\nend\t2\n", "'end' counts 2"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsu\\qm\t0\t0\t\\N\nend\t1\n", "a bad escape"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t0\t0\nend\t1\n", "unknown record"},
+        {"entry\t1\t1\nloss\tFixture\t1.0\tsum\t0\t0\t\\N\nend\t1\n", "id 'Fixture' is invalid"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t5000\t0\t\\N\nend\t1\n", "not an integer in"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t0\t0\t\\N\nend\t1\nmore\n", "text after"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t-0\t0\t\\N\nend\t1\n", "not an integer"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\ts\\x00m\t0\t0\t\\N\nend\t1\n", "a bad escape"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t0\t1\t\\N\nend\t1\n", "expected a 'field'"},
+        {"entry\t1\t1\nloss\tfixture_x\t1.0\tsum\t1\t0\t\\N\n"
+         "param\tcoef\tdoc\t1\t0\t0\t0\t7ff8000000000000\t\\N\t0000000000000000\t0000000000000000\t"
+         "\\N\nend\t1\n",
+         "default nan is not a finite number"},
+        {"loss\tfixture_x\t1.0\tsum\t0\t0\t\\N\nend\t1\n", "before the 'entry'"},
+    };
+    (void)desc;
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    assert_int_equal(setenv("LOSSPLUG_SCANNER", script, 1), 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        FILE *sf = fopen(script, "w");
+        assert_non_null(sf);
+        fprintf(sf, "#!/bin/sh\nprintf '%%s\\n' 'lossplug-scan 2'\ncat <<'EOF'\n%sEOF\n",
+                cases[k].body);
+        assert_int_equal(fclose(sf), 0);
+        assert_int_equal(chmod(script, 0755), 0);
+        /* A new cache each time: the file has not changed. */
+        char cmd[PATH_MAX + 16];
+        fmt(cmd, sizeof cmd, "rm -rf %s", cache);
+        assert_int_equal(system(cmd), 0);
+        const char *paths[] = {dir};
+        lp_registry *reg = open_scanned(paths, 1, 1, NULL, 0);
+        const lp_diag *d = expect_diag(reg, LP_DIAG_ERROR, file, "report is garbled (line ");
+        if (strstr(d->message, cases[k].why) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", k, d->message, cases[k].why);
+        assert_int_equal(lp_registry_loss_count(reg), 0);
+        lp_registry_close(reg);
+    }
+    assert_int_equal(unsetenv("LOSSPLUG_SCANNER"), 0);
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
+/* A cache of another format or version, or a garbled one, is not read:
+ * the files are scanned again, and a whole cache is written back. */
+static void test_cache_foreign(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], dir[PATH_MAX], file[PATH_MAX];
+    fmt(dir, sizeof dir, "%s/plugins", f->dir);
+    mkdir_0755(dir);
+    copy_fixture("good", dir, "good.so");
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    mkdir_0755(cache);
+    fmt(file, sizeof file, "%s/lossplug", cache);
+    mkdir_0755(file);
+    fmt(file, sizeof file, "%s/lossplug/scan-v2.cache", cache);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    const char *bodies[] = {
+        "lossplug-scan-cache 1\n0 0 0 0 0 bad %s/good.so\tcrashed\n",
+        "lossplug-scan-cache 2 0.0.0\n",
+        "lossplug-scan-cache 2 " LP_TEST_VERSION "\nfile\t1\t2\t3\t4\t5\tok\t99999\t%s/good.so\t\n",
+    };
+    for (size_t k = 0; k < 3; k++) {
+        FILE *cf = fopen(file, "w");
+        assert_non_null(cf);
+        fprintf(cf, bodies[k], dir);
+        assert_int_equal(fclose(cf), 0);
+        const char *paths[] = {dir};
+        lp_registry *reg = open_scanned(paths, 1, 1, NULL, 0);
+        print_diags(reg);
+        assert_int_equal(lp_registry_diag_count(reg), 0);
+        expect_good_losses(reg);
+        lp_registry_close(reg);
+        char head[64] = "";
+        cf = fopen(file, "r");
+        assert_non_null(cf);
+        assert_non_null(fgets(head, sizeof head, cf));
+        fclose(cf);
+        assert_string_equal(head, "lossplug-scan-cache 2 " LP_TEST_VERSION "\n");
+    }
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
+/* only_ids: a file that provides none of the ids is described, not loaded
+ * (trap.so's init would crash this process with LPT_TRAP_INIT set); the
+ * ids it provides are still known to find and its suggestions. */
+static void test_only_ids(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], dir[PATH_MAX];
+    fmt(dir, sizeof dir, "%s/plugins", f->dir);
+    mkdir_0755(dir);
+    copy_fixture("good", dir, "good.so");
+    copy_fixture("trap", dir, "trap.so");
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    const char *paths[] = {dir};
+    const char *only[] = {"fixture_beta"};
+    for (int scan = 1; scan >= 0; scan--) { /* scanned; then from the cache alone */
+        lp_registry_options opt;
+        lp_registry_options_init(&opt);
+        opt.plugin_paths = paths;
+        opt.plugin_path_count = 1;
+        opt.use_env_path = 0;
+        opt.use_install_dir = 0;
+        opt.scan = scan;
+        opt.only_ids = only;
+        opt.only_id_count = 1;
+        lp_registry *reg = NULL;
+        lp_error err;
+        assert_int_equal(lp_registry_open(&opt, &reg, &err), LP_OK);
+        assert_int_equal(lp_registry_diag_count(reg), 0);
+        const lp_loss_info *info = NULL;
+        assert_int_equal(lp_registry_find(reg, "fixture_beta", &info, &err), LP_OK);
+        assert_non_null(info->desc->create); /* good.so is loaded */
+        assert_int_equal(lp_registry_find(reg, "fixture_trap", &info, &err), LP_OK);
+        assert_null(info->desc->create); /* trap.so is described */
+        assert_int_equal(info->desc->param_count, 1);
+        assert_int_equal(lp_registry_find(reg, "fixture_trp", &info, &err), LP_ENOENT);
+        assert_non_null(strstr(err.message, "did you mean 'fixture_trap'?"));
+        lp_registry_close(reg);
+        /* From now on, loading trap.so in this process would end it. */
+        assert_int_equal(setenv("LPT_TRAP_INIT", "1", 1), 0);
+    }
+    assert_int_equal(unsetenv("LPT_TRAP_INIT"), 0);
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
 /* ---- API edges ------------------------------------------------------------------------ */
 
 static void test_api(void **state) {
@@ -1139,6 +1403,10 @@ int main(void) {
         T(test_truncated_plugin),
         T(test_fifo_named_so),
         T(test_scan_bad_plugins),
+        T(test_report_roundtrip),
+        T(test_report_garbled),
+        T(test_cache_foreign),
+        T(test_only_ids),
         T(test_api),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);

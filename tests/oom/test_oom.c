@@ -10,6 +10,7 @@
  * aligned_alloc (the same technique as tests/loader/test_loader_oom.c): only
  * this executable's calls are counted (plugins and libyaml allocate on their
  * own, unhindered). */
+#include <lossplug/comm.h>
 #include <lossplug/host.h>
 
 #include "cartpole_lp.h"
@@ -295,6 +296,152 @@ static void test_train_open(void **state) {
     unlink(t.resume);
 }
 
+/* ---- a 2-rank resume in which one rank cannot hold the checkpoint -------- */
+
+/* This process as one rank of 2; the collectives answer as the other rank
+ * would. Rank 0 reads the checkpoint and broadcasts its size, then its
+ * bytes; between the two, every rank votes on whether it could allocate
+ * room for them. `self_fails`: this rank is 1 and its allocation fails (the
+ * allocation after the size broadcast is made to fail); else this rank is 0
+ * and the peer votes that it failed. Either way no rank may enter the
+ * bytes' broadcast (the other would wait in it forever). */
+typedef struct peer {
+    lp_comm comm;
+    long ckpt_size;
+    int self_fails;
+    int sized;       /* the size broadcast happened */
+    int votes;       /* one-double MAX all-reduces after it */
+    double vote;     /* what this rank voted */
+    int late_bcasts; /* broadcasts after the size: must be 0 */
+} peer;
+
+static int32_t peer_f32(void *user, float *buf, size_t count, int32_t op, lp_error *err) {
+    (void)user, (void)err;
+    if (op == LP_COMM_SUM)
+        for (size_t i = 0; i < count; i++)
+            buf[i] *= 2.0f;
+    return LP_OK;
+}
+
+static int32_t peer_f64(void *user, double *buf, size_t count, int32_t op, lp_error *err) {
+    (void)err;
+    peer *p = user;
+    if (op == LP_COMM_SUM)
+        for (size_t i = 0; i < count; i++)
+            buf[i] *= 2.0;
+    if (p->sized && op == LP_COMM_MAX && count == 1) {
+        p->votes++;
+        p->vote = buf[0];
+        if (!p->self_fails)
+            buf[0] = 1.0; /* the peer (rank 1) ran out of memory */
+    }
+    return LP_OK;
+}
+
+static int32_t peer_bcast(void *user, void *buf, size_t bytes, int32_t root, lp_error *err) {
+    (void)root, (void)err;
+    peer *p = user;
+    if (p->sized) {
+        p->late_bcasts++;
+        return LP_OK;
+    }
+    if (bytes == sizeof(double)) { /* the checkpoint's size, from rank 0 */
+        p->sized = 1;
+        if (p->self_fails) {
+            double size = (double)p->ckpt_size;
+            memcpy(buf, &size, sizeof size);
+            allocs = 0;
+            fail_at = 0; /* the next allocation: room for the bytes */
+        }
+    }
+    return LP_OK;
+}
+
+static int32_t peer_gather(void *user, const void *send, void *recv, size_t bytes, int32_t root,
+                           lp_error *err) {
+    (void)user, (void)root, (void)err;
+    if (recv != NULL) {
+        memcpy(recv, send, bytes);
+        memcpy((char *)recv + bytes, send, bytes);
+    }
+    return LP_OK;
+}
+
+static int32_t peer_barrier(void *user, lp_error *err) {
+    (void)user, (void)err;
+    return LP_OK;
+}
+
+static void test_rank_resume_oom(void **state) {
+    (void)state;
+    char config[600], ckpt[600];
+    path_in(config, sizeof config, "ranks.yaml");
+    path_in(ckpt, sizeof ckpt, "ranks.ckpt");
+    FILE *f = fopen(config, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(CONFIG, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    static const char *paths[] = {LP_PLUGIN_DIR};
+    for (int self_fails = -1; self_fails <= 1; self_fails++) {
+        cartpole_lp cp;
+        lp_env env;
+        cartpole_lp_init(&cp, &env);
+        lp_train_options o;
+        lp_train_options_init(&o);
+        o.plugin_paths = paths;
+        o.plugin_path_count = 1;
+        o.use_env_path = 0;
+        o.use_install_dir = 0;
+        peer p;
+        memset(&p, 0, sizeof p);
+        if (self_fails < 0) {
+            o.checkpoint_path = ckpt; /* one rank writes the checkpoint */
+        } else {
+            struct stat st;
+            assert_int_equal(stat(ckpt, &st), 0);
+            p.ckpt_size = (long)st.st_size;
+            p.self_fails = self_fails;
+            p.comm.struct_size = sizeof p.comm;
+            p.comm.rank = self_fails ? 1 : 0;
+            p.comm.size = 2;
+            p.comm.name = "peer";
+            p.comm.user = &p;
+            p.comm.allreduce_f32 = peer_f32;
+            p.comm.allreduce_f64 = peer_f64;
+            p.comm.broadcast = peer_bcast;
+            p.comm.gather = peer_gather;
+            p.comm.barrier = peer_barrier;
+            o.comm = &p.comm;
+            o.resume_path = ckpt;
+        }
+        lp_train_outcome out;
+        lp_error err;
+        memset(&err, 0, sizeof err);
+        int32_t rc = lp_train_run(config, &o, &env, &out, &err);
+        fail_at = -1;
+        cartpole_lp_free(&cp);
+        if (self_fails < 0) {
+            assert_int_equal(rc, LP_OK);
+            continue;
+        }
+        print_message("rank %d: %s\n", p.comm.rank, err.message);
+        assert_int_equal(rc, LP_ENOMEM);
+        assert_true(p.sized);
+        assert_int_equal(p.votes, 1);
+        assert_int_equal(p.late_bcasts, 0);
+        if (self_fails) {
+            assert_true(p.vote == 1.0);
+            assert_non_null(strstr(err.message, "out of memory for the checkpoint"));
+            assert_non_null(strstr(err.message, "on rank 1"));
+        } else {
+            assert_true(p.vote == 0.0);
+            assert_non_null(strstr(err.message, "another rank ran out of memory"));
+        }
+    }
+    unlink(config);
+    unlink(ckpt);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "%s/oom-XXXXXX", LP_OOM_TMP);
     if (mkdtemp(dir) == NULL)
@@ -304,6 +451,7 @@ int main(void) {
         cmocka_unit_test(test_session_open),
         cmocka_unit_test(test_checkpoint_save_load),
         cmocka_unit_test(test_train_open),
+        cmocka_unit_test(test_rank_resume_oom),
     };
     int rc = cmocka_run_group_tests_name("oom", tests, NULL, NULL);
     rmdir(dir);

@@ -654,9 +654,9 @@ static void test_bad_files(void **state) {
     b[30] ^= 4; /* num_envs, header CRC not updated */
     expect_bad(b, n, LP_ECORRUPT, "header's CRC-32 does not match");
     memcpy(b, good, n);
-    le32(b + 8, 2);
+    le32(b + 8, 3);
     reseal(b, n);
-    expect_bad(b, n, LP_ECORRUPT, "format version 2");
+    expect_bad(b, n, LP_ECORRUPT, "format version 3");
     memcpy(b, good, n);
     le32(b + 16, 20);
     reseal(b, n);
@@ -748,7 +748,9 @@ static void test_env_mismatch(void **state) {
     fx f = fx_new(DS_PATH("env.lpx"), 2, 3, 2, 1);
     lpt_env(f.in)->num_actions = 2;
     assert_int_equal(lpt_create(f.in), LP_ESPEC);
-    assert_contains(lpt_last_error(f.in), "has 3 actions, the environment 2");
+    assert_contains(
+        lpt_last_error(f.in),
+        "has a discrete action of 3 choices, the environment a discrete action of 2 choices");
     fx_free(&f);
     /* observations of another size: refused at attach */
     fx g = fx_new(DS_PATH("env.lpx"), 5, 3, 2, 1);
@@ -803,6 +805,27 @@ static void test_forward_failure(void **state) {
 }
 
 /* The weight and coef scale the gradient; coef 0 writes none. */
+/* A NaN logit at the batch's last sample: LP_ENUMERIC naming it, no
+ * gradient written for any sample, the cursor where it was. */
+static void test_nonfinite_logit_writes_nothing(void **state) {
+    (void)state;
+    ds d = ds_make(2, 4, 2, 3, 6, 0);
+    ds_write(&d, DS_PATH("nan.lpx"));
+    fake_reset(0, 2, 3, 1);
+    fx f = fx_new(DS_PATH("nan.lpx"), 2, 3, 2, 1);
+    assert_create_attach(f.in);
+    fake.offset[3 * 3 + 1] = NAN; /* row 1, step 1 of the [2, 2] batch */
+    assert_int_equal(train(&f, 1.0f, NULL), LP_ENUMERIC);
+    assert_contains(lpt_last_error(f.in),
+                    "the model's output 'logits' is nan (not finite) at row 1, "
+                    "step 1");
+    for (int j = 0; j < 4 * 3; j++)
+        assert_true(fake.grad[j] == 0.0f);
+    assert_int_equal(cursor_of(&f), 0);
+    fx_free(&f);
+    ds_free(&d);
+}
+
 static void test_weight_and_zero_coef(void **state) {
     (void)state;
     ds d = ds_make(2, 2, 1, 3, 6, 0);
@@ -901,6 +924,7 @@ int main(void) {
         cmocka_unit_test(test_env_mismatch),
         cmocka_unit_test(test_no_extension),
         cmocka_unit_test(test_forward_failure),
+        cmocka_unit_test(test_nonfinite_logit_writes_nothing),
         cmocka_unit_test(test_weight_and_zero_coef),
         cmocka_unit_test(test_masked_reference),
     };

@@ -110,10 +110,13 @@ static void test_descriptor(void **state) {
         assert_string_equal(p->name, names[i]);
         assert_int_equal(p->type, LP_PARAM_FLOAT);
         assert_near(p->default_float, defs[i], 0.0);
-        assert_int_equal(p->flags, LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX);
+        /* temperature: (0, 1e6], the others [0, 1e6] */
+        assert_int_equal(p->flags, LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX |
+                                       (i == 0 ? LP_PARAM_MIN_EXCLUSIVE : 0u));
+        assert_near(p->max, 1e6, 0.0);
         assert_true(p->doc != NULL && p->doc[0] != '\0');
     }
-    assert_true(g_desc->params[0].min > 0.0); /* temperature > 0 */
+    assert_near(g_desc->params[0].min, 0.0, 0.0); /* temperature > 0 */
     assert_near(g_desc->params[1].min, 0.0, 0.0);
     assert_near(g_desc->params[2].min, 0.0, 0.0);
 
@@ -356,6 +359,39 @@ static void test_weight_and_accumulation(void **state) {
             assert_near(b.gv[k], -3.0 + weights[w] * v1[k], 2e-6 * (fabs(v1[k]) + 1.0));
     }
     mb_done(&b);
+}
+
+/* A call that fails at the last sample (a NaN teacher logit, a NaN teacher
+ * value, a student output of -inf on the teacher's action) writes no
+ * gradient at all: every sample is checked before any is written. */
+static void test_failure_writes_nothing(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        lpt_rng rng = lpt_rng_seed(70 + (uint64_t)kind);
+        mb b;
+        mb_init(&b, 3, 4, 5);
+        fill_random(&b, &rng, 1);
+        mb_start(&b);
+        const int64_t last = b.M - 1;
+        if (kind == 0)
+            b.tl[last * b.A + 2] = NAN;
+        else if (kind == 1)
+            b.tv[last] = NAN;
+        else
+            b.z[last * b.A + 1] = -INFINITY;
+        for (int64_t k = 0; k < b.M * b.A; k++)
+            b.gz[k] = 7.0f;
+        for (int64_t k = 0; k < b.M; k++)
+            b.gv[k] = -3.0f;
+        lp_train_result r;
+        assert_int_equal(lpt_train(b.in, 1.0f, &r), kind == 2 ? LP_ERANGE : LP_ENUMERIC);
+        assert_contains(lpt_last_error(b.in), "row 2, step 3");
+        for (int64_t k = 0; k < b.M * b.A; k++)
+            assert_true(b.gz[k] == 7.0f);
+        for (int64_t k = 0; k < b.M; k++)
+            assert_true(b.gv[k] == -3.0f);
+        mb_done(&b);
+    }
 }
 
 /* Teacher fields as strided views (actions interleaved, rows padded), and
@@ -688,6 +724,7 @@ int main(void) {
         cmocka_unit_test(test_gradient_finite_differences),
         cmocka_unit_test(test_gradient_of_plugin_loss),
         cmocka_unit_test(test_weight_and_accumulation),
+        cmocka_unit_test(test_failure_writes_nothing),
         cmocka_unit_test(test_strided_fields),
         cmocka_unit_test(test_extreme_logits),
         cmocka_unit_test(test_one_action),

@@ -5,7 +5,7 @@
  * list follows the space; bad actions are refused before anything is
  * written. The discrete path has its own tests (test_a2c.c). */
 #include <lpt_assert.h>
-#include <lpt_spaceref.h>
+#include <lpt_spcase.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -41,17 +41,8 @@ static void case_make(sp_case *c, const lpt_sp *sp, uint64_t seed) {
     c->ent = 0.05;
     lpt_rng r = lpt_rng_seed(seed);
     for (int i = 0; i < M; i++) {
-        lpt_sp_random(sp, &r, c->zd + i * sp->width, c->ad + i * sp->dims);
-        for (int64_t j = 0; j < sp->width; j++) {
-            c->z[i * sp->width + j] = (float)c->zd[i * sp->width + j];
-            c->zd[i * sp->width + j] = c->z[i * sp->width + j];
-        }
-        for (int32_t k = 0; k < sp->dims; k++) {
-            c->ai[i * sp->dims + k] = (int32_t)c->ad[i * sp->dims + k];
-            c->af[i * sp->dims + k] = (float)c->ad[i * sp->dims + k];
-            if (sp->space == LP_ACTION_BOX)
-                c->ad[i * sp->dims + k] = c->af[i * sp->dims + k];
-        }
+        lpt_sp_draw(sp, &r, c->z + i * sp->width, c->zd + i * sp->width, c->ai + i * sp->dims,
+                    c->af + i * sp->dims, c->ad + i * sp->dims);
         c->adv[i] = (float)lpt_rng_normal(&r);
         /* ratios spread around 1 so that some samples are clipped */
         c->oldp[i] = (float)(lpt_sp_logp(sp, c->zd + i * sp->width, NULL, c->ad + i * sp->dims) +
@@ -102,32 +93,12 @@ static void check_space(const lpt_sp *sp, uint64_t seed) {
         case_make(c, sp, seed + (uint64_t)rep);
         lp_train_result res;
         assert_int_equal(lpt_train(c->in, 1.0f, &res), LP_OK);
-        const double want = ref_loss(c->zd, 0, c);
-        if (!(fabs(res.loss - want) <= 1e-5 * fmax(1.0, fabs(want))))
-            fail_msg("loss %.9g, reference %.9g (rep %d)", res.loss, want, rep);
-        double H = 0.0;
-        for (int i = 0; i < M; i++)
-            H += lpt_sp_entropy(sp, c->zd + i * sp->width, NULL);
-        double ent_stat = 0.0;
-        assert_int_equal(lpt_stat(c->in, "entropy", &ent_stat, NULL), 1);
-        assert_true(fabs(ent_stat - H / M) <= 1e-5 * fmax(1.0, fabs(H / M)));
+        lpt_sp_expect_near("loss", res.loss, ref_loss(c->zd, 0, c), rep);
+        lpt_sp_expect_entropy(c->in, "entropy", sp, c->zd, NULL, M, rep);
         /* gradient against central differences of the f64 reference */
         const size_t n = (size_t)(M * sp->width);
-        double num[M * W_MAX], ga[M * W_MAX], gmax = 0.0;
-        lpt_fd_grad(ref_loss, c, c->zd, n, 1e-6, num);
-        for (size_t j = 0; j < n; j++)
-            ga[j] = c->g[j], gmax = fmax(gmax, fabs(num[j]));
-        size_t worst = 0;
-        double maxabs = 0.0;
-        if (lpt_grad_compare(ga, num, n, 1e-5 * gmax, 1e-5, &worst, &maxabs) != 0)
-            fail_msg("gradient element %zu: %.9g, reference %.9g (rep %d)", worst, ga[worst],
-                     num[worst], rep);
-        /* the plugin's own loss, differentiated numerically (f32: h 1e-2) */
-        memset(c->g, 0, sizeof c->g);
-        lpt_own_grad og;
-        if (lpt_check_own_gradient(c->in, c->z, c->g, n, 1e-2, 2e-3, 2e-2, &og) != 0)
-            fail_msg("own gradient element %zu: %.6g vs %.6g (rc %d, rep %d)", og.worst,
-                     og.analytic, og.numeric, (int)og.rc, rep);
+        lpt_sp_expect_grad("logits", ref_loss, c, c->zd, c->g, n, 1.0, NULL, rep);
+        lpt_sp_expect_own_grad(c->in, "logits", c->z, c->g, n, rep);
         assert_int_equal(lpt_violations(c->in), 0);
         lpt_inst_free(c->in);
     }
@@ -156,19 +127,7 @@ static void test_fields(void **state) {
     for (int s = 0; s < 2; s++) {
         sp_case *c = &g_c;
         case_make(c, sps[s], 7);
-        const lp_field_spec *specs = NULL;
-        uint32_t count = 0;
-        assert_int_equal(lpt_fields(c->in, &specs, &count), LP_OK);
-        int saw_mask = 0;
-        for (uint32_t i = 0; i < count; i++) {
-            if (strcmp(specs[i].name, "actions") == 0) {
-                assert_int_equal(specs[i].dtype, s == 0 ? LP_DTYPE_I32 : LP_DTYPE_F32);
-                assert_int_equal(specs[i].rank, 1);
-                assert_true(specs[i].shape[0] == LP_DIM_ACTION);
-            }
-            saw_mask |= strcmp(specs[i].name, "action_mask") == 0;
-        }
-        assert_int_equal(saw_mask, s == 0);
+        lpt_sp_expect_fields(c->in, "actions", sps[s], 1);
         lpt_inst_free(c->in);
     }
 }
@@ -196,12 +155,32 @@ static void test_bad_actions(void **state) {
     lpt_inst_free(c->in);
 }
 
+/* The taken action of the last sample has a component with a -inf logit
+ * (masked): the call fails and no gradient is written, for any sample (the
+ * first pass checks every sample's action against its logits). */
+static void test_masked_last_sample(void **state) {
+    (void)state;
+    const int64_t nvec[2] = {4, 3};
+    lpt_sp md = lpt_sp_md(2, nvec);
+    sp_case *c = &g_c;
+    case_make(c, &md, 11);
+    const int i = M - 1;
+    c->z[i * 7 + 4 + c->ai[i * 2 + 1]] = -INFINITY;
+    assert_int_equal(lpt_train(c->in, 1.0f, NULL), LP_ERANGE);
+    assert_contains(lpt_last_error(c->in), "component 1");
+    assert_contains(lpt_last_error(c->in), "row 2, step 3");
+    for (int j = 0; j < M * 7; j++)
+        assert_true(c->g[j] == 0.0f);
+    lpt_inst_free(c->in);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_multi_discrete),
         cmocka_unit_test(test_box),
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_bad_actions),
+        cmocka_unit_test(test_masked_last_sample),
     };
     return cmocka_run_group_tests_name("spaces_a2c", tests, group_setup, group_teardown);
 }

@@ -6,7 +6,7 @@
  * actions are refused before anything is written. The discrete path has its
  * own tests (test_action_supervised.c). */
 #include <lpt_assert.h>
-#include <lpt_spaceref.h>
+#include <lpt_spcase.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -44,18 +44,9 @@ static void case_make(sp_case *c, const lpt_sp *sp, uint64_t seed, int masked) {
     c->masked = masked;
     lpt_rng r = lpt_rng_seed(seed);
     for (int i = 0; i < M; i++) {
-        lpt_sp_random(sp, &r, c->zd + i * sp->width, c->ad + i * sp->dims);
-        for (int64_t j = 0; j < sp->width; j++) {
-            c->z[i * sp->width + j] = (float)c->zd[i * sp->width + j];
-            c->zd[i * sp->width + j] = c->z[i * sp->width + j];
-            c->mask[i * sp->width + j] = 1;
-        }
-        for (int32_t k = 0; k < sp->dims; k++) {
-            c->ai[i * sp->dims + k] = (int32_t)c->ad[i * sp->dims + k];
-            c->af[i * sp->dims + k] = (float)c->ad[i * sp->dims + k];
-            if (sp->space == LP_ACTION_BOX)
-                c->ad[i * sp->dims + k] = c->af[i * sp->dims + k];
-        }
+        lpt_sp_draw(sp, &r, c->z + i * sp->width, c->zd + i * sp->width, c->ai + i * sp->dims,
+                    c->af + i * sp->dims, c->ad + i * sp->dims);
+        memset(c->mask + i * sp->width, 1, (size_t)sp->width);
         if (masked && i % 2 == 0) {
             int64_t o = 0;
             for (int32_t k = 0; k < sp->dims; o += sp->nvec[k], k++)
@@ -100,63 +91,23 @@ static void check_space(const lpt_sp *sp, uint64_t seed, int masked) {
         case_make(c, sp, seed + (uint64_t)rep, masked);
         lp_train_result res;
         assert_int_equal(lpt_train(c->in, 1.0f, &res), LP_OK);
-        const double want = ref_loss(c->zd, 0, c);
-        if (!(fabs(res.loss - want) <= 1e-5 * fmax(1.0, fabs(want))))
-            fail_msg("loss %.9g, reference %.9g (rep %d)", res.loss, want, rep);
-        double H = 0.0;
-        for (int i = 0; i < M; i++)
-            H += lpt_sp_entropy(sp, c->zd + i * sp->width, mask_of(c, i));
-        double ent_stat = 0.0;
-        assert_int_equal(lpt_stat(c->in, "entropy", &ent_stat, NULL), 1);
-        if (!(fabs(ent_stat - H / M) <= 1e-5 * fmax(1.0, fabs(H / M))))
-            fail_msg("entropy %.9g, reference %.9g (rep %d)", ent_stat, H / M, rep);
+        lpt_sp_expect_near("loss", res.loss, ref_loss(c->zd, 0, c), rep);
+        lpt_sp_expect_entropy(c->in, "entropy", sp, c->zd, c->masked ? c->mask : NULL, M, rep);
         /* accuracy (multi-discrete): every component's argmax is the target */
         double acc = -1.0;
         const int has_acc = lpt_stat(c->in, "accuracy", &acc, NULL);
         if (sp->space == LP_ACTION_MULTI_DISCRETE) {
-            int correct = 0;
-            for (int i = 0; i < M; i++) {
-                int all = 1;
-                int64_t o = 0;
-                for (int32_t k = 0; k < sp->dims; o += sp->nvec[k], k++) {
-                    int64_t best = -1;
-                    for (int64_t j = 0; j < sp->nvec[k]; j++) {
-                        const int64_t q = i * sp->width + o + j;
-                        if (c->mask[q] && (best < 0 || c->zd[q] > c->zd[i * sp->width + o + best]))
-                            best = j;
-                    }
-                    all &= best == c->ai[i * sp->dims + k];
-                }
-                correct += all;
-            }
+            const int correct = lpt_sp_exact_matches(sp, c->zd, c->mask, c->ai, M);
             assert_int_equal(has_acc, 1);
             assert_true(fabs(acc - (double)correct / M) < 1e-12);
         } else {
             assert_int_equal(has_acc, 0);
         }
-        /* gradient against central differences of the f64 reference */
+        /* gradient against central differences of the f64 reference
+         * (masked logits: ignored by the reference, gradient exactly 0) */
         const size_t n = (size_t)(M * sp->width);
-        double num[M * W_MAX], ga[M * W_MAX], gmax = 0.0;
-        lpt_fd_grad(ref_loss, c, c->zd, n, 1e-6, num);
-        for (size_t j = 0; j < n; j++) {
-            /* masked logits: the reference ignores them, the gradient is 0 */
-            if (c->mask[j] == 0) {
-                assert_true(c->g[j] == 0.0f);
-                num[j] = 0.0;
-            }
-            ga[j] = c->g[j], gmax = fmax(gmax, fabs(num[j]));
-        }
-        size_t worst = 0;
-        double maxabs = 0.0;
-        if (lpt_grad_compare(ga, num, n, 1e-5 * gmax, 1e-5, &worst, &maxabs) != 0)
-            fail_msg("gradient element %zu: %.9g, reference %.9g (rep %d)", worst, ga[worst],
-                     num[worst], rep);
-        /* the plugin's own loss, differentiated numerically (f32: h 1e-2) */
-        memset(c->g, 0, sizeof c->g);
-        lpt_own_grad og;
-        if (lpt_check_own_gradient(c->in, c->z, c->g, n, 1e-2, 2e-3, 2e-2, &og) != 0)
-            fail_msg("own gradient element %zu: %.6g vs %.6g (rc %d, rep %d)", og.worst,
-                     og.analytic, og.numeric, (int)og.rc, rep);
+        lpt_sp_expect_grad("logits", ref_loss, c, c->zd, c->g, n, 1.0, c->mask, rep);
+        lpt_sp_expect_own_grad(c->in, "logits", c->z, c->g, n, rep);
         assert_int_equal(lpt_violations(c->in), 0);
         lpt_inst_free(c->in);
     }
@@ -192,21 +143,7 @@ static void test_fields(void **state) {
     for (int s = 0; s < 2; s++) {
         sp_case *c = &g_c;
         case_make(c, sps[s], 7, 0);
-        const lp_field_spec *specs = NULL;
-        uint32_t count = 0;
-        assert_int_equal(lpt_fields(c->in, &specs, &count), LP_OK);
-        int saw_mask = 0, saw_act = 0;
-        for (uint32_t i = 0; i < count; i++) {
-            if (strcmp(specs[i].name, "teacher_actions") == 0) {
-                saw_act = 1;
-                assert_int_equal(specs[i].dtype, s == 0 ? LP_DTYPE_I32 : LP_DTYPE_F32);
-                assert_int_equal(specs[i].rank, 1);
-                assert_true(specs[i].shape[0] == LP_DIM_ACTION);
-            }
-            saw_mask |= strcmp(specs[i].name, "action_mask") == 0;
-        }
-        assert_int_equal(saw_act, 1);
-        assert_int_equal(saw_mask, s == 0);
+        lpt_sp_expect_fields(c->in, "teacher_actions", sps[s], 1);
         lpt_inst_free(c->in);
     }
 }

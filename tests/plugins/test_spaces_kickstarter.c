@@ -6,7 +6,7 @@
  * inputs are refused before anything is written. The discrete path has its
  * own tests (test_kickstarter.c). */
 #include <lpt_assert.h>
-#include <lpt_spaceref.h>
+#include <lpt_spcase.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -44,16 +44,10 @@ static void case_make(sp_case *c, const lpt_sp *sp, uint64_t seed, double temp, 
     c->vc = 0.8;
     c->masked = masked;
     lpt_rng r = lpt_rng_seed(seed);
-    double a[LPT_SP_MAX];
     for (int i = 0; i < M; i++) {
-        lpt_sp_random(sp, &r, c->zd + i * sp->width, a);
-        lpt_sp_random(sp, &r, c->tld + i * sp->width, a);
-        for (int64_t j = 0; j < sp->width; j++) {
-            const int64_t q = i * sp->width + j;
-            c->z[q] = (float)c->zd[q], c->zd[q] = c->z[q];
-            c->tl[q] = (float)c->tld[q], c->tld[q] = c->tl[q];
-            c->mask[q] = 1;
-        }
+        lpt_sp_draw(sp, &r, c->z + i * sp->width, c->zd + i * sp->width, NULL, NULL, NULL);
+        lpt_sp_draw(sp, &r, c->tl + i * sp->width, c->tld + i * sp->width, NULL, NULL, NULL);
+        memset(c->mask + i * sp->width, 1, (size_t)sp->width);
         if (masked && i % 2 == 0) {
             int64_t o = 0;
             for (int32_t k = 0; k < sp->dims; o += sp->nvec[k], k++)
@@ -121,59 +115,29 @@ static double ref_loss_v(const double *x, size_t n, void *vctx) {
     return c->ac * ref_action(c, c->zd) + c->vc * ref_value(c, x);
 }
 
-static void compare(const float *g, double *num, size_t n, const uint8_t *mask, const char *what,
-                    int rep) {
-    double ga[M * W_MAX], gmax = 0.0;
-    for (size_t j = 0; j < n; j++) {
-        /* masked logits: ignored by the reference, gradient exactly 0 */
-        if (mask != NULL && mask[j] == 0) {
-            assert_true(g[j] == 0.0f);
-            num[j] = 0.0;
-        }
-        ga[j] = g[j], gmax = fmax(gmax, fabs(num[j]));
-    }
-    size_t worst = 0;
-    double maxabs = 0.0;
-    if (lpt_grad_compare(ga, num, n, 1e-5 * gmax, 1e-5, &worst, &maxabs) != 0)
-        fail_msg("%s gradient element %zu: %.9g, reference %.9g (rep %d)", what, worst, ga[worst],
-                 num[worst], rep);
-}
-
 static void check_space(const lpt_sp *sp, uint64_t seed, double temp, int masked) {
     for (int rep = 0; rep < 4; rep++) {
         sp_case *c = &g_c;
         case_make(c, sp, seed + (uint64_t)rep, temp, masked);
         lp_train_result res;
         assert_int_equal(lpt_train(c->in, 1.0f, &res), LP_OK);
-        const double want = ref_loss_z(c->zd, 0, c);
-        if (!(fabs(res.loss - want) <= 1e-5 * fmax(1.0, fabs(want))))
-            fail_msg("loss %.9g, reference %.9g (rep %d)", res.loss, want, rep);
+        lpt_sp_expect_near("loss", res.loss, ref_loss_z(c->zd, 0, c), rep);
         double st = 0.0;
-        const double act = ref_action(c, c->zd), val = ref_value(c, c->vd);
         assert_int_equal(lpt_stat(c->in, "action_loss", &st, NULL), 1);
-        if (!(fabs(st - act) <= 1e-5 * fmax(1.0, fabs(act))))
-            fail_msg("action_loss %.9g, reference %.9g (rep %d)", st, act, rep);
+        lpt_sp_expect_near("action_loss", st, ref_action(c, c->zd), rep);
         assert_int_equal(lpt_stat(c->in, "value_loss", &st, NULL), 1);
-        assert_true(fabs(st - val) <= 1e-5 * fmax(1.0, fabs(val)));
-        /* gradients against central differences of the f64 reference */
+        lpt_sp_expect_near("value_loss", st, ref_value(c, c->vd), rep);
+        /* gradients against central differences of the f64 reference
+         * (masked logits: ignored by the reference, gradient exactly 0) */
         const size_t n = (size_t)(M * sp->width);
-        double num[M * W_MAX];
-        lpt_fd_grad(ref_loss_z, c, c->zd, n, 1e-6, num);
-        compare(c->g, num, n, c->masked ? c->mask : NULL, "logits", rep);
-        lpt_fd_grad(ref_loss_v, c, c->vd, M, 1e-6, num);
-        compare(c->gv, num, M, NULL, "values", rep);
+        lpt_sp_expect_grad("logits", ref_loss_z, c, c->zd, c->g, n, 1.0, c->masked ? c->mask : NULL,
+                           rep);
+        lpt_sp_expect_grad("values", ref_loss_v, c, c->vd, c->gv, M, 1.0, NULL, rep);
         /* the plugin's own loss, differentiated numerically (f32: h 1e-2) */
-        lpt_own_grad og;
-        memset(c->g, 0, sizeof c->g);
         memset(c->gv, 0, sizeof c->gv);
-        if (lpt_check_own_gradient(c->in, c->z, c->g, n, 1e-2, 2e-3, 2e-2, &og) != 0)
-            fail_msg("own logits gradient element %zu: %.6g vs %.6g (rc %d, rep %d)", og.worst,
-                     og.analytic, og.numeric, (int)og.rc, rep);
+        lpt_sp_expect_own_grad(c->in, "logits", c->z, c->g, n, rep);
         memset(c->g, 0, sizeof c->g);
-        memset(c->gv, 0, sizeof c->gv);
-        if (lpt_check_own_gradient(c->in, c->v, c->gv, M, 1e-2, 2e-3, 2e-2, &og) != 0)
-            fail_msg("own values gradient element %zu: %.6g vs %.6g (rc %d, rep %d)", og.worst,
-                     og.analytic, og.numeric, (int)og.rc, rep);
+        lpt_sp_expect_own_grad(c->in, "values", c->v, c->gv, M, rep);
         assert_int_equal(lpt_violations(c->in), 0);
         lpt_inst_free(c->in);
     }
@@ -212,21 +176,19 @@ static void test_fields(void **state) {
     for (int s = 0; s < 2; s++) {
         sp_case *c = &g_c;
         case_make(c, sps[s], 7, 2.0, 0);
+        lpt_sp_expect_fields(c->in, NULL, sps[s], 1);
         const lp_field_spec *specs = NULL;
         uint32_t count = 0;
         assert_int_equal(lpt_fields(c->in, &specs, &count), LP_OK);
-        int saw_mask = 0, saw_tl = 0;
-        for (uint32_t i = 0; i < count; i++) {
+        int saw_tl = 0;
+        for (uint32_t i = 0; i < count; i++)
             if (strcmp(specs[i].name, "teacher_logits") == 0) {
                 saw_tl = 1;
                 assert_int_equal(specs[i].dtype, LP_DTYPE_F32);
                 assert_int_equal(specs[i].rank, 1);
                 assert_true(specs[i].shape[0] == LP_DIM_POLICY);
             }
-            saw_mask |= strcmp(specs[i].name, "action_mask") == 0;
-        }
         assert_int_equal(saw_tl, 1);
-        assert_int_equal(saw_mask, s == 0);
         lpt_inst_free(c->in);
     }
 }

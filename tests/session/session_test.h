@@ -54,7 +54,11 @@ static inline void tlog_reset(void) {
 
 static inline void test_log(void *user, int32_t level, const char *msg) {
     (void)user;
-    (void)level;
+    /* The session names each open-time hook it calls at debug level
+     * ("calling create of ..."): not the plugins' own lines the tests
+     * follow. */
+    if (level == LP_LOG_DEBUG && strncmp(msg, "calling ", 8) == 0)
+        return;
     tlog_add(msg);
 }
 

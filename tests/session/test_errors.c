@@ -113,12 +113,58 @@ static void test_open_failures(void **state) {
     lp_session_close(NULL);
 }
 
+/* lp_session_options.registry: the plugin search from registry options,
+ * the session's own search fields not read. */
+static void test_registry_options(void **state) {
+    (void)state;
+    static const char *const plugins[] = {LP_SESSION_PLUGINS};
+    static const char *const empty[] = {LP_SESSION_TMP};
+    lp_registry_options ro;
+    lp_registry_options_init(&ro);
+    ro.plugin_paths = plugins;
+    ro.plugin_path_count = 1;
+    ro.use_env_path = 0;
+    ro.use_install_dir = 0;
+    lp_session_options opt;
+    test_options(&opt);
+    opt.plugin_paths = NULL; /* not read: a NULL array with a count is not refused */
+    opt.plugin_path_count = 3;
+    opt.registry = &ro;
+    lp_session *s = NULL;
+    lp_error err;
+    int32_t rc = open_yaml_opt(HEAD "  - {plugin: probe}\n", &opt, &s, &err);
+    if (rc != LP_OK)
+        print_error("%s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    assert_string_equal(lp_session_instance_plugin(s, 0), "probe");
+    lp_session_close(s);
+
+    /* The registry's directories replace the session's: probe is not found. */
+    test_options(&opt);
+    ro.plugin_paths = empty;
+    opt.registry = &ro;
+    s = (lp_session *)(uintptr_t)1;
+    rc = open_yaml_opt(HEAD "  - {plugin: probe}\n", &opt, &s, &err);
+    assert_int_equal(rc, LP_ECONFIG);
+    assert_non_null(strstr(err.message, "unknown plugin 'probe'"));
+    assert_null(s);
+
+    /* A registry struct older than 1.0 is refused, naming it. */
+    ro.plugin_paths = plugins;
+    ro.struct_size = 8;
+    rc = open_yaml_opt(HEAD "  - {plugin: probe}\n", &opt, &s, &err);
+    assert_int_equal(rc, LP_EINVAL);
+    assert_non_null(strstr(err.message, "options.registry"));
+    assert_null(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_hook_errors_at_open, teardown_log),
         cmocka_unit_test_teardown(test_hook_errors_at_run, teardown_log),
         cmocka_unit_test_teardown(test_model_error, teardown_log),
         cmocka_unit_test_teardown(test_open_failures, teardown_log),
+        cmocka_unit_test_teardown(test_registry_options, teardown_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -597,11 +597,15 @@ static int32_t lpt__check_params(lpt_inst *in) {
                 return lpt__fixture(in, "parameter '%s' is a NULL string", sp->name);
             continue;
         }
-        if (((sp->flags & LP_PARAM_HAS_MIN) && x < sp->min) ||
-            ((sp->flags & LP_PARAM_HAS_MAX) && x > sp->max))
-            return lpt__fixture(in, "parameter '%s' = %g is outside its range [%g, %g]", sp->name,
-                                x, (sp->flags & LP_PARAM_HAS_MIN) ? sp->min : -INFINITY,
-                                (sp->flags & LP_PARAM_HAS_MAX) ? sp->max : INFINITY);
+        /* the exclusive flags (ABI 1.1) make an end strict */
+        const int lo_x = (sp->flags & LP_PARAM_MIN_EXCLUSIVE) != 0;
+        const int hi_x = (sp->flags & LP_PARAM_MAX_EXCLUSIVE) != 0;
+        if (((sp->flags & LP_PARAM_HAS_MIN) && (x < sp->min || (lo_x && x == sp->min))) ||
+            ((sp->flags & LP_PARAM_HAS_MAX) && (x > sp->max || (hi_x && x == sp->max))))
+            return lpt__fixture(
+                in, "parameter '%s' = %g is outside its range %s%g, %g%s", sp->name, x,
+                lo_x ? "(" : "[", (sp->flags & LP_PARAM_HAS_MIN) ? sp->min : -INFINITY,
+                (sp->flags & LP_PARAM_HAS_MAX) ? sp->max : INFINITY, hi_x ? ")" : "]");
     }
     return LP_OK;
 }

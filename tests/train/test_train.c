@@ -73,6 +73,37 @@ static int contains_name(const char *list, const char *name) {
 
 /* A ppo.yaml checkpoint resumed under distill.yaml: the instances whose
  * names match get their state back, the others are reported. */
+/* lp_train_options.registry reaches the session: its directories are
+ * searched, the trainer's own search fields are not read. */
+static void test_registry_options(void **state) {
+    (void)state;
+    lp_error err;
+    lp_train_outcome out;
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    lp_registry_options ro;
+    lp_registry_options_init(&ro);
+    ro.plugin_paths = test_plugin_dirs;
+    ro.plugin_path_count = 2;
+    ro.use_env_path = 0;
+    ro.use_install_dir = 0;
+    o.registry = &ro;
+    o.plugin_paths = NULL; /* not read */
+    o.plugin_path_count = 0;
+    o.max_steps = PPO_EPOCH;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_OK);
+    assert_int_equal(out.epochs, 1);
+    /* Without the build's plugins the config's losses are unknown. */
+    static const char *const none[] = {LP_TRAIN_TMP};
+    ro.plugin_paths = none;
+    ro.plugin_path_count = 1;
+    o.plugin_paths = test_plugin_dirs; /* still not read */
+    o.plugin_path_count = 2;
+    assert_int_equal(run_cartpole(example("ppo.yaml"), &o, &out, &err), LP_ECONFIG);
+    assert_non_null(strstr(err.message, "unknown plugin"));
+}
+
 static void test_resume_under_distill(void **state) {
     (void)state;
     lp_error err;
@@ -253,7 +284,90 @@ static void test_resume_bit_for_bit(void **state) {
  * stored start states make the resumed run the same as the straight one. */
 static void test_resume_bit_for_bit_gru(void **state) {
     (void)state;
-    resume_bit_for_bit(example("ppo_gru.yaml"), 8 * 32, "gru");
+    /* ppo_gru.yaml with 2 update epochs instead of 20 (the same code paths;
+     * 20 would cost minutes under valgrind). */
+    size_t len = 0;
+    char *text = read_all(example("ppo_gru.yaml"), &len);
+    assert_non_null(text);
+    char *at = strstr(text, "update_epochs: 20,");
+    assert_non_null(at);
+    memcpy(at, "update_epochs:  2,", 18);
+    write_all(tmp_path("gru_2epochs.yaml"), text);
+    free(text);
+    resume_bit_for_bit(tmp_path("gru_2epochs.yaml"), 16 * 32, "gru");
+}
+
+/* The update recomputes whole rows from the stored start states exactly as
+ * the rollout computed them: with one update epoch of one minibatch the
+ * update's parameters are the rollout's, so PPO's approx_kl, old_approx_kl
+ * and clipfrac are 0 up to float rounding (the rollout runs one step of 16
+ * rows at a time, the update 16 rows x 32 steps). A start state stored one
+ * step late, or another row's, moves them to 2e-4 and more. */
+static void test_gru_recompute_matches_rollout(void **state) {
+    (void)state;
+    size_t len = 0;
+    char *text = read_all(example("ppo_gru.yaml"), &len);
+    assert_non_null(text);
+    char *at = strstr(text, "update_epochs: 20,");
+    assert_non_null(at);
+    memcpy(at, "update_epochs:  1,", 18);
+    const char *cfg = tmp_path("gru_1epoch.yaml"), *stats = tmp_path("gru_1epoch.csv");
+    write_all(cfg, text);
+    free(text);
+    remove(stats);
+    lp_error err;
+    lp_train_outcome out;
+    run_log l = {0};
+    lp_train_options o;
+    test_options(&o, &l);
+    o.seed_set = 1;
+    o.seed = 5;
+    o.max_steps = 12 * 16 * 32;
+    o.stats_path = stats;
+    if (run_cartpole(cfg, &o, &out, &err) != LP_OK)
+        fail_msg("%s", err.message);
+    assert_int_equal(out.epochs, 12);
+    char *csv = lines_from(stats, 0);
+    int cols[3] = {-1, -1, -1};
+    static const char *const names[3] = {"actor/approx_kl", "actor/old_approx_kl",
+                                         "actor/clipfrac"};
+    char *line = csv, *nl = strchr(line, '\n');
+    assert_non_null(nl);
+    *nl = '\0';
+    int c = 0;
+    for (char *tok = line, *next; tok != NULL; tok = next, c++) {
+        next = strchr(tok, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        for (int k = 0; k < 3; k++)
+            if (strcmp(tok, names[k]) == 0)
+                cols[k] = c;
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(cols[k] >= 0);
+    int rows = 0;
+    for (line = nl + 1; *line != '\0'; rows++) {
+        nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        c = 0;
+        for (char *tok = line, *next; tok != NULL; tok = next, c++) {
+            next = strchr(tok, ',');
+            if (next != NULL)
+                *next++ = '\0';
+            for (int k = 0; k < 3; k++)
+                if (c == cols[k]) {
+                    double v = strtod(tok, NULL);
+                    if (!(fabs(v) < 1e-6))
+                        fail_msg("epoch %d: %s is %g, expected 0 (below 1e-6)", rows, names[k], v);
+                }
+        }
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    assert_int_equal(rows, 12);
+    free(csv);
 }
 
 /* The target return, the callback's stop, the step budget and checkpoints
@@ -535,17 +649,26 @@ static void test_resume_refuses_bad_values(void **state) {
     o.resume_path = NULL;
 }
 
-int main(void) {
+/* `test_train gru` runs only the recurrent tests (the ctest train.gru), so
+ * that they do not lengthen train.train under valgrind; no argument runs the
+ * others. */
+int main(int argc, char **argv) {
+    const struct CMUnitTest gru[] = {
+        cmocka_unit_test(test_resume_bit_for_bit_gru),
+        cmocka_unit_test(test_gru_recompute_matches_rollout),
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swap_losses),
         cmocka_unit_test(test_resume_under_distill),
         cmocka_unit_test(test_resume_bit_for_bit),
-        cmocka_unit_test(test_resume_bit_for_bit_gru),
         cmocka_unit_test(test_resume_refuses_bad_values),
         cmocka_unit_test(test_trainer_stats),
+        cmocka_unit_test(test_registry_options),
         cmocka_unit_test(test_stops),
         cmocka_unit_test(test_sigint),
         cmocka_unit_test(test_printer),
     };
+    if (argc > 1 && strcmp(argv[1], "gru") == 0)
+        return cmocka_run_group_tests(gru, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,7 +25,7 @@
 #ifndef LOSSPLUG_COMM_H
 #define LOSSPLUG_COMM_H
 
-#include <lossplug/host.h>
+#include <lossplug/registry.h>
 
 #include <stddef.h>
 #include <stdint.h>

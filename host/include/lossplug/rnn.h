@@ -11,7 +11,8 @@
  * Forward runs a [rows, horizon] minibatch from given start states; backward
  * is backpropagation through time over the horizon (truncated at the
  * minibatch's first step: no gradient flows into the start states). Matrix
- * products go through OpenBLAS's cblas_sgemm, as the MLP's.
+ * products go through OpenBLAS's cblas_sgemm, as the MLP's. Part of
+ * liblossplug-train (pkg-config lossplug-train).
  *
  * Thread rules: no threads and no global state of its own; one thread at a
  * time per model. Ownership: the model owns its parameters, gradients and
@@ -21,7 +22,10 @@
 #ifndef LOSSPLUG_RNN_H
 #define LOSSPLUG_RNN_H
 
-#include <lossplug/host.h>
+#include <lossplug/checkpoint.h>
+#include <lossplug/mlp.h>
+#include <lossplug/model.h>
+#include <lossplug/session.h>
 
 #include <stddef.h>
 #include <stdint.h>
