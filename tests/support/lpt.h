@@ -171,6 +171,13 @@ int lpt_fixture_errors(const lpt_inst *in);
  * it as a contract violation instead (for tests of the check itself). */
 void lpt_field_check_soft(lpt_inst *in, int soft);
 
+/* on = 0: the per-hook checks above (the fixture against the contract, the
+ * read-only checksums) are skipped for this instance, so that a benchmark
+ * (bench/loss_kernels) times the plugin's hook and not the mock host's
+ * checks, which walk every field element by element. Attach still checks
+ * the fixture once. Tests leave them on (the default, 1). */
+void lpt_hook_checks(lpt_inst *in, int on);
+
 /* A statistic by key: number of recorded values (-1 when never registered),
  * and the last value and the mean when the pointers are not NULL. */
 int lpt_stat(const lpt_inst *in, const char *key, double *last, double *mean);
