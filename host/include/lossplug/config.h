@@ -29,7 +29,8 @@
  *
  * Ownership: an lp_config owns every string, array and position it hands
  * out; they stay valid until lp_config_close. Nothing keeps a pointer to
- * the caller's options, keys or paths after a call returns.
+ * the caller's options, keys or paths after a call returns, except that an
+ * absent string or enum key's value is the key's own default_string.
  * Threads: as every lossplug object, one thread at a time (lp_config_read
  * keeps the lists it reads in the config). Two configs are independent.
  * The rules of lossplug/registry.h hold (status and lp_error, no global
