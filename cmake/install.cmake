@@ -1,8 +1,8 @@
 # Install layout (`cmake --install`, `make install PREFIX=...`).
 #
 #   include/lossplug/{abi,plugin,dist}.h (the SDK), include/lossplug/ext/model.h
-#   include/lossplug/{host,registry,session,model,checkpoint,mlp,adam,train,
-#                     rnn,comm}.h (the embedding API; host.h includes the rest)
+#   include/lossplug/{host,registry,session,model,checkpoint,config,mlp,adam,
+#                     train,rnn,comm}.h (the embedding API; host.h includes the rest)
 #   lib/liblossplug.so*, lib/liblossplug.a            (no BLAS)
 #   lib/liblossplug-train.so*, lib/liblossplug-train.a (OpenBLAS; needs liblossplug)
 #   lib/lossplug/plugins/        built-in plugins (installed by plugins/)
@@ -33,6 +33,7 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/session.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/model.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/checkpoint.h
+  ${PROJECT_SOURCE_DIR}/host/include/lossplug/config.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/mlp.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/adam.h
   ${PROJECT_SOURCE_DIR}/host/include/lossplug/train.h

@@ -55,14 +55,10 @@ void lp__config_options_init(lp__config_options *opt);
 
 /* ---- what a config holds ------------------------------------------------ */
 
-/* lp__pos (diag.h): a place in the file; in a config, `file` is the
+/* lp__pos (util/message.h): a place in the file; in a config, `file` is the
  * config's display name (config-owned) and line 0 means "not in the file". */
 
-/* Where a `key: value` pair is. Both zero when the key is absent. */
-typedef struct lp__kvpos {
-    lp__pos key;
-    lp__pos value;
-} lp__kvpos;
+/* lp__kvpos (util/message.h): where a `key: value` pair is. */
 
 typedef struct lp__buffer_cfg {
     int64_t segments;           /* required, 1 .. 2^20 */

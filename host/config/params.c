@@ -1,7 +1,7 @@
 /* Binding a loss's raw params (and anneal rules) to its plugin's schema. */
 #include "config/config.h"
 
-#include "config/scalar.h"
+#include "config/read.h"
 #include "util/suggest.h"
 
 #include "util/error.h"
@@ -82,160 +82,10 @@ static int32_t unknown_param(const lp_loss_desc *d, lp__pos pos, const char *nam
                       where, d->id, list.buf);
 }
 
-static const char *type_name(int32_t t) {
-    switch (t) {
-    case LP_PARAM_FLOAT:
-        return "a float";
-    case LP_PARAM_INT:
-        return "an int";
-    case LP_PARAM_BOOL:
-        return "a bool";
-    case LP_PARAM_STRING:
-        return "a string";
-    default:
-        return "an enum";
-    }
-}
-
-static void fmt_bound(char *buf, size_t n, int32_t type, double v) {
-    if (type == LP_PARAM_INT && v >= -9.2e18 && v <= 9.2e18 && v == floor(v))
-        snprintf(buf, n, "%lld", (long long)v);
-    else
-        snprintf(buf, n, "%.17g", v);
-    /* %.17g shows 0.1 as 0.10000000000000001: prefer the shortest form that
-     * reads back to the same double. */
-    if (type != LP_PARAM_INT || v != floor(v)) {
-        for (int prec = 1; prec <= 17; prec++) {
-            char t[64];
-            snprintf(t, sizeof t, "%.*g", prec, v);
-            /* "1e+01" reads back as 10, but "10" is what a person wrote. */
-            int exp_ok = fabs(v) >= 1e15 || (v != 0.0 && fabs(v) < 1e-4);
-            if (strtod(t, NULL) == v && (exp_ok || strchr(t, 'e') == NULL)) {
-                snprintf(buf, n, "%s", t);
-                break;
-            }
-        }
-    }
-}
-
-/* "in [min, max]", "in (min, max)", ">= min", "> min", "<= max" or "< max". */
-static void fmt_range(char *buf, size_t n, const lp_param_spec *s) {
-    char lo[64], hi[64];
-    fmt_bound(lo, sizeof lo, s->type, s->min);
-    fmt_bound(hi, sizeof hi, s->type, s->max);
-    int has_min = (s->flags & LP_PARAM_HAS_MIN) != 0, has_max = (s->flags & LP_PARAM_HAS_MAX) != 0;
-    int min_ex = (s->flags & LP_PARAM_MIN_EXCLUSIVE) != 0;
-    int max_ex = (s->flags & LP_PARAM_MAX_EXCLUSIVE) != 0;
-    if (has_min && has_max)
-        snprintf(buf, n, "in %c%s, %s%c", min_ex ? '(' : '[', lo, hi, max_ex ? ')' : ']');
-    else if (has_min)
-        snprintf(buf, n, "%s %s", min_ex ? ">" : ">=", lo);
-    else
-        snprintf(buf, n, "%s %s", max_ex ? "<" : "<=", hi);
-}
-
-/* The loader accepts the EXCLUSIVE bits only beside HAS_MIN / HAS_MAX. */
-static int in_range(const lp_param_spec *s, double v) {
-    if ((s->flags & LP_PARAM_HAS_MIN) &&
-        ((s->flags & LP_PARAM_MIN_EXCLUSIVE) ? v <= s->min : v < s->min))
-        return 0;
-    if ((s->flags & LP_PARAM_HAS_MAX) &&
-        ((s->flags & LP_PARAM_MAX_EXCLUSIVE) ? v >= s->max : v > s->max))
-        return 0;
-    return 1;
-}
-
-static int32_t out_of_range(const lp_param_spec *s, lp__pos pos, const char *where,
-                            const char *text, lp_error *err) {
-    char range[160];
-    fmt_range(range, sizeof range, s);
-    return lp__cfgerr(err, pos, "%s = %s is out of range; use a value %s", where, text, range);
-}
-
 static int32_t convert(const lp_param_spec *s, const lp__raw_param *p, const char *where,
                        lp_value *v, lp_error *err) {
-    char q[LP__QUOTE_MAX];
-    const char *text = lp__quote(q, p->text, strlen(p->text));
-    size_t len = strlen(p->text);
-    lp__pos pos = p->pos.value;
-    v->type = s->type;
-    switch (s->type) {
-    case LP_PARAM_FLOAT:
-    case LP_PARAM_INT: {
-        int is_int = s->type == LP_PARAM_INT;
-        const char *what = is_int ? "an integer" : "a number";
-        if (p->quoted)
-            return lp__cfgerr(err, pos, "%s must be %s, found a quoted string; remove the quotes",
-                              where, what);
-        lp__lit lit;
-        if (is_int) {
-            lit = lp__parse_int(p->text, len, &v->i);
-            if (lit == LP__LIT_SYNTAX)
-                return lp__cfgerr(err, pos,
-                                  "%s must be an integer, found '%s'; write a whole number such "
-                                  "as 8",
-                                  where, text);
-            if (lit == LP__LIT_OK && !in_range(s, (double)v->i))
-                lit = LP__LIT_RANGE;
-        } else {
-            lit = lp__parse_float(p->text, len, &v->f);
-            if (lit == LP__LIT_SYNTAX)
-                return lp__cfgerr(err, pos,
-                                  "%s must be a number, found '%s'; write a number such as 0.5",
-                                  where, text);
-            if (lit == LP__LIT_OK && !in_range(s, v->f))
-                lit = LP__LIT_RANGE;
-        }
-        if (lit == LP__LIT_RANGE) {
-            if ((s->flags & (LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX)) == 0)
-                return lp__cfgerr(err, pos, "%s = %s is out of range; use a smaller %s", where,
-                                  text, is_int ? "integer (64-bit)" : "number (finite double)");
-            return out_of_range(s, pos, where, text, err);
-        }
-        return LP_OK;
-    }
-    case LP_PARAM_BOOL:
-        if (p->quoted)
-            return lp__cfgerr(err, pos,
-                              "%s must be true or false, found a quoted string; remove the quotes",
-                              where);
-        if (lp__parse_bool(p->text, len, &v->b) != LP__LIT_OK)
-            return lp__cfgerr(err, pos, "%s must be true or false, found '%s'; write true or false",
-                              where, text);
-        return LP_OK;
-    case LP_PARAM_STRING:
-        v->s = p->text;
-        return LP_OK;
-    default: {
-        lp__suggester sg;
-        lp__suggest_init(&sg, p->text, len);
-        lp__sbuf list;
-        lp__sbuf_init(&list);
-        for (size_t i = 0; s->choices[i] != NULL; i++) {
-            if (strcmp(s->choices[i], p->text) == 0) {
-                v->s = p->text;
-                return LP_OK;
-            }
-            lp__suggest_add(&sg, s->choices[i]);
-            lp__sbuf_addf(&list, "%s%s", i == 0 ? "" : ", ", s->choices[i]);
-        }
-        const char *best = lp__suggest_result(&sg);
-        if (best != NULL)
-            return lp__cfgerr(err, pos, "%s '%s' is not a choice; did you mean '%s'? (choices: %s)",
-                              where, text, best, list.buf);
-        return lp__cfgerr(err, pos, "%s '%s' is not a choice; use one of: %s", where, text,
-                          list.buf);
-    }
-    }
-}
-
-static void set_default(const lp_param_spec *s, lp_value *v) {
-    memset(v, 0, sizeof *v);
-    v->type = s->type;
-    v->b = s->default_bool;
-    v->i = s->default_int;
-    v->f = s->default_float;
-    v->s = s->default_string;
+    return lp__read_scalar(s, p->text, strlen(p->text), p->quoted, p->pos.value, where,
+                           LP__READ_PARAM, NULL, v, err);
 }
 
 static int32_t check_anneal(const lp__loss_cfg *loss, const lp_loss_desc *d,
@@ -251,7 +101,7 @@ static int32_t check_anneal(const lp__loss_cfg *loss, const lp_loss_desc *d,
         return lp__cfgerr(err, r->pos,
                           "%s: param '%s' is %s, and only float and int params can be annealed; "
                           "remove this rule",
-                          where, r->param, type_name(s.type));
+                          where, r->param, lp__spec_type_name(s.type));
     char text[64];
     if (s.type == LP_PARAM_INT) {
         if (!r->to_is_int)
@@ -261,12 +111,12 @@ static int32_t check_anneal(const lp__loss_cfg *loss, const lp_loss_desc *d,
                               where, r->param, r->to);
         snprintf(text, sizeof text, "%lld", (long long)r->to_int);
     } else {
-        fmt_bound(text, sizeof text, LP_PARAM_FLOAT, r->to);
+        lp__spec_fmt_bound(text, sizeof text, LP_PARAM_FLOAT, r->to);
     }
-    if (!in_range(&s, r->to)) {
+    if (!lp__spec_in_range(&s, r->to)) {
         char w2[256];
         lp__strf(w2, sizeof w2, "%s.to", where);
-        return out_of_range(&s, r->to_pos.value, w2, text, err);
+        return lp__spec_out_of_range(&s, r->to_pos.value, w2, text, LP__READ_PARAM, err);
     }
     if (index != NULL)
         *index = (uint32_t)i;
@@ -307,9 +157,9 @@ int32_t lp__config_bind_params(const lp__config *cfg, const lp__loss_cfg *loss,
             return lp__cfgerr(err, pos,
                               "missing required param '%s' (%s) for plugin '%s' in losses.%s; "
                               "add %s: VALUE under params",
-                              s.name, type_name(s.type), desc->id, loss->name, s.name);
+                              s.name, lp__spec_type_name(s.type), desc->id, loss->name, s.name);
         } else {
-            set_default(&s, &values[i]);
+            lp__spec_default(&s, &values[i]);
         }
     }
     for (size_t i = 0; i < loss->schedule.anneal_count; i++) {

@@ -14,7 +14,7 @@
 #define LP_CONFIG_YAML_TREE_H
 
 #include "config/arena.h"
-#include "config/message.h"
+#include "util/message.h"
 
 #include <lossplug/host.h>
 

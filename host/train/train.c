@@ -127,7 +127,7 @@ static int32_t check_recurrent(const lp__trainer *t, const lp_decl *fields, size
                                lp_error *err) {
     if (t->gru == NULL)
         return LP_OK;
-    const lp__config *cfg = t->tc.cfg;
+    const lp__train_file *cfg = t->tc.cfg;
     const lp__pos at_model =
         t->tc.model.type_pos.line ? t->tc.model.type_pos : (lp__pos){cfg->file, 1, 1};
     if (cfg->buffer.sample == LP_SAMPLE_TRANSITIONS)
@@ -159,13 +159,13 @@ static int32_t check_recurrent(const lp__trainer *t, const lp_decl *fields, size
  * then checks the config's types against these. */
 static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, lp_decl *outputs,
                             size_t *no, lp_error *err) {
-    const lp__program_cfg *pc = &t->tc.cfg->program;
+    const lp__train_program *pc = &t->tc.cfg->program;
     const int teacher = t->env.teacher != NULL;
     *nf = 0;
     if (pc->has_fields) {
         int has_obs = 0;
         for (size_t i = 0; i < pc->field_count; i++) {
-            const lp__program_decl *c = &pc->fields[i];
+            const lp__train_decl *c = &pc->fields[i];
             if (strcmp(c->decl.name, "memory_start") == 0) {
                 if (t->gru == NULL)
                     return lp__cfgerr(err, c->pos.key,
@@ -209,7 +209,7 @@ static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, l
     if (pc->has_outputs) {
         int has_logits = 0;
         for (size_t i = 0; i < pc->output_count; i++) {
-            const lp__program_decl *c = &pc->outputs[i];
+            const lp__train_decl *c = &pc->outputs[i];
             const known_field *k = find_known(known_outputs, 2, c->decl.name);
             if (k == NULL)
                 return lp__cfgerr(err, c->pos.key,
@@ -455,7 +455,7 @@ static int32_t check_model_size(const lp__trainer *t, const lp_mlp_options *mo, 
 
 static int32_t build_model(lp__trainer *t, lp_error *err) {
     const lp__model_cfg *mc = &t->tc.model;
-    const lp__buffer_cfg *b = &t->tc.cfg->buffer;
+    const lp__train_buffer *b = &t->tc.cfg->buffer;
     lp_mlp_options mo;
     lp_mlp_options_init(&mo);
     mo.obs_dim = t->obs_dim;
@@ -661,7 +661,7 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         lp__train_cfg_read(path, o->env_section, o->sections, o->section_count, &t->tc, err);
     if (rc != LP_OK)
         return rc;
-    const lp__config *cfg = t->tc.cfg;
+    const lp__train_file *cfg = t->tc.cfg;
     t->seed = o->seed_set ? o->seed : t->tc.trainer.seed;
     t->window = t->tc.trainer.return_window;
     t->horizon = cfg->buffer.horizon;

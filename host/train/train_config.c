@@ -7,334 +7,284 @@
  *   trainer:   {total_steps: 500000, target_return: 475, return_window: 100,
  *               seed: 1, checkpoint_every: 0, log_every: 10, blas_threads: 1}
  *
- * Each is optional and read strictly with the config module's walk helpers:
- * unknown keys (with a suggestion), wrong kinds, types and ranges are
- * FILE:LINE:COLUMN errors. The environment's section is not checked: its
- * scalars are handed to the environment as dotted entries. */
+ * Each is optional and read strictly through liblossplug's public section
+ * reader (lossplug/config.h), against the schemas below: unknown keys (with a
+ * suggestion), wrong kinds, types and ranges are FILE:LINE:COLUMN errors.
+ * The environment's section is not checked here: its scalars are handed to
+ * the environment as dotted entries, without env.normalize_obs, which the
+ * trainer reads itself. */
 #include "train/train_impl.h"
-
-#include "config/scalar.h"
-#include "config/walk.h"
 
 #include "util/error.h"
 
+#include <lossplug/config.h>
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const char *const model_keys[] = {"max_bytes", "hidden",      "activation",  "shared",
-                                         "seed",      "hidden_gain", "actor_gain",  "critic_gain",
-                                         "type",      "memory",      "critic_trunk"};
-static const char *const optim_keys[] = {"lr",    "eps",           "beta1",
-                                         "beta2", "max_grad_norm", "anneal_lr"};
-static const char *const trainer_keys[] = {"total_steps", "target_return",    "return_window",
-                                           "seed",        "checkpoint_every", "log_every",
-                                           "blas_threads"};
+#define STR_(x) #x
+#define STR(x)  STR_(x)
 
-#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static int32_t number_text(const lp__walk *w, const lp__ynode *n, const char *where,
-                           const char *what, const char *example) {
-    int32_t rc = lp__walk_kind(w, n, LP__Y_SCALAR, where);
+/* Key schemas: a plugin param's spec (lossplug/abi.h) in an lp_config_key. */
+#define KEY(...)                                                                                   \
+    {                                                                                              \
+        .struct_size = sizeof(lp_config_key), .spec = { __VA_ARGS__ }                              \
+    }
+#define BOUNDED LP_PARAM_HAS_MIN | LP_PARAM_HAS_MAX
+#define ABOVE   LP_PARAM_HAS_MIN | LP_PARAM_MIN_EXCLUSIVE | LP_PARAM_HAS_MAX /* (min, max] */
+
+static const char *const activations[] = {"tanh", "relu", NULL};
+static const char *const model_types[] = {"mlp", "gru", NULL};
+static const int64_t hidden_default[] = {64, 64};
+
+enum {
+    M_MAX_BYTES,
+    M_HIDDEN,
+    M_ACTIVATION,
+    M_SHARED,
+    M_SEED,
+    M_HIDDEN_GAIN,
+    M_ACTOR_GAIN,
+    M_CRITIC_GAIN,
+    M_TYPE,
+    M_MEMORY,
+    M_CRITIC_TRUNK,
+    M_COUNT
+};
+
+static const lp_config_key model_keys[M_COUNT] = {
+    [M_MAX_BYTES] =
+        KEY(.name = "max_bytes", .type = LP_PARAM_INT, .flags = LP_PARAM_HAS_MIN, .min = 1),
+    [M_HIDDEN] =
+        {sizeof(lp_config_key),
+         1,
+         {.name = "hidden", .type = LP_PARAM_INT, .flags = BOUNDED, .min = 1, .max = 65536},
+         LP_MLP_MAX_HIDDEN,
+         hidden_default,
+         COUNT(hidden_default),
+         "use at most " STR(LP_MLP_MAX_HIDDEN) " (or [] for linear heads)"},
+    [M_ACTIVATION] = {sizeof(lp_config_key),
+                      0,
+                      {.name = "activation",
+                       .type = LP_PARAM_ENUM,
+                       .choices = activations,
+                       .default_string = "tanh"},
+                      0,
+                      NULL,
+                      0,
+                      "use tanh or relu"},
+    [M_SHARED] = KEY(.name = "shared", .type = LP_PARAM_BOOL),
+    [M_SEED] = KEY(.name = "seed", .type = LP_PARAM_INT, .flags = LP_PARAM_HAS_MIN, .min = 0),
+    /* 1.4142135623730951 is sqrt(2) as a double */
+    [M_HIDDEN_GAIN] = KEY(.name = "hidden_gain", .type = LP_PARAM_FLOAT, .flags = ABOVE, .min = 0,
+                          .max = 1e6, .default_float = 1.4142135623730951),
+    [M_ACTOR_GAIN] = KEY(.name = "actor_gain", .type = LP_PARAM_FLOAT, .flags = ABOVE, .min = 0,
+                         .max = 1e6, .default_float = 0.01),
+    [M_CRITIC_GAIN] = KEY(.name = "critic_gain", .type = LP_PARAM_FLOAT, .flags = ABOVE, .min = 0,
+                          .max = 1e6, .default_float = 1.0),
+    [M_TYPE] =
+        {sizeof(lp_config_key),
+         0,
+         {.name = "type", .type = LP_PARAM_ENUM, .choices = model_types, .default_string = "mlp"},
+         0,
+         NULL,
+         0,
+         "use mlp (feed-forward) or gru (recurrent, docs/model.md)"},
+    [M_MEMORY] = KEY(.name = "memory", .type = LP_PARAM_INT, .flags = BOUNDED, .min = 1,
+                     .max = 65536, .default_int = 128),
+    [M_CRITIC_TRUNK] = KEY(.name = "critic_trunk", .type = LP_PARAM_FLOAT, .flags = BOUNDED,
+                           .min = 0, .max = 1, .default_float = 1.0),
+};
+
+enum { O_LR, O_EPS, O_BETA1, O_BETA2, O_MAX_GRAD_NORM, O_ANNEAL_LR, O_COUNT };
+
+static const lp_config_key optim_keys[O_COUNT] = {
+    [O_LR] = KEY(.name = "lr", .type = LP_PARAM_FLOAT, .flags = ABOVE, .min = 0, .max = 10,
+                 .default_float = 2.5e-4),
+    [O_EPS] = KEY(.name = "eps", .type = LP_PARAM_FLOAT, .flags = ABOVE, .min = 0, .max = 1,
+                  .default_float = 1e-5),
+    [O_BETA1] = KEY(.name = "beta1", .type = LP_PARAM_FLOAT, .flags = BOUNDED, .min = 0,
+                    .max = 0.999999, .default_float = 0.9),
+    [O_BETA2] = KEY(.name = "beta2", .type = LP_PARAM_FLOAT, .flags = BOUNDED, .min = 0,
+                    .max = 0.999999, .default_float = 0.999),
+    [O_MAX_GRAD_NORM] = KEY(.name = "max_grad_norm", .type = LP_PARAM_FLOAT,
+                            .flags = LP_PARAM_HAS_MIN, .min = 0, .default_float = 0.5),
+    [O_ANNEAL_LR] = KEY(.name = "anneal_lr", .type = LP_PARAM_BOOL, .default_bool = 1),
+};
+
+enum {
+    T_TOTAL_STEPS,
+    T_TARGET_RETURN,
+    T_RETURN_WINDOW,
+    T_SEED,
+    T_CHECKPOINT_EVERY,
+    T_LOG_EVERY,
+    T_BLAS_THREADS,
+    T_COUNT
+};
+
+static const lp_config_key trainer_keys[T_COUNT] = {
+    [T_TOTAL_STEPS] = KEY(.name = "total_steps", .type = LP_PARAM_INT, .flags = BOUNDED, .min = 1,
+                          .max = 1125899906842624.0 /* 2^50 */, .default_int = 500000),
+    [T_TARGET_RETURN] = KEY(.name = "target_return", .type = LP_PARAM_FLOAT),
+    [T_RETURN_WINDOW] = KEY(.name = "return_window", .type = LP_PARAM_INT, .flags = BOUNDED,
+                            .min = 1, .max = 1000000, .default_int = 100),
+    [T_SEED] = KEY(.name = "seed", .type = LP_PARAM_INT, .flags = LP_PARAM_HAS_MIN, .min = 0,
+                   .default_int = 1),
+    [T_CHECKPOINT_EVERY] = KEY(.name = "checkpoint_every", .type = LP_PARAM_INT, .flags = BOUNDED,
+                               .min = 0, .max = 1099511627776.0 /* 2^40 */),
+    [T_LOG_EVERY] = KEY(.name = "log_every", .type = LP_PARAM_INT, .flags = BOUNDED, .min = 1,
+                        .max = 1099511627776.0, .default_int = 10),
+    /* -1 (absent): one thread, unless OPENBLAS_NUM_THREADS says otherwise */
+    [T_BLAS_THREADS] = KEY(.name = "blas_threads", .type = LP_PARAM_INT, .flags = BOUNDED, .min = 1,
+                           .max = 4096, .default_int = -1),
+};
+
+static const lp_config_key normalize_obs_key = KEY(.name = "normalize_obs", .type = LP_PARAM_BOOL);
+
+static lp__pos at(const char *file, lp_config_pos p) {
+    lp__pos r = {file, (uint32_t)p.line, (uint32_t)p.column};
+    return r;
+}
+
+static lp__kvpos kv_at(const char *file, const lp_config_node *n) {
+    lp__kvpos r = {at(file, n->key_pos), at(file, n->pos)};
+    return r;
+}
+
+static void take_model(const char *file, const lp_config_value *v, lp__model_cfg *m) {
+    const lp_config_value *h = &v[M_HIDDEN];
+    m->hidden_count = h->count;
+    for (size_t j = 0; j < h->count; j++) {
+        m->hidden[j] = h->ints[j];
+        if (h->item_pos != NULL)
+            m->hidden_pos[j] = at(file, h->item_pos[j]);
+    }
+    m->hidden_set = h->set;
+    m->hidden_seq_pos = at(file, h->pos);
+    m->type = strcmp(v[M_TYPE].value.s, "gru") == 0 ? LP__MODEL_GRU : LP__MODEL_MLP;
+    m->type_pos = at(file, v[M_TYPE].pos);
+    m->memory = v[M_MEMORY].value.i;
+    m->critic_trunk = v[M_CRITIC_TRUNK].value.f;
+    m->activation =
+        strcmp(v[M_ACTIVATION].value.s, "relu") == 0 ? LP_ACTIVATION_RELU : LP_ACTIVATION_TANH;
+    m->max_bytes = v[M_MAX_BYTES].value.i;
+    m->shared = v[M_SHARED].value.b;
+    m->seed = v[M_SEED].value.i;
+    m->seed_set = v[M_SEED].set;
+    m->hidden_gain = v[M_HIDDEN_GAIN].value.f;
+    m->actor_gain = v[M_ACTOR_GAIN].value.f;
+    m->critic_gain = v[M_CRITIC_GAIN].value.f;
+}
+
+static void take_optim(const lp_config_value *v, lp__optim_cfg *o) {
+    o->lr = v[O_LR].value.f;
+    o->eps = v[O_EPS].value.f;
+    o->beta1 = v[O_BETA1].value.f;
+    o->beta2 = v[O_BETA2].value.f;
+    o->max_grad_norm = v[O_MAX_GRAD_NORM].value.f;
+    o->anneal_lr = v[O_ANNEAL_LR].value.b;
+}
+
+static void take_trainer(const lp_config_value *v, lp__trainer_cfg *t) {
+    t->total_steps = v[T_TOTAL_STEPS].value.i;
+    t->target_set = v[T_TARGET_RETURN].set;
+    t->target_return = t->target_set ? v[T_TARGET_RETURN].value.f : NAN;
+    t->return_window = v[T_RETURN_WINDOW].value.i;
+    t->seed = v[T_SEED].value.i;
+    t->checkpoint_every = v[T_CHECKPOINT_EVERY].value.i;
+    t->log_every = v[T_LOG_EVERY].value.i;
+    t->blas_threads = v[T_BLAS_THREADS].value.i;
+}
+
+/* program.fields / program.outputs: the names and where they are (their
+ * types were checked at open; the session checks them against the
+ * trainer's). */
+static void take_decls(const lp_config *c, const char *path, lp__train_decl *out, size_t *count,
+                       lp__kvpos *pos, int *has) {
+    lp_config_node n;
+    *has = lp_config_node_at(c, path, &n) == LP_CONFIG_MAP;
+    if (!*has)
+        return;
+    *pos = kv_at(lp_config_name(c), &n);
+    for (size_t i = 0; i < n.count; i++) {
+        lp_config_node item;
+        (void)lp_config_child(c, path, i, &item);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].decl.name = item.key;
+        out[i].pos = kv_at(lp_config_name(c), &item);
+    }
+    *count = n.count;
+}
+
+/* lossplug's own sections, as far as the trainer needs them. */
+static int32_t take_file(lp__train_cfg *tc, lp_error *err) {
+    const lp_config *c = tc->config;
+    lp__train_file *f = &tc->view;
+    f->file = lp_config_name(c);
+    lp_config_buffer b;
+    b.struct_size = sizeof b;
+    int32_t rc = lp_config_buffer_get(c, &b, err);
     if (rc != LP_OK)
         return rc;
-    if (!n->plain)
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s must be %s, found a quoted string; remove the quotes", where, what);
-    if (n->len == 0)
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s must be %s, found an empty value; write %s", where, what, example);
+    f->buffer.segments = b.segments;
+    f->buffer.horizon = b.horizon;
+    f->buffer.minibatch_segments = b.minibatch_segments;
+    f->buffer.sample = b.sample;
+    lp_config_node n;
+    if (lp_config_node_at(c, "buffer.segments", &n) != LP_CONFIG_ABSENT)
+        f->buffer.segments_pos = kv_at(f->file, &n);
+    if (lp_config_node_at(c, "buffer.sample", &n) != LP_CONFIG_ABSENT)
+        f->buffer.sample_pos = kv_at(f->file, &n);
+    lp_config_node fn, on;
+    size_t nf = lp_config_node_at(c, "program.fields", &fn) == LP_CONFIG_MAP ? fn.count : 0;
+    size_t no = lp_config_node_at(c, "program.outputs", &on) == LP_CONFIG_MAP ? on.count : 0;
+    tc->decls = calloc(nf + no + 1, sizeof *tc->decls);
+    if (tc->decls == NULL)
+        return lp__error_set(err, LP_ENOMEM, "lp_train_run: out of memory");
+    lp__train_program *p = &f->program;
+    take_decls(c, "program.fields", tc->decls, &p->field_count, &p->fields_pos, &p->has_fields);
+    take_decls(c, "program.outputs", tc->decls + nf, &p->output_count, &p->outputs_pos,
+               &p->has_outputs);
+    p->fields = tc->decls;
+    p->outputs = tc->decls + nf;
+    tc->cfg = f;
     return LP_OK;
 }
 
-/* A number in [min, max]; `open_min`: min itself is refused (> min). */
-static int32_t get_float(const lp__walk *w, const lp__ynode *n, const char *where, double min,
-                         int open_min, double max, double *out) {
-    int32_t rc = number_text(w, n, where, "a number", "a number such as 0.5");
+/* The environment's section: its entries without the keys the trainer
+ * reads (normalize_obs, docs/config.md), and normalize_obs. */
+static int32_t take_env(lp__train_cfg *tc, const char *section, lp_error *err) {
+    size_t n = 0;
+    lp_config_pos sp;
+    const lp_config_entry *all = lp_config_entries(tc->config, section, &n, &sp);
+    tc->env_line = sp.line;
+    tc->env_column = sp.column;
+    char path[128];
+    snprintf(path, sizeof path, "%s.normalize_obs", section);
+    lp_config_value v;
+    int32_t rc = lp_config_read_value(tc->config, path, &normalize_obs_key, &v, err);
     if (rc != LP_OK)
         return rc;
-    char q[LP__QUOTE_MAX];
-    double v = 0;
-    lp__lit lit = lp__parse_float(n->text, n->len, &v);
-    if (lit == LP__LIT_SYNTAX)
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s must be a number, found '%s'; write a number such as 0.5", where,
-                          lp__quote(q, n->text, n->len));
-    if (lit == LP__LIT_RANGE || v < min || (open_min && v == min) || v > max) {
-        if (isinf(max))
-            return lp__cfgerr(w->err, lp__walk_at(w, n),
-                              "%s = %s is out of range; use a value %s %g", where,
-                              lp__quote(q, n->text, n->len), open_min ? ">" : ">=", min);
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s = %s is out of range; use a value in %s%g, %g]", where,
-                          lp__quote(q, n->text, n->len), open_min ? "(" : "[", min, max);
-    }
-    *out = v;
-    return LP_OK;
-}
-
-static int32_t get_bool(const lp__walk *w, const lp__ynode *n, const char *where, int32_t *out) {
-    int32_t rc = lp__walk_kind(w, n, LP__Y_SCALAR, where);
-    if (rc != LP_OK)
-        return rc;
-    char q[LP__QUOTE_MAX];
-    if (!n->plain)
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s must be true or false, found a quoted string; remove the quotes",
-                          where);
-    if (lp__parse_bool(n->text, n->len, out) != LP__LIT_OK)
-        return lp__cfgerr(w->err, lp__walk_at(w, n),
-                          "%s must be true or false, found '%s'; write true or false", where,
-                          lp__quote(q, n->text, n->len));
-    return LP_OK;
-}
-
-static int key_is(const lp__ynode *k, const char *name) {
-    size_t n = strlen(name);
-    return k->len == n && memcmp(k->text, name, n) == 0;
-}
-
-/* ---- model ----------------------------------------------------------------------- */
-
-static int32_t read_model(const lp__walk *w, const lp__ynode *map, lp__model_cfg *m) {
-    int32_t rc = lp__walk_kind(w, map, LP__Y_MAP, "model");
-    if (rc == LP_OK)
-        rc = lp__walk_keys(w, map, "model", model_keys, NKEYS(model_keys));
-    for (size_t i = 0; rc == LP_OK && i < map->count; i++) {
-        const lp__ynode *k = map->items[2 * i], *v = map->items[2 * i + 1];
-        if (key_is(k, "hidden")) {
-            rc = lp__walk_kind(w, v, LP__Y_SEQ, "model.hidden");
-            if (rc == LP_OK && v->count > LP_MLP_MAX_HIDDEN)
-                rc = lp__cfgerr(w->err, lp__walk_at(w, v),
-                                "model.hidden has %zu layers; use at most %d (or [] for linear "
-                                "heads)",
-                                v->count, LP_MLP_MAX_HIDDEN);
-            for (size_t j = 0; rc == LP_OK && j < v->count; j++) {
-                char where[64];
-                snprintf(where, sizeof where, "model.hidden[%zu]", j);
-                rc = lp__walk_int(w, v->items[j], where, 1, 65536, &m->hidden[j]);
-                m->hidden_pos[j] = lp__walk_at(w, v->items[j]);
-            }
-            m->hidden_count = v->count;
-            m->hidden_set = 1;
-            m->hidden_seq_pos = lp__walk_at(w, v);
-        } else if (key_is(k, "type")) {
-            rc = lp__walk_kind(w, v, LP__Y_SCALAR, "model.type");
-            m->type_pos = lp__walk_at(w, v);
-            if (rc == LP_OK) {
-                if (v->len == 3 && memcmp(v->text, "mlp", 3) == 0) {
-                    m->type = LP__MODEL_MLP;
-                } else if (v->len == 3 && memcmp(v->text, "gru", 3) == 0) {
-                    m->type = LP__MODEL_GRU;
-                } else {
-                    char q[LP__QUOTE_MAX];
-                    rc = lp__cfgerr(w->err, lp__walk_at(w, v),
-                                    "model.type '%s' is not a choice; use mlp (feed-forward) or "
-                                    "gru (recurrent, docs/model.md)",
-                                    lp__quote(q, v->text, v->len));
-                }
-            }
-        } else if (key_is(k, "critic_trunk")) {
-            rc = get_float(w, v, "model.critic_trunk", 0, 0, 1, &m->critic_trunk);
-        } else if (key_is(k, "memory")) {
-            rc = lp__walk_int(w, v, "model.memory", 1, 65536, &m->memory);
-        } else if (key_is(k, "activation")) {
-            rc = lp__walk_kind(w, v, LP__Y_SCALAR, "model.activation");
-            if (rc == LP_OK) {
-                if (v->len == 4 && memcmp(v->text, "tanh", 4) == 0) {
-                    m->activation = LP_ACTIVATION_TANH;
-                } else if (v->len == 4 && memcmp(v->text, "relu", 4) == 0) {
-                    m->activation = LP_ACTIVATION_RELU;
-                } else {
-                    char q[LP__QUOTE_MAX];
-                    rc = lp__cfgerr(w->err, lp__walk_at(w, v),
-                                    "model.activation '%s' is not a choice; use tanh or relu",
-                                    lp__quote(q, v->text, v->len));
-                }
-            }
-        } else if (key_is(k, "max_bytes")) {
-            rc = lp__walk_int(w, v, "model.max_bytes", 1, INT64_MAX, &m->max_bytes);
-        } else if (key_is(k, "shared")) {
-            rc = get_bool(w, v, "model.shared", &m->shared);
-        } else if (key_is(k, "seed")) {
-            rc = lp__walk_int(w, v, "model.seed", 0, INT64_MAX, &m->seed);
-            m->seed_set = 1;
-        } else if (key_is(k, "hidden_gain")) {
-            rc = get_float(w, v, "model.hidden_gain", 0, 1, 1e6, &m->hidden_gain);
-        } else if (key_is(k, "actor_gain")) {
-            rc = get_float(w, v, "model.actor_gain", 0, 1, 1e6, &m->actor_gain);
-        } else if (key_is(k, "critic_gain")) {
-            rc = get_float(w, v, "model.critic_gain", 0, 1, 1e6, &m->critic_gain);
-        }
-    }
-    return rc;
-}
-
-/* ---- optimizer ------------------------------------------------------------------- */
-
-static int32_t read_optim(const lp__walk *w, const lp__ynode *map, lp__optim_cfg *o) {
-    int32_t rc = lp__walk_kind(w, map, LP__Y_MAP, "optimizer");
-    if (rc == LP_OK)
-        rc = lp__walk_keys(w, map, "optimizer", optim_keys, NKEYS(optim_keys));
-    for (size_t i = 0; rc == LP_OK && i < map->count; i++) {
-        const lp__ynode *k = map->items[2 * i], *v = map->items[2 * i + 1];
-        if (key_is(k, "lr"))
-            rc = get_float(w, v, "optimizer.lr", 0, 1, 10, &o->lr);
-        else if (key_is(k, "eps"))
-            rc = get_float(w, v, "optimizer.eps", 0, 1, 1, &o->eps);
-        else if (key_is(k, "beta1"))
-            rc = get_float(w, v, "optimizer.beta1", 0, 0, 0.999999, &o->beta1);
-        else if (key_is(k, "beta2"))
-            rc = get_float(w, v, "optimizer.beta2", 0, 0, 0.999999, &o->beta2);
-        else if (key_is(k, "max_grad_norm"))
-            rc = get_float(w, v, "optimizer.max_grad_norm", 0, 0, INFINITY, &o->max_grad_norm);
-        else if (key_is(k, "anneal_lr"))
-            rc = get_bool(w, v, "optimizer.anneal_lr", &o->anneal_lr);
-    }
-    return rc;
-}
-
-/* ---- trainer --------------------------------------------------------------------- */
-
-static int32_t read_trainer(const lp__walk *w, const lp__ynode *map, lp__trainer_cfg *t) {
-    int32_t rc = lp__walk_kind(w, map, LP__Y_MAP, "trainer");
-    if (rc == LP_OK)
-        rc = lp__walk_keys(w, map, "trainer", trainer_keys, NKEYS(trainer_keys));
-    for (size_t i = 0; rc == LP_OK && i < map->count; i++) {
-        const lp__ynode *k = map->items[2 * i], *v = map->items[2 * i + 1];
-        if (key_is(k, "total_steps")) {
-            rc = lp__walk_int(w, v, "trainer.total_steps", 1, (int64_t)1 << 50, &t->total_steps);
-        } else if (key_is(k, "target_return")) {
-            rc =
-                get_float(w, v, "trainer.target_return", -INFINITY, 0, INFINITY, &t->target_return);
-            t->target_set = 1;
-        } else if (key_is(k, "return_window")) {
-            rc = lp__walk_int(w, v, "trainer.return_window", 1, 1000000, &t->return_window);
-        } else if (key_is(k, "seed")) {
-            rc = lp__walk_int(w, v, "trainer.seed", 0, INT64_MAX, &t->seed);
-        } else if (key_is(k, "checkpoint_every")) {
-            rc = lp__walk_int(w, v, "trainer.checkpoint_every", 0, (int64_t)1 << 40,
-                              &t->checkpoint_every);
-        } else if (key_is(k, "log_every")) {
-            rc = lp__walk_int(w, v, "trainer.log_every", 1, (int64_t)1 << 40, &t->log_every);
-        } else if (key_is(k, "blas_threads")) {
-            rc = lp__walk_int(w, v, "trainer.blas_threads", 1, 4096, &t->blas_threads);
-        }
-    }
-    return rc;
-}
-
-/* ---- the environment's section: its scalars as dotted entries ---------------------- */
-
-typedef struct entry_list {
-    lp_config_entry *items;
-    size_t count, cap;
-} entry_list;
-
-static size_t count_scalars(const lp__ynode *n) {
-    if (n->kind == LP__Y_SCALAR)
-        return 1;
-    size_t c = 0;
-    if (n->kind == LP__Y_SEQ)
-        for (size_t i = 0; i < n->count; i++)
-            c += count_scalars(n->items[i]);
-    else
-        for (size_t i = 0; i < n->count; i++)
-            c += count_scalars(n->items[2 * i + 1]);
-    return c;
-}
-
-static int32_t flatten(const lp__walk *w, const lp__ynode *n, const char *prefix, entry_list *out) {
-    if (n->kind == LP__Y_SCALAR) {
-        if (out->count >= out->cap)
-            return LP_OK; /* cannot happen: counted first */
-        lp_config_entry *e = &out->items[out->count++];
-        e->key = lp__arena_strdup(w->a, prefix);
-        e->value = n->text;
-        e->line = (int32_t)n->line;
-        e->column = (int32_t)n->col;
-        e->quoted = !n->plain;
-        return e->key == NULL ? lp__walk_oom(w) : LP_OK;
-    }
-    char key[256];
-    for (size_t i = 0; i < n->count; i++) {
-        const lp__ynode *child;
-        if (n->kind == LP__Y_SEQ) {
-            snprintf(key, sizeof key, "%s[%zu]", prefix, i);
-            child = n->items[i];
-        } else {
-            const lp__ynode *k = n->items[2 * i];
-            snprintf(key, sizeof key, "%s%s%.*s", prefix, prefix[0] ? "." : "", (int)k->len,
-                     k->text);
-            child = n->items[2 * i + 1];
-        }
-        int32_t rc = flatten(w, child, key, out);
-        if (rc != LP_OK)
-            return rc;
-    }
-    return LP_OK;
-}
-
-/* The environment section's keys the trainer itself reads (docs/config.md):
- * normalize_obs. They are taken out of the entries the environment sees. */
-static int32_t take_trainer_keys(const lp__walk *w, const lp__ynode *sec, const char *section,
-                                 lp__train_cfg *out, entry_list *list) {
-    if (sec->kind != LP__Y_MAP)
-        return LP_OK;
-    for (size_t i = 0; i < sec->count; i++) {
-        if (!key_is(sec->items[2 * i], "normalize_obs"))
-            continue;
-        char where[96];
-        snprintf(where, sizeof where, "%s.normalize_obs", section);
-        int32_t rc = get_bool(w, sec->items[2 * i + 1], where, &out->normalize_obs);
-        if (rc != LP_OK)
-            return rc;
-    }
+    tc->normalize_obs = v.value.b;
+    tc->entries = calloc(n > 0 ? n : 1, sizeof *tc->entries);
+    if (tc->entries == NULL)
+        return lp__error_set(err, LP_ENOMEM, "lp_train_run: out of memory");
     size_t kept = 0;
-    for (size_t i = 0; i < list->count; i++)
-        if (strcmp(list->items[i].key, "normalize_obs") != 0)
-            list->items[kept++] = list->items[i];
-    list->count = kept;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].key, "normalize_obs") != 0)
+            tc->entries[kept++] = all[i];
+    tc->entry_count = kept;
     return LP_OK;
-}
-
-/* ---- all of it --------------------------------------------------------------------- */
-
-static void defaults(lp__train_cfg *tc) {
-    lp__model_cfg *m = &tc->model;
-    m->hidden[0] = 64;
-    m->hidden[1] = 64;
-    m->hidden_count = 2;
-    m->type = LP__MODEL_MLP;
-    m->memory = 128;
-    m->critic_trunk = 1.0;
-    m->activation = LP_ACTIVATION_TANH;
-    m->shared = 0;
-    m->hidden_gain = sqrt(2.0);
-    m->actor_gain = 0.01;
-    m->critic_gain = 1.0;
-    lp__optim_cfg *o = &tc->optim;
-    o->lr = 2.5e-4;
-    o->eps = 1e-5;
-    o->beta1 = 0.9;
-    o->beta2 = 0.999;
-    o->max_grad_norm = 0.5;
-    o->anneal_lr = 1;
-    lp__trainer_cfg *t = &tc->trainer;
-    t->total_steps = 500000;
-    t->target_set = 0;
-    t->target_return = NAN;
-    t->return_window = 100;
-    t->seed = 1;
-    t->checkpoint_every = 0;
-    t->log_every = 10;
-    t->blas_threads = -1; /* one, unless OPENBLAS_NUM_THREADS says otherwise */
 }
 
 int32_t lp__train_cfg_read(const char *path, const char *env_section, const char *const *extra,
                            size_t extra_count, lp__train_cfg *out, lp_error *err) {
     memset(out, 0, sizeof *out);
-    defaults(out);
     enum { MAX_SECTIONS = 64 };
     const char *names[MAX_SECTIONS];
     size_t n = 0;
@@ -350,53 +300,45 @@ int32_t lp__train_cfg_read(const char *path, const char *env_section, const char
                                  MAX_SECTIONS - 4);
         names[n++] = extra[i];
     }
-    lp__config_options copt;
-    lp__config_options_init(&copt);
-    copt.passthrough = names;
-    copt.passthrough_count = n;
-    lp__config *cfg = NULL;
-    int32_t rc = lp__config_parse_file(path, &copt, &cfg, err);
+    lp_config_options copt;
+    lp_config_options_init(&copt);
+    copt.sections = names;
+    copt.section_count = n;
+    int32_t rc = lp_config_open(path, &copt, &out->config, err);
     if (rc != LP_OK)
         return rc;
-    lp__walk w = {cfg->arena, cfg->file, cfg, &copt, err};
-    const lp__section *sec = lp__config_section(cfg, LP__TRAIN_SECTION_MODEL);
-    if (sec != NULL) {
-        out->model.pos = sec->pos.key;
-        rc = read_model(&w, sec->node, &out->model);
+    const char *file = lp_config_name(out->config);
+    lp_config_value mv[M_COUNT], ov[O_COUNT], tv[T_COUNT];
+    lp_config_pos model_pos;
+    rc = lp_config_read(out->config, LP__TRAIN_SECTION_MODEL, model_keys, M_COUNT, mv, &model_pos,
+                        err);
+    if (rc == LP_OK)
+        rc = lp_config_read(out->config, LP__TRAIN_SECTION_OPTIMIZER, optim_keys, O_COUNT, ov, NULL,
+                            err);
+    if (rc == LP_OK)
+        rc = lp_config_read(out->config, LP__TRAIN_SECTION_TRAINER, trainer_keys, T_COUNT, tv, NULL,
+                            err);
+    if (rc == LP_OK) {
+        take_model(file, mv, &out->model);
+        out->model.pos = at(file, model_pos);
+        take_optim(ov, &out->optim);
+        take_trainer(tv, &out->trainer);
+        rc = take_file(out, err);
     }
-    sec = lp__config_section(cfg, LP__TRAIN_SECTION_OPTIMIZER);
-    if (rc == LP_OK && sec != NULL)
-        rc = read_optim(&w, sec->node, &out->optim);
-    sec = lp__config_section(cfg, LP__TRAIN_SECTION_TRAINER);
-    if (rc == LP_OK && sec != NULL)
-        rc = read_trainer(&w, sec->node, &out->trainer);
-    sec = lp__config_section(cfg, env_section);
-    if (rc == LP_OK && sec != NULL) {
-        out->env_line = (int32_t)sec->pos.key.line;
-        out->env_column = (int32_t)sec->pos.key.col;
-        entry_list list = {NULL, 0, count_scalars(sec->node)};
-        list.items = lp__arena_array(cfg->arena, list.cap > 0 ? list.cap : 1, sizeof *list.items);
-        if (list.items == NULL)
-            rc = lp__walk_oom(&w);
-        if (rc == LP_OK) /* a scalar section gives one entry with key "" */
-            rc = flatten(&w, sec->node, "", &list);
-        if (rc == LP_OK)
-            rc = take_trainer_keys(&w, sec->node, env_section, out, &list);
-        out->entries = list.items;
-        out->entry_count = list.count;
-    }
+    if (rc == LP_OK)
+        rc = take_env(out, env_section, err);
     if (rc != LP_OK) {
-        lp__config_free(cfg);
-        memset(out, 0, sizeof *out);
+        lp__train_cfg_free(out);
         return rc;
     }
-    out->cfg = cfg;
     return LP_OK;
 }
 
 void lp__train_cfg_free(lp__train_cfg *tc) {
     if (tc == NULL)
         return;
-    lp__config_free(tc->cfg);
+    lp_config_close(tc->config);
+    free(tc->decls);
+    free(tc->entries);
     memset(tc, 0, sizeof *tc);
 }

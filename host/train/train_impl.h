@@ -16,9 +16,10 @@
 #ifndef LP_TRAIN_IMPL_H
 #define LP_TRAIN_IMPL_H
 
-#include "config/config.h"
+#include "util/message.h"
 
 #include <lossplug/comm.h>
+#include <lossplug/config.h>
 #include <lossplug/host.h>
 
 #include <lossplug/rnn.h>
@@ -73,22 +74,61 @@ typedef struct lp__trainer_cfg {
     int64_t blas_threads;     /* OpenBLAS threads; -1: 1 unless the environment sets them */
 } lp__trainer_cfg;
 
-/* Everything the trainer reads from a config. Owns `cfg`. */
+/* What the trainer reads of lossplug's own sections (buffer, program),
+ * through lossplug/config.h. Positions: line 0 when absent. */
+typedef struct lp__train_buffer {
+    int64_t segments, horizon, minibatch_segments;
+    int32_t sample; /* lp_sample_mode */
+    lp__kvpos segments_pos, sample_pos;
+} lp__train_buffer;
+
+/* One entry of program.fields or program.outputs: its name (decl.name
+ * only: the session checks the types) and where it is. */
+typedef struct lp__train_decl {
+    lp_decl decl;
+    lp__kvpos pos;
+} lp__train_decl;
+
+typedef struct lp__train_program {
+    int has_fields;
+    size_t field_count;
+    const lp__train_decl *fields;
+    lp__kvpos fields_pos;
+    int has_outputs;
+    size_t output_count;
+    const lp__train_decl *outputs;
+    lp__kvpos outputs_pos;
+} lp__train_program;
+
+/* The config as the trainer sees it. */
+typedef struct lp__train_file {
+    const char *file; /* the display name, config-owned */
+    lp__train_buffer buffer;
+    lp__train_program program;
+} lp__train_file;
+
+/* Everything the trainer reads from a config. Owns `config` and the arrays
+ * below; `cfg` points at `view`. */
 typedef struct lp__train_cfg {
-    lp__config *cfg;
+    lp_config *config;
+    const lp__train_file *cfg;
+    lp__train_file view;
+    lp__train_decl *decls; /* program.fields then program.outputs */
     lp__model_cfg model;
     lp__optim_cfg optim;
     lp__trainer_cfg trainer;
-    /* the environment section's scalars (arena-owned), file order */
+    /* the environment section's scalars (config-owned strings), file order,
+     * without the keys the trainer reads itself */
     lp_config_entry *entries;
     size_t entry_count;
     int32_t env_line, env_column;
     int32_t normalize_obs; /* env.normalize_obs (taken out of the entries) */
 } lp__train_cfg;
 
-/* Parse the config at `path` with the trainer's sections, the environment
- * section and `extra` as passthrough, and read the trainer's sections
- * strictly (FILE:LINE:COLUMN errors). On error nothing is left allocated. */
+/* Open the config at `path` with the trainer's sections, the environment
+ * section and `extra` as the program's (lp_config_open), and read the
+ * trainer's sections strictly with lp_config_read (FILE:LINE:COLUMN
+ * errors). On error nothing is left allocated. */
 int32_t lp__train_cfg_read(const char *path, const char *env_section, const char *const *extra,
                            size_t extra_count, lp__train_cfg *out, lp_error *err);
 void lp__train_cfg_free(lp__train_cfg *tc);

@@ -43,7 +43,7 @@ pc_sdk() { PKG_CONFIG_PATH="$pcdir" pkg-config "$@"; }
 
 step "each installed header of the embedding API compiles alone (C11 and C++)"
 mkdir -p "$lp_tmp/headers"
-for h in registry session model checkpoint mlp adam train host rnn comm; do
+for h in registry session model checkpoint config mlp adam train host rnn comm; do
     [ -e "$prefix/include/lossplug/$h.h" ] || fail "not installed: include/lossplug/$h.h"
     printf '#include <lossplug/%s.h>\n#include <lossplug/%s.h>\nint lp_header_test;\n' "$h" "$h" \
         >"$lp_tmp/headers/$h.c"
@@ -182,6 +182,11 @@ done
 for lib in "$prefix"/lib*/liblossplug-train.so; do
     needed "$lib" | grep -q '^libopenblas' || fail "readelf -d $lib names no OpenBLAS: the check above proves nothing"
     needed "$lib" | grep -q '^liblossplug\.so' || fail "$lib does not link liblossplug"
+    # It reads its config sections through liblossplug's public
+    # lossplug/config.h: no copy of the config module, so no libyaml.
+    needed "$lib" | grep -q '^libyaml' && fail "readelf -d $lib names libyaml (a copy of the config module)"
+    nm -D --defined-only "$lib" | grep -q ' lp_config_' &&
+        fail "$lib exports lp_config_* (liblossplug's, not its own)"
 done
 pc --libs lossplug | grep -Eq 'blas|lapack' && fail "pkg-config --libs lossplug names a BLAS: $(pc --libs lossplug)"
 pc --libs --static lossplug | grep -Eq 'blas|lapack' && fail "pkg-config --libs --static lossplug names a BLAS"

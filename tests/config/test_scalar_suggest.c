@@ -1,7 +1,7 @@
 /* Scalar literals and "did you mean". */
 #include "cfg_test.h"
 
-#include "config/message.h"
+#include "util/message.h"
 #include "config/scalar.h"
 #include "util/suggest.h"
 

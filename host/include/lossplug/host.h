@@ -8,6 +8,8 @@
  *                          lifecycle, stats (includes lossplug/model.h, the
  *                          model interface of the train phase)
  *   lossplug/checkpoint.h  session checkpoints with the program's tensors
+ *   lossplug/config.h      a config read before a session, and the strict
+ *                          reader of the program's own sections
  *   lossplug/mlp.h         the reference MLP and its lp_model adapter
  *   lossplug/adam.h        the Adam optimizer
  *   lossplug/train.h       the training loop lp_train_run and its printer
@@ -20,6 +22,7 @@
 
 #include <lossplug/adam.h>
 #include <lossplug/checkpoint.h>
+#include <lossplug/config.h>
 #include <lossplug/mlp.h>
 #include <lossplug/model.h>
 #include <lossplug/registry.h>

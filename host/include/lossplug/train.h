@@ -11,6 +11,7 @@
 #define LOSSPLUG_TRAIN_H
 
 #include <lossplug/checkpoint.h>
+#include <lossplug/config.h>
 #include <lossplug/session.h>
 
 #include <stddef.h>
@@ -31,18 +32,6 @@ extern "C" {
  * resumed run continues bit for bit. Single-threaded: call from one thread;
  * nothing is allocated per step and nothing is printed unless the program
  * installs the printer. */
-
-/* One scalar of a program-owned config section, for the environment's own
- * checks: `key` is the dotted path below the section ("num_envs",
- * "physics.gravity", "starts[0]"); `value` the scalar's text. */
-typedef struct lp_config_entry {
-    const char *key;
-    const char *value;
-    int32_t line; /* 1-based position of the value, for FILE:LINE:COLUMN */
-    int32_t column;
-    int32_t quoted; /* 1 when the scalar was quoted or a block scalar */
-    int32_t reserved;
-} lp_config_entry;
 
 /* What the trainer tells an environment's `open` callback. Trainer-owned,
  * valid during the call. */

@@ -1,6 +1,9 @@
-/* Internal: config error messages, "FILE:LINE:COLUMN: what; how to fix". */
-#ifndef LP_CONFIG_DIAG_H
-#define LP_CONFIG_DIAG_H
+/* Internal: messages about a place in a file (configs), "FILE:LINE:COLUMN:
+ * what; how to fix", and the text helpers they use. In the utility layer,
+ * not the config module: liblossplug-train words its own config errors
+ * with them without carrying the config module. */
+#ifndef LP_UTIL_MESSAGE_H
+#define LP_UTIL_MESSAGE_H
 
 #include <lossplug/host.h>
 
@@ -14,6 +17,12 @@ typedef struct lp__pos {
     uint32_t line;
     uint32_t col;
 } lp__pos;
+
+/* Where a `key: value` pair is. Both zero when the key is absent. */
+typedef struct lp__kvpos {
+    lp__pos key;
+    lp__pos value;
+} lp__kvpos;
 
 /* Set `err` to LP_ECONFIG and "FILE:LINE:COLUMN: " followed by the message;
  * returns LP_ECONFIG. */

@@ -1,4 +1,4 @@
-#include "config/message.h"
+#include "util/message.h"
 
 #include <stdarg.h>
 #include <stdio.h>
