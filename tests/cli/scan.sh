@@ -6,9 +6,8 @@
 # at once; a changed file is scanned again; --no-scan is not tested with
 # them (it would crash, by design).
 # The same directory (crash_init.so fixed) on a cold cache of its own:
-# cartpole-train, whose
-# config names only the built-in losses, scans it (the sessions' default),
-# logs each bad file and trains.
+# cartpole-train, whose config names only the built-in losses, scans it
+# (the sessions' default), logs each bad file and trains.
 # usage: scan.sh LOSSPLUG_EXE FIXTURE_ROOT [CARTPOLE_TRAIN EXAMPLES_DIR]
 set -u
 . "$(dirname "$0")/lib.sh"
