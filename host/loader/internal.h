@@ -234,8 +234,9 @@ typedef struct lp__scan_cache {
 /* Read the cache (a missing, foreign or garbled file is an empty cache).
  * LP_OK or LP_ENOMEM. */
 int32_t lp__scan_cache_load(lp__scan_cache *c);
-/* Write it back when it changed; best effort, atomic (rename). */
-void lp__scan_cache_save(const lp__scan_cache *c);
+/* Write it back when it changed; best effort, atomic (rename). LP_OK (also
+ * when it could not be written) or LP_ENOMEM. */
+int32_t lp__scan_cache_save(const lp__scan_cache *c);
 void lp__scan_cache_free(lp__scan_cache *c);
 
 /* Whether this registry runs lossplug-scan on a file the cache does not

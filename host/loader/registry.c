@@ -213,9 +213,10 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
         rc = lp__resolve_conflicts(reg);
     if (rc == LP_OK && reg->only_ids != NULL)
         rc = lp__check_asked_ids(reg);
+    if (rc == LP_OK)
+        rc = lp__scan_cache_save(&reg->scan_cache);
     if (rc != LP_OK)
         goto loading;
-    lp__scan_cache_save(&reg->scan_cache);
     reg->only_ids = NULL;
     reg->only_id_count = 0;
     *out = reg;

@@ -41,10 +41,17 @@ extern char **environ;
  * the build tree's helper when that file lies inside the build tree it was
  * built in (a test or example linking liblossplug.a), else the configured
  * install path. NULL when none is executable. */
-static char *lp__scanner_path(void) {
+static char *lp__scanner_found(const char *path, int *oom) {
+    char *p = lp__strdup(path);
+    *oom = p == NULL;
+    return p;
+}
+
+static char *lp__scanner_path(int *oom) {
+    *oom = 0;
     const char *env = secure_getenv("LOSSPLUG_SCANNER");
     if (env != NULL && env[0] != '\0')
-        return access(env, X_OK) == 0 ? lp__strdup(env) : NULL;
+        return access(env, X_OK) == 0 ? lp__scanner_found(env, oom) : NULL;
     static const char anchor = 0;
     Dl_info info;
     char lib[PATH_MAX];
@@ -54,6 +61,7 @@ static char *lp__scanner_path(void) {
         if (slash != NULL) {
             *slash = '\0';
             char *p = lp__asprintf("%s/%s", lib, LP_SCANNER_FROM_LIBDIR);
+            *oom = p == NULL;
             if (p == NULL || access(p, X_OK) == 0)
                 return p;
             free(p);
@@ -63,10 +71,11 @@ static char *lp__scanner_path(void) {
         size_t len = realpath(LP_BUILD_DIR, build) != NULL ? strlen(build) : 0;
         if (len > 0 && strncmp(lib, build, len) == 0 && (lib[len] == '/' || lib[len] == '\0') &&
             access(LP_BUILD_SCANNER, X_OK) == 0)
-            return lp__strdup(LP_BUILD_SCANNER);
+            return lp__scanner_found(LP_BUILD_SCANNER, oom);
 #endif
     }
-    return access(LP_INSTALL_SCANNER, X_OK) == 0 ? lp__strdup(LP_INSTALL_SCANNER) : NULL;
+    return access(LP_INSTALL_SCANNER, X_OK) == 0 ? lp__scanner_found(LP_INSTALL_SCANNER, oom)
+                                                 : NULL;
 }
 
 /* ---- the cache ---------------------------------------------------------------- */
@@ -261,13 +270,14 @@ int32_t lp__scan_cache_load(lp__scan_cache *c) {
 }
 
 /* Written whole to a temporary and renamed over the cache: a reader never
- * sees half a file, and two writers each leave a whole one. Best effort. */
-void lp__scan_cache_save(const lp__scan_cache *c) {
+ * sees half a file, and two writers each leave a whole one. Best effort:
+ * only running out of memory is reported. */
+int32_t lp__scan_cache_save(const lp__scan_cache *c) {
     if (!c->dirty || c->file == NULL)
-        return;
+        return LP_OK;
     char *dir = lp__cache_dir();
     if (dir == NULL)
-        return;
+        return lp__cache_configured() ? LP_ENOMEM : LP_OK;
     char *slash = strrchr(dir, '/');
     if (slash != NULL) { /* create <cache>/ then <cache>/lossplug/ */
         *slash = '\0';
@@ -285,9 +295,10 @@ void lp__scan_cache_save(const lp__scan_cache *c) {
             close(fd);
             unlink(tmp);
         }
+        int32_t rc = tmp == NULL ? LP_ENOMEM : LP_OK;
         free(tmp);
         free(dir);
-        return;
+        return rc;
     }
     int bad = fputs(LP__CACHE_HEADER, f) < 0;
     for (size_t i = 0; i < c->count && !bad; i++) {
@@ -301,6 +312,7 @@ void lp__scan_cache_save(const lp__scan_cache *c) {
         lp__escape_put(f, e->why);
         bad = fputc('\n', f) == EOF || (len > 0 && fwrite(e->report, 1, len, f) != len);
     }
+    int32_t rc = LP_OK;
     if (fclose(f) != 0 || bad || rename(tmp, c->file) != 0) {
         unlink(tmp);
     } else {
@@ -312,10 +324,13 @@ void lp__scan_cache_save(const lp__scan_cache *c) {
                                                 LP__CACHE_OLD_NAME);
         if (old != NULL)
             unlink(old);
+        else if (base != NULL)
+            rc = LP_ENOMEM;
         free(old);
     }
     free(tmp);
     free(dir);
+    return rc;
 }
 
 static lp__scan_entry *lp__cache_find(lp__scan_cache *c, const char *path) {
@@ -466,8 +481,11 @@ int32_t lp__scan_lookup(lp_registry *reg, const char *path, const struct stat *s
     if (!scanning)
         return LP_OK;
     if (!reg->scanner_looked) {
+        int oom = 0;
+        reg->scanner = lp__scanner_path(&oom);
+        if (oom)
+            return LP_ENOMEM;
         reg->scanner_looked = 1;
-        reg->scanner = lp__scanner_path();
         if (reg->scanner == NULL)
             return lp__diag_add(&reg->diags, LP_DIAG_WARNING, LP_ENOENT, "lossplug-scan",
                                 "the plugin scanner is not installed beside liblossplug (nor "
