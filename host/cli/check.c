@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct check_log {
@@ -351,7 +353,7 @@ static int check_here(const lp__cli *cli, const lp_registry *reg, int progress) 
     opt.plugin_paths = cli->plugin_paths;
     opt.plugin_path_count = cli->plugin_path_count;
     opt.allow_insecure = cli->allow_insecure;
-    opt.scan_plugins = !cli->no_scan;
+    opt.scan_plugins = cli->no_scan ? LP_SCAN_OFF : LP_SCAN_ON;
     /* No program here: the sections the config gives its program are
      * accepted unread. */
     opt.trust_config_sections = 1;
@@ -384,9 +386,16 @@ static int check_here(const lp__cli *cli, const lp_registry *reg, int progress) 
 #define DONE_LINE  "=done"
 #define OUTPUT_MAX (64u << 20)
 
-/* Read both pipes to their end: the child's stdout into *out, its last
- * progress line into `last`. 0, or -1 when out of memory. */
-static int collect(int out_fd, int prog_fd, char **out, size_t *out_len, char *last,
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read both pipes to their end, until `deadline` (now_ms): the child's
+ * stdout into *out, its last progress line into `last`. 0; -1 when out of
+ * memory; 1 when the deadline passed first. */
+static int collect(int out_fd, int prog_fd, long deadline, char **out, size_t *out_len, char *last,
                    size_t last_size, int *done) {
     size_t cap = 0;
     char pbuf[1024];
@@ -394,11 +403,17 @@ static int collect(int out_fd, int prog_fd, char **out, size_t *out_len, char *l
     struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {prog_fd, POLLIN, 0}};
     int open_fds = 2, rc = 0;
     while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
+        long left = deadline - now_ms();
+        if (left <= 0)
+            return 1;
+        int n = poll(fds, 2, left > INT_MAX ? INT_MAX : (int)left);
+        if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
+        if (n == 0)
+            continue; /* the deadline: checked above */
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || fds[i].revents == 0)
                 continue;
@@ -453,7 +468,9 @@ static int collect(int out_fd, int prog_fd, char **out, size_t *out_len, char *l
  * and destroy: code the scan never ran. It runs in a child process, so
  * that a plugin that crashes, aborts or exits there ends the child, and
  * this process says so, naming the instance, plugin and file whose code
- * was running. The child's output is printed only when it finished. */
+ * was running; one that does not finish within --check-timeout (default
+ * 30 s: an endless loop in a plugin's create) is killed and reported the
+ * same way. The child's output is printed only when it finished. */
 int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     int out_pipe[2], prog_pipe[2];
     fflush(stdout);
@@ -486,14 +503,31 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     char *out = NULL, last[512] = "";
     size_t out_len = 0;
     int done = 0;
-    int crc = collect(out_pipe[0], prog_pipe[0], &out, &out_len, last, sizeof last, &done);
+    const double limit = cli->check_timeout > 0 ? cli->check_timeout : LP__CHECK_TIMEOUT_DEFAULT;
+    const long limit_ms = limit * 1000 < 1 ? 1 : (long)(limit * 1000);
+    int crc = collect(out_pipe[0], prog_pipe[0], now_ms() + limit_ms, &out, &out_len, last,
+                      sizeof last, &done);
     close(out_pipe[0]);
     close(prog_pipe[0]);
+    if (crc == 1) /* no answer in time: stop it (a scan it runs dies with it) */
+        kill(pid, SIGKILL);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     int rc = LP__EXIT_ERROR;
-    if (WIFEXITED(status) && done) {
+    if (crc == 1) {
+        if (last[0] != '\0')
+            lp__print_error("%s: no answer from the check's process in %g s while running plugin "
+                            "code (%s): it was stopped and the config was not checked; fix that "
+                            "plugin or leave it out of the config, or allow more time with "
+                            "--check-timeout SECONDS",
+                            cli->args[0], limit, last);
+        else
+            lp__print_error("%s: no answer from the check's process in %g s, before any plugin "
+                            "code ran: it was stopped and the config was not checked; allow more "
+                            "time with --check-timeout SECONDS",
+                            cli->args[0], limit);
+    } else if (WIFEXITED(status) && done) {
         if (crc != 0)
             lp__print_error("out of memory for the check's output");
         else if (out_len > 0 && fwrite(out, 1, out_len, stdout) != out_len)

@@ -21,6 +21,11 @@ enum {
 /* More --plugin-path options than this is a usage error. */
 #define LP__MAX_PLUGIN_PATHS 64
 
+/* `check`'s time limit for its child process, in seconds: the default and
+ * the largest --check-timeout. */
+#define LP__CHECK_TIMEOUT_DEFAULT 30.0
+#define LP__CHECK_TIMEOUT_MAX     86400.0
+
 /* Global options and the command's own arguments, as parsed from argv. */
 typedef struct lp__cli {
     const char *const *plugin_paths; /* --plugin-path, in order given */
@@ -29,6 +34,7 @@ typedef struct lp__cli {
     int no_default_paths;  /* --no-default-paths: skip LOSSPLUG_PATH and the install dir */
     int no_scan;           /* --no-scan: load plugins in-process without scanning them first */
     int json;              /* --json */
+    double check_timeout;  /* --check-timeout SECONDS (check); 0: the default */
     int verbose;           /* --verbose: also print the registry's info log */
     int help;              /* --help */
     int version;           /* --version */

@@ -55,6 +55,8 @@ static void lp__print_help(FILE *out) {
             "                           LOSSPLUG_PATH, not the install directory)\n"
             "  --no-scan                load plugins in-process without first scanning each\n"
             "                           new or changed file in a child process (lossplug-scan)\n"
+            "  --check-timeout SECONDS  check: stop the check's process (and fail) when it\n"
+            "                           has not finished after SECONDS (default 30)\n"
             "  --json                   machine-readable output (JSON) on stdout\n"
             "  -o, --output FILE        plot: the PNG to write\n"
             "  --y NAME                 plot: a column to draw against env_steps (repeatable;\n"

@@ -101,6 +101,17 @@ int lp__cli_parse(lp__cli *cli, int argc, char **argv) {
             if (name == NULL || name[0] == '\0')
                 return lp__usage_error("option '%s' needs a column name", "--y");
             ys[cli->y_count++] = name;
+        } else if (lp__is_option(arg, "--check-timeout")) {
+            const char *v = lp__option_value("--check-timeout", argc, argv, &i);
+            if (v == NULL || v[0] == '\0')
+                return lp__usage_error("option '%s' needs a number of seconds", "--check-timeout");
+            char *end = NULL;
+            double t = strtod(v, &end);
+            if (*end != '\0' || !(t > 0) || t > LP__CHECK_TIMEOUT_MAX)
+                return lp__usage_error("--check-timeout wants a number of seconds > 0 and at most "
+                                       "86400, not '%s'",
+                                       v);
+            cli->check_timeout = t;
         } else if (lp__is_flag(arg, "--allow-insecure-plugins")) {
             cli->allow_insecure = 1;
         } else if (lp__is_flag(arg, "--no-default-paths")) {

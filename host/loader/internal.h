@@ -234,13 +234,21 @@ typedef struct lp__scan_cache {
 /* Read the cache (a missing, foreign or garbled file is an empty cache).
  * LP_OK or LP_ENOMEM. */
 int32_t lp__scan_cache_load(lp__scan_cache *c);
-/* Write it back when it changed; best effort, atomic (rename). */
-void lp__scan_cache_save(const lp__scan_cache *c);
+/* Write it back when it changed; best effort, atomic (rename). LP_OK (also
+ * when it could not be written) or LP_ENOMEM. */
+int32_t lp__scan_cache_save(const lp__scan_cache *c);
 void lp__scan_cache_free(lp__scan_cache *c);
 
+/* Whether this registry runs lossplug-scan on a file the cache does not
+ * know: describe_only, scan LP_SCAN_ON, or scan LP_SCAN_AUTO with only_ids
+ * (during lp_registry_open). */
+int lp__scan_runs(const struct lp_registry *reg);
+/* Whether it reads the scan cache at all: when it scans, or for only_ids. */
+int lp__scan_consulted(const struct lp_registry *reg);
+
 /* What a scan knows about `path` (this version of it, by `st`): the cached
- * entry when its key matches, else, when the registry scans (opt.scan or
- * opt.describe_only), a run of lossplug-scan, cached (*fresh = 1). Without
+ * entry when its key matches, else, when the registry scans
+ * (lp__scan_runs), a run of lossplug-scan, cached (*fresh = 1). Without
  * a scan only a cached entry of a file that loaded is used. *out is NULL
  * when nothing is known (no scan and no cache entry, or no scanner: then a
  * warning diag). The pointer is valid until the cache changes. LP_OK or
@@ -261,6 +269,7 @@ typedef struct lp__plugin {
     void *handle; /* never dlclosed; NULL when the file was refused earlier */
     lp_entry entry;
     int initialised; /* init succeeded and deinit is still due */
+    int scan_failed; /* not loaded: its scan crashed, exited, hung or was garbled */
     int has_error;
     char error[LP_ERROR_MAX]; /* last message from host->error */
 } lp__plugin;
@@ -284,7 +293,7 @@ struct lp_registry {
     size_t loss_count, loss_cap;
     lp__loss **listed; /* those without a conflict */
     size_t listed_count;
-    lp__scan_cache scan_cache;   /* when opt.scan, describe_only or only_ids */
+    lp__scan_cache scan_cache;   /* when lp__scan_consulted */
     const char *const *only_ids; /* the caller's, during lp_registry_open only */
     size_t only_id_count;
     char *scanner; /* the helper's path; NULL when not found */

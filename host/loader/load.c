@@ -286,13 +286,14 @@ int32_t lp__load_file(lp_registry *reg, const lp__root *root, const char *path) 
 
     /* Out of process first, when asked: a plugin that kills or hangs the
      * scan is not loaded here; one that passed may not need to be. */
-    if (reg->opt.scan || reg->opt.describe_only || reg->only_ids != NULL) {
+    if (lp__scan_consulted(reg)) {
         lp__scan_entry *se = NULL;
         int fresh = 0;
         rc = lp__scan_lookup(reg, path, &st, &se, &fresh);
         if (rc != LP_OK)
             goto done;
         if (se != NULL && !se->ok) {
+            p->scan_failed = 1;
             rc = lp__diag_add(&reg->diags, LP_DIAG_ERROR, LP_EPLUGIN, path,
                               fresh ? "%s"
                                     : "%s (remembered from an earlier scan of this same file; "

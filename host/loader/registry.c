@@ -122,6 +122,62 @@ static int32_t lp__resolve_conflicts(lp_registry *reg) {
     return LP_OK;
 }
 
+/* The plugin files not loaded because their scan failed, as ", "-separated
+ * text ("a.so, b.so and 3 more") appended to `buf`; how many there are. */
+static size_t lp__scan_failed_list(const lp_registry *reg, char *buf, size_t cap) {
+    size_t n = 0, shown = 0;
+    for (size_t i = 0; i < reg->plugin_count; i++) {
+        if (!reg->plugins[i]->scan_failed)
+            continue;
+        if (shown < 8) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, cap - len, "%s%s", n ? ", " : "", reg->plugins[i]->path);
+            shown++;
+        }
+        n++;
+    }
+    if (n > shown) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, " and %zu more", n - shown);
+    }
+    return n;
+}
+
+/* only_ids: an id asked for that no file provides, while some file was not
+ * loaded because its scan failed, may well be in that file (a scan that
+ * failed tells nothing of what the file provides): say so, as an error
+ * naming the id and those files. Its code is LP_ENOENT. */
+static int32_t lp__check_asked_ids(lp_registry *reg) {
+    const lp__plugin *first = NULL;
+    for (size_t i = 0; i < reg->plugin_count && first == NULL; i++)
+        if (reg->plugins[i]->scan_failed)
+            first = reg->plugins[i];
+    if (first == NULL)
+        return LP_OK;
+    for (size_t k = 0; k < reg->only_id_count; k++) {
+        const char *id = reg->only_ids[k];
+        int seen = 0;
+        for (size_t j = 0; j < k && !seen; j++)
+            seen = strcmp(reg->only_ids[j], id) == 0;
+        for (size_t i = 0; i < reg->loss_count && !seen; i++)
+            seen = strcmp(reg->losses[i]->copy.desc.id, id) == 0;
+        if (seen)
+            continue;
+        char files[LP_ERROR_MAX] = "";
+        size_t n = lp__scan_failed_list(reg, files, sizeof files);
+        int32_t rc = lp__diag_add(
+            &reg->diags, LP_DIAG_ERROR, LP_ENOENT, first->path,
+            "loss id '%.80s' is asked for, but no plugin file that was loaded or scanned provides "
+            "it; %s not loaded because %s out-of-process scan failed (see %s diagnostic), and "
+            "may provide it: %s: fix the plugin or remove it from the search path",
+            id, n == 1 ? "this file was" : "these files were", n == 1 ? "its" : "their",
+            n == 1 ? "its" : "their", files);
+        if (rc != LP_OK)
+            return rc;
+    }
+    return LP_OK;
+}
+
 int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_error *err) {
     lp_registry *reg = NULL;
     int32_t rc;
@@ -145,8 +201,7 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
     reg->only_id_count = reg->opt.only_id_count;
     reg->opt.only_ids = NULL;
     reg->opt.only_id_count = 0;
-    if ((reg->opt.scan || reg->opt.describe_only || reg->only_ids != NULL) &&
-        (rc = lp__scan_cache_load(&reg->scan_cache)) != LP_OK)
+    if (lp__scan_consulted(reg) && (rc = lp__scan_cache_load(&reg->scan_cache)) != LP_OK)
         goto loading;
     rc = lp__roots_build(&reg->opt, &reg->roots, &reg->diags);
     /* The caller's path array is not kept past this call. */
@@ -156,9 +211,12 @@ int32_t lp_registry_open(const lp_registry_options *opt, lp_registry **out, lp_e
         rc = lp__load_roots(reg);
     if (rc == LP_OK)
         rc = lp__resolve_conflicts(reg);
+    if (rc == LP_OK && reg->only_ids != NULL)
+        rc = lp__check_asked_ids(reg);
+    if (rc == LP_OK)
+        rc = lp__scan_cache_save(&reg->scan_cache);
     if (rc != LP_OK)
         goto loading;
-    lp__scan_cache_save(&reg->scan_cache);
     reg->only_ids = NULL;
     reg->only_id_count = 0;
     *out = reg;
@@ -277,6 +335,13 @@ static int32_t lp__find_unknown(const lp_registry *reg, const char *id, lp_error
     if (err == NULL)
         return LP_ENOENT;
     lp__error_set(err, LP_ENOENT, "no loss with id '%.80s'", id);
+    char files[LP_ERROR_MAX / 2] = "";
+    size_t failed = lp__scan_failed_list(reg, files, sizeof files);
+    if (failed > 0)
+        lp__append(err->message, sizeof err->message,
+                   " (%s whose out-of-process scan failed %s not loaded and may provide it: %s)",
+                   failed == 1 ? "a plugin file" : "plugin files", failed == 1 ? "is" : "are",
+                   files);
     if (reg->listed_count == 0 && reg->loss_count > 0) {
         lp__append(err->message, sizeof err->message,
                    ": every loss found is refused because another file provides the same id; "

@@ -26,21 +26,32 @@ extern char **environ;
 #define LP__SCAN_OUTPUT_MAX (1u << 20)  /* more is garbage: the scan fails */
 #define LP__CACHE_FILE_MAX  (64u << 20) /* a larger cache is ignored */
 /* Version 2 of the cache holds the scans' reports; a cache of version 1
- * (scan-v1.cache) is left alone, never read. The header names the library
- * version that wrote it: another version's cache is rebuilt. */
-#define LP__CACHE_NAME   "scan-v2.cache"
-#define LP__CACHE_HEADER "lossplug-scan-cache 2 " LP_VERSION_STRING "\n"
+ * (scan-v1.cache) is never read, and removed when version 2 is written.
+ * The header names the library version that wrote it: another version's
+ * cache is rebuilt. */
+#define LP__CACHE_NAME     "scan-v2.cache"
+#define LP__CACHE_OLD_NAME "scan-v1.cache"
+#define LP__CACHE_HEADER   "lossplug-scan-cache 2 " LP_VERSION_STRING "\n"
 
 /* ---- where the helper is -------------------------------------------------- */
 
 /* LOSSPLUG_SCANNER (secure_getenv), else <dir of the file holding this
  * code>/LP_SCANNER_FROM_LIBDIR (found with dladdr, as the plugin directory
- * is: liblossplug.so in <libdir>, or the `lossplug` CLI in <bindir>), else the
- * configured install path. NULL when none is executable. */
-static char *lp__scanner_path(void) {
+ * is: liblossplug.so in <libdir>, or the `lossplug` CLI in <bindir>), else
+ * the build tree's helper when that file lies inside the build tree it was
+ * built in (a test or example linking liblossplug.a), else the configured
+ * install path. NULL when none is executable. */
+static char *lp__scanner_found(const char *path, int *oom) {
+    char *p = lp__strdup(path);
+    *oom = p == NULL;
+    return p;
+}
+
+static char *lp__scanner_path(int *oom) {
+    *oom = 0;
     const char *env = secure_getenv("LOSSPLUG_SCANNER");
     if (env != NULL && env[0] != '\0')
-        return access(env, X_OK) == 0 ? lp__strdup(env) : NULL;
+        return access(env, X_OK) == 0 ? lp__scanner_found(env, oom) : NULL;
     static const char anchor = 0;
     Dl_info info;
     char lib[PATH_MAX];
@@ -50,12 +61,21 @@ static char *lp__scanner_path(void) {
         if (slash != NULL) {
             *slash = '\0';
             char *p = lp__asprintf("%s/%s", lib, LP_SCANNER_FROM_LIBDIR);
+            *oom = p == NULL;
             if (p == NULL || access(p, X_OK) == 0)
                 return p;
             free(p);
         }
+#if defined(LP_BUILD_DIR) && defined(LP_BUILD_SCANNER)
+        char build[PATH_MAX];
+        size_t len = realpath(LP_BUILD_DIR, build) != NULL ? strlen(build) : 0;
+        if (len > 0 && strncmp(lib, build, len) == 0 && (lib[len] == '/' || lib[len] == '\0') &&
+            access(LP_BUILD_SCANNER, X_OK) == 0)
+            return lp__scanner_found(LP_BUILD_SCANNER, oom);
+#endif
     }
-    return access(LP_INSTALL_SCANNER, X_OK) == 0 ? lp__strdup(LP_INSTALL_SCANNER) : NULL;
+    return access(LP_INSTALL_SCANNER, X_OK) == 0 ? lp__scanner_found(LP_INSTALL_SCANNER, oom)
+                                                 : NULL;
 }
 
 /* ---- the cache ---------------------------------------------------------------- */
@@ -250,13 +270,14 @@ int32_t lp__scan_cache_load(lp__scan_cache *c) {
 }
 
 /* Written whole to a temporary and renamed over the cache: a reader never
- * sees half a file, and two writers each leave a whole one. Best effort. */
-void lp__scan_cache_save(const lp__scan_cache *c) {
+ * sees half a file, and two writers each leave a whole one. Best effort:
+ * only running out of memory is reported. */
+int32_t lp__scan_cache_save(const lp__scan_cache *c) {
     if (!c->dirty || c->file == NULL)
-        return;
+        return LP_OK;
     char *dir = lp__cache_dir();
     if (dir == NULL)
-        return;
+        return lp__cache_configured() ? LP_ENOMEM : LP_OK;
     char *slash = strrchr(dir, '/');
     if (slash != NULL) { /* create <cache>/ then <cache>/lossplug/ */
         *slash = '\0';
@@ -264,17 +285,20 @@ void lp__scan_cache_save(const lp__scan_cache *c) {
         *slash = '/';
     }
     mkdir(dir, 0700);
-    free(dir);
-    char *tmp = lp__asprintf("%s.tmp.%ld", c->file, (long)getpid());
-    if (tmp == NULL)
-        return;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* A name of its own for each writer, also for two registries of one
+     * process saving at once (each would truncate the other's file). */
+    char *tmp = lp__asprintf("%s.tmp.XXXXXX", c->file);
+    int fd = tmp != NULL ? mkostemp(tmp, O_CLOEXEC) : -1;
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (f == NULL) {
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
+            unlink(tmp);
+        }
+        int32_t rc = tmp == NULL ? LP_ENOMEM : LP_OK;
         free(tmp);
-        return;
+        free(dir);
+        return rc;
     }
     int bad = fputs(LP__CACHE_HEADER, f) < 0;
     for (size_t i = 0; i < c->count && !bad; i++) {
@@ -288,9 +312,25 @@ void lp__scan_cache_save(const lp__scan_cache *c) {
         lp__escape_put(f, e->why);
         bad = fputc('\n', f) == EOF || (len > 0 && fwrite(e->report, 1, len, f) != len);
     }
-    if (fclose(f) != 0 || bad || rename(tmp, c->file) != 0)
+    int32_t rc = LP_OK;
+    if (fclose(f) != 0 || bad || rename(tmp, c->file) != 0) {
         unlink(tmp);
+    } else {
+        /* The previous format's cache is never read again: remove it, only
+         * that one file of our own cache directory. */
+        const char *base = strrchr(c->file, '/');
+        char *old = base == NULL ? NULL
+                                 : lp__asprintf("%.*s/%s", (int)(base - c->file), c->file,
+                                                LP__CACHE_OLD_NAME);
+        if (old != NULL)
+            unlink(old);
+        else if (base != NULL)
+            rc = LP_ENOMEM;
+        free(old);
+    }
     free(tmp);
+    free(dir);
+    return rc;
 }
 
 static lp__scan_entry *lp__cache_find(lp__scan_cache *c, const char *path) {
@@ -414,11 +454,20 @@ static int32_t lp__scan_run(const char *scanner, const char *path, int timeout_m
     return rc;
 }
 
+int lp__scan_runs(const lp_registry *reg) {
+    return reg->opt.describe_only || reg->opt.scan > 0 ||
+           (reg->opt.scan == LP_SCAN_AUTO && reg->only_ids != NULL);
+}
+
+int lp__scan_consulted(const lp_registry *reg) {
+    return lp__scan_runs(reg) || reg->only_ids != NULL;
+}
+
 int32_t lp__scan_lookup(lp_registry *reg, const char *path, const struct stat *st,
                         lp__scan_entry **out, int *fresh) {
     *out = NULL;
     *fresh = 0;
-    const int scanning = reg->opt.scan || reg->opt.describe_only;
+    const int scanning = lp__scan_runs(reg);
     lp__scan_key key = {st->st_dev, st->st_ino, st->st_size, st->st_mtim.tv_sec,
                         st->st_mtim.tv_nsec};
     lp__scan_entry *hit = lp__cache_find(&reg->scan_cache, path);
@@ -432,8 +481,11 @@ int32_t lp__scan_lookup(lp_registry *reg, const char *path, const struct stat *s
     if (!scanning)
         return LP_OK;
     if (!reg->scanner_looked) {
+        int oom = 0;
+        reg->scanner = lp__scanner_path(&oom);
+        if (oom)
+            return LP_ENOMEM;
         reg->scanner_looked = 1;
-        reg->scanner = lp__scanner_path();
         if (reg->scanner == NULL)
             return lp__diag_add(&reg->diags, LP_DIAG_WARNING, LP_ENOENT, "lossplug-scan",
                                 "the plugin scanner is not installed beside liblossplug (nor "

@@ -16,8 +16,10 @@
 #include "loader/internal.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -25,6 +27,10 @@ int main(int argc, char **argv) {
         fputs("usage: lossplug-scan --v2 FILE (run by liblossplug, not by hand)\n", stderr);
         return 2;
     }
+    /* Ended with the process that runs the scan: a registry that is killed
+     * (a trainer stopped with Ctrl-C, `lossplug check`'s child at its time
+     * limit) leaves no plugin looping in an orphaned scan. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The report's own descriptor; what the plugin prints goes nowhere. */
     int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -134,7 +134,9 @@ static int32_t open_registry(lp_session *s, lp_error *err) {
 }
 
 /* Every plugin the config names must be known; a refused file is often why
- * one is not, so the first refusal is quoted. */
+ * one is not, so a refusal is quoted: the registry's own note on an id
+ * asked for that only a file it could not scan may provide (code
+ * LP_ENOENT), else the first. */
 static int32_t check_plugins(lp_session *s, lp_error *err) {
     size_t n = lp_registry_loss_count(s->reg);
     const char **ids = calloc(n > 0 ? n : 1, sizeof *ids);
@@ -146,14 +148,18 @@ static int32_t check_plugins(lp_session *s, lp_error *err) {
     free(ids);
     if (rc == LP_OK || err == NULL)
         return rc;
+    const lp_diag *quoted = NULL;
     for (size_t i = 0; i < lp_registry_diag_count(s->reg); i++) {
         const lp_diag *d = lp_registry_diag_at(s->reg, i);
         if (d->severity != LP_DIAG_ERROR)
             continue;
+        if (quoted == NULL || (d->code == LP_ENOENT && quoted->code != LP_ENOENT))
+            quoted = d;
+    }
+    if (quoted != NULL) {
         size_t len = strlen(err->message);
         snprintf(err->message + len, sizeof err->message - len, " (note: a plugin was refused: %s)",
-                 d->message);
-        break;
+                 quoted->message);
     }
     return rc;
 }

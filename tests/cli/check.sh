@@ -4,7 +4,8 @@
 # A plugin that crashes in create (fixtures/trap) does not take the CLI
 # down: list and describe work from its scan's report, a check of a config
 # that does not name it loads nothing of it, and one that names it is an
-# error naming the instance, plugin and file.
+# error naming the instance, plugin and file; one that loops forever in
+# create (LPT_TRAP_HANG) is stopped at --check-timeout.
 # usage: check.sh LOSSPLUG_EXE PLUGIN_DIR FIXTURE_ROOT
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -181,6 +182,28 @@ expect_err "lossplug: error: $lp_tmp/trap.yaml: the check's process was killed b
 run_lp $with_trap --json check "$lp_tmp/trap.yaml"
 expect_rc 1 "check --json, crash in create"
 [ -s "$out" ] && { fail "check --json, crash in create: something on stdout"; show_last; }
+# A create that never returns: the check's process is stopped at the time
+# limit, and the error names the instance, plugin and file being checked.
+# (Under valgrind the child needs longer to get there.)
+limit=1
+[ -n "${LP_TEST_WRAPPER:-}" ] && limit=30
+start=$(date +%s)
+LPT_TRAP_HANG=1 run_lp $with_trap --check-timeout $limit check "$lp_tmp/trap.yaml"
+took=$(($(date +%s) - start))
+expect_rc 1 "check a config whose plugin loops in create"
+expect_err "lossplug: error: $lp_tmp/trap.yaml: no answer from the check's process in $limit s while running plugin code (calling create of instance 't' (plugin fixture_trap, $lp_tmp/trap.yaml:11), from $trap_dir/trap.so): it was stopped and the config was not checked" "endless create"
+expect_err "allow more time with --check-timeout SECONDS" "endless create"
+expect_err_format "endless create"
+[ -s "$out" ] && { fail "endless create: something on stdout"; show_last; }
+[ "$took" -le $((limit + 5)) ] || fail "endless create: check took $took s with --check-timeout $limit"
+for bad in 0 -1 abc 1e9 nan; do
+    run_lp $only --check-timeout "$bad" check "$lp_tmp/good.yaml"
+    expect_rc 2 "--check-timeout $bad"
+    expect_err "--check-timeout wants a number of seconds > 0 and at most 86400, not '$bad'" "--check-timeout $bad"
+done
+run_lp $only --check-timeout 20.5 check "$lp_tmp/good.yaml"
+expect_rc 0 "--check-timeout 20.5 on a quick check"
+
 sed 's/plugin: fixture_trap/plugin: fixture_trp/' "$lp_tmp/trap.yaml" >"$lp_tmp/trp.yaml"
 run_lp $with_trap check "$lp_tmp/trp.yaml"
 expect_rc 1 "check a typo of the trap's id"

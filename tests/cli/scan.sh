@@ -5,11 +5,16 @@
 # happened, and lists the good plugin; the second run answers from the cache
 # at once; a changed file is scanned again; --no-scan is not tested with
 # them (it would crash, by design).
-# usage: scan.sh LOSSPLUG_EXE FIXTURE_ROOT
+# The same directory (crash_init.so fixed) on a cold cache of its own:
+# cartpole-train, whose config names only the built-in losses, scans it
+# (the sessions' default), logs each bad file and trains.
+# usage: scan.sh LOSSPLUG_EXE FIXTURE_ROOT [CARTPOLE_TRAIN EXAMPLES_DIR]
 set -u
 . "$(dirname "$0")/lib.sh"
 lp=$1
 root=$2
+train=${3:-}
+examples=${4:-}
 
 dir=$lp_tmp/plugins
 mkdir "$dir"
@@ -61,5 +66,24 @@ cp "$root/c1_summary/c1_summary.so" "$dir/crash_init.so"
 run_lp --no-default-paths --plugin-path "$dir" list
 expect_out "fixture_c1" "a fixed file is scanned again and loads"
 if grep -q "crash_init.so" "$err"; then fail "the fixed file is still refused"; show_last; fi
+
+if [ -n "$train" ]; then
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    XDG_CACHE_HOME=$lp_tmp/cache-train OPENBLAS_NUM_THREADS=1 \
+        run ${LP_TEST_WRAPPER:-} "$train" "$examples/ppo.yaml" --plugin-path "$dir" \
+        --max-steps 2048 --seed 3
+    took=$(($(date +%s) - start))
+    expect_rc 0 "cartpole-train next to bad plugins (cold cache)"
+    expect_out "result: solved=" "cartpole-train next to bad plugins: trained"
+    # (crash_init.so was replaced by a good plugin above.)
+    if grep -q "crash_init.so" "$err"; then fail "cartpole-train: the fixed file is refused"; show_last; fi
+    expect_err "cartpole-train: error: $dir/crash_ctor.so: the out-of-process scan was killed by signal SIGSEGV" "cartpole-train: crash in a constructor logged"
+    expect_err "cartpole-train: error: $dir/abort_init.so: the out-of-process scan was killed by signal SIGABRT" "cartpole-train: abort logged"
+    expect_err "cartpole-train: error: $dir/exit_init.so: the out-of-process scan exited with status 0" "cartpole-train: exit(0) logged"
+    expect_err "cartpole-train: error: $dir/hang_init.so: no answer from the out-of-process scan in 3.0 s" "cartpole-train: endless loop logged"
+    [ -s "$lp_tmp/cache-train/lossplug/scan-v2.cache" ] || fail "cartpole-train wrote no scan cache"
+    [ -n "${LP_TEST_WRAPPER:-}" ] || [ "$took" -le 30 ] || fail "cartpole-train took $took s"
+fi
 
 finish

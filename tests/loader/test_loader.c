@@ -1283,35 +1283,61 @@ static void test_cache_foreign(void **state) {
     assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
 }
 
+/* Open `dir` with only_ids and the given scan mode. */
+static lp_registry *open_only(const char *dir, int scan, const char *const *only, size_t count) {
+    const char *paths[] = {dir};
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 1;
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    opt.scan = scan;
+    opt.only_ids = only;
+    opt.only_id_count = count;
+    lp_registry *reg = NULL;
+    lp_error err;
+    if (lp_registry_open(&opt, &reg, &err) != LP_OK)
+        fail_msg("lp_registry_open: %s", err.message);
+    return reg;
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
 /* only_ids: a file that provides none of the ids is described, not loaded
  * (trap.so's init would crash this process with LPT_TRAP_INIT set); the
- * ids it provides are still known to find and its suggestions. */
+ * ids it provides are still known to find and its suggestions. On a cold
+ * cache the default (LP_SCAN_AUTO) scans every file first; LP_SCAN_OFF
+ * then uses the cache alone; LP_SCAN_OFF on a cold cache scans nothing and
+ * loads every file. */
 static void test_only_ids(void **state) {
     fx *f = *state;
-    char cache[PATH_MAX], dir[PATH_MAX];
+    char cache[PATH_MAX], dir[PATH_MAX], file[PATH_MAX], cmd[PATH_MAX + 16];
     fmt(dir, sizeof dir, "%s/plugins", f->dir);
     mkdir_0755(dir);
     copy_fixture("good", dir, "good.so");
     copy_fixture("trap", dir, "trap.so");
     fmt(cache, sizeof cache, "%s/cache", f->dir);
+    fmt(file, sizeof file, "%s/lossplug/scan-v2.cache", cache);
+    fmt(cmd, sizeof cmd, "rm -rf %s", cache);
     assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
-    const char *paths[] = {dir};
     const char *only[] = {"fixture_beta"};
-    for (int scan = 1; scan >= 0; scan--) { /* scanned; then from the cache alone */
-        lp_registry_options opt;
-        lp_registry_options_init(&opt);
-        opt.plugin_paths = paths;
-        opt.plugin_path_count = 1;
-        opt.use_env_path = 0;
-        opt.use_install_dir = 0;
-        opt.scan = scan;
-        opt.only_ids = only;
-        opt.only_id_count = 1;
-        lp_registry *reg = NULL;
-        lp_error err;
-        assert_int_equal(lp_registry_open(&opt, &reg, &err), LP_OK);
+    /* LP_SCAN_OFF, cold: nothing scanned (no cache written), both loaded. */
+    lp_registry *reg = open_only(dir, LP_SCAN_OFF, only, 1);
+    assert_false(file_exists(file));
+    const lp_loss_info *info = NULL;
+    lp_error err;
+    assert_int_equal(lp_registry_find(reg, "fixture_trap", &info, &err), LP_OK);
+    assert_non_null(info->desc->create);
+    lp_registry_close(reg);
+    const int modes[] = {LP_SCAN_AUTO, LP_SCAN_OFF}; /* scanned; then from the cache alone */
+    for (int round = 0; round < 2; round++) {
+        reg = open_only(dir, modes[round], only, 1);
         assert_int_equal(lp_registry_diag_count(reg), 0);
-        const lp_loss_info *info = NULL;
+        assert_true(file_exists(file));
         assert_int_equal(lp_registry_find(reg, "fixture_beta", &info, &err), LP_OK);
         assert_non_null(info->desc->create); /* good.so is loaded */
         assert_int_equal(lp_registry_find(reg, "fixture_trap", &info, &err), LP_OK);
@@ -1323,7 +1349,72 @@ static void test_only_ids(void **state) {
         /* From now on, loading trap.so in this process would end it. */
         assert_int_equal(setenv("LPT_TRAP_INIT", "1", 1), 0);
     }
+    /* Cold again, with trap.so's init crashing (in the scan's child too):
+     * the default scans it, it is not loaded, and since fixture_trap is
+     * asked for and found nowhere else, an error says it may be there. */
+    assert_int_equal(system(cmd), 0);
+    const char *both[] = {"fixture_beta", "fixture_trap"};
+    reg = open_only(dir, LP_SCAN_AUTO, both, 2);
+    char trap[PATH_MAX];
+    fmt(trap, sizeof trap, "%s/trap.so", dir);
+    const lp_diag *d = expect_diag(reg, LP_DIAG_ERROR, trap, "the out-of-process scan was killed");
+    assert_int_equal(d->code, LP_EPLUGIN);
+    d = expect_diag(reg, LP_DIAG_ERROR, trap,
+                    "loss id 'fixture_trap' is asked for, but no plugin file that was loaded or "
+                    "scanned provides it; this file was not loaded because its out-of-process "
+                    "scan failed");
+    assert_int_equal(d->code, LP_ENOENT);
+    assert_int_equal(lp_registry_diag_count(reg), 2);
+    assert_int_equal(lp_registry_find(reg, "fixture_beta", &info, &err), LP_OK);
+    assert_non_null(info->desc->create);
+    assert_int_equal(lp_registry_find(reg, "fixture_trap", &info, &err), LP_ENOENT);
+    char want[PATH_MAX + 128];
+    fmt(want, sizeof want,
+        "no loss with id 'fixture_trap' (a plugin file whose out-of-process scan failed is not "
+        "loaded and may provide it: %s)",
+        trap);
+    if (strstr(err.message, want) == NULL)
+        fail_msg("'%s' lacks '%s'", err.message, want);
+    lp_registry_close(reg);
     assert_int_equal(unsetenv("LPT_TRAP_INIT"), 0);
+    assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
+}
+
+/* The previous format's cache, scan-v1.cache, is removed when the v2
+ * cache is written; nothing else in the cache directory is touched. */
+static void test_cache_v1_removed(void **state) {
+    fx *f = *state;
+    char cache[PATH_MAX], dir[PATH_MAX], v1[PATH_MAX], other[PATH_MAX], v2[PATH_MAX];
+    fmt(dir, sizeof dir, "%s/plugins", f->dir);
+    mkdir_0755(dir);
+    copy_fixture("good", dir, "good.so");
+    fmt(cache, sizeof cache, "%s/cache", f->dir);
+    mkdir_0755(cache);
+    fmt(v1, sizeof v1, "%s/lossplug", cache);
+    mkdir_0755(v1);
+    fmt(v1, sizeof v1, "%s/lossplug/scan-v1.cache", cache);
+    fmt(other, sizeof other, "%s/lossplug/scan-v1.cache.keep", cache);
+    fmt(v2, sizeof v2, "%s/lossplug/scan-v2.cache", cache);
+    const char *files[] = {v1, other};
+    for (size_t i = 0; i < 2; i++) {
+        FILE *cf = fopen(files[i], "w");
+        assert_non_null(cf);
+        fputs("lossplug-scan-cache 1\n", cf);
+        assert_int_equal(fclose(cf), 0);
+    }
+    assert_int_equal(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    /* Without a scan nothing is written, and the old file stays. */
+    const char *paths[] = {dir};
+    lp_registry *reg = open_paths(paths, 1, 0);
+    lp_registry_close(reg);
+    assert_true(file_exists(v1));
+    assert_false(file_exists(v2));
+    reg = open_scanned(paths, 1, 1, NULL, 0);
+    expect_good_losses(reg);
+    lp_registry_close(reg);
+    assert_true(file_exists(v2));
+    assert_false(file_exists(v1));
+    assert_true(file_exists(other));
     assert_int_equal(unsetenv("XDG_CACHE_HOME"), 0);
 }
 
@@ -1407,6 +1498,7 @@ int main(void) {
         T(test_report_garbled),
         T(test_cache_foreign),
         T(test_only_ids),
+        T(test_cache_v1_removed),
         T(test_api),
     };
     return cmocka_run_group_tests_name("loader", tests, NULL, NULL);

@@ -173,7 +173,13 @@ static void test_session_open(void **state) {
     (void)state;
     char stats[600];
     path_in(stats, sizeof stats, "stats.csv");
-    assert_true(every_failure("session open", open_session, stats) > 50);
+    /* Sessions scan the plugin files their cache does not know (the cache
+     * is this test's own, see main). First on a cold cache: the scanner's
+     * lookup, each scan's report and the cache's write fail in turn (until
+     * an open gets past the registry and writes the cache); then every run
+     * reads that cache. */
+    assert_true(every_failure("session open (cold scan cache)", open_session, stats) > 50);
+    assert_true(every_failure("session open (scan cache)", open_session, stats) > 50);
     unlink(stats);
 }
 
@@ -446,6 +452,11 @@ int main(void) {
     snprintf(dir, sizeof dir, "%s/oom-XXXXXX", LP_OOM_TMP);
     if (mkdtemp(dir) == NULL)
         return 1;
+    char cache[600], cache_file[700];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    snprintf(cache_file, sizeof cache_file, "%s/lossplug/scan-v2.cache", cache);
+    if (setenv("XDG_CACHE_HOME", cache, 1) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_session_open),
@@ -454,6 +465,10 @@ int main(void) {
         cmocka_unit_test(test_rank_resume_oom),
     };
     int rc = cmocka_run_group_tests_name("oom", tests, NULL, NULL);
+    unlink(cache_file);
+    snprintf(cache_file, sizeof cache_file, "%s/lossplug", cache);
+    rmdir(cache_file);
+    rmdir(cache);
     rmdir(dir);
     return rc;
 }

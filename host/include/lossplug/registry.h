@@ -63,6 +63,11 @@ typedef void (*lp_log_fn)(void *user, int32_t level, const char *msg);
 
 typedef struct lp_registry lp_registry;
 
+/* Values of lp_registry_options.scan (and lp_session_options.scan_plugins). */
+#define LP_SCAN_OFF  (-1) /* never run lossplug-scan */
+#define LP_SCAN_AUTO 0    /* the default: scan when describe_only or only_ids is set */
+#define LP_SCAN_ON   1    /* scan every new or changed file */
+
 typedef struct lp_registry_options {
     uint32_t struct_size;            /* set by lp_registry_options_init */
     const char *const *plugin_paths; /* searched first, in order; copied */
@@ -77,14 +82,19 @@ typedef struct lp_registry_options {
     lp_log_fn log;       /* may be NULL */
     void *log_user;
     /* Added in lossplug 0.2 (read only when struct_size covers them): */
-    int scan;            /* 1: before a file is loaded in-process, the helper program
-                            lossplug-scan loads it in a child process, so that a plugin
-                            whose constructor or init crashes, aborts, exits or hangs
-                            becomes a diagnostic naming the file and what happened
-                            instead of ending or hanging this process; results are
-                            cached (docs/loader.md). Default 0: an embedding program
-                            opts in (it costs a fork+exec per new or changed file, and
-                            the helper must be installed beside the library). */
+    int scan;            /* Whether the helper program lossplug-scan loads each new or
+                            changed file in a child process before this one loads it, so
+                            that a plugin whose constructor or init crashes, aborts, exits
+                            or hangs becomes a diagnostic naming the file and what happened
+                            instead of ending or hanging this process; results are cached
+                            (docs/loader.md). LP_SCAN_AUTO (0, the default): scan when
+                            describe_only or only_ids is set (then the scan tells which
+                            files to load), not otherwise. LP_SCAN_ON (1): always.
+                            LP_SCAN_OFF (-1): never run the helper (only_ids then uses the
+                            cached reports of files that passed an earlier scan and loads
+                            every other file). A scan costs a fork+exec per new or changed
+                            file; without the helper installed, files load unscanned with
+                            a warning. */
     int scan_timeout_ms; /* per file; default (0): 3000 */
     /* Added in lossplug 0.2 with protocol 2 of lossplug-scan (read only when
      * struct_size covers them): */
@@ -99,9 +109,13 @@ typedef struct lp_registry_options {
      * from its scan's report instead (its losses listed with create NULL),
      * so that lp_registry_find, its "did you mean" and the check for an id
      * provided twice still see every id. A file's ids come from the scan
-     * cache, or from a scan when `scan` is set; a file whose ids are not
-     * known is loaded. Not kept past lp_registry_open. Default NULL: load
-     * every file. */
+     * cache, else from a scan (scan LP_SCAN_AUTO or LP_SCAN_ON). A file
+     * whose scan crashed, exited or hung is not loaded (an error diag says
+     * what happened; when an id asked for is then found nowhere, another
+     * error diag names it and the files that may provide it). A file whose
+     * ids are not known (LP_SCAN_OFF and nothing cached, or no scanner
+     * installed) is loaded. Not kept past lp_registry_open. Default NULL:
+     * load every file. */
     const char *const *only_ids;
     size_t only_id_count;
 } lp_registry_options;

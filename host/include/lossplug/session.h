@@ -87,8 +87,14 @@ typedef struct lp_session_options {
      * written by the host, and no stats file is created or written. Such a
      * session must not be trained. Default 0. (Added in lossplug 0.2.) */
     int check_only;
-    /* 1: the session's registry scans plugins out of process first
-     * (lp_registry_options.scan). Default 0. (Added in lossplug 0.2.) */
+    /* The session's registry's lp_registry_options.scan. The registry is
+     * opened with only_ids (the config's plugins), so the default,
+     * LP_SCAN_AUTO, runs lossplug-scan on every plugin file the scan cache
+     * does not know and loads only the files that provide a plugin the
+     * config names: a plugin elsewhere in the search path whose
+     * constructor or init crashes, exits or hangs is logged, not run here.
+     * LP_SCAN_ON: the same. LP_SCAN_OFF: no scan (files the cache does not
+     * know are loaded in-process). (Added in lossplug 0.2.) */
     int scan_plugins;
     /* Data-parallel training (docs/distributed.md): `replicas` processes
      * run this session on their own environments in lockstep, so each
