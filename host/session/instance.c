@@ -5,6 +5,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "loader/specs.h"
 #include "util/clean_text.h"
 #include "util/error.h"
 #include "util/names.h"
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #define LOSS_V1     (offsetof(lp_loss, get_extension) + sizeof(void *))
-#define FIELD_V1    (offsetof(lp_field_spec, shape) + sizeof(int64_t) * LP_MAX_RANK)
 #define DESTROY_END (offsetof(lp_loss, destroy) + sizeof(void *))
 
 static lp__inst *inst_of(const lp_host *h) {
@@ -213,10 +213,11 @@ int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *er
 
 /* ---- fields ------------------------------------------------------------------------ */
 
-/* Copy and check the instance's field list (from the descriptor or the
- * `fields` hook), symbols resolved. */
-static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t count,
-                           lp_error *err) {
+/* Copy and check the instance's field list (`source`: its `fields` hook or
+ * the descriptor, which the loader checked already), symbols resolved. The
+ * checks are the loader's (loader/specs.h). */
+static int32_t take_fields(lp__inst *in, const char *source, const lp_field_spec *specs,
+                           uint32_t count, lp_error *err) {
     if (count == 0)
         return LP_OK;
     if (specs == NULL)
@@ -225,68 +226,38 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
     if (count > LP__MAX_FIELD_SPECS)
         return lp__error_set(err, LP_EPLUGIN, "%s: fields: %u fields, more than %d; fix the plugin",
                              in->label, (unsigned)count, LP__MAX_FIELD_SPECS);
-    size_t stride = specs[0].struct_size;
-    if (stride < FIELD_V1)
-        return lp__error_set(
-            err, LP_EABI,
-            "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild %.400s "
-            "against lossplug/abi.h",
-            in->label, stride, (size_t)FIELD_V1, in->info->path);
+    lp_field_spec *copy = NULL;
+    char why[512];
+    int32_t rc = lp__field_specs_copy(specs, count, in->info->abi_minor, &copy, why, sizeof why);
+    if (rc != LP_OK)
+        return lp__error_set(err, rc, "%s: %s: %s%s (%.400s)", in->label, source, why,
+                             rc == LP_EPLUGIN ? "; fix the plugin" : "", in->info->path);
     in->fields = calloc(count, sizeof *in->fields);
-    if (in->fields == NULL)
+    if (in->fields == NULL) {
+        free(copy);
         return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
+    }
     for (uint32_t i = 0; i < count; i++) {
-        lp_field_spec f;
-        memset(&f, 0, sizeof f);
-        memcpy(&f, (const char *)specs + (size_t)i * stride, stride < sizeof f ? stride : sizeof f);
-        const char *why = NULL;
-        if (!lp__valid_name(f.name))
-            why = "its name is not [a-z][a-z0-9_]*";
-        else if (lp_dtype_size(f.dtype) == 0)
-            why = "its dtype is unknown";
-        else if (f.rank < 0 || f.rank > LP_MAX_RANK)
-            why = "its rank is not in 0..8";
-        else if ((f.access & (LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_UPDATE)) == 0)
-            why = "its access is neither read, write nor update";
-        else if ((f.access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL |
-                                         LP_FIELD_UPDATE)) != 0)
-            why = "its access has unknown flags";
-        else if ((f.access & LP_FIELD_UPDATE) && in->info->abi_minor < 1)
-            why = "LP_FIELD_UPDATE was added in ABI 1.1 and the plugin was built against 1.0 "
-                  "(rebuild it against lossplug/abi.h 1.1)";
-        else if ((f.access & LP_FIELD_UPDATE) && f.access != LP_FIELD_UPDATE)
-            why = "LP_FIELD_UPDATE is combined with READ, WRITE or OPTIONAL (declare it alone)";
-        else if ((f.phase & (LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) == 0 ||
-                 (f.phase & ~(uint32_t)(LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) != 0)
-            why = "its phase is not rollout and/or train";
-        for (int32_t d = 0; why == NULL && d < f.rank; d++)
-            if (f.shape[d] <= 0 && f.shape[d] != LP_DIM_OBS && f.shape[d] != LP_DIM_ACTION &&
-                f.shape[d] != LP_DIM_NUM_ACTIONS && f.shape[d] != LP_DIM_POLICY)
-                why = "a dimension is neither > 0 nor LP_DIM_*";
-        for (uint32_t j = 0; why == NULL && j < i; j++)
-            if (strcmp(in->fields[j].name, f.name) == 0)
-                why = "it is declared twice";
-        if (why != NULL)
-            return lp__error_set(err, LP_EPLUGIN, "%s: field #%u%s%.64s%s: %s; fix the plugin",
-                                 in->label, (unsigned)i, lp__valid_name(f.name) ? " '" : "",
-                                 lp__valid_name(f.name) ? f.name : "",
-                                 lp__valid_name(f.name) ? "'" : "", why);
+        const lp_field_spec *f = &copy[i];
         lp__fdecl *o = &in->fields[i];
-        o->name = f.name;
-        o->dtype = f.dtype;
-        o->access = f.access;
-        o->phase = f.phase;
-        int r = lp__resolve_shape(&in->s->env, f.rank, f.shape, &o->rank, o->shape);
-        if (r != 0)
-            return lp__error_set(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
-                                 f.name,
-                                 r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
-                                           "(num_actions 0); use a loss for continuous actions"
-                                         : "more than 8 dimensions once OBS and ACTION are spliced "
-                                           "in; use a smaller observation shape");
+        o->name = f->name;
+        o->dtype = f->dtype;
+        o->access = f->access;
+        o->phase = f->phase;
+        int r = lp__resolve_shape(&in->s->env, f->rank, f->shape, &o->rank, o->shape);
+        if (r != 0) {
+            rc = lp__error_set(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
+                               f->name,
+                               r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
+                                         "(num_actions 0); use a loss for continuous actions"
+                                       : "more than 8 dimensions once OBS and ACTION are spliced "
+                                         "in; use a smaller observation shape");
+            break;
+        }
         in->field_count = i + 1;
     }
-    return LP_OK;
+    free(copy);
+    return rc;
 }
 
 /* ---- create, attach, destroy ----------------------------------------------------- */
@@ -393,7 +364,9 @@ static int32_t fields_one(lp__inst *in, lp_error *err) {
     int32_t rc;
     const lp_field_spec *specs = desc->fields;
     uint32_t count = desc->field_count;
+    const char *source = "descriptor fields";
     if (in->loss.fields != NULL) {
+        source = "its fields hook";
         specs = NULL;
         count = 0;
         lp__hook_begin(in);
@@ -403,7 +376,7 @@ static int32_t fields_one(lp__inst *in, lp_error *err) {
         if (rc != LP_OK)
             return lp__hook_result(in, "fields", rc, err);
     }
-    return take_fields(in, specs, count, err);
+    return take_fields(in, source, specs, count, err);
 }
 
 int32_t lp__instances_create(lp_session *s, lp_error *err) {
