@@ -241,19 +241,19 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     return rc;
 }
 
-int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
+int32_t lp_session_train(lp_session *s, const lp_model *given, lp_train_summary *summary,
                          lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_train");
-    if (model == NULL || model->forward == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "lp_session_train: the model or its forward callback is NULL; pass an "
-                             "lp_model with forward (backward and step may be NULL)");
+    const lp_model *model = NULL;
+    int32_t rc = lp__model_for_train(s, given, &model, err);
+    if (rc != LP_OK)
+        return rc;
     /* The model extension works while the phase runs, on this model. */
     s->train_begun = 1;
     s->train_model = model;
     s->in_train = 1;
-    int32_t rc = train_phase(s, model, summary, err);
+    rc = train_phase(s, model, summary, err);
     s->in_train = 0;
     s->train_stopper = NULL;
     s->train_model = NULL;

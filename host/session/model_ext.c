@@ -47,11 +47,13 @@ static int has_aux(const lp_model *m) {
 
 int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err) {
     memset(&s->open_model, 0, sizeof s->open_model);
+    s->model_given = 0;
     s->model_aux = 0;
     s->model_memory = 0;
     if (model == NULL)
         return LP_OK;
     s->open_model = *model;
+    s->model_given = 1;
     if (!has_aux(model)) {
         if (model->memory_size != NULL || model->forward_aux != NULL || model->backward_aux != NULL)
             return lp__error_set(err, LP_EINVAL,
@@ -67,6 +69,56 @@ int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err) 
                              (long long)mem);
     s->model_aux = 1;
     s->model_memory = mem;
+    return LP_OK;
+}
+
+/* The first member in which two models differ, or NULL when they are the
+ * same model (the same user and callbacks). */
+static const char *model_difference(const lp_model *a, const lp_model *b) {
+    if (a->user != b->user)
+        return "user";
+    if (a->forward != b->forward)
+        return "forward";
+    if (a->backward != b->backward)
+        return "backward";
+    if (a->step != b->step)
+        return "step";
+    if (a->memory_size != b->memory_size)
+        return "memory_size";
+    if (a->forward_aux != b->forward_aux)
+        return "forward_aux";
+    if (a->backward_aux != b->backward_aux)
+        return "backward_aux";
+    return NULL;
+}
+
+int32_t lp__model_for_train(const lp_session *s, const lp_model *given, const lp_model **out,
+                            lp_error *err) {
+    *out = NULL;
+    if (!s->model_given) {
+        /* No model at open: the caller's, as before open took one. */
+        if (given == NULL || given->forward == NULL)
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_train: the model or its forward callback is NULL; "
+                                 "pass an lp_model with forward (backward and step may be NULL), "
+                                 "or give it once as lp_session_options.model at open and pass "
+                                 "NULL here");
+        *out = given;
+        return LP_OK;
+    }
+    const char *diff = given != NULL ? model_difference(given, &s->open_model) : NULL;
+    if (diff != NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: the model is not the one given at open "
+                             "(lp_session_options.model): its %s differs. A session trains the "
+                             "model it was opened with: pass NULL (or that same lp_model) here",
+                             diff);
+    if (s->open_model.forward == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: the model given at open (lp_session_options.model) "
+                             "has no forward callback: give it forward (backward and step may be "
+                             "NULL)");
+    *out = &s->open_model;
     return LP_OK;
 }
 
@@ -255,16 +307,14 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
                                "hook (%s); call it from train",
                         s->train_model == NULL ? "this is outside lp_session_train"
                                                : "this is another hook of the train phase");
+    /* The session offers the extension only for a model given at open with
+     * the three aux callbacks, and trains no other model (lp__model_for_train). */
     const lp_model *m = s->train_model;
-    if (!has_aux(m))
-        return ext_fail(in, LP_EUNSUPPORTED,
-                        EXT_FN ": the model given to lp_session_train has no " NO_AUX_FN
-                               " (the one given at open had them): pass the same model");
     int64_t mem = m->memory_size(m->user);
     if (mem != s->model_memory)
         return ext_fail(in, LP_ESTATE,
-                        EXT_FN ": the model given to lp_session_train has memory_size %lld, the "
-                               "one given at open %lld: pass the same model",
+                        EXT_FN ": the model's memory_size returns %lld, at open it returned %lld: "
+                               "it must not change for the model's life",
                         (long long)mem, (long long)s->model_memory);
 
     /* The previous pass of this hook is complete: backpropagate it first. */

@@ -181,8 +181,10 @@ struct lp_session {
     int program_stop;
     double *reduce_buf; /* stats_reduce: sums then counts, sized at the first use */
 
-    /* The host extension "lossplug.model/1" (model_ext.c). */
+    /* The model (model_ext.c): the one given at open, which lp_session_train
+     * trains when given NULL, and the host extension "lossplug.model/1". */
     lp_model open_model;         /* options.model, copied at open */
+    int model_given;             /* options.model was not NULL */
     int model_aux;               /* it has the three aux callbacks */
     int64_t model_memory;        /* its memory_size at open */
     const lp_model *train_model; /* during lp_session_train */
@@ -288,6 +290,11 @@ static inline void lp__stat_record(lp_session *s, int32_t h, double v) {
 /* ---- model_ext.c ---- */
 /* Take options.model at open; ask for its memory size. */
 int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err);
+/* The model lp_session_train trains: `given` (the caller's argument) or,
+ * when NULL, the one given at open. LP_EINVAL when there is none, it has no
+ * forward, or `given` is not the model given at open. */
+int32_t lp__model_for_train(const lp_session *s, const lp_model *given, const lp_model **out,
+                            lp_error *err);
 void lp__model_ext_free(lp_session *s);
 /* The extension table for host->get_extension, or NULL when the model
  * cannot run auxiliary passes. */
