@@ -86,13 +86,10 @@ int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, lp_gru_m
     if (m == NULL)
         return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_gru_create",
                              fn);
-    if (opt == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "%s: options are NULL: fill them with lp_gru_model_options_init", fn);
     /* Older and newer callers alike (util/options.h). */
     lp_gru_model_options own;
     lp_gru_model_options_init(&own);
-    int32_t crc = lp__opts_copy(&own, sizeof own, opt, GRU_MODEL_OPTIONS_V1, fn, "options",
+    int32_t crc = lp__opts_take(&own, sizeof own, opt, GRU_MODEL_OPTIONS_V1, fn,
                                 "lp_gru_model_options_init", err);
     if (crc != LP_OK)
         return crc;

@@ -50,13 +50,10 @@ int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_m
     if (m == NULL)
         return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_mlp_create",
                              fn);
-    if (opt == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "%s: options are NULL: fill them with lp_mlp_model_options_init", fn);
     /* Older and newer callers alike (util/options.h). */
     lp_mlp_model_options own;
     lp_mlp_model_options_init(&own);
-    int32_t crc = lp__opts_copy(&own, sizeof own, opt, MLP_MODEL_OPTIONS_V1, fn, "options",
+    int32_t crc = lp__opts_take(&own, sizeof own, opt, MLP_MODEL_OPTIONS_V1, fn,
                                 "lp_mlp_model_options_init", err);
     if (crc != LP_OK)
         return crc;

@@ -18,15 +18,7 @@
 #define LOSS_V1     (offsetof(lp_loss, get_extension) + sizeof(void *))
 #define DESTROY_END (offsetof(lp_loss, destroy) + sizeof(void *))
 
-static lp__inst *inst_of(const lp_host *h) {
-    return h != NULL ? (lp__inst *)h->host_data : NULL;
-}
-
-/* A service refused: the reason is kept as the instance's pending error so
- * that a hook that passes the status on fails with a useful message. */
-static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
+int32_t lp__svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
@@ -41,14 +33,14 @@ static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
 /* ---- the services ---------------------------------------------------------------- */
 
 static void svc_log(const lp_host *h, int32_t level, const char *msg) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return;
     lp__session_log(in->s, level, "%s: %s", in->cfg->name, msg != NULL ? msg : "(null)");
 }
 
 static void svc_error(const lp_host *h, const char *msg) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return;
     snprintf(in->errmsg, sizeof in->errmsg, "%s", msg != NULL ? msg : "(no message)");
@@ -57,22 +49,22 @@ static void svc_error(const lp_host *h, const char *msg) {
 }
 
 static int32_t svc_stat_handle(const lp_host *h, const char *key) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: statistics are registered in create or attach only; "
-                        "resolve the handle there and keep it");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "stat_handle: statistics are registered in create or attach only; "
+                            "resolve the handle there and keep it");
     if (!lp__valid_name(key))
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
-                        key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
+        return lp__svc_fail(
+            in, LP_EINVAL, "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
+            key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
     if (strcmp(key, "loss") == 0)
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: key 'loss' is the host's (it records %s/loss from each "
-                        "train result); choose another key",
-                        in->cfg->name);
+        return lp__svc_fail(in, LP_EINVAL,
+                            "stat_handle: key 'loss' is the host's (it records %s/loss from each "
+                            "train result); choose another key",
+                            in->cfg->name);
     lp_session *s = in->s;
     for (size_t i = 0; i < s->stat_count; i++)
         if (s->stats[i].owner == in && strcmp(s->stats[i].key, key) == 0)
@@ -81,12 +73,12 @@ static int32_t svc_stat_handle(const lp_host *h, const char *key) {
     lp_error err;
     int32_t rc = lp__stat_add(s, in, key, &handle, &err);
     if (rc != LP_OK)
-        return svc_fail(in, rc, "stat_handle: %s", err.message);
+        return lp__svc_fail(in, rc, "stat_handle: %s", err.message);
     return handle;
 }
 
 static void svc_stat_record(const lp_host *h, int32_t handle, double value) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || handle < 0 || (size_t)handle >= in->s->stat_count ||
         in->s->stats[handle].owner != in)
         return;
@@ -94,51 +86,51 @@ static void svc_stat_record(const lp_host *h, int32_t handle, double value) {
 }
 
 static int32_t svc_state_register(const lp_host *h, const char *name, const lp_tensor *t) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: state is registered in create or attach only");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: state is registered in create or attach only");
     if (!lp__valid_name(name))
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: name %s%.64s%s is not a valid name; use "
-                        "[a-z][a-z0-9_]*",
-                        name != NULL ? "'" : "", name != NULL ? name : "NULL",
-                        name != NULL ? "'" : "");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: name %s%.64s%s is not a valid name; use "
+                            "[a-z][a-z0-9_]*",
+                            name != NULL ? "'" : "", name != NULL ? name : "NULL",
+                            name != NULL ? "'" : "");
     if (t == NULL || lp_dtype_size(t->dtype) == 0 || t->rank < 0 || t->rank > LP_MAX_RANK)
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: tensor '%s' is NULL or has an unknown dtype or a rank "
-                        "outside 0..%d",
-                        name, LP_MAX_RANK);
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: tensor '%s' is NULL or has an unknown dtype or a rank "
+                            "outside 0..%d",
+                            name, LP_MAX_RANK);
     int64_t numel = 1;
     for (int32_t d = 0; d < t->rank; d++) {
         if (t->shape[d] < 0 || (t->shape[d] > 0 && numel > INT64_MAX / t->shape[d]))
-            return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has a bad shape", name);
+            return lp__svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has a bad shape", name);
         numel *= t->shape[d];
     }
     if (numel > 0 && t->data == NULL)
-        return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has no data", name);
+        return lp__svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has no data", name);
     lp_session *s = in->s;
     size_t nlen = strlen(in->cfg->name);
     for (size_t i = 0; i < s->state_count; i++)
         if (s->states[i].owner == in && strcmp(s->states[i].name + nlen + 1, name) == 0)
-            return svc_fail(in, LP_EINVAL,
-                            "state_register: '%s' is already registered by this instance; "
-                            "register each tensor once",
-                            name);
+            return lp__svc_fail(in, LP_EINVAL,
+                                "state_register: '%s' is already registered by this instance; "
+                                "register each tensor once",
+                                name);
     if (s->state_count == s->state_cap) {
         size_t cap = s->state_cap ? 2 * s->state_cap : 8;
         lp__state *n = realloc(s->states, cap * sizeof *n);
         if (n == NULL)
-            return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+            return lp__svc_fail(in, LP_ENOMEM, "state_register: out of memory");
         s->states = n;
         s->state_cap = cap;
     }
     size_t len = nlen + 1 + strlen(name) + 1;
     char *full = malloc(len);
     if (full == NULL)
-        return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+        return lp__svc_fail(in, LP_ENOMEM, "state_register: out of memory");
     snprintf(full, len, "%s/%s", in->cfg->name, name);
     lp__state *st = &s->states[s->state_count++];
     st->name = full;
@@ -148,14 +140,14 @@ static int32_t svc_state_register(const lp_host *h, const char *name, const lp_t
 }
 
 static int32_t svc_field_handle(const lp_host *h, const char *name) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
         return -1;
     return lp__field_find(in->s, name);
 }
 
 static int32_t svc_output_handle(const lp_host *h, const char *name) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
         return -1;
     /* A 1.0 plugin would read a non-discrete policy output as logits. */
@@ -169,7 +161,7 @@ static int32_t svc_output_handle(const lp_host *h, const char *name) {
 }
 
 static const void *svc_get_extension(const lp_host *h, const char *id) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || id == NULL)
         return NULL;
     if (strcmp(id, LP_EXT_MODEL) == 0)

@@ -65,15 +65,21 @@ static int32_t bad_session(lp_error *err, const char *fn) {
         }                                                                                          \
     } while (0)
 
-int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
-    if (s == NULL)
-        return bad_session(err, "lp_session_epoch_start");
+/* Before epoch_start and rollout_start: annealed params and each
+ * instance's rollout schedule brought up to date, and the hooks' ctx. */
+static void rollout_begin(lp_session *s, lp_ctx *ctx) {
     anneal(s);
-    lp_ctx ctx;
-    make_ctx(s, &ctx);
+    make_ctx(s, ctx);
     for (size_t i = 0; i < s->inst_count; i++)
         s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
                                                       s->epoch, s->env_steps);
+}
+
+int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_epoch_start");
+    lp_ctx ctx;
+    rollout_begin(s, &ctx);
     RUN_HOOKS(s, 1, epoch_start, "epoch_start", err, &ctx);
     return LP_OK;
 }
@@ -81,12 +87,8 @@ int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
 int32_t lp_session_rollout_start(lp_session *s, lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_rollout_start");
-    anneal(s);
     lp_ctx ctx;
-    make_ctx(s, &ctx);
-    for (size_t i = 0; i < s->inst_count; i++)
-        s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
-                                                      s->epoch, s->env_steps);
+    rollout_begin(s, &ctx);
     RUN_HOOKS(s, in_->rollout_on, rollout_start, "rollout_start", err, &ctx);
     return LP_OK;
 }

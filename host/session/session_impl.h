@@ -230,6 +230,15 @@ int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape
 void lp__type_text(char *buf, size_t size, int32_t dtype, int32_t rank, const int64_t *shape);
 
 /* ---- instance.c ---- */
+/* The instance behind a host table (host_data), or NULL. */
+static inline lp__inst *lp__inst_of(const lp_host *h) {
+    return h != NULL ? (lp__inst *)h->host_data : NULL;
+}
+/* A host service (or the model extension) refused: the reason is kept as the
+ * instance's pending error, so that a hook that passes the status on fails
+ * with it; LP_ENOMEM also marks the hook failed (svc_oom). Returns `code`. */
+int32_t lp__svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int32_t lp__instances_create(lp_session *s, lp_error *err);
 int32_t lp__instances_attach(lp_session *s, lp_error *err);
 void lp__instances_destroy(lp_session *s);

@@ -175,6 +175,19 @@ static void test_model_sizes(void **state) {
     assert_int_equal(lp_mlp_create(as_caller(&cb, &mo, sizeof mo, 8), &m, &err), LP_EINVAL);
     assert_null(m);
     assert_non_null(strstr(err.message, "lp_mlp_options_init"));
+    /* NULL options: refused by the same helper, with the init to call. */
+    assert_int_equal(lp_mlp_create(NULL, &m, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_create: options are NULL: fill them with lp_mlp_options_init");
+    lp_adam *a = NULL;
+    assert_int_equal(lp_adam_create(NULL, 4, &a, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_adam_create: options are NULL: fill them with lp_adam_options_init");
+    lp_mlp_model *pm = NULL;
+    assert_int_equal(lp_mlp_model_create(ref, NULL, &pm, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_mlp_model_create: options are NULL: fill them with "
+                                     "lp_mlp_model_options_init");
+    assert_null(pm);
     lp_mlp_destroy(ref);
 }
 
@@ -221,6 +234,9 @@ static void test_gru_adapter_sizes(void **state) {
                      LP_EINVAL);
     assert_null(a);
     assert_non_null(strstr(err.message, "lp_gru_model_options_init"));
+    assert_int_equal(lp_gru_model_create(g, NULL, &a, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_gru_model_create: options are NULL: fill them with "
+                                     "lp_gru_model_options_init");
     lp_gru_destroy(g);
 }
 

@@ -119,12 +119,8 @@ typedef struct lp_gru_model_options {
     int32_t values_output; /* default 1; -1: none */
     lp_optim_step_fn step; /* required */
     void *step_user;
-    /* 1: the handles and output indices above are not read; the adapter is
-     * created before lp_session_open (its lp_model may then be
-     * lp_session_options.model) and lp_gru_model_bind takes them from the
-     * session after open. Until then every callback but memory_size and
-     * step fails with LP_ESTATE. Default 0. (Added in lossplug 0.2.) */
-    int32_t bind_later;
+    int32_t bind_later; /* as lp_mlp_model_options.bind_later, with
+                           lp_gru_model_bind; default 0 (lossplug 0.2) */
     int32_t reserved;
 } lp_gru_model_options;
 
