@@ -99,4 +99,10 @@ const char *lp__dim_name(int64_t dim);
 /* Shortest "%g" form of `v` that reads back exactly. */
 void lp__format_double(double v, char *buf, size_t size);
 
+/* A loss's identity in --json output (list.c), the same in `list` and
+ * `describe`: "id", "version", "summary", "file", "abi": {"major", "minor"},
+ * written as keys of the object that is open in `j`. */
+struct lp__json;
+void lp__json_loss_head(struct lp__json *j, const lp_loss_info *info);
+
 #endif /* LP_CLI_H */

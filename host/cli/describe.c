@@ -249,15 +249,7 @@ static void lp__describe_json(const lp_loss_info *info) {
     lp__json j;
     lp__json_init(&j, stdout);
     lp__json_object_begin(&j);
-    lp__json_kv_string(&j, "id", desc->id);
-    lp__json_kv_string(&j, "version", desc->version);
-    lp__json_kv_string(&j, "summary", desc->summary);
-    lp__json_kv_string(&j, "file", info->path);
-    lp__json_key(&j, "abi");
-    lp__json_object_begin(&j);
-    lp__json_kv_int(&j, "major", info->abi_major);
-    lp__json_kv_int(&j, "minor", info->abi_minor);
-    lp__json_object_end(&j);
+    lp__json_loss_head(&j, info);
     lp__json_params(&j, desc);
     lp__json_fields(&j, desc);
     lp__json_key(&j, "outputs");

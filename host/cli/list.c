@@ -3,6 +3,18 @@
 #include "cli/json.h"
 #include "cli/text.h"
 
+void lp__json_loss_head(lp__json *j, const lp_loss_info *info) {
+    lp__json_kv_string(j, "id", info->desc->id);
+    lp__json_kv_string(j, "version", info->desc->version);
+    lp__json_kv_string(j, "summary", info->desc->summary);
+    lp__json_kv_string(j, "file", info->path);
+    lp__json_key(j, "abi");
+    lp__json_object_begin(j);
+    lp__json_kv_int(j, "major", info->abi_major);
+    lp__json_kv_int(j, "minor", info->abi_minor);
+    lp__json_object_end(j);
+}
+
 static void lp__list_json(const lp_registry *reg) {
     lp__json j;
     lp__json_init(&j, stdout);
@@ -20,15 +32,7 @@ static void lp__list_json(const lp_registry *reg) {
     for (size_t i = 0; i < lp_registry_loss_count(reg); i++) {
         const lp_loss_info *info = lp_registry_loss_at(reg, i);
         lp__json_object_begin(&j);
-        lp__json_kv_string(&j, "id", info->desc->id);
-        lp__json_kv_string(&j, "version", info->desc->version);
-        lp__json_kv_string(&j, "summary", info->desc->summary);
-        lp__json_kv_string(&j, "file", info->path);
-        lp__json_key(&j, "abi");
-        lp__json_object_begin(&j);
-        lp__json_kv_int(&j, "major", info->abi_major);
-        lp__json_kv_int(&j, "minor", info->abi_minor);
-        lp__json_object_end(&j);
+        lp__json_loss_head(&j, info);
         lp__json_object_end(&j);
     }
     lp__json_array_end(&j);

@@ -27,34 +27,37 @@ void lp__field_at(const lp_loss_desc *desc, uint32_t index, lp_field_spec *out) 
     lp__copy_element(desc->fields, stride, index, out, sizeof *out);
 }
 
-/* Append `word` to the '|'-separated list in `buf`. */
-static void lp__append_word(char *buf, size_t size, const char *word) {
-    size_t len = strlen(buf);
-    snprintf(buf + len, size - len, "%s%s", len > 0 ? "|" : "", word);
+/* The words of the bits set in `bits`, '|'-separated in the table's order;
+ * "none" when none is set. */
+typedef struct lp__flag_word {
+    uint32_t bit;
+    const char *word;
+} lp__flag_word;
+
+static void lp__flag_words(uint32_t bits, const lp__flag_word *words, size_t count, char *buf,
+                           size_t size) {
+    buf[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        if (!(bits & words[i].bit))
+            continue;
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", len > 0 ? "|" : "", words[i].word);
+    }
+    if (buf[0] == '\0')
+        snprintf(buf, size, "none");
 }
 
 void lp__access_string(uint32_t access, char *buf, size_t size) {
-    buf[0] = '\0';
-    if (access & LP_FIELD_READ)
-        lp__append_word(buf, size, "read");
-    if (access & LP_FIELD_WRITE)
-        lp__append_word(buf, size, "write");
-    if (access & LP_FIELD_UPDATE)
-        lp__append_word(buf, size, "update");
-    if (access & LP_FIELD_OPTIONAL)
-        lp__append_word(buf, size, "optional");
-    if (buf[0] == '\0')
-        snprintf(buf, size, "none");
+    static const lp__flag_word words[] = {{LP_FIELD_READ, "read"},
+                                          {LP_FIELD_WRITE, "write"},
+                                          {LP_FIELD_UPDATE, "update"},
+                                          {LP_FIELD_OPTIONAL, "optional"}};
+    lp__flag_words(access, words, sizeof words / sizeof words[0], buf, size);
 }
 
 void lp__phase_string(uint32_t phase, char *buf, size_t size) {
-    buf[0] = '\0';
-    if (phase & LP_PHASE_ROLLOUT)
-        lp__append_word(buf, size, "rollout");
-    if (phase & LP_PHASE_TRAIN)
-        lp__append_word(buf, size, "train");
-    if (buf[0] == '\0')
-        snprintf(buf, size, "none");
+    static const lp__flag_word words[] = {{LP_PHASE_ROLLOUT, "rollout"}, {LP_PHASE_TRAIN, "train"}};
+    lp__flag_words(phase, words, sizeof words / sizeof words[0], buf, size);
 }
 
 const char *lp__dim_name(int64_t dim) {

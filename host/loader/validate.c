@@ -5,6 +5,7 @@
  * Validation always works on the copies, so no field beyond a plugin's
  * struct_size is ever touched. */
 #include "loader/internal.h"
+#include "loader/specs.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -356,6 +357,24 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uin
             return LP_EPLUGIN;
         }
     }
+    return LP_OK;
+}
+
+int32_t lp__field_specs_copy(const lp_field_spec *raw, uint32_t count, uint32_t minor,
+                             lp_field_spec **out, char *why, size_t why_len) {
+    void *copy = NULL;
+    *out = NULL;
+    int32_t rc = lp__array_copy(raw, count, sizeof(lp_field_spec), LP__FIELD_V1,
+                                _Alignof(lp_field_spec), "lp_field_spec", &copy, why, why_len);
+    if (rc == LP_ENOMEM)
+        snprintf(why, why_len, "out of memory copying %u field specs", (unsigned)count);
+    if (rc == LP_OK)
+        rc = lp__fields_check(copy, count, minor, why, why_len);
+    if (rc != LP_OK) {
+        free(copy);
+        return rc;
+    }
+    *out = copy;
     return LP_OK;
 }
 

@@ -6,7 +6,9 @@
  * second work block, so the minibatch's activations survive it. */
 #include "model/gru_impl.h"
 
+#include "model/bind.h"
 #include "util/error.h"
+#include "util/options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +25,12 @@ typedef struct pass_buf {
 struct lp_gru_model {
     lp_gru *m;
     lp_gru_model_options o;
+    int bound; /* o's handles and output indices are set */
     pass_buf main, aux;
 };
+
+/* The oldest (1.0) layout a caller may pass. */
+#define GRU_MODEL_OPTIONS_V1 LP__SIZE_THROUGH(lp_gru_model_options, step_user)
 
 void lp_gru_model_options_init(lp_gru_model_options *opt) {
     if (opt == NULL)
@@ -80,13 +86,17 @@ int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, lp_gru_m
     if (m == NULL)
         return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_gru_create",
                              fn);
-    if (opt == NULL || opt->struct_size < sizeof *opt)
-        return lp__error_set(err, LP_EINVAL,
-                             "%s: options.struct_size is %u, expected %zu: fill the options with "
-                             "lp_gru_model_options_init first",
-                             fn, opt == NULL ? 0u : (unsigned)opt->struct_size, sizeof *opt);
-    if (opt->obs_handle < 0 || opt->step == NULL || opt->logits_output < 0 ||
-        opt->values_output < -1 || opt->logits_output == opt->values_output)
+    /* Older and newer callers alike (util/options.h). */
+    lp_gru_model_options own;
+    lp_gru_model_options_init(&own);
+    int32_t crc = lp__opts_take(&own, sizeof own, opt, GRU_MODEL_OPTIONS_V1, fn,
+                                "lp_gru_model_options_init", err);
+    if (crc != LP_OK)
+        return crc;
+    opt = &own;
+    if (opt->step == NULL ||
+        (!opt->bind_later && (opt->obs_handle < 0 || opt->logits_output < 0 ||
+                              opt->values_output < -1 || opt->logits_output == opt->values_output)))
         return lp__error_set(err, LP_EINVAL,
                              "%s: give obs_handle (>= 0), step, and distinct logits_output (>= 0) "
                              "and values_output (>= -1)",
@@ -96,6 +106,7 @@ int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, lp_gru_m
         return lp__error_set(err, LP_ENOMEM, "%s: out of memory", fn);
     a->m = m;
     a->o = *opt;
+    a->bound = !opt->bind_later;
     int32_t rc = pass_reserve(m, &a->main, m->own.cap, fn, err);
     if (rc != LP_OK) {
         lp_gru_model_destroy(a);
@@ -207,6 +218,16 @@ static int32_t check_batch(const lp_gru *m, const lp_batch *b, const char *fn, l
     return LP_OK;
 }
 
+/* Every pass needs the handles. */
+static int32_t check_bound(const lp_gru_model *a, const char *fn, lp_error *err) {
+    if (a->bound)
+        return LP_OK;
+    return lp__error_set(err, LP_ESTATE,
+                         "%s: the adapter was created with bind_later and is not bound: call "
+                         "lp_gru_model_bind(adapter, session, &err) after lp_session_open",
+                         fn);
+}
+
 static int32_t run_forward(lp_gru_model *a, pass_buf *p, const lp_batch *b, const lp_tensor *outs,
                            float *memory, const char *fn, lp_error *err) {
     float *logits, *values;
@@ -225,7 +246,9 @@ static int32_t run_forward(lp_gru_model *a, pass_buf *p, const lp_batch *b, cons
 static int32_t run_backward(lp_gru_model *a, pass_buf *p, const lp_batch *b, const lp_tensor *gr,
                             const char *fn, lp_error *err) {
     float *dlogits, *dvalues;
-    int32_t rc = check_batch(a->m, b, fn, err);
+    int32_t rc = check_bound(a, fn, err);
+    if (rc == LP_OK)
+        rc = check_batch(a->m, b, fn, err);
     if (rc == LP_OK)
         rc = heads(a, b, gr, fn, &dlogits, &dvalues, err);
     if (rc != LP_OK)
@@ -241,12 +264,41 @@ static int32_t run_backward(lp_gru_model *a, pass_buf *p, const lp_batch *b, con
     return rc;
 }
 
+int32_t lp_gru_model_bind(lp_gru_model *a, const lp_session *s, lp_error *err) {
+    static const char fn[] = "lp_gru_model_bind";
+    if (a == NULL || s == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: the %s is NULL: pass the adapter of lp_gru_model_create and the "
+                             "session of lp_session_open",
+                             fn, a == NULL ? "adapter" : "session");
+    static const char hint[] = "declare it (program.fields or lp_session_options.fields)";
+    int32_t obs, dones, memory, logits, values;
+    int32_t rc = lp__bind_field(s, "obs", LP_DTYPE_F32, a->m->D, 1, hint, fn, &obs, err);
+    if (rc == LP_OK)
+        rc = lp__bind_field(s, "dones", LP_DTYPE_U8, 1, 0, hint, fn, &dones, err);
+    if (rc == LP_OK)
+        rc = lp__bind_field(s, "memory_start", LP_DTYPE_F32, a->m->M, 0, hint, fn, &memory, err);
+    if (rc == LP_OK)
+        rc = lp__bind_outputs(s, a->m->A, fn, &logits, &values, err);
+    if (rc != LP_OK)
+        return rc;
+    a->o.obs_handle = obs;
+    a->o.dones_handle = dones;
+    a->o.memory_handle = memory;
+    a->o.logits_output = logits;
+    a->o.values_output = values;
+    a->bound = 1;
+    return LP_OK;
+}
+
 static int32_t model_forward(void *user, const lp_batch *mb, const lp_tensor *outputs,
                              lp_error *err) {
     static const char fn[] = "lp_gru_model forward";
     lp_gru_model *a = user;
     const lp_gru *m = a->m;
-    int32_t rc = check_batch(m, mb, fn, err);
+    int32_t rc = check_bound(a, fn, err);
+    if (rc == LP_OK)
+        rc = check_batch(m, mb, fn, err);
     if (rc == LP_OK)
         rc = pass_reserve(m, &a->main, mb->rows * mb->horizon, fn, err);
     if (rc == LP_OK)
@@ -296,7 +348,9 @@ static int32_t model_forward_aux(void *user, const lp_batch *b, const uint8_t *s
                                  float *memory, const lp_tensor *outputs, lp_error *err) {
     static const char fn[] = "lp_gru_model forward_aux";
     lp_gru_model *a = user;
-    int32_t rc = check_batch(a->m, b, fn, err);
+    int32_t rc = check_bound(a, fn, err);
+    if (rc == LP_OK)
+        rc = check_batch(a->m, b, fn, err);
     if (rc == LP_OK && memory == NULL)
         rc = lp__error_set(err, LP_EINVAL, "%s: memory is NULL: pass f32 [rows, %lld]", fn,
                            (long long)a->m->M);

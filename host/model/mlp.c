@@ -275,14 +275,10 @@ int32_t lp_mlp_create(const lp_mlp_options *opt, lp_mlp **out, lp_error *err) {
                              "lp_mlp_create: out is NULL: pass where to store the "
                              "model");
     *out = NULL;
-    if (opt == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "lp_mlp_create: options are NULL: fill them with lp_mlp_options_init "
-                             "and set obs_dim and num_actions");
     /* Older and newer callers alike (util/options.h). */
     lp_mlp_options_init(&o);
-    rc = lp__opts_copy(&o, sizeof o, opt, LP__SIZE_THROUGH(lp_mlp_options, critic_gain),
-                       "lp_mlp_create", "options", "lp_mlp_options_init", err);
+    rc = lp__opts_take(&o, sizeof o, opt, LP__SIZE_THROUGH(lp_mlp_options, critic_gain),
+                       "lp_mlp_create", "lp_mlp_options_init", err);
     if (rc != LP_OK)
         return rc;
     rc = check_options(&o, err);

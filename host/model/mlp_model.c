@@ -5,6 +5,7 @@
  * the session's contiguous tensors, used in place. */
 #include "model/mlp_impl.h"
 
+#include "model/bind.h"
 #include "util/error.h"
 #include "util/options.h"
 
@@ -17,6 +18,7 @@ struct lp_mlp_model {
     int32_t obs_handle;
     int32_t logits_output;
     int32_t values_output;
+    int bound; /* the three above are set (at create, or by lp_mlp_model_bind) */
     lp_optim_step_fn step;
     void *step_user;
     float *gather; /* [gather_rows, obs_dim] */
@@ -48,26 +50,23 @@ int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_m
     if (m == NULL)
         return lp__error_set(err, LP_EINVAL, "%s: the model is NULL: create it with lp_mlp_create",
                              fn);
-    if (opt == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "%s: options are NULL: fill them with lp_mlp_model_options_init", fn);
     /* Older and newer callers alike (util/options.h). */
     lp_mlp_model_options own;
     lp_mlp_model_options_init(&own);
-    int32_t crc = lp__opts_copy(&own, sizeof own, opt, MLP_MODEL_OPTIONS_V1, fn, "options",
+    int32_t crc = lp__opts_take(&own, sizeof own, opt, MLP_MODEL_OPTIONS_V1, fn,
                                 "lp_mlp_model_options_init", err);
     if (crc != LP_OK)
         return crc;
     opt = &own;
     const char *field = opt->obs_field != NULL ? opt->obs_field : "obs";
-    if (opt->obs_handle < 0)
+    if (!opt->bind_later && opt->obs_handle < 0)
         return lp__error_set(err, LP_EINVAL,
                              "%s: obs_handle is %d: set it to lp_session_field_handle(session, "
                              "\"%s\") (-1 there means the session has no field of that name: "
                              "declare it or set obs_field)",
                              fn, (int)opt->obs_handle, field);
-    if (opt->logits_output < 0 || opt->values_output < -1 ||
-        opt->logits_output == opt->values_output)
+    if (!opt->bind_later && (opt->logits_output < 0 || opt->values_output < -1 ||
+                             opt->logits_output == opt->values_output))
         return lp__error_set(err, LP_EINVAL,
                              "%s: logits_output %d and values_output %d: give the indices of "
                              "\"logits\" and \"values\" among lp_session_output_at (distinct, "
@@ -98,9 +97,10 @@ int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, lp_mlp_m
     a->m = m;
     a->gather_rows = m->max_batch;
     a->aux.fwd_rows = -1;
-    a->obs_handle = opt->obs_handle;
-    a->logits_output = opt->logits_output;
-    a->values_output = opt->values_output;
+    a->bound = !opt->bind_later;
+    a->obs_handle = a->bound ? opt->obs_handle : -1;
+    a->logits_output = a->bound ? opt->logits_output : -1;
+    a->values_output = a->bound ? opt->values_output : -1;
     a->step = opt->step;
     a->step_user = opt->step_user;
     *out = a;
@@ -258,11 +258,39 @@ static int32_t output_data(const char *fn, const char *what, const lp_batch *mb,
     return LP_OK;
 }
 
+int32_t lp_mlp_model_bind(lp_mlp_model *a, const lp_session *s, lp_error *err) {
+    static const char fn[] = "lp_mlp_model_bind";
+    if (a == NULL || s == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: the %s is NULL: pass the adapter of lp_mlp_model_create and the "
+                             "session of lp_session_open",
+                             fn, a == NULL ? "adapter" : "session");
+    int32_t obs, logits, values;
+    int32_t rc = lp__bind_field(s, a->obs_field, LP_DTYPE_F32, a->m->obs_dim, 1,
+                                "declare the observation field (program.fields or "
+                                "lp_session_options.fields), or set obs_field to its name",
+                                fn, &obs, err);
+    if (rc == LP_OK)
+        rc = lp__bind_outputs(s, a->m->num_actions, fn, &logits, &values, err);
+    if (rc != LP_OK)
+        return rc;
+    a->obs_handle = obs;
+    a->logits_output = logits;
+    a->values_output = values;
+    a->bound = 1;
+    return LP_OK;
+}
+
 /* The forward (outputs in `arr`) or, when `backward`, the backward
  * (gradients in `arr`) of the MLP on batch `mb`, in the model's current
  * work block. */
 static int32_t run_pass(lp_mlp_model *a, const char *fn, const lp_batch *mb, const lp_tensor *arr,
                         int backward, lp_error *err) {
+    if (!a->bound)
+        return lp__error_set(err, LP_ESTATE,
+                             "%s: the adapter was created with bind_later and is not bound: call "
+                             "lp_mlp_model_bind(adapter, session, &err) after lp_session_open",
+                             fn);
     const char *what = backward ? "gradient" : "output";
     int64_t rows = 0, horizon = 0, ld = 0;
     const float *obs = NULL;

@@ -113,15 +113,12 @@ int32_t lp_adam_create(const lp_adam_options *opt, size_t param_count, lp_adam *
         return lp__error_set(err, LP_EINVAL, "%s: out is NULL: pass where to store the optimizer",
                              fn);
     *out = NULL;
-    if (opt == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "%s: options are NULL: fill them with lp_adam_options_init", fn);
     /* Older and newer callers alike (util/options.h). */
     lp_adam_options own;
     lp_adam_options_init(&own);
     int32_t rc =
-        lp__opts_copy(&own, sizeof own, opt, LP__SIZE_THROUGH(lp_adam_options, max_grad_norm), fn,
-                      "options", "lp_adam_options_init", err);
+        lp__opts_take(&own, sizeof own, opt, LP__SIZE_THROUGH(lp_adam_options, max_grad_norm), fn,
+                      "lp_adam_options_init", err);
     if (rc != LP_OK)
         return rc;
     opt = &own;

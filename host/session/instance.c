@@ -5,6 +5,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "loader/specs.h"
 #include "util/clean_text.h"
 #include "util/error.h"
 #include "util/names.h"
@@ -15,18 +16,9 @@
 #include <string.h>
 
 #define LOSS_V1     (offsetof(lp_loss, get_extension) + sizeof(void *))
-#define FIELD_V1    (offsetof(lp_field_spec, shape) + sizeof(int64_t) * LP_MAX_RANK)
 #define DESTROY_END (offsetof(lp_loss, destroy) + sizeof(void *))
 
-static lp__inst *inst_of(const lp_host *h) {
-    return h != NULL ? (lp__inst *)h->host_data : NULL;
-}
-
-/* A service refused: the reason is kept as the instance's pending error so
- * that a hook that passes the status on fails with a useful message. */
-static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
+int32_t lp__svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
@@ -41,14 +33,14 @@ static int32_t svc_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
 /* ---- the services ---------------------------------------------------------------- */
 
 static void svc_log(const lp_host *h, int32_t level, const char *msg) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return;
     lp__session_log(in->s, level, "%s: %s", in->cfg->name, msg != NULL ? msg : "(null)");
 }
 
 static void svc_error(const lp_host *h, const char *msg) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return;
     snprintf(in->errmsg, sizeof in->errmsg, "%s", msg != NULL ? msg : "(no message)");
@@ -57,22 +49,22 @@ static void svc_error(const lp_host *h, const char *msg) {
 }
 
 static int32_t svc_stat_handle(const lp_host *h, const char *key) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: statistics are registered in create or attach only; "
-                        "resolve the handle there and keep it");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "stat_handle: statistics are registered in create or attach only; "
+                            "resolve the handle there and keep it");
     if (!lp__valid_name(key))
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
-                        key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
+        return lp__svc_fail(
+            in, LP_EINVAL, "stat_handle: key %s%.64s%s is not a valid name; use [a-z][a-z0-9_]*",
+            key != NULL ? "'" : "", key != NULL ? key : "NULL", key != NULL ? "'" : "");
     if (strcmp(key, "loss") == 0)
-        return svc_fail(in, LP_EINVAL,
-                        "stat_handle: key 'loss' is the host's (it records %s/loss from each "
-                        "train result); choose another key",
-                        in->cfg->name);
+        return lp__svc_fail(in, LP_EINVAL,
+                            "stat_handle: key 'loss' is the host's (it records %s/loss from each "
+                            "train result); choose another key",
+                            in->cfg->name);
     lp_session *s = in->s;
     for (size_t i = 0; i < s->stat_count; i++)
         if (s->stats[i].owner == in && strcmp(s->stats[i].key, key) == 0)
@@ -81,12 +73,12 @@ static int32_t svc_stat_handle(const lp_host *h, const char *key) {
     lp_error err;
     int32_t rc = lp__stat_add(s, in, key, &handle, &err);
     if (rc != LP_OK)
-        return svc_fail(in, rc, "stat_handle: %s", err.message);
+        return lp__svc_fail(in, rc, "stat_handle: %s", err.message);
     return handle;
 }
 
 static void svc_stat_record(const lp_host *h, int32_t handle, double value) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || handle < 0 || (size_t)handle >= in->s->stat_count ||
         in->s->stats[handle].owner != in)
         return;
@@ -94,51 +86,51 @@ static void svc_stat_record(const lp_host *h, int32_t handle, double value) {
 }
 
 static int32_t svc_state_register(const lp_host *h, const char *name, const lp_tensor *t) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     if (in->svc != LP__SVC_CREATE && in->svc != LP__SVC_ATTACH)
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: state is registered in create or attach only");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: state is registered in create or attach only");
     if (!lp__valid_name(name))
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: name %s%.64s%s is not a valid name; use "
-                        "[a-z][a-z0-9_]*",
-                        name != NULL ? "'" : "", name != NULL ? name : "NULL",
-                        name != NULL ? "'" : "");
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: name %s%.64s%s is not a valid name; use "
+                            "[a-z][a-z0-9_]*",
+                            name != NULL ? "'" : "", name != NULL ? name : "NULL",
+                            name != NULL ? "'" : "");
     if (t == NULL || lp_dtype_size(t->dtype) == 0 || t->rank < 0 || t->rank > LP_MAX_RANK)
-        return svc_fail(in, LP_EINVAL,
-                        "state_register: tensor '%s' is NULL or has an unknown dtype or a rank "
-                        "outside 0..%d",
-                        name, LP_MAX_RANK);
+        return lp__svc_fail(in, LP_EINVAL,
+                            "state_register: tensor '%s' is NULL or has an unknown dtype or a rank "
+                            "outside 0..%d",
+                            name, LP_MAX_RANK);
     int64_t numel = 1;
     for (int32_t d = 0; d < t->rank; d++) {
         if (t->shape[d] < 0 || (t->shape[d] > 0 && numel > INT64_MAX / t->shape[d]))
-            return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has a bad shape", name);
+            return lp__svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has a bad shape", name);
         numel *= t->shape[d];
     }
     if (numel > 0 && t->data == NULL)
-        return svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has no data", name);
+        return lp__svc_fail(in, LP_EINVAL, "state_register: tensor '%s' has no data", name);
     lp_session *s = in->s;
     size_t nlen = strlen(in->cfg->name);
     for (size_t i = 0; i < s->state_count; i++)
         if (s->states[i].owner == in && strcmp(s->states[i].name + nlen + 1, name) == 0)
-            return svc_fail(in, LP_EINVAL,
-                            "state_register: '%s' is already registered by this instance; "
-                            "register each tensor once",
-                            name);
+            return lp__svc_fail(in, LP_EINVAL,
+                                "state_register: '%s' is already registered by this instance; "
+                                "register each tensor once",
+                                name);
     if (s->state_count == s->state_cap) {
         size_t cap = s->state_cap ? 2 * s->state_cap : 8;
         lp__state *n = realloc(s->states, cap * sizeof *n);
         if (n == NULL)
-            return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+            return lp__svc_fail(in, LP_ENOMEM, "state_register: out of memory");
         s->states = n;
         s->state_cap = cap;
     }
     size_t len = nlen + 1 + strlen(name) + 1;
     char *full = malloc(len);
     if (full == NULL)
-        return svc_fail(in, LP_ENOMEM, "state_register: out of memory");
+        return lp__svc_fail(in, LP_ENOMEM, "state_register: out of memory");
     snprintf(full, len, "%s/%s", in->cfg->name, name);
     lp__state *st = &s->states[s->state_count++];
     st->name = full;
@@ -148,14 +140,14 @@ static int32_t svc_state_register(const lp_host *h, const char *name, const lp_t
 }
 
 static int32_t svc_field_handle(const lp_host *h, const char *name) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
         return -1;
     return lp__field_find(in->s, name);
 }
 
 static int32_t svc_output_handle(const lp_host *h, const char *name) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || name == NULL || in->svc < LP__SVC_ATTACH)
         return -1;
     /* A 1.0 plugin would read a non-discrete policy output as logits. */
@@ -169,7 +161,7 @@ static int32_t svc_output_handle(const lp_host *h, const char *name) {
 }
 
 static const void *svc_get_extension(const lp_host *h, const char *id) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL || id == NULL)
         return NULL;
     if (strcmp(id, LP_EXT_MODEL) == 0)
@@ -213,10 +205,11 @@ int32_t lp__hook_result(lp__inst *in, const char *hook, int32_t rc, lp_error *er
 
 /* ---- fields ------------------------------------------------------------------------ */
 
-/* Copy and check the instance's field list (from the descriptor or the
- * `fields` hook), symbols resolved. */
-static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t count,
-                           lp_error *err) {
+/* Copy and check the instance's field list (`source`: its `fields` hook or
+ * the descriptor, which the loader checked already), symbols resolved. The
+ * checks are the loader's (loader/specs.h). */
+static int32_t take_fields(lp__inst *in, const char *source, const lp_field_spec *specs,
+                           uint32_t count, lp_error *err) {
     if (count == 0)
         return LP_OK;
     if (specs == NULL)
@@ -225,68 +218,38 @@ static int32_t take_fields(lp__inst *in, const lp_field_spec *specs, uint32_t co
     if (count > LP__MAX_FIELD_SPECS)
         return lp__error_set(err, LP_EPLUGIN, "%s: fields: %u fields, more than %d; fix the plugin",
                              in->label, (unsigned)count, LP__MAX_FIELD_SPECS);
-    size_t stride = specs[0].struct_size;
-    if (stride < FIELD_V1)
-        return lp__error_set(
-            err, LP_EABI,
-            "%s: fields: struct_size %zu is below the 1.0 size %zu; rebuild %.400s "
-            "against lossplug/abi.h",
-            in->label, stride, (size_t)FIELD_V1, in->info->path);
+    lp_field_spec *copy = NULL;
+    char why[512];
+    int32_t rc = lp__field_specs_copy(specs, count, in->info->abi_minor, &copy, why, sizeof why);
+    if (rc != LP_OK)
+        return lp__error_set(err, rc, "%s: %s: %s%s (%.400s)", in->label, source, why,
+                             rc == LP_EPLUGIN ? "; fix the plugin" : "", in->info->path);
     in->fields = calloc(count, sizeof *in->fields);
-    if (in->fields == NULL)
+    if (in->fields == NULL) {
+        free(copy);
         return lp__error_set(err, LP_ENOMEM, "lp_session_open: out of memory");
+    }
     for (uint32_t i = 0; i < count; i++) {
-        lp_field_spec f;
-        memset(&f, 0, sizeof f);
-        memcpy(&f, (const char *)specs + (size_t)i * stride, stride < sizeof f ? stride : sizeof f);
-        const char *why = NULL;
-        if (!lp__valid_name(f.name))
-            why = "its name is not [a-z][a-z0-9_]*";
-        else if (lp_dtype_size(f.dtype) == 0)
-            why = "its dtype is unknown";
-        else if (f.rank < 0 || f.rank > LP_MAX_RANK)
-            why = "its rank is not in 0..8";
-        else if ((f.access & (LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_UPDATE)) == 0)
-            why = "its access is neither read, write nor update";
-        else if ((f.access & ~(uint32_t)(LP_FIELD_READ | LP_FIELD_WRITE | LP_FIELD_OPTIONAL |
-                                         LP_FIELD_UPDATE)) != 0)
-            why = "its access has unknown flags";
-        else if ((f.access & LP_FIELD_UPDATE) && in->info->abi_minor < 1)
-            why = "LP_FIELD_UPDATE was added in ABI 1.1 and the plugin was built against 1.0 "
-                  "(rebuild it against lossplug/abi.h 1.1)";
-        else if ((f.access & LP_FIELD_UPDATE) && f.access != LP_FIELD_UPDATE)
-            why = "LP_FIELD_UPDATE is combined with READ, WRITE or OPTIONAL (declare it alone)";
-        else if ((f.phase & (LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) == 0 ||
-                 (f.phase & ~(uint32_t)(LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) != 0)
-            why = "its phase is not rollout and/or train";
-        for (int32_t d = 0; why == NULL && d < f.rank; d++)
-            if (f.shape[d] <= 0 && f.shape[d] != LP_DIM_OBS && f.shape[d] != LP_DIM_ACTION &&
-                f.shape[d] != LP_DIM_NUM_ACTIONS && f.shape[d] != LP_DIM_POLICY)
-                why = "a dimension is neither > 0 nor LP_DIM_*";
-        for (uint32_t j = 0; why == NULL && j < i; j++)
-            if (strcmp(in->fields[j].name, f.name) == 0)
-                why = "it is declared twice";
-        if (why != NULL)
-            return lp__error_set(err, LP_EPLUGIN, "%s: field #%u%s%.64s%s: %s; fix the plugin",
-                                 in->label, (unsigned)i, lp__valid_name(f.name) ? " '" : "",
-                                 lp__valid_name(f.name) ? f.name : "",
-                                 lp__valid_name(f.name) ? "'" : "", why);
+        const lp_field_spec *f = &copy[i];
         lp__fdecl *o = &in->fields[i];
-        o->name = f.name;
-        o->dtype = f.dtype;
-        o->access = f.access;
-        o->phase = f.phase;
-        int r = lp__resolve_shape(&in->s->env, f.rank, f.shape, &o->rank, o->shape);
-        if (r != 0)
-            return lp__error_set(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
-                                 f.name,
-                                 r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
-                                           "(num_actions 0); use a loss for continuous actions"
-                                         : "more than 8 dimensions once OBS and ACTION are spliced "
-                                           "in; use a smaller observation shape");
+        o->name = f->name;
+        o->dtype = f->dtype;
+        o->access = f->access;
+        o->phase = f->phase;
+        int r = lp__resolve_shape(&in->s->env, f->rank, f->shape, &o->rank, o->shape);
+        if (r != 0) {
+            rc = lp__error_set(err, LP_ESPEC, "%s (%s): field '%s': %s", in->label, in->pos_text,
+                               f->name,
+                               r == -2 ? "it uses NUM_ACTIONS, but the actions are continuous "
+                                         "(num_actions 0); use a loss for continuous actions"
+                                       : "more than 8 dimensions once OBS and ACTION are spliced "
+                                         "in; use a smaller observation shape");
+            break;
+        }
         in->field_count = i + 1;
     }
-    return LP_OK;
+    free(copy);
+    return rc;
 }
 
 /* ---- create, attach, destroy ----------------------------------------------------- */
@@ -393,7 +356,9 @@ static int32_t fields_one(lp__inst *in, lp_error *err) {
     int32_t rc;
     const lp_field_spec *specs = desc->fields;
     uint32_t count = desc->field_count;
+    const char *source = "descriptor fields";
     if (in->loss.fields != NULL) {
+        source = "its fields hook";
         specs = NULL;
         count = 0;
         lp__hook_begin(in);
@@ -403,7 +368,7 @@ static int32_t fields_one(lp__inst *in, lp_error *err) {
         if (rc != LP_OK)
             return lp__hook_result(in, "fields", rc, err);
     }
-    return take_fields(in, specs, count, err);
+    return take_fields(in, source, specs, count, err);
 }
 
 int32_t lp__instances_create(lp_session *s, lp_error *err) {

@@ -65,15 +65,21 @@ static int32_t bad_session(lp_error *err, const char *fn) {
         }                                                                                          \
     } while (0)
 
-int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
-    if (s == NULL)
-        return bad_session(err, "lp_session_epoch_start");
+/* Before epoch_start and rollout_start: annealed params and each
+ * instance's rollout schedule brought up to date, and the hooks' ctx. */
+static void rollout_begin(lp_session *s, lp_ctx *ctx) {
     anneal(s);
-    lp_ctx ctx;
-    make_ctx(s, &ctx);
+    make_ctx(s, ctx);
     for (size_t i = 0; i < s->inst_count; i++)
         s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
                                                       s->epoch, s->env_steps);
+}
+
+int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
+    if (s == NULL)
+        return bad_session(err, "lp_session_epoch_start");
+    lp_ctx ctx;
+    rollout_begin(s, &ctx);
     RUN_HOOKS(s, 1, epoch_start, "epoch_start", err, &ctx);
     return LP_OK;
 }
@@ -81,12 +87,8 @@ int32_t lp_session_epoch_start(lp_session *s, lp_error *err) {
 int32_t lp_session_rollout_start(lp_session *s, lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_rollout_start");
-    anneal(s);
     lp_ctx ctx;
-    make_ctx(s, &ctx);
-    for (size_t i = 0; i < s->inst_count; i++)
-        s->insts[i].rollout_on = lp__schedule_enabled(&s->insts[i].cfg->schedule, LP_PHASE_ROLLOUT,
-                                                      s->epoch, s->env_steps);
+    rollout_begin(s, &ctx);
     RUN_HOOKS(s, in_->rollout_on, rollout_start, "rollout_start", err, &ctx);
     return LP_OK;
 }
@@ -241,19 +243,19 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     return rc;
 }
 
-int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
+int32_t lp_session_train(lp_session *s, const lp_model *given, lp_train_summary *summary,
                          lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_train");
-    if (model == NULL || model->forward == NULL)
-        return lp__error_set(err, LP_EINVAL,
-                             "lp_session_train: the model or its forward callback is NULL; pass an "
-                             "lp_model with forward (backward and step may be NULL)");
+    const lp_model *model = NULL;
+    int32_t rc = lp__model_for_train(s, given, &model, err);
+    if (rc != LP_OK)
+        return rc;
     /* The model extension works while the phase runs, on this model. */
     s->train_begun = 1;
     s->train_model = model;
     s->in_train = 1;
-    int32_t rc = train_phase(s, model, summary, err);
+    rc = train_phase(s, model, summary, err);
     s->in_train = 0;
     s->train_stopper = NULL;
     s->train_model = NULL;

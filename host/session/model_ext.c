@@ -10,10 +10,8 @@
 
 #include <lossplug/ext/model.h>
 
-#include "util/clean_text.h"
 #include "util/error.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,35 +21,19 @@
 #define EXT_FN    "lossplug.model/1 forward"
 #define NO_AUX_FN "forward_aux, backward_aux and memory_size"
 
-static lp__inst *inst_of(const lp_host *h) {
-    return h != NULL ? (lp__inst *)h->host_data : NULL;
-}
-
-/* The reason is kept as the instance's pending error, as the other services
- * do, so that a hook that passes the status on fails with it. */
-static int32_t ext_fail(lp__inst *in, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int32_t ext_fail(lp__inst *in, int32_t code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(in->errmsg, sizeof in->errmsg, fmt, ap);
-    va_end(ap);
-    lp__clean_text(in->errmsg);
-    in->has_err = 1;
-    return code;
-}
-
 static int has_aux(const lp_model *m) {
     return m != NULL && m->memory_size != NULL && m->forward_aux != NULL && m->backward_aux != NULL;
 }
 
 int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err) {
     memset(&s->open_model, 0, sizeof s->open_model);
+    s->model_given = 0;
     s->model_aux = 0;
     s->model_memory = 0;
     if (model == NULL)
         return LP_OK;
     s->open_model = *model;
+    s->model_given = 1;
     if (!has_aux(model)) {
         if (model->memory_size != NULL || model->forward_aux != NULL || model->backward_aux != NULL)
             return lp__error_set(err, LP_EINVAL,
@@ -67,6 +49,56 @@ int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err) 
                              (long long)mem);
     s->model_aux = 1;
     s->model_memory = mem;
+    return LP_OK;
+}
+
+/* The first member in which two models differ, or NULL when they are the
+ * same model (the same user and callbacks). */
+static const char *model_difference(const lp_model *a, const lp_model *b) {
+    if (a->user != b->user)
+        return "user";
+    if (a->forward != b->forward)
+        return "forward";
+    if (a->backward != b->backward)
+        return "backward";
+    if (a->step != b->step)
+        return "step";
+    if (a->memory_size != b->memory_size)
+        return "memory_size";
+    if (a->forward_aux != b->forward_aux)
+        return "forward_aux";
+    if (a->backward_aux != b->backward_aux)
+        return "backward_aux";
+    return NULL;
+}
+
+int32_t lp__model_for_train(const lp_session *s, const lp_model *given, const lp_model **out,
+                            lp_error *err) {
+    *out = NULL;
+    if (!s->model_given) {
+        /* No model at open: the caller's, as before open took one. */
+        if (given == NULL || given->forward == NULL)
+            return lp__error_set(err, LP_EINVAL,
+                                 "lp_session_train: the model or its forward callback is NULL; "
+                                 "pass an lp_model with forward (backward and step may be NULL), "
+                                 "or give it once as lp_session_options.model at open and pass "
+                                 "NULL here");
+        *out = given;
+        return LP_OK;
+    }
+    const char *diff = given != NULL ? model_difference(given, &s->open_model) : NULL;
+    if (diff != NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: the model is not the one given at open "
+                             "(lp_session_options.model): its %s differs. A session trains the "
+                             "model it was opened with: pass NULL (or that same lp_model) here",
+                             diff);
+    if (s->open_model.forward == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: the model given at open (lp_session_options.model) "
+                             "has no forward callback: give it forward (backward and step may be "
+                             "NULL)");
+    *out = &s->open_model;
     return LP_OK;
 }
 
@@ -115,10 +147,10 @@ static int32_t reserve(lp__inst *in, int64_t samples) {
     for (size_t i = 0; i < s->output_count; i++) {
         size_t bytes = (size_t)s->outputs[i].sample_elems * lp_dtype_size(s->outputs[i].decl.dtype);
         if (bytes != 0 && (size_t)samples > (SIZE_MAX / 4 - need) / bytes)
-            return ext_fail(in, LP_ERANGE,
-                            EXT_FN ": a batch of %lld samples is too large for the outputs; "
-                                   "use fewer rows or a shorter horizon",
-                            (long long)samples);
+            return lp__svc_fail(in, LP_ERANGE,
+                                EXT_FN ": a batch of %lld samples is too large for the outputs; "
+                                       "use fewer rows or a shorter horizon",
+                                (long long)samples);
         need += lp__align_up(bytes * (size_t)samples);
     }
     if (need == 0)
@@ -131,17 +163,17 @@ static int32_t reserve(lp__inst *in, int64_t samples) {
         s->aux_grad_views = calloc(no, sizeof *s->aux_grad_views);
         if (s->aux_fields == NULL || s->aux_out_views == NULL || s->aux_grad_views == NULL) {
             lp__model_ext_free(s);
-            return ext_fail(in, LP_ENOMEM, EXT_FN ": out of memory for the batch views");
+            return lp__svc_fail(in, LP_ENOMEM, EXT_FN ": out of memory for the batch views");
         }
     }
     if (need <= s->aux_half)
         return LP_OK;
     unsigned char *mem = aligned_alloc(ALIGN, 2 * need);
     if (mem == NULL)
-        return ext_fail(in, LP_ENOMEM,
-                        EXT_FN ": out of memory for the outputs and gradients of %lld samples "
-                               "(%zu bytes)",
-                        (long long)samples, 2 * need);
+        return lp__svc_fail(in, LP_ENOMEM,
+                            EXT_FN ": out of memory for the outputs and gradients of %lld samples "
+                                   "(%zu bytes)",
+                            (long long)samples, 2 * need);
     free(s->aux_mem);
     s->aux_mem = mem;
     s->aux_half = need;
@@ -167,10 +199,11 @@ static int32_t check_field(lp__inst *in, uint32_t h, const lp_tensor *v, int64_t
     lp__type_text(want, sizeof want, f->dtype, f->rank + 2 <= LP_MAX_RANK ? f->rank + 2 : 2, shape);
     lp__type_text(got, sizeof got, v->dtype, v->rank >= 0 && v->rank <= LP_MAX_RANK ? v->rank : 0,
                   v->shape);
-    return ext_fail(in, LP_EINVAL,
-                    EXT_FN ": batch field %u ('%s') is %s, expected %s: [rows, horizon] then the "
-                           "field's per-step shape, in its dtype",
-                    (unsigned)h, f->name, got, want);
+    return lp__svc_fail(in, LP_EINVAL,
+                        EXT_FN
+                        ": batch field %u ('%s') is %s, expected %s: [rows, horizon] then the "
+                        "field's per-step shape, in its dtype",
+                        (unsigned)h, f->name, got, want);
 }
 
 /* Copy view `v` (any strides) into `dst`, contiguous row-major. */
@@ -209,8 +242,8 @@ static int32_t copy_fields(lp__inst *in, const lp_batch *b) {
     if (need > s->aux_data_cap) {
         unsigned char *p = aligned_alloc(ALIGN, need);
         if (p == NULL)
-            return ext_fail(in, LP_ENOMEM, EXT_FN ": out of memory copying the batch (%zu bytes)",
-                            need);
+            return lp__svc_fail(in, LP_ENOMEM,
+                                EXT_FN ": out of memory copying the batch (%zu bytes)", need);
         free(s->aux_data);
         s->aux_data = p;
         s->aux_data_cap = need;
@@ -237,7 +270,7 @@ static int32_t copy_fields(lp__inst *in, const lp_batch *b) {
 }
 
 static int64_t ext_memory_size(const lp_host *h) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     return in->s->model_memory;
@@ -245,62 +278,63 @@ static int64_t ext_memory_size(const lp_host *h) {
 
 static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *starts,
                            float *memory, lp_model_pass *out) {
-    lp__inst *in = inst_of(h);
+    lp__inst *in = lp__inst_of(h);
     if (in == NULL)
         return LP_EINVAL;
     lp_session *s = in->s;
     if (s->train_inst != in)
-        return ext_fail(in, LP_ESTATE,
-                        EXT_FN ": the model runs on a loss's batch only during that loss's train "
-                               "hook (%s); call it from train",
-                        s->train_model == NULL ? "this is outside lp_session_train"
-                                               : "this is another hook of the train phase");
+        return lp__svc_fail(in, LP_ESTATE,
+                            EXT_FN
+                            ": the model runs on a loss's batch only during that loss's train "
+                            "hook (%s); call it from train",
+                            s->train_model == NULL ? "this is outside lp_session_train"
+                                                   : "this is another hook of the train phase");
+    /* The session offers the extension only for a model given at open with
+     * the three aux callbacks, and trains no other model (lp__model_for_train). */
     const lp_model *m = s->train_model;
-    if (!has_aux(m))
-        return ext_fail(in, LP_EUNSUPPORTED,
-                        EXT_FN ": the model given to lp_session_train has no " NO_AUX_FN
-                               " (the one given at open had them): pass the same model");
     int64_t mem = m->memory_size(m->user);
     if (mem != s->model_memory)
-        return ext_fail(in, LP_ESTATE,
-                        EXT_FN ": the model given to lp_session_train has memory_size %lld, the "
-                               "one given at open %lld: pass the same model",
-                        (long long)mem, (long long)s->model_memory);
+        return lp__svc_fail(in, LP_ESTATE,
+                            EXT_FN
+                            ": the model's memory_size returns %lld, at open it returned %lld: "
+                            "it must not change for the model's life",
+                            (long long)mem, (long long)s->model_memory);
 
     /* The previous pass of this hook is complete: backpropagate it first. */
     lp_error merr;
     int32_t rc = flush(s, &merr);
     if (rc != LP_OK)
-        return ext_fail(in, rc < 0 ? rc : LP_EINVAL,
-                        EXT_FN ": the model's backward_aux of the previous pass failed: %s",
-                        merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
+        return lp__svc_fail(in, rc < 0 ? rc : LP_EINVAL,
+                            EXT_FN ": the model's backward_aux of the previous pass failed: %s",
+                            merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
 
     if (b == NULL || b->struct_size < BATCH_V1)
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": the batch is NULL or its struct_size (%u) is below the 1.0 "
-                               "size %zu",
-                        b != NULL ? (unsigned)b->struct_size : 0u, (size_t)BATCH_V1);
+        return lp__svc_fail(in, LP_EINVAL,
+                            EXT_FN ": the batch is NULL or its struct_size (%u) is below the 1.0 "
+                                   "size %zu",
+                            b != NULL ? (unsigned)b->struct_size : 0u, (size_t)BATCH_V1);
     if (out == NULL || out->struct_size < PASS_V1)
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": `out` is NULL or its struct_size (%u) is below %zu: pass an "
-                               "lp_model_pass with struct_size = sizeof(lp_model_pass)",
-                        out != NULL ? (unsigned)out->struct_size : 0u, (size_t)PASS_V1);
+        return lp__svc_fail(in, LP_EINVAL,
+                            EXT_FN ": `out` is NULL or its struct_size (%u) is below %zu: pass an "
+                                   "lp_model_pass with struct_size = sizeof(lp_model_pass)",
+                            out != NULL ? (unsigned)out->struct_size : 0u, (size_t)PASS_V1);
     if (b->rows < 1 || b->horizon < 1 || b->rows > (INT64_C(1) << 31) ||
         b->horizon > (INT64_C(1) << 31))
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": the batch has %lld rows and horizon %lld: give 1 .. 2^31 each",
-                        (long long)b->rows, (long long)b->horizon);
+        return lp__svc_fail(
+            in, LP_EINVAL, EXT_FN ": the batch has %lld rows and horizon %lld: give 1 .. 2^31 each",
+            (long long)b->rows, (long long)b->horizon);
     if (b->field_count > s->field_count || (b->field_count > 0 && b->fields == NULL))
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": the batch has %u fields (array %s) but the session %zu: index "
-                               "fields by the session's handles (field_handle)",
-                        (unsigned)b->field_count, b->fields != NULL ? "given" : "NULL",
-                        s->field_count);
+        return lp__svc_fail(
+            in, LP_EINVAL,
+            EXT_FN ": the batch has %u fields (array %s) but the session %zu: index "
+                   "fields by the session's handles (field_handle)",
+            (unsigned)b->field_count, b->fields != NULL ? "given" : "NULL", s->field_count);
     if (s->model_memory > 0 && memory == NULL)
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": `memory` is NULL but the model keeps %lld floats of memory per "
-                               "row: pass f32 [rows, memory_size] (zeros to start)",
-                        (long long)s->model_memory);
+        return lp__svc_fail(in, LP_EINVAL,
+                            EXT_FN
+                            ": `memory` is NULL but the model keeps %lld floats of memory per "
+                            "row: pass f32 [rows, memory_size] (zeros to start)",
+                            (long long)s->model_memory);
     int provided = 0;
     for (uint32_t i = 0; i < b->field_count; i++) {
         if (b->fields[i].data == NULL)
@@ -311,9 +345,9 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
         provided = 1;
     }
     if (!provided)
-        return ext_fail(in, LP_EINVAL,
-                        EXT_FN ": the batch provides no field: put the data the model reads "
-                               "(e.g. the observations) at its field handle");
+        return lp__svc_fail(in, LP_EINVAL,
+                            EXT_FN ": the batch provides no field: put the data the model reads "
+                                   "(e.g. the observations) at its field handle");
     int64_t samples = b->rows * b->horizon;
     rc = reserve(in, samples);
     if (rc != LP_OK)
@@ -351,8 +385,9 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
     rc = m->forward_aux(m->user, ab, starts, s->model_memory > 0 ? memory : NULL, s->aux_out_views,
                         &merr);
     if (rc != LP_OK)
-        return ext_fail(in, rc < 0 ? rc : LP_EINVAL, EXT_FN ": the model's forward_aux failed: %s",
-                        merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
+        return lp__svc_fail(in, rc < 0 ? rc : LP_EINVAL,
+                            EXT_FN ": the model's forward_aux failed: %s",
+                            merr.message[0] != '\0' ? merr.message : lp_strerror(rc));
     s->aux_pending = 1;
     out->output_count = (uint32_t)s->output_count;
     out->outputs = s->aux_out_views;

@@ -181,8 +181,10 @@ struct lp_session {
     int program_stop;
     double *reduce_buf; /* stats_reduce: sums then counts, sized at the first use */
 
-    /* The host extension "lossplug.model/1" (model_ext.c). */
+    /* The model (model_ext.c): the one given at open, which lp_session_train
+     * trains when given NULL, and the host extension "lossplug.model/1". */
     lp_model open_model;         /* options.model, copied at open */
+    int model_given;             /* options.model was not NULL */
     int model_aux;               /* it has the three aux callbacks */
     int64_t model_memory;        /* its memory_size at open */
     const lp_model *train_model; /* during lp_session_train */
@@ -228,6 +230,15 @@ int lp__resolve_shape(const lp_env_info *env, int32_t rank, const int64_t *shape
 void lp__type_text(char *buf, size_t size, int32_t dtype, int32_t rank, const int64_t *shape);
 
 /* ---- instance.c ---- */
+/* The instance behind a host table (host_data), or NULL. */
+static inline lp__inst *lp__inst_of(const lp_host *h) {
+    return h != NULL ? (lp__inst *)h->host_data : NULL;
+}
+/* A host service (or the model extension) refused: the reason is kept as the
+ * instance's pending error, so that a hook that passes the status on fails
+ * with it; LP_ENOMEM also marks the hook failed (svc_oom). Returns `code`. */
+int32_t lp__svc_fail(lp__inst *in, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 int32_t lp__instances_create(lp_session *s, lp_error *err);
 int32_t lp__instances_attach(lp_session *s, lp_error *err);
 void lp__instances_destroy(lp_session *s);
@@ -288,6 +299,11 @@ static inline void lp__stat_record(lp_session *s, int32_t h, double v) {
 /* ---- model_ext.c ---- */
 /* Take options.model at open; ask for its memory size. */
 int32_t lp__model_ext_open(lp_session *s, const lp_model *model, lp_error *err);
+/* The model lp_session_train trains: `given` (the caller's argument) or,
+ * when NULL, the one given at open. LP_EINVAL when there is none, it has no
+ * forward, or `given` is not the model given at open. */
+int32_t lp__model_for_train(const lp_session *s, const lp_model *given, const lp_model **out,
+                            lp_error *err);
 void lp__model_ext_free(lp_session *s);
 /* The extension table for host->get_extension, or NULL when the model
  * cannot run auxiliary passes. */

@@ -75,6 +75,15 @@ int lp__ckpt_name_check(const char *name, size_t len, const char **why);
 int lp__ckpt_view_check(const lp_tensor *t, uint64_t *nelem, uint64_t *nbytes, char *why,
                         size_t why_size);
 
+/* Every item (of a list to write, or the targets of a restore) has a valid
+ * name and view, and each name is given once; `sorted` (`count` pointers,
+ * the caller's) receives the items sorted by name. LP_EINVAL otherwise,
+ * "<what> '<file>': <noun> 3 ('name'): why" or "... <noun>s 1 and 4 are
+ * both named 'x'" (what: "cannot save checkpoint"; noun: "item"). */
+int32_t lp__ckpt_items_check(const char *what, const char *file, const char *noun,
+                             const lp__ckpt_item *items, size_t count, const lp__ckpt_item **sorted,
+                             lp_error *err);
+
 /* Copy elements [first, first + count) of view `t`, in row-major order, into
  * `out` densely as little-endian. `t` passed lp__ckpt_view_check. */
 void lp__ckpt_gather(const lp_tensor *t, uint64_t first, uint64_t count, unsigned char *out);

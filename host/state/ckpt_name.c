@@ -1,6 +1,12 @@
 /* Entry names: 1..255 bytes of well-formed UTF-8 without control characters,
- * so that every name can be printed in a message or a listing as it is. */
+ * so that every name can be printed in a message or a listing as it is; and
+ * the check of a list of named views that a save writes or a restore fills
+ * (lp__ckpt_items_check). */
 #include "state/ckpt_internal.h"
+
+#include "util/error.h"
+
+#include <stdlib.h>
 
 /* Length of the UTF-8 sequence starting at p[0] (at most `avail` bytes), or 0
  * when it is malformed: a stray continuation byte, a truncated sequence, an
@@ -65,4 +71,35 @@ int lp__ckpt_name_check(const char *name, size_t len, const char **why) {
         i += n;
     }
     return 0;
+}
+
+static int item_by_name(const void *a, const void *b) {
+    return strcmp((*(const lp__ckpt_item *const *)a)->name,
+                  (*(const lp__ckpt_item *const *)b)->name);
+}
+
+int32_t lp__ckpt_items_check(const char *what, const char *file, const char *noun,
+                             const lp__ckpt_item *items, size_t count, const lp__ckpt_item **sorted,
+                             lp_error *err) {
+    for (size_t i = 0; i < count; i++) {
+        const char *why;
+        char vwhy[96];
+        uint64_t nelem, nbytes;
+        size_t len = items[i].name ? strnlen(items[i].name, LP__CKPT_NAME_MAX + 1) : 0;
+        if (lp__ckpt_name_check(items[i].name, len, &why) != 0)
+            return lp__error_set(err, LP_EINVAL, "%s '%s': %s %zu: %s", what, file, noun, i, why);
+        if (lp__ckpt_view_check(&items[i].view, &nelem, &nbytes, vwhy, sizeof vwhy) != 0)
+            return lp__error_set(err, LP_EINVAL, "%s '%s': %s %zu ('%s'): %s", what, file, noun, i,
+                                 items[i].name, vwhy);
+        sorted[i] = &items[i];
+    }
+    qsort(sorted, count, sizeof *sorted, item_by_name);
+    for (size_t i = 1; i < count; i++) {
+        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
+            size_t a = (size_t)(sorted[i - 1] - items), b = (size_t)(sorted[i] - items);
+            return lp__error_set(err, LP_EINVAL, "%s '%s': %ss %zu and %zu are both named '%s'",
+                                 what, file, noun, a < b ? a : b, a < b ? b : a, sorted[i]->name);
+        }
+    }
+    return LP_OK;
 }

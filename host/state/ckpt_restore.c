@@ -41,11 +41,6 @@ int32_t lp__ckpt_entry_copy(const lp__ckpt_entry *entry, const lp_tensor *dst, l
     return LP_OK;
 }
 
-static int by_name(const void *a, const void *b) {
-    return strcmp((*(const lp__ckpt_item *const *)a)->name,
-                  (*(const lp__ckpt_item *const *)b)->name);
-}
-
 /* A metadata entry (checkpoint.h): neither wanted nor unexpected. */
 static int is_meta(const char *name) {
     return strncmp(name, LP__CKPT_META_PREFIX, sizeof LP__CKPT_META_PREFIX - 1) == 0;
@@ -64,37 +59,6 @@ static int wanted(const lp__ckpt_item **sorted, size_t n, const char *name) {
             lo = mid + 1;
     }
     return 0;
-}
-
-/* Every target must be a valid name and view, each name given once. */
-static int32_t check_targets(const char *src, const lp__ckpt_item *t, size_t count,
-                             const lp__ckpt_item **sorted, lp_error *err) {
-    for (size_t i = 0; i < count; i++) {
-        const char *why;
-        char vwhy[96];
-        uint64_t nelem, nbytes;
-        size_t len = t[i].name ? strnlen(t[i].name, LP__CKPT_NAME_MAX + 1) : 0;
-        if (lp__ckpt_name_check(t[i].name, len, &why) != 0)
-            return lp__error_set(
-                err, LP_EINVAL, "cannot restore from checkpoint '%s': target %zu: %s", src, i, why);
-        if (lp__ckpt_view_check(&t[i].view, &nelem, &nbytes, vwhy, sizeof vwhy) != 0)
-            return lp__error_set(err, LP_EINVAL,
-                                 "cannot restore from checkpoint '%s': target %zu ('%s'): %s", src,
-                                 i, t[i].name, vwhy);
-        sorted[i] = &t[i];
-    }
-    qsort(sorted, count, sizeof *sorted, by_name);
-    for (size_t i = 1; i < count; i++) {
-        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
-            size_t a = (size_t)(sorted[i - 1] - t), b = (size_t)(sorted[i] - t);
-            return lp__error_set(
-                err, LP_EINVAL,
-                "cannot restore from checkpoint '%s': targets %zu and %zu are both "
-                "named '%s'",
-                src, a < b ? a : b, a < b ? b : a, sorted[i]->name);
-        }
-    }
-    return LP_OK;
 }
 
 int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_t count,
@@ -121,7 +85,8 @@ int32_t lp__ckpt_restore(const lp__ckpt *ck, const lp__ckpt_item *targets, size_
                            src);
         goto done;
     }
-    if ((rc = check_targets(src, targets, count, sorted, err)) != LP_OK)
+    if ((rc = lp__ckpt_items_check("cannot restore from checkpoint", src, "target", targets, count,
+                                   sorted, err)) != LP_OK)
         goto done;
 
     /* The comparison: every verdict before any copy. */

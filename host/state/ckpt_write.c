@@ -118,49 +118,16 @@ static int32_t emit_entry(writer *w, const lp__ckpt_item *it, uint64_t nelem, ui
     return emit(w, tail, 4);
 }
 
-static int by_name(const void *a, const void *b) {
-    const lp__ckpt_item *x = *(const lp__ckpt_item *const *)a;
-    const lp__ckpt_item *y = *(const lp__ckpt_item *const *)b;
-    return strcmp(x->name, y->name);
-}
-
 /* Everything that can be refused is refused here, before a file exists. */
 static int32_t check_items(const char *path, const lp__ckpt_item *items, size_t count,
                            lp_error *err) {
-    const lp__ckpt_item **sorted;
-    for (size_t i = 0; i < count; i++) {
-        const char *why;
-        char vwhy[96];
-        uint64_t nelem, nbytes;
-        size_t len = items[i].name ? strnlen(items[i].name, LP__CKPT_NAME_MAX + 1) : 0;
-        if (lp__ckpt_name_check(items[i].name, len, &why) != 0)
-            return lp__error_set(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu: %s", path,
-                                 i, why);
-        if (lp__ckpt_view_check(&items[i].view, &nelem, &nbytes, vwhy, sizeof vwhy) != 0)
-            return lp__error_set(err, LP_EINVAL, "cannot save checkpoint '%s': item %zu ('%s'): %s",
-                                 path, i, items[i].name, vwhy);
-    }
-    if (count < 2)
-        return LP_OK;
-    sorted = malloc(count * sizeof *sorted);
+    const lp__ckpt_item **sorted = malloc((count ? count : 1) * sizeof *sorted);
     if (sorted == NULL)
         return lp__error_set(err, LP_ENOMEM, "cannot save checkpoint '%s': out of memory", path);
-    for (size_t i = 0; i < count; i++)
-        sorted[i] = &items[i];
-    qsort(sorted, count, sizeof *sorted, by_name);
-    for (size_t i = 1; i < count; i++) {
-        if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
-            size_t a = (size_t)(sorted[i - 1] - items), b = (size_t)(sorted[i] - items);
-            int32_t rc =
-                lp__error_set(err, LP_EINVAL,
-                              "cannot save checkpoint '%s': items %zu and %zu are both named '%s'",
-                              path, a < b ? a : b, a < b ? b : a, sorted[i]->name);
-            free(sorted);
-            return rc;
-        }
-    }
+    int32_t rc =
+        lp__ckpt_items_check("cannot save checkpoint", path, "item", items, count, sorted, err);
     free(sorted);
-    return LP_OK;
+    return rc;
 }
 
 /* Create a new temporary next to `path`; w->tmp and w->fd on success. */

@@ -32,24 +32,24 @@ static void push_episode(lp__trainer *t, double r, double len) {
     c[LP__CTR_EPISODES]++;
 }
 
-double lp__mean_return(const lp__trainer *t) {
+/* The mean of the filled part of a ring of the last episodes; NaN when
+ * none has ended. */
+static double ring_mean(const lp__trainer *t, const double *ring) {
     int64_t count = t->counters[LP__CTR_RING_COUNT];
     if (count == 0)
         return NAN;
     double sum = 0.0;
     for (int64_t i = 0; i < count; i++)
-        sum += t->returns[i];
+        sum += ring[i];
     return sum / (double)count;
 }
 
+double lp__mean_return(const lp__trainer *t) {
+    return ring_mean(t, t->returns);
+}
+
 double lp__mean_length(const lp__trainer *t) {
-    int64_t count = t->counters[LP__CTR_RING_COUNT];
-    if (count == 0)
-        return NAN;
-    double sum = 0.0;
-    for (int64_t i = 0; i < count; i++)
-        sum += t->lengths[i];
-    return sum / (double)count;
+    return ring_mean(t, t->lengths);
 }
 
 /* ---- the rollout --------------------------------------------------------------------- */

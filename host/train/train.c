@@ -490,20 +490,37 @@ static int32_t build_model(lp__trainer *t, lp_error *err) {
     return lp_adam_create(&ao, lp__model_param_count(t), &t->adam, err);
 }
 
-static int32_t make_adapter(lp__trainer *t, int32_t obs_handle, int32_t logits_output,
-                            int32_t values_output, lp_mlp_model **out, lp_error *err) {
-    lp_mlp_model_options ma;
-    lp_mlp_model_options_init(&ma);
-    ma.obs_handle = obs_handle;
-    ma.logits_output = logits_output;
-    ma.values_output = values_output;
-    ma.step = lp_adam_step_fn;
-    ma.step_user = t->adam;
+/* The model's adapter, created before the session is open (the session is
+ * handed its callbacks once, at open) and bound to the session's field
+ * handles and output indices after (bind_session). */
+static int32_t make_adapter(lp__trainer *t, lp_model *model, lp_error *err) {
+    lp_optim_step_fn step = lp_adam_step_fn;
+    void *step_user = t->adam;
     if (t->comm.size > 1) { /* the gradient all-reduce before Adam */
-        ma.step = lp__dist_step;
-        ma.step_user = t;
+        step = lp__dist_step;
+        step_user = t;
     }
-    return lp_mlp_model_create(t->mlp, &ma, out, err);
+    int32_t rc;
+    if (t->gru != NULL) {
+        lp_gru_model_options ga;
+        lp_gru_model_options_init(&ga);
+        ga.bind_later = 1;
+        ga.step = step;
+        ga.step_user = step_user;
+        rc = lp_gru_model_create(t->gru, &ga, &t->gru_adapter, err);
+        if (rc == LP_OK)
+            *model = lp_gru_model_callbacks(t->gru_adapter);
+    } else {
+        lp_mlp_model_options ma;
+        lp_mlp_model_options_init(&ma);
+        ma.bind_later = 1;
+        ma.step = step;
+        ma.step_user = step_user;
+        rc = lp_mlp_model_create(t->mlp, &ma, &t->adapter, err);
+        if (rc == LP_OK)
+            *model = lp_mlp_model_callbacks(t->adapter);
+    }
+    return rc;
 }
 
 /* The action part of the session's lp_env_info (lossplug/abi.h). */
@@ -518,25 +535,6 @@ static void fill_env_action(const lp__trainer *t, lp_env_info *ei) {
     ei->action_low = t->space == LP_ACTION_BOX ? t->low : NULL;
     ei->action_high = t->space == LP_ACTION_BOX ? t->high : NULL;
     ei->policy_width = t->A;
-}
-
-static int32_t make_gru_adapter(lp__trainer *t, int32_t obs_handle, int32_t dones_handle,
-                                int32_t memory_handle, int32_t logits_output, int32_t values_output,
-                                lp_gru_model **out, lp_error *err) {
-    lp_gru_model_options ga;
-    lp_gru_model_options_init(&ga);
-    ga.obs_handle = obs_handle;
-    ga.dones_handle = dones_handle;
-    ga.memory_handle = memory_handle;
-    ga.logits_output = logits_output;
-    ga.values_output = values_output;
-    ga.step = lp_adam_step_fn;
-    ga.step_user = t->adam;
-    if (t->comm.size > 1) {
-        ga.step = lp__dist_step;
-        ga.step_user = t;
-    }
-    return lp_gru_model_create(t->gru, &ga, out, err);
 }
 
 static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
@@ -555,31 +553,12 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     for (size_t i = 0; i < o->section_count && ns < 64; i++)
         sections[ns++] = o->sections[i];
 
-    /* The model's callbacks, for losses that run it on batches of their own
-     * (the session asks for them at open; their `user` is not used there). */
-    lp_mlp_model *pre = NULL;
-    int32_t logits_output = 0, values_output = -1;
-    for (size_t i = 0; i < no; i++) {
-        if (strcmp(outputs[i].name, "logits") == 0)
-            logits_output = (int32_t)i;
-        else
-            values_output = (int32_t)i;
-    }
-    lp_gru_model *gpre = NULL;
-    lp_model pre_model;
-    if (t->gru != NULL) {
-        /* memory_size is asked at open: user is the real (pre) adapter. */
-        rc = make_gru_adapter(t, 0, -1, -1, logits_output, values_output, &gpre, err);
-        if (rc != LP_OK)
-            return rc;
-        pre_model = lp_gru_model_callbacks(gpre);
-    } else {
-        rc = make_adapter(t, 0, logits_output, values_output, &pre, err);
-        if (rc != LP_OK)
-            return rc;
-        pre_model = lp_mlp_model_callbacks(pre);
-        pre_model.user = NULL;
-    }
+    /* The model is handed to the session once, here: its adapter now, its
+     * handles once the session is open. */
+    lp_model model;
+    rc = make_adapter(t, &model, err);
+    if (rc != LP_OK)
+        return rc;
 
     lp_session_options so;
     lp_session_options_init(&so);
@@ -606,7 +585,7 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
     so.seed = o->seed;
     so.log = o->log;
     so.log_user = o->log_user;
-    so.model = &pre_model;
+    so.model = &model;
     so.replicas = t->comm.size;
     so.check_fields = o->check_fields;
     so.stats_off = t->comm.rank != 0;
@@ -615,25 +594,11 @@ static int32_t open_session(lp__trainer *t, const char *path, lp_error *err) {
         so.stats_reduce_user = t;
     }
     rc = lp_session_open(path, &so, &t->s, err);
-    lp_mlp_model_destroy(pre);
-    lp_gru_model_destroy(gpre);
+    if (rc == LP_OK)
+        rc = t->gru != NULL ? lp_gru_model_bind(t->gru_adapter, t->s, err)
+                            : lp_mlp_model_bind(t->adapter, t->s, err);
     if (rc != LP_OK)
         return rc;
-
-    int32_t h_obs = lp_session_field_handle(t->s, "obs");
-    if (t->gru != NULL) {
-        rc = make_gru_adapter(t, h_obs, lp_session_field_handle(t->s, "dones"),
-                              lp_session_field_handle(t->s, "memory_start"), logits_output,
-                              values_output, &t->gru_adapter, err);
-        if (rc != LP_OK)
-            return rc;
-        t->model = lp_gru_model_callbacks(t->gru_adapter);
-    } else {
-        rc = make_adapter(t, h_obs, logits_output, values_output, &t->adapter, err);
-        if (rc != LP_OK)
-            return rc;
-        t->model = lp_mlp_model_callbacks(t->adapter);
-    }
 
     /* Where the rollout writes: only the fields in the buffer. */
     lp__fields *f = &t->f;
@@ -917,7 +882,7 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
         memset(&sum, 0, sizeof sum);
         sum.struct_size = sizeof sum;
         if (rc == LP_OK)
-            rc = lp_session_train(t->s, &t->model, &sum, err);
+            rc = lp_session_train(t->s, NULL, &sum, err); /* the model given at open */
         if (rc != LP_OK)
             return rc;
         t->last_loss = sum.total_loss;

@@ -194,7 +194,6 @@ typedef struct lp__trainer {
     lp_gru_model *gru_adapter; /* and its adapter */
     float *mem;                /* [n, M]: each environment's state before its next step */
     float *mem_boot;           /* [n, M]: scratch for bootstrap values */
-    lp_model model;
     lp__fields f;
 
     /* rollout work arrays, allocated once */

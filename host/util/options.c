@@ -20,3 +20,10 @@ int32_t lp__opts_copy(void *dst, size_t dst_size, const void *src, size_t oldest
     memcpy(dst, &own, sizeof own);
     return LP_OK;
 }
+
+int32_t lp__opts_take(void *dst, size_t dst_size, const void *src, size_t oldest_size,
+                      const char *fn, const char *init, lp_error *err) {
+    if (src == NULL)
+        return lp__error_set(err, LP_EINVAL, "%s: options are NULL: fill them with %s", fn, init);
+    return lp__opts_copy(dst, dst_size, src, oldest_size, fn, "options", init, err);
+}

@@ -25,4 +25,9 @@
 int32_t lp__opts_copy(void *dst, size_t dst_size, const void *src, size_t oldest_size,
                       const char *fn, const char *what, const char *init, lp_error *err);
 
+/* The same for options a function requires: NULL `src` is LP_EINVAL with
+ * `err` naming `fn` and `init` ("options are NULL: fill them with ..."). */
+int32_t lp__opts_take(void *dst, size_t dst_size, const void *src, size_t oldest_size,
+                      const char *fn, const char *init, lp_error *err);
+
 #endif

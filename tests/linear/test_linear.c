@@ -1,7 +1,10 @@
 /* A program with its own model on liblossplug alone (no liblossplug-train,
  * no BLAS): a linear softmax policy, logits = W obs + b, trained by
  * behaviour cloning with the built-in loss action_supervised through the
- * public session API (lossplug/session.h, lossplug/checkpoint.h).
+ * public session API (lossplug/session.h, lossplug/checkpoint.h). The model
+ * is handed over once, at open (lp_session_options.model); each train phase
+ * trains it (lp_session_train with NULL), so the counts of its callbacks
+ * below check that the session kept it.
  *
  * It checks, against float64 formulas computed here from the logits the
  * model produced (docs/losses/action_supervised.md):
@@ -186,6 +189,17 @@ int main(int argc, char **argv) {
     opt.fields = fields, opt.field_count = 2;
     opt.outputs = outputs, opt.output_count = 1;
     opt.stats_off = 1;
+    /* The model is handed over once, at open; its handles are filled in
+     * after open (the session calls none of its callbacks there), and every
+     * train phase trains it (lp_session_train with NULL). */
+    linear m;
+    memset(&m, 0, sizeof m);
+    m.lr = 1.0f;
+    lp_model model;
+    memset(&model, 0, sizeof model);
+    model.user = &m, model.forward = lin_forward, model.backward = lin_backward;
+    model.step = lin_step;
+    opt.model = &model;
 
     lp_session *s = NULL;
     lp_error err;
@@ -193,18 +207,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "test_linear: %s\n", err.message);
         return 1;
     }
-    linear m;
-    memset(&m, 0, sizeof m);
-    m.lr = 1.0f;
     m.obs_h = lp_session_field_handle(s, "obs");
     m.teacher_h = lp_session_field_handle(s, "teacher_actions");
     CHECK(m.obs_h >= 0 && m.teacher_h >= 0, "field handles %d %d", m.obs_h, m.teacher_h);
     float *obs = lp_session_field(s, m.obs_h).data;
     int32_t *tch = lp_session_field(s, m.teacher_h).data;
-    lp_model model;
-    memset(&model, 0, sizeof model);
-    model.user = &m, model.forward = lin_forward, model.backward = lin_backward;
-    model.step = lin_step;
 
     double first = NAN, last = NAN, accuracy = NAN;
     const int epochs = 40;
@@ -225,7 +232,7 @@ int main(int argc, char **argv) {
         memset(&sum, 0, sizeof sum);
         sum.struct_size = sizeof sum;
         if (rc == LP_OK)
-            rc = lp_session_train(s, &model, &sum, &err);
+            rc = lp_session_train(s, NULL, &sum, &err);
         CHECK(rc == LP_OK, "epoch %d: %s", e, err.message);
         CHECK(sum.minibatches == 1, "epoch %d: %d minibatches, expected 1", e, sum.minibatches);
         /* total_loss is the weight (1) times the loss of the one minibatch. */

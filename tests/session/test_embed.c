@@ -82,6 +82,11 @@ static int run_program(const char *yaml, const char *plugin_dir, int epochs, con
     opt.field_count = 4;
     opt.outputs = outputs;
     opt.output_count = 2;
+    /* The model, handed over once: every train phase trains it. */
+    toy_model m = {{0.0f, 0.0f}, 0.1f};
+    lp_model model = {
+        .user = &m, .forward = toy_forward, .backward = toy_backward, .step = toy_step};
+    opt.model = &model;
 
     /* 2. Open: every check happens here. */
     lp_session *s = NULL;
@@ -97,9 +102,6 @@ static int run_program(const char *yaml, const char *plugin_dir, int epochs, con
     int32_t h_val = lp_session_field_handle(s, "values");
     const lp_env_info *env = lp_session_env(s);
 
-    toy_model m = {{0.0f, 0.0f}, 0.1f};
-    lp_model model = {
-        .user = &m, .forward = toy_forward, .backward = toy_backward, .step = toy_step};
     int rc = 0;
     for (int e = 0; e < epochs && rc == 0; e++) {
         rc = lp_session_epoch_start(s, &err) != LP_OK || lp_session_rollout_start(s, &err) != LP_OK;
@@ -115,10 +117,11 @@ static int run_program(const char *yaml, const char *plugin_dir, int epochs, con
             }
             rc = lp_session_rollout_step(s, t, &err) != LP_OK;
         }
-        /* 5. The train phase: forward, each loss, backward, step. */
+        /* 5. The train phase of the model given at open: forward, each
+         * loss, backward, step. */
         lp_train_summary sum;
         if (rc == 0)
-            rc = lp_session_train(s, &model, &sum, &err) != LP_OK;
+            rc = lp_session_train(s, NULL, &sum, &err) != LP_OK;
         /* 6. Stats of the phase, by name. */
         double total;
         if (rc == 0 && lp_session_stat(s, "total_loss", &total) == LP_OK)

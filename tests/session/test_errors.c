@@ -29,6 +29,33 @@ static void test_hook_errors_at_open(void **state) {
              "the host's (it records p/loss from each train result); choose another key");
 }
 
+/* A field list from a `fields` hook is checked as the loader checks a
+ * descriptor's (the same validator, the same words: tests/loader), with the
+ * instance, its config line and the plugin's file. */
+static void test_bad_field_specs(void **state) {
+    (void)state;
+    static const struct {
+        const char *reads, *why;
+    } cases[] = {
+        {"Obs:f32", "field #0: name 'Obs' is invalid: names match [a-z][a-z0-9_]* and have at most "
+                    "63 characters"},
+        {"a:f32,a:f32", "field 'a' is declared twice (#0 and #1)"},
+        {"a:f32[0]", "field 'a': dimension 0 is 0 (sizes must be > 0)"},
+        {"a:f32[2,-7]", "field 'a': dimension 1 is -7, not a size > 0 nor LP_DIM_OBS, "
+                        "LP_DIM_ACTION, LP_DIM_NUM_ACTIONS or LP_DIM_POLICY"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[512], want[1024];
+        snprintf(yaml, sizeof yaml, HEAD "  - {name: p, plugin: probe, params: {reads: \"%s\"}}\n",
+                 cases[i].reads);
+        snprintf(want, sizeof want,
+                 "instance 'p' (plugin probe, t.yaml:8): its fields hook: %s; fix the plugin "
+                 "(%s/probe.so)",
+                 cases[i].why, LP_SESSION_PLUGINS);
+        open_err(yaml, LP_EPLUGIN, want);
+    }
+}
+
 static void test_hook_errors_at_run(void **state) {
     (void)state;
     static const char *const hooks[] = {"epoch_start", "rollout_start", "rollout_step",
@@ -161,6 +188,7 @@ static void test_registry_options(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_hook_errors_at_open, teardown_log),
+        cmocka_unit_test_teardown(test_bad_field_specs, teardown_log),
         cmocka_unit_test_teardown(test_hook_errors_at_run, teardown_log),
         cmocka_unit_test_teardown(test_model_error, teardown_log),
         cmocka_unit_test_teardown(test_open_failures, teardown_log),

@@ -70,7 +70,18 @@ static void test_counters(void **state) {
     assert_int_equal(lp_session_rollout_step(s, 3, &err), LP_ERANGE);
     assert_string_equal(err.message, "lp_session_rollout_step: step 3 is outside the horizon [0, "
                                      "3); pass t from 0 to buffer.horizon - 1");
+    /* No model at open: lp_session_train needs one, and it may differ from
+     * one train phase to the next (test_model_ext.c: a model given at open). */
     assert_int_equal(lp_session_train(s, NULL, NULL, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_session_train: the model or its forward callback is NULL; pass an "
+                        "lp_model with forward (backward and step may be NULL), or give it once "
+                        "as lp_session_options.model at open and pass NULL here");
+    assert_int_equal(lp_session_epoch(s), 1);
+    tmodel m2 = {0};
+    run_epoch(s, &m2, NULL);
+    assert_int_equal(m2.forwards, 4);
+    assert_int_equal(m.forwards, 4);
     lp_session_close(s);
 }
 

@@ -545,13 +545,76 @@ static void test_model_without_aux(void **state) {
     assert_string_equal(err.message, "lp_session_open: options.model has only some of "
                                      "forward_aux, backward_aux and memory_size: give all three "
                                      "(auxiliary passes) or none");
-    /* opened with one, trained with another */
+    tlog_reset();
+}
+
+/* ---- the model is handed over once ------------------------------------------------ */
+
+static void test_model_handed_once(void **state) {
+    (void)state;
+    tlog_reset();
+    const char *yaml = HEAD "losses:\n  - {name: p, plugin: mxprobe}\n";
+    amodel am = {0};
     lp_model full = am_make(&am);
-    s = open_model_ok(yaml, &full, &am);
+    lp_session *s = open_model_ok(yaml, &full, &am);
+    lp_error err;
+
+    /* Another model (another user, or the same user with other callbacks)
+     * is refused before anything runs. */
+    tmodel tm = {0};
+    lp_model plain = tmodel_make(&tm);
     fill_rollout(s);
-    assert_int_equal(lp_session_train(s, &plain, NULL, &err), LP_EUNSUPPORTED);
-    assert_non_null(strstr(err.message, "the model given to lp_session_train has no forward_aux"));
+    tlog_reset();
+    assert_int_equal(lp_session_train(s, &plain, NULL, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_session_train: the model is not the one given at open "
+                        "(lp_session_options.model): its user differs. A session trains the model "
+                        "it was opened with: pass NULL (or that same lp_model) here");
+    lp_model other = full;
+    other.backward_aux = NULL;
+    assert_int_equal(lp_session_train(s, &other, NULL, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "its backward_aux differs"));
+    assert_int_equal(tm.forwards, 0);
+    assert_int_equal(am.aux_fwds, 0);
+    char got[256];
+    tlog_join("", got, sizeof got);
+    assert_string_equal(got, "");
+    assert_int_equal(lp_session_epoch(s), 0);
+
+    /* NULL trains the model given at open; so does the same model passed
+     * again (a program that passes it twice), even as another copy of the
+     * struct. */
+    assert_int_equal(lp_session_train(s, NULL, NULL, &err), LP_OK);
+    assert_int_equal(am.aux_fwds, 2);
+    assert_int_equal(lp_session_epoch(s), 1);
+    lp_model copy = am_make(&am);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &copy, NULL, &err), LP_OK);
+    assert_int_equal(am.aux_fwds, 4);
+    assert_int_equal(lp_session_epoch(s), 2);
+
+    /* memory_size is fixed for the model's life: a change is refused at
+     * the next auxiliary pass. */
+    am.memory = 3;
+    fill_rollout(s);
+    assert_int_not_equal(lp_session_train(s, NULL, NULL, &err), LP_OK);
+    assert_non_null(strstr(err.message, "lossplug.model/1 forward: the model's memory_size "
+                                        "returns 3, at open it returned 0: it must not change"));
     lp_session_close(s);
+
+    /* A model given at open without forward (auxiliary passes only): train
+     * has nothing to run. */
+    am.memory = 0;
+    lp_model aux_only = am_make(&am);
+    aux_only.forward = NULL;
+    s = open_model_ok(yaml, &aux_only, &am);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, NULL, NULL, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_session_train: the model given at open "
+                                     "(lp_session_options.model) has no forward callback: give it "
+                                     "forward (backward and step may be NULL)");
+    lp_session_close(s);
+
     tlog_reset();
 }
 
@@ -705,6 +768,210 @@ static uint32_t crc32_bitwise(const unsigned char *p, size_t n) {
     return ~c;
 }
 
+/* ---- the adapters' bind step: one adapter, created before open ----------------- */
+
+static lp_mlp *make_mlp_dims(int64_t obs_dim, int64_t num_actions) {
+    lp_mlp_options o;
+    lp_mlp_options_init(&o);
+    o.obs_dim = obs_dim;
+    o.num_actions = num_actions;
+    o.seed = 5;
+    o.max_batch = 16;
+    lp_mlp *m = NULL;
+    lp_error err;
+    assert_int_equal(lp_mlp_create(&o, &m, &err), LP_OK);
+    return m;
+}
+
+/* A session of the recorder (no model extension needed) with `outputs` and
+ * fields obs, actions, rewards and `more`. */
+static lp_session *open_recorder_with(const char *outputs, const char *more) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "buffer: {segments: 2, horizon: 3, minibatch_segments: 2, update_epochs: 1}\n"
+             "program:\n  observation: {dtype: f32, shape: [3]}\n"
+             "  action: {dtype: i32, shape: [], num_actions: 2}\n"
+             "  fields: {obs: \"f32[OBS]\", actions: i32, rewards: f32%s}\n"
+             "  outputs: %s\n"
+             "losses:\n  - {name: r, plugin: recorder}\n",
+             more, outputs);
+    static const char *const paths[] = {LP_RECORDER_PLUGINS};
+    lp_session_options opt;
+    test_options(&opt);
+    opt.plugin_paths = paths;
+    opt.plugin_path_count = 1;
+    lp_session *s = NULL;
+    lp_error err;
+    int32_t rc = open_yaml_opt(yaml, &opt, &s, &err);
+    if (rc != LP_OK)
+        print_error("unexpected error: %s\n", err.message);
+    assert_int_equal(rc, LP_OK);
+    return s;
+}
+
+static lp_session *open_recorder(const char *outputs) {
+    return open_recorder_with(outputs, "");
+}
+
+static void test_adapter_bind(void **state) {
+    (void)state;
+    tlog_reset();
+    lp_mlp *mlp = make_mlp_dims(3, 2);
+    grab g = {calloc(lp_mlp_param_count(mlp), sizeof(float)), 0, 0};
+    assert_non_null(g.grads);
+    lp_mlp_model_options mo;
+    lp_mlp_model_options_init(&mo);
+    mo.bind_later = 1; /* obs_handle -1, as init leaves it: not read */
+    mo.step = grab_step;
+    mo.step_user = &g;
+    lp_mlp_model *ad = NULL;
+    lp_error err;
+    assert_int_equal(lp_mlp_model_create(mlp, &mo, &ad, &err), LP_OK);
+    lp_model model = lp_mlp_model_callbacks(ad);
+    assert_int_equal(model.memory_size(model.user), 0);
+
+    /* Not bound yet: every pass is refused, nothing is written. */
+    float out[12] = {0};
+    lp_tensor ov = {out, LP_DTYPE_F32, 3, {2, 3, 2}, {6, 2, 1}};
+    lp_batch mb = {.struct_size = sizeof mb, .output_count = 1, .rows = 2, .horizon = 3};
+    assert_int_equal(model.forward(model.user, &mb, &ov, &err), LP_ESTATE);
+    assert_string_equal(err.message,
+                        "lp_mlp_model forward: the adapter was created with bind_later and is not "
+                        "bound: call lp_mlp_model_bind(adapter, session, &err) after "
+                        "lp_session_open");
+    assert_int_equal(model.forward_aux(model.user, &mb, NULL, NULL, &ov, &err), LP_ESTATE);
+    assert_int_equal(model.backward(model.user, &mb, &ov, &err), LP_ESTATE);
+    for (int i = 0; i < 12; i++)
+        assert_true(out[i] == 0.0f);
+
+    /* Bound to a session whose only output is "logits": values -1, so a
+     * forward with one output works. The same adapter, handed over once. */
+    lp_session *s = open_recorder("{logits: \"f32[NUM_ACTIONS]\"}");
+    assert_int_equal(lp_mlp_model_bind(ad, s, &err), LP_OK);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    assert_int_equal(g.steps, 1);
+    lp_session_close(s);
+
+    /* Refusals name the field or output, its size and the fix; the adapter
+     * keeps what it had (a session with obs at handle 0 and logits first). */
+    s = open_recorder("{values: f32, pi: \"f32[NUM_ACTIONS]\"}");
+    assert_int_equal(lp_mlp_model_bind(ad, s, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_model_bind: the session (t.yaml) has no output \"logits\": "
+                        "declare it (program.outputs or lp_session_options.outputs, f32 [2]); the "
+                        "adapter writes \"logits\" and, when declared, \"values\"");
+    lp_session_close(s);
+    s = open_recorder("{logits: \"f32[5]\", values: f32}");
+    assert_int_equal(lp_mlp_model_bind(ad, s, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_model_bind: output \"logits\" of the session (t.yaml) is f32 with "
+                        "5 values per sample: the model writes f32 with 2; declare it so");
+    lp_session_close(s);
+    lp_mlp *wide = make_mlp_dims(4, 2);
+    lp_mlp_model *ad4 = NULL;
+    assert_int_equal(lp_mlp_model_create(wide, &mo, &ad4, &err), LP_OK);
+    s = open_recorder("{logits: \"f32[NUM_ACTIONS]\", values: f32}");
+    assert_int_equal(lp_mlp_model_bind(ad4, s, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_model_bind: field \"obs\" of the session (t.yaml) is f32 with 3 "
+                        "values per step: the model reads f32 with 4; declare it so, or give the "
+                        "model that size");
+    assert_int_equal(lp_mlp_model_bind(NULL, s, &err), LP_EINVAL);
+    assert_int_equal(lp_mlp_model_bind(ad, NULL, &err), LP_EINVAL);
+    mo.obs_field = "observation";
+    lp_mlp_model *named = NULL;
+    assert_int_equal(lp_mlp_model_create(mlp, &mo, &named, &err), LP_OK);
+    assert_int_equal(lp_mlp_model_bind(named, s, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_model_bind: the session (t.yaml) has no field \"observation\": "
+                        "declare the observation field (program.fields or "
+                        "lp_session_options.fields), or set obs_field to its name");
+    /* The first adapter is still bound to the first session's layout: here
+     * values is output 1, which it was not told, and it works as before
+     * (only logits written). */
+    fill_rollout(s);
+    lp_model still = lp_mlp_model_callbacks(ad);
+    assert_int_equal(lp_session_train(s, &still, NULL, &err), LP_OK);
+    assert_int_equal(g.steps, 2);
+    lp_session_close(s);
+
+    lp_mlp_model_destroy(named);
+    lp_mlp_model_destroy(ad4);
+    lp_mlp_model_destroy(ad);
+    lp_mlp_destroy(wide);
+    lp_mlp_destroy(mlp);
+    free(g.grads);
+    tlog_reset();
+}
+
+static int32_t keep_params(void *user, float *params, float *grads, size_t count, const lp_ctx *ctx,
+                           lp_error *err);
+
+/* The recurrent adapter: the same step, with its three fields. */
+static void test_gru_adapter_bind(void **state) {
+    (void)state;
+    tlog_reset();
+    lp_gru_options go;
+    lp_gru_options_init(&go);
+    go.obs_dim = 3;
+    go.num_actions = 2;
+    go.encoder = 4;
+    go.memory = 4;
+    go.max_batch = 16;
+    lp_gru *gru = NULL;
+    lp_error err;
+    assert_int_equal(lp_gru_create(&go, &gru, &err), LP_OK);
+    lp_gru_model_options mo;
+    lp_gru_model_options_init(&mo);
+    mo.bind_later = 1;
+    mo.step = keep_params;
+    lp_gru_model *ad = NULL;
+    assert_int_equal(lp_gru_model_create(gru, &mo, &ad, &err), LP_OK);
+    lp_model model = lp_gru_model_callbacks(ad);
+    assert_int_equal(model.memory_size(model.user), 4); /* what open asks */
+    lp_batch mb = {.struct_size = sizeof mb, .rows = 1, .horizon = 1};
+    assert_int_equal(model.forward(model.user, &mb, NULL, &err), LP_ESTATE);
+    assert_string_equal(err.message,
+                        "lp_gru_model forward: the adapter was created with bind_later and is not "
+                        "bound: call lp_gru_model_bind(adapter, session, &err) after "
+                        "lp_session_open");
+    assert_int_equal(model.backward_aux(model.user, &mb, NULL, &err), LP_ESTATE);
+
+    /* dones and memory_start of the wrong kind are refused; absent, they
+     * are -1 and a minibatch is refused where the model needs them. */
+    lp_session *s =
+        open_recorder_with("{logits: \"f32[NUM_ACTIONS]\", values: f32}", ", dones: f32");
+    assert_int_equal(lp_gru_model_bind(ad, s, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_gru_model_bind: field \"dones\" of the session (t.yaml) "
+                                     "is f32 with 1 values per step: the model reads u8 with 1; "
+                                     "declare it so, or give the model that size");
+    lp_session_close(s);
+    s = open_recorder_with("{logits: \"f32[NUM_ACTIONS]\", values: f32}",
+                           ", dones: u8, memory_start: \"f32[3]\"");
+    assert_int_equal(lp_gru_model_bind(ad, s, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "field \"memory_start\" of the session (t.yaml) is f32 "
+                                        "with 3 values per step: the model reads f32 with 4"));
+    lp_session_close(s);
+    s = open_recorder("{logits: \"f32[NUM_ACTIONS]\", values: f32}");
+    assert_int_equal(lp_gru_model_bind(ad, s, &err), LP_OK);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "lp_gru_model forward: the batch has no dones field "
+                                        "(handle -1)"));
+    lp_session_close(s);
+    /* With both: bound, and a train phase runs. */
+    s = open_recorder_with("{logits: \"f32[NUM_ACTIONS]\", values: f32}",
+                           ", dones: u8, memory_start: \"f32[4]\"");
+    assert_int_equal(lp_gru_model_bind(ad, s, &err), LP_OK);
+    fill_rollout(s);
+    assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+    lp_session_close(s);
+    lp_gru_model_destroy(ad);
+    lp_gru_destroy(gru);
+    tlog_reset();
+}
+
 /* M streams of N steps of obs f32[3] uniform in [-1, 1); the expert's action
  * is 1 when x0 + x1 - x2 > 0; an episode starts every 16 steps. */
 static void write_expert(const char *path, uint32_t M, uint32_t N) {
@@ -776,9 +1043,11 @@ static void test_expert_ce_learns(void **state) {
     ao.lr = 1e-2;
     lp_adam *adam = NULL;
     assert_int_equal(lp_adam_create(&ao, lp_mlp_param_count(mlp), &adam, &err), LP_OK);
+    /* As a program does it (and lp_train_run): one adapter, created before
+     * open and handed over once, bound to the session's handles after. */
     lp_mlp_model_options mo;
     lp_mlp_model_options_init(&mo);
-    mo.obs_handle = 0;
+    mo.bind_later = 1;
     mo.step = lp_adam_step_fn;
     mo.step_user = adam;
     lp_mlp_model *ad = NULL;
@@ -796,11 +1065,11 @@ static void test_expert_ce_learns(void **state) {
     if (rc != LP_OK)
         print_error("%s\n", err.message);
     assert_int_equal(rc, LP_OK);
-    assert_int_equal(lp_session_field_handle(s, "obs"), 0);
+    assert_int_equal(lp_mlp_model_bind(ad, s, &err), LP_OK);
     double ce0 = 0.0, ce = 0.0, acc = 0.0;
     for (int epoch = 0; epoch < 40; epoch++) {
         fill_rollout(s);
-        assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+        assert_int_equal(lp_session_train(s, NULL, NULL, &err), LP_OK);
         assert_int_equal(lp_session_stat(s, "e/cross_entropy", &ce), LP_OK);
         assert_int_equal(lp_session_stat(s, "e/accuracy", &acc), LP_OK);
         if (epoch == 0)
@@ -912,7 +1181,7 @@ static void test_expert_ce_gru_memory(void **state) {
     assert_int_equal(lp_gru_create(&go, &gru, &err), LP_OK);
     lp_gru_model_options mo;
     lp_gru_model_options_init(&mo);
-    mo.obs_handle = 0;
+    mo.bind_later = 1;
     mo.step = keep_params;
     lp_gru_model *ad = NULL;
     assert_int_equal(lp_gru_model_create(gru, &mo, &ad, &err), LP_OK);
@@ -931,6 +1200,7 @@ static void test_expert_ce_gru_memory(void **state) {
     if (rc != LP_OK)
         print_error("%s\n", err.message);
     assert_int_equal(rc, LP_OK);
+    assert_int_equal(lp_gru_model_bind(ad, s, &err), LP_OK);
 
     /* The reference, batch by batch from zeros; and each batch from a
      * reset (zero) state instead of the carried one. */
@@ -952,7 +1222,7 @@ static void test_expert_ce_gru_memory(void **state) {
     float got[GS * GM];
     for (int k = 0; k < 3; k++) {
         fill_rollout(s);
-        assert_int_equal(lp_session_train(s, &model, NULL, &err), LP_OK);
+        assert_int_equal(lp_session_train(s, NULL, NULL, &err), LP_OK);
         assert_int_equal(lp_session_save(s, ck[k], NULL, 0, &err), LP_OK);
         assert_int_equal(lpt_ckpt_read(ck[k], "e/memory", got, sizeof got), (long)sizeof got);
         double dref = 0, dreset = 0;
@@ -976,6 +1246,7 @@ static void test_expert_ce_gru_memory(void **state) {
      * the carried memory, as in the uninterrupted session. */
     lp_session *t = NULL;
     assert_int_equal(lp_session_open(cfg, &opt, &t, &err), LP_OK);
+    assert_int_equal(lp_gru_model_bind(ad, t, &err), LP_OK); /* the same layout: unchanged */
     lp_load_report *rep = NULL;
     assert_int_equal(lp_session_load(t, ck[1], NULL, 0, 1, &rep, &err), LP_OK);
     int restored = 0;
@@ -984,7 +1255,7 @@ static void test_expert_ce_gru_memory(void **state) {
     assert_int_equal(restored, 1);
     lp_load_report_free(rep);
     fill_rollout(t);
-    assert_int_equal(lp_session_train(t, &model, NULL, &err), LP_OK);
+    assert_int_equal(lp_session_train(t, NULL, NULL, &err), LP_OK);
     assert_int_equal(lp_session_save(t, ck[3], NULL, 0, &err), LP_OK);
     float again[GS * GM];
     assert_int_equal(lpt_ckpt_read(ck[3], "e/memory", again, sizeof again), (long)sizeof again);
@@ -1007,8 +1278,11 @@ int main(void) {
         cmocka_unit_test(test_memory_required),
         cmocka_unit_test(test_outside_train),
         cmocka_unit_test(test_model_without_aux),
+        cmocka_unit_test(test_model_handed_once),
         cmocka_unit_test(test_bad_batch_and_model_errors),
         cmocka_unit_test(test_mlp_cache_survives),
+        cmocka_unit_test(test_adapter_bind),
+        cmocka_unit_test(test_gru_adapter_bind),
         cmocka_unit_test(test_expert_ce_learns),
         cmocka_unit_test(test_expert_ce_gru_memory),
     };

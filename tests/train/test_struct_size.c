@@ -1,11 +1,14 @@
 /* One rule for caller structs (util/options.h), at every entry point that
  * takes one: lp_registry_open, lp_session_open, lp_train_run (options and
- * environment), lp_mlp_create, lp_mlp_model_create, lp_adam_create. A
- * caller built against the 1.0 layout (struct_size through the 1.0 struct's
- * last member) and a caller built against a newer, larger layout (bytes past
- * what this library knows, all nonzero) both work, and read the same as a
- * caller of this version; a struct_size below the 1.0 layout is refused. */
+ * environment), lp_mlp_create, lp_mlp_model_create, lp_gru_model_create,
+ * lp_adam_create. A caller built against the 1.0 layout (struct_size through
+ * the 1.0 struct's last member) and a caller built against a newer, larger
+ * layout (bytes past what this library knows, all nonzero) both work, and
+ * read the same as a caller of this version; a struct_size below the 1.0
+ * layout is refused. */
 #include "train_test.h"
+
+#include <lossplug/rnn.h>
 
 #include <stdalign.h>
 
@@ -172,7 +175,69 @@ static void test_model_sizes(void **state) {
     assert_int_equal(lp_mlp_create(as_caller(&cb, &mo, sizeof mo, 8), &m, &err), LP_EINVAL);
     assert_null(m);
     assert_non_null(strstr(err.message, "lp_mlp_options_init"));
+    /* NULL options: refused by the same helper, with the init to call. */
+    assert_int_equal(lp_mlp_create(NULL, &m, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_mlp_create: options are NULL: fill them with lp_mlp_options_init");
+    lp_adam *a = NULL;
+    assert_int_equal(lp_adam_create(NULL, 4, &a, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_adam_create: options are NULL: fill them with lp_adam_options_init");
+    lp_mlp_model *pm = NULL;
+    assert_int_equal(lp_mlp_model_create(ref, NULL, &pm, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_mlp_model_create: options are NULL: fill them with "
+                                     "lp_mlp_model_options_init");
+    assert_null(pm);
     lp_mlp_destroy(ref);
+}
+
+/* The recurrent model's adapter: its options grew bind_later after 1.0. */
+static void test_gru_adapter_sizes(void **state) {
+    (void)state;
+    lp_gru_options go;
+    lp_gru_options_init(&go);
+    go.obs_dim = 4;
+    go.num_actions = 2;
+    go.encoder = 4;
+    go.memory = 4;
+    lp_gru *g = NULL;
+    lp_error err;
+    assert_int_equal(lp_gru_create(&go, &g, &err), LP_OK);
+    lp_gru_model_options ao;
+    lp_gru_model_options_init(&ao);
+    ao.obs_handle = 0;
+    ao.step = lp_adam_step_fn;
+    size_t v1 = SIZE_THROUGH(lp_gru_model_options, step_user);
+    assert_true(v1 < sizeof ao);
+    size_t sizes[] = {v1, sizeof ao + EXTRA};
+    for (size_t k = 0; k < 2; k++) {
+        caller_buf cb;
+        lp_gru_model *a = NULL;
+        int32_t rc = lp_gru_model_create(g, as_caller(&cb, &ao, sizeof ao, sizes[k]), &a, &err);
+        if (rc != LP_OK)
+            print_error("lp_gru_model_create: %s\n", err.message);
+        assert_int_equal(rc, LP_OK);
+        lp_gru_model_destroy(a);
+    }
+    /* The 1.0 layout has no bind_later: obs_handle is required, as before. */
+    ao.obs_handle = -1;
+    ao.bind_later = 1;
+    caller_buf cb;
+    lp_gru_model *a = NULL;
+    assert_int_equal(lp_gru_model_create(g, as_caller(&cb, &ao, sizeof ao, v1), &a, &err),
+                     LP_EINVAL);
+    assert_int_equal(lp_gru_model_create(g, as_caller(&cb, &ao, sizeof ao, sizeof ao), &a, &err),
+                     LP_OK);
+    lp_gru_model_destroy(a);
+    a = NULL;
+    assert_int_equal(lp_gru_model_create(g, as_caller(&cb, &ao, sizeof ao, 8), &a, &err),
+                     LP_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(err.message, "lp_gru_model_options_init"));
+    assert_int_equal(lp_gru_model_create(g, NULL, &a, &err), LP_EINVAL);
+    assert_string_equal(err.message, "lp_gru_model_create: options are NULL: fill them with "
+                                     "lp_gru_model_options_init");
+    lp_gru_destroy(g);
 }
 
 /* ---- the training loop ----------------------------------------------------------- */
@@ -222,9 +287,8 @@ static void test_train_sizes(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_registry_sizes),
-        cmocka_unit_test(test_session_sizes),
-        cmocka_unit_test(test_model_sizes),
+        cmocka_unit_test(test_registry_sizes), cmocka_unit_test(test_session_sizes),
+        cmocka_unit_test(test_model_sizes),    cmocka_unit_test(test_gru_adapter_sizes),
         cmocka_unit_test(test_train_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,8 +138,8 @@ typedef int32_t (*lp_optim_step_fn)(void *user, float *params, float *grads, siz
  * outputs (lp_session_output_at); the adapter takes the indices of "logits"
  * ([rows, horizon, num_actions] f32) and "values" ([rows, horizon] or
  * [rows, horizon, 1] f32) in that order and the handle of the observation
- * field ([rows, horizon, obs...] f32, any strides) from the program, which
- * resolves them by name: see docs/model.md. */
+ * field ([rows, horizon, obs...] f32, any strides): from the program, or
+ * from the session by name (lp_mlp_model_bind): see docs/model.md. */
 typedef struct lp_mlp_model_options {
     uint32_t struct_size;  /* set by lp_mlp_model_options_init */
     const char *obs_field; /* the observation field's name, for messages;
@@ -151,6 +151,13 @@ typedef struct lp_mlp_model_options {
     lp_optim_step_fn step; /* called by lp_model.step, then the gradients are
                               zeroed; required (e.g. lp_adam_step_fn) */
     void *step_user;       /* e.g. the lp_adam */
+    /* 1: obs_handle, logits_output and values_output are not read; the
+     * adapter is created before lp_session_open (its lp_model may then be
+     * lp_session_options.model) and lp_mlp_model_bind takes them from the
+     * session after open. Until then every callback but memory_size and
+     * step fails with LP_ESTATE. Default 0. (Added in lossplug 0.2.) */
+    int32_t bind_later;
+    int32_t reserved2;
 } lp_mlp_model_options;
 
 typedef struct lp_mlp_model lp_mlp_model;
@@ -166,8 +173,18 @@ LP_API int32_t lp_mlp_model_create(lp_mlp *m, const lp_mlp_model_options *opt, l
 /* NULL is a no-op. */
 LP_API void lp_mlp_model_destroy(lp_mlp_model *a);
 
-/* The callbacks to pass to lp_session_train; user is the adapter. */
+/* The callbacks to pass to lp_session_train (or once, as
+ * lp_session_options.model); user is the adapter. */
 LP_API lp_model lp_mlp_model_callbacks(lp_mlp_model *a);
+
+/* Take the adapter's handles from the open session `s` (borrowed for the
+ * call, not kept): obs_handle = the handle of obs_field (f32 with obs_dim
+ * values per step), logits_output and values_output = the indices of the
+ * outputs named "logits" (f32, num_actions values per sample; required) and
+ * "values" (f32, one value; -1 when absent). Replaces what create was given.
+ * Call it after lp_session_open, before the first lp_session_train. On error
+ * the adapter is unchanged. (Added in lossplug 0.2.) */
+LP_API int32_t lp_mlp_model_bind(lp_mlp_model *a, const lp_session *s, lp_error *err);
 
 #ifdef __cplusplus
 }

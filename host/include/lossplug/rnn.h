@@ -119,6 +119,9 @@ typedef struct lp_gru_model_options {
     int32_t values_output; /* default 1; -1: none */
     lp_optim_step_fn step; /* required */
     void *step_user;
+    int32_t bind_later; /* as lp_mlp_model_options.bind_later, with
+                           lp_gru_model_bind; default 0 (lossplug 0.2) */
+    int32_t reserved;
 } lp_gru_model_options;
 
 typedef struct lp_gru_model lp_gru_model;
@@ -129,6 +132,13 @@ LP_API int32_t lp_gru_model_create(lp_gru *m, const lp_gru_model_options *opt, l
                                    lp_error *err);
 LP_API void lp_gru_model_destroy(lp_gru_model *a); /* NULL is a no-op */
 LP_API lp_model lp_gru_model_callbacks(lp_gru_model *a);
+/* Take the handles from the open session `s` (borrowed for the call): the
+ * fields "obs" (f32, obs_dim values per step; required), "dones" (u8, one)
+ * and "memory_start" (f32, M per step), each -1 when absent (minibatches
+ * then fail, as with -1 at create), and the outputs "logits" (required) and
+ * "values" (-1 when absent), as lp_mlp_model_bind. Replaces what create was
+ * given; on error the adapter is unchanged. (Added in lossplug 0.2.) */
+LP_API int32_t lp_gru_model_bind(lp_gru_model *a, const lp_session *s, lp_error *err);
 
 #ifdef __cplusplus
 }

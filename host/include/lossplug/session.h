@@ -69,11 +69,14 @@ typedef struct lp_session_options {
     int64_t seed;
     lp_log_fn log; /* plugin logs and host notices; may be NULL */
     void *log_user;
-    /* The model lp_session_train will be given, when a loss uses the host
-     * extension "lossplug.model/1" (expert_ce does): the session offers the
-     * extension only when it has forward_aux, backward_aux and memory_size,
-     * and calls memory_size(user) once at open (nothing else). Copied, not
-     * kept. NULL: the extension is not offered. */
+    /* The model, handed over once (docs/embedding.md "The model"): every
+     * lp_session_train trains it. The host extension "lossplug.model/1"
+     * (expert_ce uses it) is offered only when it has forward_aux,
+     * backward_aux and memory_size. Open calls memory_size(user) once and
+     * nothing else, so `user` may be an adapter bound after open
+     * (lp_mlp_model_bind). The struct is copied; what it points to stays the
+     * program's, valid during every lp_session_train. NULL (default): each
+     * lp_session_train is given the model; the extension is not offered. */
     const struct lp_model *model;
     /* The config's `program.sections` lists top-level sections its program
      * owns. 0 (default): each must be among `sections` above, else open
@@ -249,7 +252,10 @@ typedef struct lp_train_summary {
  * weight (gradients summed), model backward and step, minibatch_end; a stop
  * request ends the phase after its minibatch. Then train_end, the stats are
  * final, and when a stats path is set one line is appended to it. Ends the
- * epoch: the epoch counter advances. `summary` may be NULL. */
+ * epoch: the epoch counter advances. `summary` may be NULL. `model`: NULL
+ * trains the one given at open (lp_session_options.model); a non-NULL model
+ * must then be that one (same user and callbacks), else LP_EINVAL and
+ * nothing runs. Without one at open it is required (borrowed for the call). */
 LP_API int32_t lp_session_train(lp_session *s, const lp_model *model, lp_train_summary *summary,
                                 lp_error *err);
 
