@@ -44,10 +44,8 @@ static lp_config_pos pos_of(const lp__ynode *n) {
 }
 
 void lp_config_options_init(lp_config_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
 }
 
 /* ---- the environment's view: scalars as dotted entries ------------------------------ */

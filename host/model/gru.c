@@ -17,6 +17,7 @@
 #include "model/vtanh.h"
 
 #include "lp_dispatch.h"
+#include "util/options.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -24,10 +25,8 @@
 #include <string.h>
 
 void lp_gru_options_init(lp_gru_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->encoder = 64;
     opt->memory = 128;
     opt->seed = 1;

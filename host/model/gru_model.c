@@ -33,10 +33,8 @@ struct lp_gru_model {
 #define GRU_MODEL_OPTIONS_V1 LP__SIZE_THROUGH(lp_gru_model_options, step_user)
 
 void lp_gru_model_options_init(lp_gru_model_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->obs_handle = -1;
     opt->dones_handle = -1;
     opt->memory_handle = -1;

@@ -16,10 +16,8 @@
 static const int64_t lp__default_hidden[2] = {64, 64};
 
 void lp_mlp_options_init(lp_mlp_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->hidden = lp__default_hidden;
     opt->hidden_count = 2;
     opt->activation = LP_ACTIVATION_TANH;

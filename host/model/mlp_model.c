@@ -30,10 +30,8 @@ struct lp_mlp_model {
 #define MLP_MODEL_OPTIONS_V1 LP__SIZE_THROUGH(lp_mlp_model_options, step_user)
 
 void lp_mlp_model_options_init(lp_mlp_model_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->obs_field = "obs";
     opt->obs_handle = -1;
     opt->logits_output = 0;

@@ -95,10 +95,8 @@ struct lp_adam {
 };
 
 void lp_adam_options_init(lp_adam_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->lr = 2.5e-4;
     opt->beta1 = 0.9;
     opt->beta2 = 0.999;

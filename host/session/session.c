@@ -15,10 +15,8 @@
 #define REGISTRY_OPTIONS_V1 LP__SIZE_THROUGH(lp_registry_options, log_user)
 
 void lp_session_options_init(lp_session_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->use_env_path = 1;
     opt->use_install_dir = 1;
     opt->replicas = 1;

@@ -30,10 +30,8 @@ void lp_env_init(lp_env *env) {
 #define ENV_V1           LP__SIZE_THROUGH(lp_env, restore)
 
 void lp_train_options_init(lp_train_options *opt) {
-    if (opt == NULL)
+    if (!lp__opts_reset(opt, sizeof *opt))
         return;
-    memset(opt, 0, sizeof *opt);
-    opt->struct_size = sizeof *opt;
     opt->use_env_path = 1;
     opt->use_install_dir = 1;
     opt->env_section = "env";

@@ -27,3 +27,12 @@ int32_t lp__opts_take(void *dst, size_t dst_size, const void *src, size_t oldest
         return lp__error_set(err, LP_EINVAL, "%s: options are NULL: fill them with %s", fn, init);
     return lp__opts_copy(dst, dst_size, src, oldest_size, fn, "options", init, err);
 }
+
+int lp__opts_reset(void *opt, size_t size) {
+    if (opt == NULL)
+        return 0;
+    memset(opt, 0, size);
+    const uint32_t own = (uint32_t)size;
+    memcpy(opt, &own, sizeof own);
+    return 1;
+}

@@ -16,6 +16,12 @@
  * (name that layout's last member). */
 #define LP__SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
 
+/* The start of every *_options_init: 0 when `opt` is NULL (nothing to
+ * fill), else the struct zeroed, its struct_size set to `size` (this
+ * library's layout, `sizeof *opt`) and 1. The init then sets the defaults
+ * that are not zero. */
+int lp__opts_reset(void *opt, size_t size);
+
 /* Copy the caller's struct `src` into `dst` (dst_size bytes, already filled
  * by the matching *_init with this library's defaults). `src` may be NULL
  * (the defaults stay), older than dst (its prefix is copied) or newer (what
