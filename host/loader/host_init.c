@@ -3,6 +3,7 @@
  * It serves log and error; the [instance] services belong to instance
  * tables and fail here. */
 #include "loader/internal.h"
+#include "loader/host_table.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -64,15 +65,19 @@ static const void *lp__init_get_extension(const lp_host *host, const char *id) {
     return NULL;
 }
 
-void lp__init_host_fill(lp__plugin *p) {
-    lp_host *h = &p->host;
+void lp__host_table_init(lp_host *h, void *host_data) {
     memset(h, 0, sizeof *h);
     h->struct_size = sizeof *h;
     h->abi_major = LP_ABI_MAJOR;
     h->abi_minor = LP_ABI_MINOR;
-    h->host_data = p;
+    h->host_data = host_data;
     h->name = "lossplug";
     h->version = lp_version_string();
+}
+
+void lp__init_host_fill(lp__plugin *p) {
+    lp_host *h = &p->host;
+    lp__host_table_init(h, p);
     h->log = lp__init_log;
     h->error = lp__init_error;
     h->stat_handle = lp__init_stat_handle;

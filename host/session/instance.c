@@ -5,6 +5,7 @@
 
 #include <lossplug/ext/model.h>
 
+#include "loader/host_table.h"
 #include "loader/specs.h"
 #include "util/clean_text.h"
 #include "util/error.h"
@@ -171,13 +172,7 @@ static const void *svc_get_extension(const lp_host *h, const char *id) {
 
 static void fill_host(lp__inst *in) {
     lp_host *h = &in->host;
-    memset(h, 0, sizeof *h);
-    h->struct_size = sizeof *h;
-    h->abi_major = LP_ABI_MAJOR;
-    h->abi_minor = LP_ABI_MINOR;
-    h->host_data = in;
-    h->name = "lossplug";
-    h->version = lp_version_string();
+    lp__host_table_init(h, in);
     h->log = svc_log;
     h->error = svc_error;
     h->stat_handle = svc_stat_handle;
