@@ -5,9 +5,13 @@
 #include "session/session_impl.h"
 
 #include "util/error.h"
+#include "util/options.h"
 
 #include <math.h>
 #include <string.h>
+
+/* The first layout of lp_train_summary ends at total_loss. */
+#define SUMMARY_V1 LP__SIZE_THROUGH(lp_train_summary, total_loss)
 
 static void make_ctx(const lp_session *s, lp_ctx *c) {
     memset(c, 0, sizeof *c);
@@ -231,13 +235,18 @@ static int32_t train_phase(lp_session *s, const lp_model *model, lp_train_summar
     rc = lp__stats_write(s, s->epoch, err);
     lp__stats_reset_program(s);
     if (summary != NULL) {
-        summary->struct_size = sizeof *summary;
-        summary->minibatches = minibatches;
-        summary->update_epochs = update_epochs;
-        summary->stopped = stopper != NULL || s->program_stop;
-        summary->stopped_by = stopper != NULL ? stopper->cfg->name : NULL;
-        summary->total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
-        summary->skipped = skipped;
+        /* Only what fits in the caller's struct (checked at the start). */
+        lp_train_summary out;
+        memset(&out, 0, sizeof out);
+        out.minibatches = minibatches;
+        out.update_epochs = update_epochs;
+        out.stopped = stopper != NULL || s->program_stop;
+        out.stopped_by = stopper != NULL ? stopper->cfg->name : NULL;
+        out.total_loss = minibatches > 0 ? total_sum / minibatches : NAN;
+        out.skipped = skipped;
+        const size_t n = summary->struct_size < sizeof out ? summary->struct_size : sizeof out;
+        out.struct_size = (uint32_t)n;
+        memcpy(summary, &out, n);
     }
     s->epoch++;
     return rc;
@@ -247,6 +256,12 @@ int32_t lp_session_train(lp_session *s, const lp_model *given, lp_train_summary 
                          lp_error *err) {
     if (s == NULL)
         return bad_session(err, "lp_session_train");
+    if (summary != NULL && summary->struct_size < SUMMARY_V1)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_session_train: summary->struct_size is %u, smaller than its "
+                             "first layout (%zu bytes); set it to the size of the caller's "
+                             "struct: lp_train_summary sum = {.struct_size = sizeof sum}",
+                             (unsigned)summary->struct_size, (size_t)SUMMARY_V1);
     const lp_model *model = NULL;
     int32_t rc = lp__model_for_train(s, given, &model, err);
     if (rc != LP_OK)

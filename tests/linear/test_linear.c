@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
             }
             rc = lp_session_rollout_step(s, t, &err);
         }
-        lp_train_summary sum;
+        lp_train_summary sum = {.struct_size = sizeof sum};
         memset(&sum, 0, sizeof sum);
         sum.struct_size = sizeof sum;
         if (rc == LP_OK)

@@ -119,7 +119,7 @@ static int run_program(const char *yaml, const char *plugin_dir, int epochs, con
         }
         /* 5. The train phase of the model given at open: forward, each
          * loss, backward, step. */
-        lp_train_summary sum;
+        lp_train_summary sum = {.struct_size = sizeof sum};
         if (rc == 0)
             rc = lp_session_train(s, NULL, &sum, &err) != LP_OK;
         /* 6. Stats of the phase, by name. */

@@ -216,7 +216,7 @@ static void test_pain4_same_plugin_twice(void **state) {
     assert_string_equal(lp_session_instance_plugin(s, 1), "probe");
     tlog_reset();
     tmodel m = {0};
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     run_epoch(s, &m, &sum);
     char got[2048];
     tlog_join("", got, sizeof got);

@@ -147,7 +147,7 @@ static void test_skip_mode(void **state) {
     sgd m = {{0.5, 0.25}, {0}, 0};
     rollout(s, NAN);
     lp_error err;
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     tlog_reset();
     assert_int_equal(train(s, &m, &sum, &err), LP_OK);
     assert_int_equal(m.steps, 1); /* minibatch 1 skipped */

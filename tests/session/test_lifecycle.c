@@ -36,7 +36,7 @@ static void test_order(void **state) {
     assert_string_equal(got, "a: create|b: create|a: fields|b: fields|a: attach:4|b: attach:4");
     tlog_reset();
     tmodel m = {.log = 1};
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     run_epoch(s, &m, &sum);
     run_epoch(s, &m, &sum);
     lp_error err;
@@ -97,7 +97,7 @@ static void test_stop(void **state) {
                             "  - {name: c, plugin: recorder}\n");
     tlog_reset();
     tmodel m = {.log = 1};
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     run_epoch(s, &m, &sum);
     assert_int_equal(sum.stopped, 1);
     assert_string_equal(sum.stopped_by, "p");
@@ -128,12 +128,70 @@ static void test_grads_summed(void **state) {
     lp_session_close(s);
 }
 
+/* lp_train_summary is written only up to the caller's struct_size: a
+ * program built when the struct ended at total_loss gets those fields and
+ * nothing past them; a struct_size below that layout is refused before
+ * anything runs; a larger struct gets this library's fields. */
+static void test_summary_sizes(void **state) {
+    (void)state;
+    lp_session *s = open_ok(lifecycle_yaml);
+    tmodel m = {0};
+    const size_t v1 = offsetof(lp_train_summary, total_loss) + sizeof(double);
+    unsigned char old[sizeof(lp_train_summary) + 16];
+    memset(old, 0xA5, sizeof old);
+    uint32_t size = (uint32_t)v1;
+    memcpy(old, &size, sizeof size);
+    run_epoch(s, &m, (lp_train_summary *)(void *)old);
+    lp_train_summary got;
+    memcpy(&got, old, v1);
+    assert_int_equal(got.struct_size, v1);
+    assert_int_equal(got.minibatches, 4);
+    assert_true(fabs(got.total_loss - 2.0) < 1e-12);
+    for (size_t i = v1; i < sizeof old; i++)
+        assert_int_equal(old[i], 0xA5); /* nothing past the caller's struct */
+
+    /* Too small (an uninitialised or zeroed struct_size): refused, nothing
+     * runs (the train-phase hooks are not called). */
+    lp_error err;
+    assert_int_equal(lp_session_epoch_start(s, &err), LP_OK);
+    assert_int_equal(lp_session_rollout_start(s, &err), LP_OK);
+    for (int64_t t = 0; t < lp_session_env(s)->horizon; t++)
+        assert_int_equal(lp_session_rollout_step(s, t, &err), LP_OK);
+    tlog_reset();
+    lp_train_summary zero = {0};
+    lp_model model = tmodel_make(&m);
+    assert_int_equal(lp_session_train(s, &model, &zero, &err), LP_EINVAL);
+    assert_non_null(strstr(err.message, "summary->struct_size is 0"));
+    assert_non_null(strstr(err.message, "sizeof sum"));
+    char log[256];
+    tlog_join("", log, sizeof log);
+    assert_string_equal(log, "");
+    assert_int_equal(zero.minibatches, 0);
+
+    /* Larger than this library knows: its fields, struct_size its own. */
+    struct {
+        lp_train_summary sum;
+        int32_t newer;
+    } big;
+    memset(&big, 0x5A, sizeof big);
+    big.sum.struct_size = sizeof big;
+    assert_int_equal(lp_session_train(s, &model, &big.sum, &err), LP_OK);
+    assert_int_equal(big.sum.struct_size, sizeof(lp_train_summary));
+    assert_int_equal(big.sum.minibatches, 4);
+    assert_int_equal(big.sum.skipped, 0);
+    int32_t untouched;
+    memset(&untouched, 0x5A, sizeof untouched);
+    assert_memory_equal(&big.newer, &untouched, sizeof untouched);
+    lp_session_close(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_order, teardown_log),
         cmocka_unit_test_teardown(test_counters, teardown_log),
         cmocka_unit_test_teardown(test_stop, teardown_log),
         cmocka_unit_test_teardown(test_grads_summed, teardown_log),
+        cmocka_unit_test_teardown(test_summary_sizes, teardown_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -399,7 +399,7 @@ static void test_order_and_gradients(void **state) {
     fill_rollout(s);
     tlog_reset();
     lp_error err;
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     assert_int_equal(lp_session_train(s, &model, &sum, &err), LP_OK);
     char got[4096];
     tlog_join("", got, sizeof got);

@@ -53,7 +53,7 @@ static void test_trap_not_loaded(void **state) {
             fail_msg("open (scan %d): %s", scan, err.message);
         tmodel m;
         memset(&m, 0, sizeof m);
-        lp_train_summary sum;
+        lp_train_summary sum = {.struct_size = sizeof sum};
         run_epoch(s, &m, &sum);
         lp_session_close(s);
         assert_int_equal(open_yaml_opt(YAML_TYPO, &o, &s, &err), LP_ECONFIG);
@@ -140,7 +140,7 @@ static void test_bad_plugins_cold_cache(void **state) {
         }
         tmodel m;
         memset(&m, 0, sizeof m);
-        lp_train_summary sum;
+        lp_train_summary sum = {.struct_size = sizeof sum};
         run_epoch(s, &m, &sum);
         lp_session_close(s);
     }

@@ -143,7 +143,7 @@ static void test_program_stop(void **state) {
     lp_model model = tmodel_make(&st.m);
     model.user = &st; /* tm_forward, tm_backward: its first member is the tmodel */
     model.step = stop_step;
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     assert_int_equal(lp_session_train(st.s, &model, &sum, &err), LP_OK);
     assert_int_equal(st.seen_stopping, 1);
     assert_int_equal(sum.minibatches, 2); /* of 4 */

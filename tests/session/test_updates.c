@@ -79,7 +79,7 @@ static void run(lp_session *s, float *raw, uint8_t *done, tmodel *m) {
         assert_int_equal(rc, LP_OK);
     }
     lp_model model = tmodel_make(m);
-    lp_train_summary sum;
+    lp_train_summary sum = {.struct_size = sizeof sum};
     assert_int_equal(lp_session_train(s, &model, &sum, &err), LP_OK);
 }
 

@@ -235,7 +235,12 @@ LP_API int32_t lp_session_rollout_start(lp_session *s, lp_error *err);
  * enabled instances, then env_steps += segments. */
 LP_API int32_t lp_session_rollout_step(lp_session *s, int64_t t, lp_error *err);
 
-/* What a train phase did. */
+/* What a train phase did. An output the caller owns: it sets struct_size
+ * to the size it has (`lp_train_summary sum = {.struct_size = sizeof sum};`)
+ * and the session writes only what fits in that size (a program built
+ * against an older lossplug gets the fields it knows, nothing past its
+ * struct), then sets struct_size to what it wrote. Fields appended later say
+ * the version that added them. */
 typedef struct lp_train_summary {
     uint32_t struct_size;
     int32_t minibatches;    /* minibatches trained */
@@ -243,7 +248,9 @@ typedef struct lp_train_summary {
     int32_t stopped;        /* 1 when an instance asked to stop early */
     const char *stopped_by; /* that instance's name, or NULL; session-owned */
     double total_loss;      /* mean over minibatches of sum(weight * loss) */
-    int32_t skipped;        /* minibatches skipped as non-finite (buffer.nonfinite: skip) */
+    /* Added in lossplug 0.2: minibatches skipped as non-finite
+     * (buffer.nonfinite: skip). */
+    int32_t skipped;
 } lp_train_summary;
 
 /* The whole train phase: stats reset; train_start; for each update epoch
@@ -252,7 +259,9 @@ typedef struct lp_train_summary {
  * weight (gradients summed), model backward and step, minibatch_end; a stop
  * request ends the phase after its minibatch. Then train_end, the stats are
  * final, and when a stats path is set one line is appended to it. Ends the
- * epoch: the epoch counter advances. `summary` may be NULL. `model`: NULL
+ * epoch: the epoch counter advances. `summary` may be NULL; else its
+ * struct_size must be at least the first layout's (through total_loss),
+ * else LP_EINVAL and nothing runs. `model`: NULL
  * trains the one given at open (lp_session_options.model); a non-NULL model
  * must then be that one (same user and callbacks), else LP_EINVAL and
  * nothing runs. Without one at open it is required (borrowed for the call). */
