@@ -429,7 +429,9 @@ static int32_t lp__scan_run(const char *scanner, const char *path, int timeout_m
     } else if (timed_out) {
         snprintf(why, why_len,
                  "no answer from the out-of-process scan in %d.%d s (an endless loop or a "
-                 "deadlock in its constructor or init?): not loaded",
+                 "deadlock in its constructor or init?): not loaded, and remembered until the "
+                 "file changes; if the machine was only busy, touch the file or raise "
+                 "lp_registry_options.scan_timeout_ms",
                  timeout_ms / 1000, timeout_ms % 1000 / 100);
     } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
