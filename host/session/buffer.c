@@ -44,6 +44,21 @@ static int elems_of(int32_t rank, const int64_t *shape, size_t *out) {
     return 1;
 }
 
+void lp__batch_frame(lp_batch *b, const lp_session *s, const lp_tensor *fields,
+                     const lp_tensor *outs, const lp_tensor *grads, int64_t rows, int64_t horizon) {
+    memset(b, 0, sizeof *b);
+    b->struct_size = sizeof *b;
+    b->field_count = (uint32_t)s->field_count;
+    b->fields = fields;
+    if (outs != NULL) {
+        b->output_count = (uint32_t)s->output_count;
+        b->outputs = outs;
+        b->grads = grads;
+    }
+    b->rows = rows;
+    b->horizon = horizon;
+}
+
 void lp__set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
                   int32_t rank, const int64_t *shape) {
     memset(t, 0, sizeof *t);
@@ -250,24 +265,13 @@ int32_t lp__buffer_open(lp_session *s, lp_error *err) {
     }
 
     lp_batch *b = &s->all_batch;
-    b->struct_size = sizeof *b;
-    b->field_count = (uint32_t)s->field_count;
-    b->fields = s->all_views;
-    b->rows = (int64_t)seg;
-    b->horizon = (int64_t)hor;
+    lp__batch_frame(b, s, s->all_views, NULL, NULL, (int64_t)seg, (int64_t)hor);
     b->row_index = s->identity;
-    b->step_index = NULL;
     s->step_batch = *b;
     s->step_batch.fields = s->step_views;
     b = &s->mb_batch;
-    b->struct_size = sizeof *b;
-    b->field_count = (uint32_t)s->field_count;
-    b->fields = s->mb_views;
-    b->output_count = (uint32_t)s->output_count;
-    b->outputs = s->out_views;
-    b->grads = s->grad_views;
-    b->rows = (int64_t)mb_rows;
-    b->horizon = (int64_t)mb_hor;
+    lp__batch_frame(b, s, s->mb_views, s->out_views, s->grad_views, (int64_t)mb_rows,
+                    (int64_t)mb_hor);
     b->row_index = trans ? s->mb_rows : s->identity;
     b->step_index = trans ? s->mb_steps : NULL;
     return LP_OK;

@@ -369,16 +369,7 @@ static int32_t ext_forward(const lp_host *h, const lp_batch *b, const uint8_t *s
     if (rc != LP_OK)
         return rc;
     lp_batch *ab = &s->aux_batch;
-    memset(ab, 0, sizeof *ab);
-    ab->struct_size = sizeof *ab;
-    ab->field_count = (uint32_t)s->field_count;
-    ab->fields = s->aux_fields;
-    ab->output_count = (uint32_t)s->output_count;
-    ab->outputs = s->aux_out_views;
-    ab->grads = s->aux_grad_views;
-    ab->rows = b->rows;
-    ab->horizon = b->horizon;
-    ab->row_index = NULL;
+    lp__batch_frame(ab, s, s->aux_fields, s->aux_out_views, s->aux_grad_views, b->rows, b->horizon);
 
     merr.code = LP_OK;
     merr.message[0] = '\0';

@@ -264,6 +264,11 @@ static inline size_t lp__align_up(size_t n) {
 /* A contiguous row-major view [rows, horizon, shape...] at `data`. */
 void lp__set_view(lp_tensor *t, void *data, int32_t dtype, int64_t rows, int64_t horizon,
                   int32_t rank, const int64_t *shape);
+/* Frame `b` as a batch over the session's fields (and, when `outs` is not
+ * NULL, its model outputs and their gradients) of [rows, horizon]; every
+ * other member zero (row_index and step_index NULL: the caller sets them). */
+void lp__batch_frame(lp_batch *b, const lp_session *s, const lp_tensor *fields,
+                     const lp_tensor *outs, const lp_tensor *grads, int64_t rows, int64_t horizon);
 int32_t lp__buffer_open(lp_session *s, lp_error *err);
 void lp__buffer_free(lp_session *s);
 void lp__buffer_step(lp_session *s, int64_t t);
