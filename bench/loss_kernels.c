@@ -4,8 +4,10 @@
  * memory-traffic floor: one loop that reads every byte those calls read and
  * writes every byte they write, once.
  *
- *   loss_kernels [reps]
+ *   loss_kernels [reps [M A]]
  *
+ * With M and A, only that case runs (for a profiler); M a multiple of the
+ * horizon.
  * The plugins are the built .so files (paths compiled in), driven through
  * the mock host of tests/support, as the unit tests drive them. Not a test:
  * it prints a table and exits 0 unless a call fails. docs/performance.md
@@ -233,8 +235,18 @@ static double timed(setup *s, int which, int reps, void (*floor_fn)(const floor_
 
 int main(int argc, char **argv) {
     const int reps = argc > 1 ? atoi(argv[1]) : 30;
-    if (reps < 1) {
-        fprintf(stderr, "usage: loss_kernels [reps >= 1]\n");
+    int64_t cases[2][2] = {{16384, 16}, {262144, 8}};
+    int ncases = 2;
+    if (argc == 4) {
+        cases[0][0] = atoll(argv[2]), cases[0][1] = atoll(argv[3]);
+        ncases = 1;
+    }
+    if (reps < 1 || (argc != 2 && argc != 4 && argc != 1) || cases[0][0] < HORIZON ||
+        cases[0][0] % HORIZON != 0 || cases[0][1] < 1 || cases[0][1] > 4096) {
+        fprintf(stderr,
+                "usage: loss_kernels [reps >= 1 [M A]] (M a positive multiple of %d, "
+                "A in [1, 4096])\n",
+                HORIZON);
         return 2;
     }
     char err[512];
@@ -261,8 +273,7 @@ int main(int argc, char **argv) {
            reps, HORIZON, isa, insn_fd >= 0 ? "yes" : "not available (n/a)");
     printf("%8s %4s %10s %10s %10s %10s %8s %10s %12s\n", "M", "A", "ppo ns/s", "value ns/s",
            "total ns/s", "floor ns/s", "ratio", "MB touched", "insn/sample");
-    const int64_t cases[2][2] = {{16384, 16}, {262144, 8}};
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < ncases; c++) {
         setup s;
         setup_make(&s, lpt_plugin_find(pp, "ppo"), lpt_plugin_find(pv, "value"), cases[c][0],
                    cases[c][1]);

@@ -156,7 +156,8 @@ static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t 
  * clamp, not a select on E, so that the loops still vectorise. */
 #define PPO_T_MIN -87.0f
 static LP__ALWAYS_INLINE float ppo_t(float t) {
-    return t < PPO_T_MIN ? PPO_T_MIN : t;
+    /* written as x86's max(a, b) = a > b ? a : b, so that it is one vmaxps */
+    return PPO_T_MIN > t ? PPO_T_MIN : t;
 }
 
 /* One row's exponentials E[j] = exp(z_j - max), their sum s and the dot
@@ -189,14 +190,87 @@ static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A
     *d_out = (d8[0] + d8[2]) + (d8[1] + d8[3]);
 }
 
-/* g_j += E_j (a0 + a1 (z_j - max)): the restrict parameters spare the
- * vectoriser a run-time alias check per row. Exactly 0 where E_j = 0 (a
- * masked action: z_j - max = -inf). */
+/* For A >= 8, the per-row lane work and the folds of the lanes are split:
+ * each row leaves 8 lanes in a [rows][8] scratch, and one loop across the
+ * rows of a chunk folds them (vectorised over rows, no horizontal shuffles
+ * per row), in the same order as the per-row folds above, so the same bits.
+ * W is the number of lanes a row is walked in: 8, or 16 in the AVX-512
+ * build for rows of 16 or more actions (one 512-bit vector per block; the
+ * upper 8 lanes are added to the lower 8 before the store). Elements past
+ * the last whole block of W go into lane 0 (the sums), or are folded in
+ * after the lanes (the max: see ppo_run). */
+static LP__ALWAYS_INLINE void ppo_row_maxw(const float *LP__RESTRICT z, int64_t A, const int W,
+                                           float *LP__RESTRICT l8) {
+    float lw[16];
+    for (int l = 0; l < W; l++)
+        lw[l] = z[l];
+    for (int64_t j = W; j + W <= A; j += W)
+        for (int l = 0; l < W; l++)
+            lw[l] = z[j + l] > lw[l] ? z[j + l] : lw[l];
+    for (int l = 0; l < 8; l++)
+        l8[l] = W == 16 && lw[l + 8] > lw[l] ? lw[l + 8] : lw[l];
+}
+
+static LP__ALWAYS_INLINE float ppo_fold_max(const float *LP__RESTRICT l8) {
+    const float m0 = l8[4] > l8[0] ? l8[4] : l8[0], m1 = l8[5] > l8[1] ? l8[5] : l8[1];
+    const float m2 = l8[6] > l8[2] ? l8[6] : l8[2], m3 = l8[7] > l8[3] ? l8[7] : l8[3];
+    const float n0 = m2 > m0 ? m2 : m0, n1 = m3 > m1 ? m3 : m1;
+    return n1 > n0 ? n1 : n0;
+}
+
+static LP__ALWAYS_INLINE void ppo_row_expw(const float *LP__RESTRICT z, int64_t A, const int W,
+                                           float mx, float *LP__RESTRICT E,
+                                           float *LP__RESTRICT s8_out, float *LP__RESTRICT d8_out) {
+    /* Local lanes, stored once: accumulating through the output pointers
+     * made GCC load and store them per block (a store-to-load chain). */
+    float sw[16], dw[16];
+    /* The first block sets the lanes (0 + e is e here: e >= +0 or NaN; a
+     * -0 product in place of +0 changes no sum's use), the rest add. */
+    for (int l = 0; l < W; l++) {
+        const float t = z[l] - mx;
+        const float e = lp__expf_nonpos(t);
+        E[l] = e;
+        sw[l] = e;
+        dw[l] = e * ppo_t(t);
+    }
+    int64_t j = W;
+    for (; j + W <= A; j += W) {
+        for (int l = 0; l < W; l++) {
+            const float t = z[j + l] - mx;
+            const float e = lp__expf_nonpos(t);
+            E[j + l] = e;
+            sw[l] += e;
+            dw[l] += e * ppo_t(t);
+        }
+    }
+    for (; j < A; j++) {
+        const float t = z[j] - mx;
+        const float e = lp__expf_nonpos(t);
+        E[j] = e;
+        sw[0] += e;
+        dw[0] += e * ppo_t(t);
+    }
+    for (int l = 0; l < 8; l++) {
+        s8_out[l] = W == 16 ? sw[l] + sw[l + 8] : sw[l];
+        d8_out[l] = W == 16 ? dw[l] + dw[l + 8] : dw[l];
+    }
+}
+
+static LP__ALWAYS_INLINE float ppo_fold_sum(const float *LP__RESTRICT l8) {
+    return ((l8[0] + l8[4]) + (l8[2] + l8[6])) + ((l8[1] + l8[5]) + (l8[3] + l8[7]));
+}
+
+/* g_j += E_j (a0 + a1 (z_j - max)), then - kp at the taken action a: the
+ * one-hot term as a select in the same pass (a scalar update of g[a] after
+ * the row's vector store stalls on store-to-load forwarding), in the same
+ * order as two separate updates, so the same bits. The restrict parameters
+ * spare the vectoriser a run-time alias check per row. Exactly 0 where
+ * E_j = 0 (a masked action: z_j - max = -inf) and j != a. */
 static LP__ALWAYS_INLINE void ppo_row_grad(const float *LP__RESTRICT z, const float *LP__RESTRICT E,
                                            float *LP__RESTRICT g, int64_t A, float a0, float a1,
-                                           float mx) {
-    for (int64_t j = 0; j < A; j++)
-        g[j] += E[j] * (a0 + a1 * ppo_t(z[j] - mx));
+                                           float mx, int32_t a, float kp) {
+    for (int64_t j = 0; j < A; j++) /* A < 2^31 (ppo_check_batch): 32-bit compares */
+        g[j] = (g[j] + E[j] * (a0 + a1 * ppo_t(z[j] - mx))) - ((int32_t)j == a ? kp : 0.0f);
 }
 
 /* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
@@ -213,9 +287,11 @@ static LP__ALWAYS_INLINE double ppo_lanes_total(const double *acc) {
 
 /* The whole minibatch for a row width A; inlined with A constant for the
  * common widths so that the per-row loops unroll. */
-static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sums *S) {
+static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const int wide,
+                                      ppo_sums *S) {
     float s[PPO_CHUNK], d[PPO_CHUNK], mx[PPO_CHUNK], za[PPO_CHUNK], old[PPO_CHUNK], adv[PPO_CHUNK];
     int32_t act[PPO_CHUNK];
+    float L8[PPO_CHUNK * 8], D8[PPO_CHUNK * 8]; /* A >= 8: each row's 8 lanes */
     float c0[PPO_CHUNK], c1[PPO_CHUNK], kpg[PPO_CHUNK], ratio[PPO_CHUNK];
     float st_pg[PPO_CHUNK], st_ent[PPO_CHUNK], st_akl[PPO_CHUNK], st_okl[PPO_CHUNK],
         st_clip[PPO_CHUNK];
@@ -268,10 +344,27 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
         }
         /* Separate loops: each row's max is ready long before its
          * exponentials need it, and the rows' dependency chains overlap. */
-        for (int64_t k = 0; k < n; k++)
-            mx[k] = ppo_row_max(zc + k * A, A);
-        for (int64_t k = 0; k < n; k++)
-            ppo_row_exp(zc + k * A, A, mx[k], E + k * A, &s[k], &d[k]);
+        if (A >= 8) {
+            const int W = wide && A >= 16 ? 16 : 8;
+            for (int64_t k = 0; k < n; k++)
+                ppo_row_maxw(zc + k * A, A, W, L8 + k * 8);
+            for (int64_t k = 0; k < n; k++)
+                mx[k] = ppo_fold_max(L8 + k * 8);
+            for (int64_t k = 0; k < n; k++) /* the tail, after the lanes */
+                for (int64_t j = A & ~(int64_t)(W - 1); j < A; j++)
+                    mx[k] = zc[k * A + j] > mx[k] ? zc[k * A + j] : mx[k];
+            for (int64_t k = 0; k < n; k++)
+                ppo_row_expw(zc + k * A, A, W, mx[k], E + k * A, L8 + k * 8, D8 + k * 8);
+            for (int64_t k = 0; k < n; k++) {
+                s[k] = ppo_fold_sum(L8 + k * 8);
+                d[k] = ppo_fold_sum(D8 + k * 8);
+            }
+        } else {
+            for (int64_t k = 0; k < n; k++)
+                mx[k] = ppo_row_max(zc + k * A, A);
+            for (int64_t k = 0; k < n; k++)
+                ppo_row_exp(zc + k * A, A, mx[k], E + k * A, &s[k], &d[k]);
+        }
         for (int64_t k = 0; k < n; k++)
             za[k] = zc[k * A + act[k]] - mx[k];
         for (int64_t k = n; k < n8; k++)
@@ -338,10 +431,9 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
          * mask, so that masked actions get exactly 0). */
         if (J->g != NULL) {
             float *gc = J->g + i0 * A;
-            for (int64_t k = 0; k < n; k++) {
-                ppo_row_grad(zc + k * A, E + k * A, gc + k * A, A, c0[k], c1[k], mx[k]);
-                gc[k * A + act[k]] -= kpg[k];
-            }
+            for (int64_t k = 0; k < n; k++)
+                ppo_row_grad(zc + k * A, E + k * A, gc + k * A, A, c0[k], c1[k], mx[k], act[k],
+                             kpg[k]);
         }
     }
     S->pg = ppo_lanes_total(acc[0]);
@@ -354,27 +446,125 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, ppo_sum
 
 typedef void (*ppo_kernel_fn)(const ppo_job *J, ppo_sums *S);
 
-/* One body per instruction set (lp_dispatch.h): the switch lets the common
- * widths compile with A constant. */
-LP__DEFINE_KERNELS3(ppo_kernel_fn, ppo_kernel, void, (const ppo_job *J, ppo_sums *S), {
-    switch (J->A) {
-    case 2:
-        ppo_run(J, 2, S);
-        break;
-    case 4:
-        ppo_run(J, 4, S);
-        break;
-    case 8:
-        ppo_run(J, 8, S);
-        break;
-    case 16:
-        ppo_run(J, 16, S);
-        break;
-    default:
-        ppo_run(J, J->A, S);
-        break;
+/* The body of every build (lp_dispatch.h): the switch lets the common
+ * widths compile with A constant; `wide` walks rows of 16 or more actions
+ * in 16 lanes (the AVX-512 build). */
+#define PPO_KERNEL_BODY(wide)                                                                      \
+    {                                                                                              \
+        switch (J->A) {                                                                            \
+        case 2:                                                                                    \
+            ppo_run(J, 2, wide, S);                                                                \
+            break;                                                                                 \
+        case 4:                                                                                    \
+            ppo_run(J, 4, wide, S);                                                                \
+            break;                                                                                 \
+        case 8:                                                                                    \
+            ppo_run(J, 8, wide, S);                                                                \
+            break;                                                                                 \
+        case 16:                                                                                   \
+            ppo_run(J, 16, wide, S);                                                               \
+            break;                                                                                 \
+        default:                                                                                   \
+            ppo_run(J, J->A, wide, S);                                                             \
+            break;                                                                                 \
+        }                                                                                          \
     }
-})
+
+/* ppo_kernel_pick: baseline or AVX2; the AVX-512 build on its own, in 16
+ * lanes, for rows of at least 16 actions. */
+LP__DEFINE_KERNELS(ppo_kernel_fn, ppo_kernel, void, (const ppo_job *J, ppo_sums *S),
+                   PPO_KERNEL_BODY(0))
+#if LP__HAVE_ISA_VARIANTS
+__attribute__((target(LP__AVX512_TARGET))) static void ppo_kernel_avx512(const ppo_job *J,
+                                                                         ppo_sums *S)
+    PPO_KERNEL_BODY(1)
+#endif
+
+/* The advantages' sum and squared deviations in f64 over dense fields, in
+ * PPO_ADV_LANES lanes (sample i in lane i % PPO_ADV_LANES, the samples past
+ * the last whole group in lane 0): enough independent adds to keep the
+ * adder busy. ppo_train's walk over strided fields sums in the same lanes,
+ * so both give the same bits. */
+#define PPO_ADV_LANES 16
+/* Unrolled, the lanes stay in registers (as a loop, GCC kept them on the
+ * stack: a store-to-load chain per group). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PPO_UNROLL_LANES _Pragma("GCC unroll 16")
+#else
+#define PPO_UNROLL_LANES
+#endif
+
+        static LP__ALWAYS_INLINE double ppo_adv_total(const double *acc) {
+    double h[8];
+    for (int l = 0; l < 8; l++)
+        h[l] = acc[l] + acc[l + 8];
+    return ppo_lanes_total(h);
+}
+
+/* The sum, and the check that every action is in [0, A): returns 0 when
+ * one is not (the caller then walks the samples in order to name the
+ * first). */
+typedef int (*ppo_adv_sum_fn)(const int32_t *act, const float *adv, int64_t M, int64_t A,
+                              double *sum);
+static LP__ALWAYS_INLINE int ppo_adv_sum_run(const int32_t *LP__RESTRICT act,
+                                             const float *LP__RESTRICT adv, int64_t M, int64_t A,
+                                             double *sum) {
+    uint32_t bad = 0; /* a loop of its own: a plain OR reduction vectorises */
+    for (int64_t i = 0; i < M; i++)
+        bad |= (uint32_t)act[i] >= (uint32_t)A ? 1u : 0u;
+    double acc[PPO_ADV_LANES] = {0};
+    int64_t i = 0;
+    for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES)
+        PPO_UNROLL_LANES
+    for (int l = 0; l < PPO_ADV_LANES; l++)
+        acc[l] += (double)adv[i + l];
+    for (; i < M; i++)
+        acc[0] += (double)adv[i];
+    *sum = ppo_adv_total(acc);
+    return bad == 0;
+}
+
+/* The squared deviations, over a [rows, hor] view with strides (s0, s1)
+ * in elements: dense views in one vectorised loop, others walked, in the
+ * same lanes and the same build (the same contraction into FMA), so the
+ * same bits either way. */
+typedef double (*ppo_adv_ss_fn)(const float *adv, int64_t rows, int64_t hor, int64_t s0, int64_t s1,
+                                double mean);
+static LP__ALWAYS_INLINE double ppo_adv_ss_run(const float *LP__RESTRICT adv, int64_t rows,
+                                               int64_t hor, int64_t s0, int64_t s1, double mean) {
+    double acc[PPO_ADV_LANES] = {0};
+    const int64_t M = rows * hor;
+    if ((s1 == 1 || hor == 1) && (s0 == hor || rows == 1)) {
+        int64_t i = 0;
+        for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES)
+            PPO_UNROLL_LANES
+        for (int l = 0; l < PPO_ADV_LANES; l++) {
+            const double dv = (double)adv[i + l] - mean;
+            acc[l] += dv * dv;
+        }
+        for (; i < M; i++) {
+            const double dv = (double)adv[i] - mean;
+            acc[0] += dv * dv;
+        }
+    } else {
+        const int64_t Mg = M - M % PPO_ADV_LANES;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t t = 0; t < hor; t++) {
+                const int64_t i = r * hor + t;
+                const double dv = (double)adv[r * s0 + t * s1] - mean;
+                acc[i < Mg ? i % PPO_ADV_LANES : 0] += dv * dv;
+            }
+    }
+    return ppo_adv_total(acc);
+}
+
+LP__DEFINE_KERNELS(ppo_adv_sum_fn, ppo_adv_sum, int,
+                   (const int32_t *act, const float *adv, int64_t M, int64_t A, double *sum),
+                   { return ppo_adv_sum_run(act, adv, M, A, sum); })
+LP__DEFINE_KERNELS(ppo_adv_ss_fn, ppo_adv_ss, double,
+                   (const float *adv, int64_t rows, int64_t hor, int64_t s0, int64_t s1,
+                    double mean),
+                   { return ppo_adv_ss_run(adv, rows, hor, s0, s1, mean); })
 
 /* ---- the instance --------------------------------------------------------- */
 
@@ -388,6 +578,8 @@ typedef struct ppo_inst {
     int32_t stats[PPO_NSTATS];
     ppo_kernel_fn kernel;        /* the widest build (AVX-512 where the CPU has it) */
     ppo_kernel_fn kernel_narrow; /* at most AVX2: rows of fewer than 16 actions */
+    ppo_adv_sum_fn adv_sum;      /* dense advantages' sum and the actions' range */
+    ppo_adv_ss_fn adv_ss;        /* dense advantages' squared deviations */
     float *scratch;
     int64_t scratch_cap;
     /* The action space, read once in create. Multi-discrete and box run
@@ -434,9 +626,11 @@ static int32_t ppo_attach(const lp_loss *self, const lp_batch *all) {
  * guarantees"); fields, rows, horizon and contiguity it does guarantee. */
 static int32_t ppo_check_batch(const ppo_inst *in, const lp_batch *mb) {
     const lp_tensor *z = &mb->outputs[in->o_logits];
-    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[2] < 1)
+    if (z->dtype != LP_DTYPE_F32 || z->rank != 3 || z->shape[2] < 1 || z->shape[2] > INT32_MAX)
         return lp_errorf(in->host, LP_ESPEC,
-                         "ppo '%s': output '" PPO_O_LOGITS "' must be f32 [%lld, %lld, A >= 1]",
+                         "ppo '%s': output '" PPO_O_LOGITS
+                         "' must be f32 [%lld, %lld, A], 1 <= A < 2^31 "
+                         "(actions are i32)",
                          in->name, (long long)mb->rows, (long long)mb->horizon);
     if (in->pol.space != LP_ACTION_DISCRETE && z->shape[2] != in->pol.width)
         return lp_errorf(in->host, LP_ESPEC,
@@ -662,37 +856,46 @@ static int32_t ppo_train(const lp_loss *self, const lp_ctx *ctx, const lp_batch 
      * call leaves the host's buffers as they were); the advantages' mean in
      * f64. A non-finite input, or a taken action whose logit is -inf, shows
      * as a non-finite sum, here or after the kernel; ppo_diagnose then names
-     * it. Checking every one up front would read each row's logits twice. */
+     * it. Checking every one up front would read each row's logits twice.
+     * Dense fields without a mask take the vectorised kernels; the walk
+     * below sums in the same lanes (ppo_adv_sum_run), so both give the
+     * same bits. */
     const int32_t *act = (const int32_t *)actt->data;
     const float *adv = (const float *)advt->data;
+    const int dense_in = maskt == NULL && (actt->strides[1] == 1 || hor == 1) &&
+                         (actt->strides[0] == hor || rows == 1) &&
+                         (advt->strides[1] == 1 || hor == 1) &&
+                         (advt->strides[0] == hor || rows == 1);
+    const int64_t Mg = M - M % PPO_ADV_LANES;
     double sum = 0.0;
-    for (int64_t r = 0; r < rows; r++) {
-        for (int64_t t = 0; t < hor; t++) {
-            const int32_t a = act[r * actt->strides[0] + t * actt->strides[1]];
-            if (a < 0 || (int64_t)a >= A)
-                return lp_errorf(h, LP_ERANGE,
-                                 "ppo '%s': action %d at sample %lld (row %lld, step %lld) is "
-                                 "outside [0, %lld)",
-                                 in->name, (int)a, (long long)(r * hor + t), (long long)r,
-                                 (long long)t, (long long)A);
-            if (maskt != NULL &&
-                ((const uint8_t *)maskt->data)[r * maskt->strides[0] + t * maskt->strides[1] +
-                                               a * maskt->strides[2]] == 0)
-                return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t, 1);
-            sum += adv[r * advt->strides[0] + t * advt->strides[1]];
+    if (!dense_in || !in->adv_sum(act, adv, M, A, &sum)) {
+        double acc[PPO_ADV_LANES] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t t = 0; t < hor; t++) {
+                const int32_t a = act[r * actt->strides[0] + t * actt->strides[1]];
+                if (a < 0 || (int64_t)a >= A)
+                    return lp_errorf(h, LP_ERANGE,
+                                     "ppo '%s': action %d at sample %lld (row %lld, step %lld) is "
+                                     "outside [0, %lld)",
+                                     in->name, (int)a, (long long)(r * hor + t), (long long)r,
+                                     (long long)t, (long long)A);
+                if (maskt != NULL &&
+                    ((const uint8_t *)maskt->data)[r * maskt->strides[0] + t * maskt->strides[1] +
+                                                   a * maskt->strides[2]] == 0)
+                    return lp__report_masked_action(h, "ppo", in->name, "action", a, r, t, 1);
+                const int64_t i = r * hor + t;
+                acc[i < Mg ? i % PPO_ADV_LANES : 0] +=
+                    (double)adv[r * advt->strides[0] + t * advt->strides[1]];
+            }
         }
+        sum = ppo_adv_total(acc);
     }
     if (!isfinite(sum))
         return ppo_diagnose(in, mb, maskt, sum);
     double mean = 0.0, scale = 1.0;
     if (norm_adv) {
         mean = sum / (double)M;
-        double ss = 0.0;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t t = 0; t < hor; t++) {
-                const double dv = adv[r * advt->strides[0] + t * advt->strides[1]] - mean;
-                ss += dv * dv;
-            }
+        const double ss = in->adv_ss(adv, rows, hor, advt->strides[0], advt->strides[1], mean);
         /* Unbiased std; undefined for one sample: taken as 0, so that the
          * normalised advantage is (A - A) / 1e-8 = 0. */
         const double std = M > 1 ? sqrt(ss / (double)(M - 1)) : 0.0;
@@ -799,8 +1002,13 @@ static int32_t ppo_create(const lp_create_args *args, const lp_loss **out) {
     in->fh_mask = -1;
     for (int k = 0; k < PPO_NSTATS; k++)
         in->stats[k] = lp_stat_handle(h, ppo_stat_keys[k]);
-    in->kernel = ppo_kernel_pick();
-    in->kernel_narrow = ppo_kernel_pick256();
+    in->kernel = in->kernel_narrow = ppo_kernel_pick();
+#if LP__HAVE_ISA_VARIANTS
+    if (lp__isa_level() == LP__ISA_AVX512)
+        in->kernel = ppo_kernel_avx512;
+#endif
+    in->adv_sum = ppo_adv_sum_pick();
+    in->adv_ss = ppo_adv_ss_pick();
     const int32_t space_rc = lp__space_init(h, "ppo", args->env, &in->pol);
     if (space_rc != LP_OK) {
         free(in);

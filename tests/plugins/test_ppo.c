@@ -96,10 +96,40 @@ static double ref_loss(const double *z, size_t n, void *ctx) {
         pg += fmax(-r->an[i] * ratio, -r->an[i] * rc);
         for (int64_t j = 0; j < r->A; j++) {
             const double lp = zi[j] - m - ls;
-            ent -= exp(lp) * lp;
+            if (lp > -INFINITY) /* a masked action (-inf logit) adds 0 log 0 = 0 */
+                ent -= exp(lp) * lp;
         }
     }
     return pg / (double)r->M - r->ent * ent / (double)r->M;
+}
+
+/* The gradient of ref_loss from the formula at the top of this file, in
+ * double: dL/dz_j = -(A ratio m / M)(1[j = a] - p_j) + (ent / M) p_j (log p_j + H),
+ * m = 0 where the clipped term is the strict max or the log-ratio is past its
+ * clamp; masked actions (p_j = 0) get 0. */
+static void ref_grad(const ref *r, const double *z, double *g) {
+    for (int64_t i = 0; i < r->M; i++) {
+        const double *zi = z + i * r->A;
+        double ls, m;
+        const double lr_raw = ref_logratio(r, zi, i, &ls, &m);
+        const double ratio = exp(fmin(lr_raw, 20.0));
+        const double rc = fmin(fmax(ratio, 1.0 - r->eps), 1.0 + r->eps);
+        const double u = -r->an[i] * ratio, c = -r->an[i] * rc;
+        const double kp = u < c || lr_raw > 20.0 ? 0.0 : r->an[i] * ratio / (double)r->M;
+        double H = 0.0;
+        for (int64_t j = 0; j < r->A; j++) {
+            const double lp = zi[j] - m - ls;
+            if (lp > -INFINITY)
+                H -= exp(lp) * lp;
+        }
+        for (int64_t j = 0; j < r->A; j++) {
+            const double lp = zi[j] - m - ls, p = exp(lp);
+            double gj = -kp * ((j == r->a[i] ? 1.0 : 0.0) - p);
+            if (p > 0.0)
+                gj += r->ent / (double)r->M * p * (lp + H);
+            g[i * r->A + j] = gj;
+        }
+    }
 }
 
 /* ---- the descriptor ------------------------------------------------------------ */
@@ -766,19 +796,43 @@ static void test_empty_minibatch(void **state) {
 
 /* A minibatch larger than one chunk, with a width that is not specialised,
  * against the reference (chunk boundaries, padding, the generic path). */
+/* Several chunks with tails (M = 205), every row-width path of the kernel
+ * (A < 8 per row; A >= 8 in lanes of 8, or of 16 for A >= 16 in the
+ * AVX-512 build, with tails past the last whole block), strided log-probs
+ * for some, -inf logits (masked actions) for others: loss, ratios and the
+ * whole gradient against the double-precision formula. */
 static void test_many_samples(void **state) {
     (void)state;
-    const int64_t widths[4] = {8, 16, 7, 37};
-    for (int w = 0; w < 4; w++) {
+    const int64_t widths[] = {8, 16, 7, 37, 24, 32, 64, 17, 3};
+    for (size_t w = 0; w < LP_COUNT_OF(widths); w++) {
         mb b;
         lpt_rng rng = lpt_rng_seed(77 + (uint64_t)w);
         mb_init(&b, 5, 41, widths[w]);
+        const int masked = w >= 4; /* -inf on about a quarter of the untaken actions */
+        if (masked) {
+            for (int64_t k = 0; k < b.M * b.A; k++)
+                b.z[k] = 0.0f;
+        }
         fill_random(&b, &rng, 1, 0.2);
-        /* the last two widths read the log-probs through a strided view (the
+        if (masked) {
+            for (int64_t i = 0; i < b.M; i++)
+                for (int64_t j = 0; j < b.A; j++)
+                    if (j != b.a[i] && lpt_rng_int(&rng, 0, 3) == 0)
+                        b.z[i * b.A + j] = -INFINITY;
+            /* old log-probs again, from the masked softmax, near the new ones */
+            for (int64_t i = 0; i < b.M; i++) {
+                double zi[64], ls, m;
+                for (int64_t j = 0; j < b.A; j++)
+                    zi[j] = b.z[i * b.A + j];
+                float zero = 0.0f;
+                ref r0 = {1, b.A, &b.a[i], &zero, NULL, 0, 0};
+                b.old[i] = (float)(ref_logratio(&r0, zi, 0, &ls, &m) - 0.05);
+            }
+        }
+        /* widths 7 and 37 read the log-probs through a strided view (the
          * gather path across several chunks) */
-        float *padded = calloc((size_t)(2 * b.M), sizeof *padded);
-        assert_non_null(padded);
-        if (w >= 2) {
+        float padded[2 * 5 * 41];
+        if (w == 2 || w == 3) {
             for (int64_t i = 0; i < b.M; i++)
                 padded[2 * i] = b.old[i], padded[2 * i + 1] = NAN;
             lp_tensor v = LPT_VIEW(padded, LP_DTYPE_F32, b.R, b.T);
@@ -788,18 +842,40 @@ static void test_many_samples(void **state) {
         mb_start(&b);
         lp_train_result r;
         assert_int_equal(lpt_train(b.in, 1.0f, &r), LP_OK);
-        free(padded);
         const size_t n = (size_t)(b.M * b.A);
         double *x = malloc(n * sizeof *x), *adv = malloc((size_t)b.M * sizeof *adv);
-        assert_true(x && adv);
+        double *gr = malloc(n * sizeof *gr);
+        assert_true(x && adv && gr);
         for (size_t k = 0; k < n; k++)
             x[k] = b.z[k];
         ref rf = {b.M, b.A, b.a, b.old, adv, 0.2, 0.01};
         ref_advantages(&rf, b.adv, 1);
         const double want = ref_loss(x, n, &rf);
-        assert_near(r.loss, want, 1e-5 * (1.0 + fabs(want)));
+        if (!(fabs(r.loss - want) <= 1e-5 * (1.0 + fabs(want))))
+            fail_msg("A %lld: loss %.9g, reference %.9g", (long long)b.A, r.loss, want);
+        double amax = 0.0;
+        for (int64_t i = 0; i < b.M; i++) {
+            double ls, m;
+            const double rt = exp(fmin(ref_logratio(&rf, x + i * b.A, i, &ls, &m), 20.0));
+            if (!(fabs(b.rat[i] - rt) <= 1e-5 * rt))
+                fail_msg("A %lld: ratio[%lld] %.9g, reference %.9g", (long long)b.A, (long long)i,
+                         (double)b.rat[i], rt);
+            amax = fmax(amax, fabs(adv[i]) * rt);
+        }
+        ref_grad(&rf, x, gr);
+        const double tol = 2e-6 * (amax + 1.0) / (double)b.M;
+        for (size_t k = 0; k < n; k++) {
+            if (!(fabs(b.g[k] - gr[k]) <= tol + 1e-4 * fabs(gr[k])))
+                fail_msg("A %lld: gradient [%zu] (row %zu, action %zu) %.9g, reference %.9g",
+                         (long long)b.A, k, k / (size_t)b.A, k % (size_t)b.A, (double)b.g[k],
+                         gr[k]);
+            if (x[k] == -INFINITY && b.g[k] != 0.0f)
+                fail_msg("A %lld: masked gradient [%zu] is %g, not 0", (long long)b.A, k,
+                         (double)b.g[k]);
+        }
         free(x);
         free(adv);
+        free(gr);
         mb_done(&b);
     }
 }
