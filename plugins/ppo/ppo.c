@@ -126,26 +126,11 @@ typedef struct ppo_sums {
     double pg, ent, akl, okl, clip, ratio;
 } ppo_sums;
 
-/* Largest of z[0..A) with 8 independent lanes (a tree at the end), so that
- * it vectorises without reassociating anything. NaN elements are skipped
- * here and propagate through z - max later. */
-static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t A) {
-    float m = z[0];
-    int64_t j = 0;
-    if (A >= 8) {
-        float l8[8];
-        for (int l = 0; l < 8; l++)
-            l8[l] = z[l];
-        for (j = 8; j + 8 <= A; j += 8)
-            for (int l = 0; l < 8; l++)
-                l8[l] = z[j + l] > l8[l] ? z[j + l] : l8[l];
-        for (int l = 0; l < 4; l++)
-            l8[l] = l8[l + 4] > l8[l] ? l8[l + 4] : l8[l];
-        for (int l = 0; l < 2; l++)
-            l8[l] = l8[l + 2] > l8[l] ? l8[l + 2] : l8[l];
-        m = l8[1] > l8[0] ? l8[1] : l8[0];
-    }
-    for (; j < A; j++)
+/* max(m, z[j0..A)), in order. NaN elements are skipped here and propagate
+ * through z - max later. */
+static LP__ALWAYS_INLINE float ppo_max_from(const float *LP__RESTRICT z, int64_t j0, int64_t A,
+                                            float m) {
+    for (int64_t j = j0; j < A; j++)
         m = z[j] > m ? z[j] : m;
     return m;
 }
@@ -160,41 +145,30 @@ static LP__ALWAYS_INLINE float ppo_t(float t) {
     return PPO_T_MIN > t ? PPO_T_MIN : t;
 }
 
-/* One row's exponentials E[j] = exp(z_j - max), their sum s and the dot
- * d = sum_j E[j] (z_j - max), in 8 lanes. */
-static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A, float mx,
-                                          float *LP__RESTRICT E, float *s_out, float *d_out) {
-    float s8[8] = {0}, d8[8] = {0};
-    int64_t j = 0;
-    for (; j + 8 <= A; j += 8) {
-        for (int l = 0; l < 8; l++) {
-            const float t = z[j + l] - mx;
-            const float e = lp__expf_nonpos(t);
-            E[j + l] = e;
-            s8[l] += e;
-            d8[l] += e * ppo_t(t);
-        }
-    }
-    for (; j < A; j++) {
+/* The exponentials E[j] = exp(z_j - max) of z[j0..A), added in order to
+ * *s and their products with z_j - max to *d. Rows of fewer than 8 actions
+ * are this alone (their sums are what 8 lanes with only lane 0 used would
+ * give); wider rows use it for the elements past their last whole block of
+ * lanes. */
+static LP__ALWAYS_INLINE void ppo_exp_from(const float *LP__RESTRICT z, int64_t j0, int64_t A,
+                                           float mx, float *LP__RESTRICT E, float *s, float *d) {
+    float sa = *s, da = *d;
+    for (int64_t j = j0; j < A; j++) {
         const float t = z[j] - mx;
         const float e = lp__expf_nonpos(t);
         E[j] = e;
-        s8[0] += e;
-        d8[0] += e * ppo_t(t);
+        sa += e;
+        da += e * ppo_t(t);
     }
-    for (int l = 0; l < 4; l++) {
-        s8[l] += s8[l + 4];
-        d8[l] += d8[l + 4];
-    }
-    *s_out = (s8[0] + s8[2]) + (s8[1] + s8[3]);
-    *d_out = (d8[0] + d8[2]) + (d8[1] + d8[3]);
+    *s = sa, *d = da;
 }
 
-/* For A >= 8, the per-row lane work and the folds of the lanes are split:
- * each row leaves 8 lanes in a [rows][8] scratch, and one loop across the
- * rows of a chunk folds them (vectorised over rows, no horizontal shuffles
- * per row), in the same order as the per-row folds above, so the same bits.
- * W is the number of lanes a row is walked in: 8, or 16 in the AVX-512
+/* Rows of A >= 8 actions are walked in lanes, 8 independent sums (or
+ * maxima) per row so that nothing needs reassociating, and the folds of the
+ * lanes are split from the walk: each row leaves 8 lanes in a [rows][8]
+ * scratch, and one loop across the rows of a chunk folds them (vectorised
+ * over rows, no horizontal shuffles per row; a fold per row cost about a
+ * quarter of the kernel). W is the number of lanes a row is walked in: 8, or 16 in the AVX-512
  * build for rows of 16 or more actions (one 512-bit vector per block; the
  * upper 8 lanes are added to the lower 8 before the store). Elements past
  * the last whole block of W go into lane 0 (the sums), or are folded in
@@ -243,13 +217,7 @@ static LP__ALWAYS_INLINE void ppo_row_expw(const float *LP__RESTRICT z, int64_t 
             dw[l] += e * ppo_t(t);
         }
     }
-    for (; j < A; j++) {
-        const float t = z[j] - mx;
-        const float e = lp__expf_nonpos(t);
-        E[j] = e;
-        sw[0] += e;
-        dw[0] += e * ppo_t(t);
-    }
+    ppo_exp_from(z, j, A, mx, E, &sw[0], &dw[0]);
     for (int l = 0; l < 8; l++) {
         s8_out[l] = W == 16 ? sw[l] + sw[l + 8] : sw[l];
         d8_out[l] = W == 16 ? dw[l] + dw[l + 8] : dw[l];
@@ -368,8 +336,7 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const i
             for (int64_t k = 0; k < n; k++)
                 mx[k] = ppo_fold_max(L8 + k * 8);
             for (int64_t k = 0; k < n; k++) /* the tail, after the lanes */
-                for (int64_t j = A & ~(int64_t)(W - 1); j < A; j++)
-                    mx[k] = zc[k * A + j] > mx[k] ? zc[k * A + j] : mx[k];
+                mx[k] = ppo_max_from(zc + k * A, A & ~(int64_t)(W - 1), A, mx[k]);
             /* While exp() runs: the next chunk's logits, this chunk's gradient. */
             const int64_t nnext = J->M - (i0 + n) < n ? J->M - (i0 + n) : n;
             float *gc = J->g != NULL ? J->g + i0 * A : NULL;
@@ -386,9 +353,11 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const i
             }
         } else {
             for (int64_t k = 0; k < n; k++)
-                mx[k] = ppo_row_max(zc + k * A, A);
-            for (int64_t k = 0; k < n; k++)
-                ppo_row_exp(zc + k * A, A, mx[k], E + k * A, &s[k], &d[k]);
+                mx[k] = ppo_max_from(zc + k * A, 1, A, zc[k * A]);
+            for (int64_t k = 0; k < n; k++) {
+                s[k] = 0.0f, d[k] = 0.0f;
+                ppo_exp_from(zc + k * A, 0, A, mx[k], E + k * A, &s[k], &d[k]);
+            }
         }
         for (int64_t k = 0; k < n; k++)
             za[k] = zc[k * A + act[k]] - mx[k];
