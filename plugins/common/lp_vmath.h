@@ -78,8 +78,11 @@ static LP__ALWAYS_INLINE float lp__expf_impl(float x, const int upper) {
     const float p45 = 4.16666667e-2f + r * 8.33333333e-3f; /* 1/4! + r/5! */
     const float p67 = 1.38888889e-3f + r * 1.98412698e-4f; /* 1/6! + r/7! */
     const float p = (p01 + r2 * p23) + r4 * (p45 + r2 * p67);
-    const float scale = lp__bits_f32((ni + 126u) << 23); /* 2^(n-1) */
-    float y = (p + p) * scale;
+    /* 2^(n-1), doubled back, where n can be 128 (2^128 is not a float);
+     * for x <= 0 (n <= 0) p * 2^n directly: the same value, rounded once
+     * either way, one operation fewer. */
+    const float scale = lp__bits_f32((ni + (upper ? 126u : 127u)) << 23);
+    float y = upper ? (p + p) * scale : p * scale;
     y = x < lo ? 0.0f : y;
     if (upper)
         y = x > hi ? INFINITY : y;
@@ -90,8 +93,9 @@ static LP__ALWAYS_INLINE float lp__expf(float x) {
     return lp__expf_impl(x, 1);
 }
 
-/* e^x for x <= 0 (a softmax's z - max): two selects fewer than lp__expf.
- * Positive x are not checked against overflow. */
+/* e^x for x <= 0 (a softmax's z - max): two selects and an add fewer than
+ * lp__expf, the same bits for x <= 0. Positive x are not checked against
+ * overflow (from x > 88.37 the result is Inf or wrong). */
 static LP__ALWAYS_INLINE float lp__expf_nonpos(float x) {
     return lp__expf_impl(x, 0);
 }

@@ -975,6 +975,23 @@ static void test_vmath_accuracy(void **state) {
     assert_true(isnan(lp__logf(-1.0f)) && isnan(lp__logf(NAN)));
     assert_true(isinf(lp__logf(INFINITY)));
     assert_near(lp__logf(1e-40f), log(1e-40), 1e-4); /* subnormal */
+
+    /* lp__expf_nonpos (the softmax's exponential) builds 2^n where lp__expf
+     * builds 2^(n-1) and doubles: for every x <= 0 the same bits, down to
+     * the results below the normal range and the cut-off at -86.5. */
+    uint32_t bad = 0;
+    for (uint32_t u = 0x80000000u; u <= 0xc2b00000u; u += 97u) { /* -0 .. -88, every 97th */
+        const float x = lp__bits_f32(u);
+        if (lp__f32_bits(lp__expf_nonpos(x)) != lp__f32_bits(lp__expf(x)))
+            bad = bad == 0 ? u : bad;
+    }
+    if (bad != 0)
+        fail_msg("lp__expf_nonpos(%a) = %a, lp__expf gives %a", (double)lp__bits_f32(bad),
+                 (double)lp__expf_nonpos(lp__bits_f32(bad)), (double)lp__expf(lp__bits_f32(bad)));
+    const float edge[] = {0.0f, -0.0f, -86.5f, nextafterf(-86.5f, 0.0f), -86.6f, -1e30f, -INFINITY};
+    for (size_t k = 0; k < LP_COUNT_OF(edge); k++)
+        assert_true(lp__f32_bits(lp__expf_nonpos(edge[k])) == lp__f32_bits(lp__expf(edge[k])));
+    assert_true(isnan(lp__expf_nonpos(NAN)));
 }
 
 /* ---- masked actions against a float64 reference ----------------------------- */
