@@ -6,6 +6,8 @@
 #   expect_rc N WHAT      fail unless the last run exited with N
 #   expect_out TEXT WHAT  fail unless stdout contains TEXT (fixed string)
 #   expect_err TEXT WHAT  fail unless stderr contains TEXT (fixed string)
+#   expect_no_blas FILE   fail if FILE loads a BLAS library (ldd: through
+#                         every library it needs), or names one (readelf -d)
 #   fail MSG / finish     record a failure / exit 1 if any was recorded
 # Tests must not depend on the caller's environment.
 unset LOSSPLUG_PATH
@@ -83,6 +85,22 @@ if len(sys.argv) > 1 and not eval(sys.argv[1]):
     sys.exit("condition failed: " + sys.argv[1])' "$@" <"$out"; then
         fail "stdout is not the JSON expected${1:+ ($1)}"
         show_last
+    fi
+}
+
+lp_blas_re='libopenblas|libblas|liblapack|libgfortran'
+
+expect_no_blas() {
+    if ! nb_deps=$(ldd "$1" 2>&1); then
+        fail "ldd $1: $nb_deps"
+        return
+    fi
+    if printf '%s\n' "$nb_deps" | grep -Eq "$lp_blas_re"; then
+        fail "$1 loads a BLAS library:"
+        printf '%s\n' "$nb_deps" | grep -E "$lp_blas_re" | sed 's/^/  /' >&2
+    fi
+    if readelf -d "$1" | grep NEEDED | grep -Eq "$lp_blas_re"; then
+        fail "readelf -d $1 names a BLAS library"
     fi
 }
 
