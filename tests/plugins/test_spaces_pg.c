@@ -1,9 +1,12 @@
-/* a2c on the multi-discrete and box action spaces (ABI 1.1): loss, stats
- * and gradient against a float64 reference of docs/losses/a2c.md's formulas
+/* The policy-gradient losses, ppo (built with LPT_PG_PPO = 1: test
+ * spaces_ppo) and a2c (LPT_PG_PPO = 0: spaces_a2c), on the multi-discrete
+ * and box action spaces (ABI 1.1): loss, stats and gradient against a
+ * float64 reference of docs/losses/ppo.md's and a2c.md's formulas
  * (tests/support/lpt_spaceref.h for log pi and H), random cases, 1e-5
  * relative; the plugin's own loss passes central differences; the field
  * list follows the space; bad actions are refused before anything is
- * written. The discrete path has its own tests (test_a2c.c). */
+ * written. The discrete paths have their own tests (test_ppo.c,
+ * test_a2c.c). */
 #include <lpt_assert.h>
 #include <lpt_spcase.h>
 
@@ -11,7 +14,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef LPT_PG_PPO
+#error "build with LPT_PG_PPO 1 (ppo) or 0 (a2c)"
+#endif
+#if LPT_PG_PPO
+LPT_PLUGIN_GROUP("ppo")
+#define PG_NAME "ppo"
+#else
 LPT_PLUGIN_GROUP("a2c")
+#define PG_NAME "a2c"
+#endif
 
 #define R     3
 #define T     4
@@ -52,6 +64,9 @@ static void case_make(sp_case *c, const lpt_sp *sp, uint64_t seed) {
     assert_non_null(c->in);
     lpt_set_dims(c->in, R, T);
     lpt_sp_env(sp, lpt_env(c->in), c->nvec, c->low, c->high);
+#if LPT_PG_PPO
+    assert_int_equal(lpt_set_f(c->in, "clip_coef", c->eps), 0);
+#endif
     assert_int_equal(lpt_set_f(c->in, "ent_coef", c->ent), 0);
     assert_int_equal(lpt_set_b(c->in, "norm_adv", 1), 0);
     lpt_add_field(c->in, "advantages", LPT_VIEW(c->adv, LP_DTYPE_F32, R, T));
@@ -59,6 +74,10 @@ static void case_make(sp_case *c, const lpt_sp *sp, uint64_t seed) {
         lpt_add_field(c->in, "actions", LPT_VIEW(c->af, LP_DTYPE_F32, R, T, sp->dims));
     else
         lpt_add_field(c->in, "actions", LPT_VIEW(c->ai, LP_DTYPE_I32, R, T, sp->dims));
+#if LPT_PG_PPO
+    lpt_add_field(c->in, "logprobs", LPT_VIEW(c->oldp, LP_DTYPE_F32, R, T));
+    lpt_add_field(c->in, "ratios", LPT_VIEW(c->ratio, LP_DTYPE_F32, R, T));
+#endif
     lpt_add_output(c->in, "logits", LPT_VIEW(c->z, LP_DTYPE_F32, R, T, sp->width),
                    LPT_VIEW(c->g, LP_DTYPE_F32, R, T, sp->width));
     assert_int_equal(lpt_create(c->in), LP_OK);
@@ -81,7 +100,13 @@ static double ref_loss(const double *x, size_t n, void *vctx) {
     for (int i = 0; i < M; i++) {
         const double *zi = x + i * sp->width;
         const double an = (c->adv[i] - mean) / (sd + 1e-8);
+#if LPT_PG_PPO
+        const double rt = exp(lpt_sp_logp(sp, zi, NULL, c->ad + i * sp->dims) - c->oldp[i]);
+        const double rc = fmin(fmax(rt, 1.0 - c->eps), 1.0 + c->eps);
+        pg += fmax(-an * rt, -an * rc);
+#else
         pg -= an * lpt_sp_logp(sp, zi, NULL, c->ad + i * sp->dims);
+#endif
         H += lpt_sp_entropy(sp, zi, NULL);
     }
     return pg / M - c->ent * H / M;
@@ -95,9 +120,21 @@ static void check_space(const lpt_sp *sp, uint64_t seed) {
         assert_int_equal(lpt_train(c->in, 1.0f, &res), LP_OK);
         lpt_sp_expect_near("loss", res.loss, ref_loss(c->zd, 0, c), rep);
         lpt_sp_expect_entropy(c->in, "entropy", sp, c->zd, NULL, M, rep);
+#if LPT_PG_PPO
+        for (int i = 0; i < M; i++) {
+            const double rt = exp(
+                lpt_sp_logp(sp, c->zd + i * sp->width, NULL, c->ad + i * sp->dims) - c->oldp[i]);
+            assert_true(fabs(c->ratio[i] - rt) <= 1e-5 * rt);
+        }
+#endif
         /* gradient against central differences of the f64 reference */
         const size_t n = (size_t)(M * sp->width);
         lpt_sp_expect_grad("logits", ref_loss, c, c->zd, c->g, n, 1.0, NULL, rep);
+        /* the plugin's own loss, differentiated numerically (f32: h 1e-2),
+         * without the clip's kinks (a step of 1e-2 can cross one) */
+#if LPT_PG_PPO
+        assert_int_equal(lpt_set_f(c->in, "clip_coef", 10.0), 0);
+#endif
         lpt_sp_expect_own_grad(c->in, "logits", c->z, c->g, n, rep);
         assert_int_equal(lpt_violations(c->in), 0);
         lpt_inst_free(c->in);
@@ -141,7 +178,7 @@ static void test_bad_actions(void **state) {
     case_make(c, &md, 9);
     c->ai[5 * 2 + 1] = 3;
     assert_int_equal(lpt_train(c->in, 1.0f, NULL), LP_ERANGE);
-    assert_contains(lpt_last_error(c->in), "a2c 'actor': action component 1 is 3 at sample 5");
+    assert_contains(lpt_last_error(c->in), PG_NAME " 'actor': action component 1 is 3 at sample 5");
     for (int j = 0; j < M * 7; j++)
         assert_true(c->g[j] == 0.0f);
     lpt_inst_free(c->in);
@@ -171,6 +208,8 @@ static void test_masked_last_sample(void **state) {
     assert_contains(lpt_last_error(c->in), "row 2, step 3");
     for (int j = 0; j < M * 7; j++)
         assert_true(c->g[j] == 0.0f);
+    for (int i = 0; i < M; i++)
+        assert_true(c->ratio[i] == 0.0f); /* nor the ratios (ppo) */
     lpt_inst_free(c->in);
 }
 
@@ -182,5 +221,5 @@ int main(void) {
         cmocka_unit_test(test_bad_actions),
         cmocka_unit_test(test_masked_last_sample),
     };
-    return cmocka_run_group_tests_name("spaces_a2c", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("spaces_" PG_NAME, tests, group_setup, group_teardown);
 }
