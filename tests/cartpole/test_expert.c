@@ -13,24 +13,7 @@
 
 #include "cartpole.h"
 
-static uint32_t rd32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const unsigned char *p) {
-    return rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-/* The CRC-32 by definition, one bit at a time, independent of cp_crc32. */
-static uint32_t crc_bitwise(const unsigned char *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
+#include "../support/lpt_bytes.h"
 
 typedef struct dataset {
     uint32_t num_envs;
@@ -54,20 +37,20 @@ static int read_dataset(const unsigned char *buf, size_t size, dataset *d) {
         return 1;
     if (memcmp(buf, "LPEXPERT", 8) != 0)
         return 2;
-    if (rd32(buf + 60) != crc_bitwise(buf, 60))
+    if (lpt_le32(buf + 60) != lpt_crc32(buf, 60))
         return 3;
-    if (rd32(buf + 8) != 1 || rd32(buf + 12) != 64 || rd32(buf + 16) != 24 || rd32(buf + 20) != 4 ||
-        rd32(buf + 24) != 2)
+    if (lpt_le32(buf + 8) != 1 || lpt_le32(buf + 12) != 64 || lpt_le32(buf + 16) != 24 ||
+        lpt_le32(buf + 20) != 4 || lpt_le32(buf + 24) != 2)
         return 4;
-    d->num_envs = rd32(buf + 28);
-    d->num_steps = rd64(buf + 32);
-    d->count = rd64(buf + 40);
-    d->seed = rd64(buf + 48);
+    d->num_envs = lpt_le32(buf + 28);
+    d->num_steps = lpt_le64(buf + 32);
+    d->count = lpt_le64(buf + 40);
+    d->seed = lpt_le64(buf + 48);
     if (d->num_envs == 0 || d->count != d->num_envs * d->num_steps)
         return 5;
     if (d->count > (SIZE_MAX - 64) / 24 || size != 64 + d->count * 24)
         return 6;
-    if (rd32(buf + 56) != crc_bitwise(buf + 64, size - 64))
+    if (lpt_le32(buf + 56) != lpt_crc32(buf + 64, size - 64))
         return 7;
     d->obs = malloc(d->count * 4 * sizeof(float));
     d->action = malloc(d->count * sizeof(int32_t));
@@ -77,10 +60,10 @@ static int read_dataset(const unsigned char *buf, size_t size, dataset *d) {
     for (uint64_t r = 0; r < d->count; r++) {
         const unsigned char *p = buf + 64 + r * 24;
         for (int k = 0; k < 4; k++) {
-            uint32_t bits = rd32(p + 4 * k);
+            uint32_t bits = lpt_le32(p + 4 * k);
             memcpy(&d->obs[r * 4 + (uint64_t)k], &bits, 4);
         }
-        d->action[r] = (int32_t)rd32(p + 16);
+        d->action[r] = (int32_t)lpt_le32(p + 16);
         d->start[r] = p[20];
         if (d->action[r] < 0 || d->action[r] > 1 || p[20] > 1 || p[21] || p[22] || p[23])
             return 9;

@@ -10,6 +10,7 @@
  * The datasets are written here from docs/losses/expert_ce.md alone.
  */
 #include <lpt_assert.h>
+#include <lpt_bytes.h>
 #include <lpt_catref.h>
 
 #include <lossplug/ext/model.h>
@@ -26,26 +27,6 @@
 LPT_PLUGIN_GROUP("expert_ce")
 
 /* ---- datasets, written from the format's page ---------------------------- */
-
-static uint32_t crc_bitwise(const unsigned char *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
-
-static void le32(unsigned char *p, uint32_t v) {
-    for (int b = 0; b < 4; b++)
-        p[b] = (unsigned char)(v >> (8 * b));
-}
-
-static void le64(unsigned char *p, uint64_t v) {
-    le32(p, (uint32_t)v);
-    le32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* A dataset in memory: [N][M] records. */
 typedef struct ds {
@@ -94,30 +75,30 @@ static unsigned char *ds_bytes(const ds *d, size_t *size) {
         for (uint32_t k = 0; k < d->D; k++) {
             uint32_t bits;
             memcpy(&bits, &d->obs[r * d->D + k], 4);
-            le32(p + 4 * k, bits);
+            lpt_put_le32(p + 4 * k, bits);
         }
-        le32(p + 4 * d->D, (uint32_t)d->act[r]);
+        lpt_put_le32(p + 4 * d->D, (uint32_t)d->act[r]);
         p[4 * d->D + 4] = d->start[r];
     }
     memcpy(b, "LPEXPERT", 8);
-    le32(b + 8, 1);
-    le32(b + 12, 64);
-    le32(b + 16, rs);
-    le32(b + 20, d->D);
-    le32(b + 24, d->A);
-    le32(b + 28, d->M);
-    le64(b + 32, d->N);
-    le64(b + 40, count);
-    le64(b + 48, 7);
-    le32(b + 56, crc_bitwise(b + 64, *size - 64));
-    le32(b + 60, crc_bitwise(b, 60));
+    lpt_put_le32(b + 8, 1);
+    lpt_put_le32(b + 12, 64);
+    lpt_put_le32(b + 16, rs);
+    lpt_put_le32(b + 20, d->D);
+    lpt_put_le32(b + 24, d->A);
+    lpt_put_le32(b + 28, d->M);
+    lpt_put_le64(b + 32, d->N);
+    lpt_put_le64(b + 40, count);
+    lpt_put_le64(b + 48, 7);
+    lpt_put_le32(b + 56, lpt_crc32(b + 64, *size - 64));
+    lpt_put_le32(b + 60, lpt_crc32(b, 60));
     return b;
 }
 
 /* Recompute both CRCs after a deliberate edit of a field. */
 static void reseal(unsigned char *b, size_t size) {
-    le32(b + 56, crc_bitwise(b + 64, size - 64));
-    le32(b + 60, crc_bitwise(b, 60));
+    lpt_put_le32(b + 56, lpt_crc32(b + 64, size - 64));
+    lpt_put_le32(b + 60, lpt_crc32(b, 60));
 }
 
 static void put_file(const char *path, const unsigned char *b, size_t n) {
@@ -654,15 +635,15 @@ static void test_bad_files(void **state) {
     b[30] ^= 4; /* num_envs, header CRC not updated */
     expect_bad(b, n, LP_ECORRUPT, "header's CRC-32 does not match");
     memcpy(b, good, n);
-    le32(b + 8, 3);
+    lpt_put_le32(b + 8, 3);
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "format version 3");
     memcpy(b, good, n);
-    le32(b + 16, 20);
+    lpt_put_le32(b + 16, 20);
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "4 * obs_dim + 8");
     memcpy(b, good, n);
-    le64(b + 40, 9);
+    lpt_put_le64(b + 40, 9);
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "record_count = num_envs * num_steps");
     memcpy(b, good, n);
@@ -683,7 +664,7 @@ static void test_bad_files(void **state) {
     /* Sealed files whose records break a rule. */
     const size_t rs = 16, rec1 = 64 + rs; /* record 1: step 0, env 1 */
     memcpy(b, good, n);
-    le32(b + rec1 + 8, 3);
+    lpt_put_le32(b + rec1 + 8, 3);
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "action 3");
     memcpy(b, good, n);
@@ -699,7 +680,7 @@ static void test_bad_files(void **state) {
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "zero reserved bytes");
     memcpy(b, good, n);
-    le32(b + 64 + 3 * rs + 4, 0x7FC00000u); /* NaN */
+    lpt_put_le32(b + 64 + 3 * rs + 4, 0x7FC00000u); /* NaN */
     reseal(b, n);
     expect_bad(b, n, LP_ECORRUPT, "non-finite observation");
 

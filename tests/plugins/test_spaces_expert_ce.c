@@ -12,6 +12,7 @@
  * tests (test_expert_ce.c).
  */
 #include <lpt_assert.h>
+#include <lpt_bytes.h>
 #include <lpt_spcase.h>
 
 #include <lossplug/ext/model.h>
@@ -36,26 +37,6 @@ LPT_PLUGIN_GROUP("expert_ce")
 
 /* ---- version 2 files ------------------------------------------------------- */
 
-static uint32_t crc_bitwise(uint32_t crc, const unsigned char *p, size_t n) {
-    uint32_t c = ~crc;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
-
-static void le32(unsigned char *p, uint32_t v) {
-    for (int b = 0; b < 4; b++)
-        p[b] = (unsigned char)(v >> (8 * b));
-}
-
-static void le64(unsigned char *p, uint64_t v) {
-    le32(p, (uint32_t)v);
-    le32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* actions[t][e][k] as 4-byte patterns (i32 or f32); *size gets the bytes. */
 static unsigned char *v2_bytes(const lpt_sp *sp, const uint32_t *actions, size_t *size,
                                size_t *hsize) {
@@ -67,36 +48,36 @@ static unsigned char *v2_bytes(const lpt_sp *sp, const uint32_t *actions, size_t
     unsigned char *b = calloc(*size, 1);
     assert_non_null(b);
     memcpy(b, "LPEXPERT", 8);
-    le32(b + 8, 2);
-    le32(b + 12, (uint32_t)hs);
-    le32(b + 16, (uint32_t)rs);
-    le32(b + 20, D);
-    le32(b + 24, K);
-    le32(b + 28, NE);
-    le64(b + 32, NS);
-    le64(b + 40, S);
-    le64(b + 48, 11);
-    le32(b + 64, (uint32_t)sp->space);
+    lpt_put_le32(b + 8, 2);
+    lpt_put_le32(b + 12, (uint32_t)hs);
+    lpt_put_le32(b + 16, (uint32_t)rs);
+    lpt_put_le32(b + 20, D);
+    lpt_put_le32(b + 24, K);
+    lpt_put_le32(b + 28, NE);
+    lpt_put_le64(b + 32, NS);
+    lpt_put_le64(b + 40, S);
+    lpt_put_le64(b + 48, 11);
+    lpt_put_le32(b + 64, (uint32_t)sp->space);
     for (uint32_t k = 0; k < counts; k++)
-        le32(b + 72 + 4 * k, (uint32_t)sp->nvec[k]);
+        lpt_put_le32(b + 72 + 4 * k, (uint32_t)sp->nvec[k]);
     for (size_t r = 0; r < S; r++) {
         unsigned char *p = b + hs + r * rs;
         for (int k = 0; k < D; k++) {
             const float x = (float)(10 * r + k);
             uint32_t bits;
             memcpy(&bits, &x, 4);
-            le32(p + 4 * k, bits);
+            lpt_put_le32(p + 4 * k, bits);
         }
         for (uint32_t k = 0; k < K; k++)
-            le32(p + 4 * D + 4 * k, actions[r * K + k]);
+            lpt_put_le32(p + 4 * D + 4 * k, actions[r * K + k]);
         p[4 * D + 4 * K] = r < NE; /* every stream starts at step 0 */
     }
     return b;
 }
 
 static void seal(unsigned char *b, size_t size, size_t hs) {
-    le32(b + 56, crc_bitwise(0, b + hs, size - hs));
-    le32(b + 60, crc_bitwise(crc_bitwise(0, b, 60), b + 64, hs - 64));
+    lpt_put_le32(b + 56, lpt_crc32_update(0, b + hs, size - hs));
+    lpt_put_le32(b + 60, lpt_crc32_update(lpt_crc32_update(0, b, 60), b + 64, hs - 64));
 }
 
 static void put_file(const unsigned char *b, size_t n) {
@@ -380,23 +361,23 @@ static void test_bad_v2_files(void **state) {
     b[73] ^= 1; /* a count inside the descriptor, header CRC not updated */
     expect_bad(c, &md, b, n, "header's CRC-32 does not match");
     memcpy(b, good, n);
-    le32(b + 64, 7); /* no such space */
+    lpt_put_le32(b + 64, 7); /* no such space */
     seal(b, n, hs);
     expect_bad(c, &md, b, n, "action space 7");
     memcpy(b, good, n);
-    le32(b + 68, 1); /* reserved */
+    lpt_put_le32(b + 68, 1); /* reserved */
     seal(b, n, hs);
     expect_bad(c, &md, b, n, "zero reserved");
     memcpy(b, good, n);
-    le32(b + 76, 0); /* a component with no choice */
+    lpt_put_le32(b + 76, 0); /* a component with no choice */
     seal(b, n, hs);
     expect_bad(c, &md, b, n, "component 1 of the action has 0 choices");
     memcpy(b, good, n);
-    le32(b + 12, 70);
+    lpt_put_le32(b + 12, 70);
     seal(b, n, hs);
     expect_bad(c, &md, b, n, "header_size 70");
     memcpy(b, good, n);
-    le32(b + rec1 + 4 * D + 4, 2); /* component 1 of record 1: 2 of [0, 2) */
+    lpt_put_le32(b + rec1 + 4 * D + 4, 2); /* component 1 of record 1: 2 of [0, 2) */
     seal(b, n, hs);
     expect_bad(c, &md, b, n, "action 2 (component 1): expected an action in [0, 2)");
     expect_bad(c, &md, good, n - 3, "truncated");
@@ -410,7 +391,7 @@ static void test_bad_v2_files(void **state) {
     b = malloc(n);
     assert_non_null(b);
     memcpy(b, good, n);
-    le32(b + hs + 4 * D + 4, 0x7FC00000u); /* NaN in record 0, component 1 */
+    lpt_put_le32(b + hs + 4 * D + 4, 0x7FC00000u); /* NaN in record 0, component 1 */
     seal(b, n, hs);
     expect_bad(c, &box, b, n, "action component 1 is nan; expected a finite value");
     free(b);

@@ -751,23 +751,6 @@ static void test_mlp_cache_survives(void **state) {
     tlog_reset();
 }
 
-/* ---- expert_ce, for real: a dataset, the MLP, Adam, a checkpoint ---------------- */
-
-static void le32(unsigned char *p, uint32_t v) {
-    for (int b = 0; b < 4; b++)
-        p[b] = (unsigned char)(v >> (8 * b));
-}
-
-static uint32_t crc32_bitwise(const unsigned char *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
-
 /* ---- the adapters' bind step: one adapter, created before open ----------------- */
 
 static lp_mlp *make_mlp_dims(int64_t obs_dim, int64_t num_actions) {
@@ -972,6 +955,8 @@ static void test_gru_adapter_bind(void **state) {
     tlog_reset();
 }
 
+/* ---- expert_ce, for real: a dataset, the MLP, Adam, a checkpoint ---------------- */
+
 /* M streams of N steps of obs f32[3] uniform in [-1, 1); the expert's action
  * is 1 when x0 + x1 - x2 > 0; an episode starts every 16 steps. */
 static void write_expert(const char *path, uint32_t M, uint32_t N) {
@@ -988,22 +973,22 @@ static void write_expert(const char *path, uint32_t M, uint32_t N) {
                 o[k] = (float)((double)(x >> 11) / 9007199254740992.0 * 2.0 - 1.0);
                 uint32_t bits;
                 memcpy(&bits, &o[k], 4);
-                le32(p + 4 * k, bits);
+                lpt_put_le32(p + 4 * k, bits);
             }
-            le32(p + 12, o[0] + o[1] - o[2] > 0.0f);
+            lpt_put_le32(p + 12, o[0] + o[1] - o[2] > 0.0f);
             p[16] = t % 16 == 0;
         }
     memcpy(b, "LPEXPERT", 8);
-    le32(b + 8, 1);
-    le32(b + 12, 64);
-    le32(b + 16, (uint32_t)rs);
-    le32(b + 20, 3);
-    le32(b + 24, 2);
-    le32(b + 28, M);
-    le32(b + 32, N);
-    le32(b + 40, M * N);
-    le32(b + 56, crc32_bitwise(b + 64, n - 64));
-    le32(b + 60, crc32_bitwise(b, 60));
+    lpt_put_le32(b + 8, 1);
+    lpt_put_le32(b + 12, 64);
+    lpt_put_le32(b + 16, (uint32_t)rs);
+    lpt_put_le32(b + 20, 3);
+    lpt_put_le32(b + 24, 2);
+    lpt_put_le32(b + 28, M);
+    lpt_put_le32(b + 32, N);
+    lpt_put_le32(b + 40, M * N);
+    lpt_put_le32(b + 56, lpt_crc32(b + 64, n - 64));
+    lpt_put_le32(b + 60, lpt_crc32(b, 60));
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, n, f), n);

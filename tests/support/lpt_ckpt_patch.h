@@ -12,27 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline uint32_t lpt_crc32(const unsigned char *p, size_t n) {
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
-    }
-    return ~c;
-}
-
-static inline uint64_t lpt_le64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int b = 7; b >= 0; b--)
-        v = (v << 8) | p[b];
-    return v;
-}
-
-static inline void lpt_put_le32(unsigned char *p, uint32_t v) {
-    for (int b = 0; b < 4; b++)
-        p[b] = (unsigned char)(v >> (8 * b));
-}
+#include "lpt_bytes.h"
 
 /* Copies checkpoint `in` to `out` with `len` bytes at byte `at` of the data
  * of the first entry whose name starts with `prefix` replaced by `bytes`;
