@@ -281,6 +281,17 @@ static void test_hand_normalised(void **state) {
 
 /* ---- gradient against central differences, many seeds ---------------------------- */
 
+/* log p(a_i) of sample i under the batch's logits, in double (ref_logratio
+ * with an old log-probability of 0). */
+static double ref_logp_of(const mb *b, int64_t i) {
+    double zi[64], ls, m;
+    for (int64_t j = 0; j < b->A; j++)
+        zi[j] = b->z[i * b->A + j];
+    const float zero = 0.0f;
+    const ref r0 = {1, b->A, &b->a[i], &zero, NULL, 0, 0};
+    return ref_logratio(&r0, zi, 0, &ls, &m);
+}
+
 /* Random logits (mode 0..3 as in action_supervised's test: 3 is +-1e4 with
  * ties), actions, advantages, and old log-probs that put the ratios on both
  * sides of the clip range, sometimes near 0 and sometimes beyond the
@@ -295,13 +306,7 @@ static void fill_random(mb *b, lpt_rng *rng, int mode, double eps) {
     for (int64_t i = 0; i < b->M; i++) {
         b->a[i] = (int32_t)lpt_rng_int(rng, 0, b->A - 1);
         b->adv[i] = (float)(lpt_rng_normal(rng) * 2.0 + 0.3);
-        double zi[64], ls, m;
-        for (int64_t j = 0; j < b->A; j++)
-            zi[j] = b->z[i * b->A + j];
-        ref r0 = {1, b->A, &b->a[i], NULL, NULL, 0, 0};
-        float zero = 0.0f;
-        r0.old = &zero;
-        const double logp = ref_logratio(&r0, zi, 0, &ls, &m);
+        const double logp = ref_logp_of(b, i);
         for (;;) {
             const int kind = (int)lpt_rng_int(rng, 0, 9);
             const double lr = kind == 0   ? 25.0 + lpt_rng_uniform(rng, 0, 5)
@@ -398,14 +403,8 @@ static void test_gradient_of_plugin_loss(void **state) {
         /* ratios well inside or well outside the range: a step of 1e-2 in
          * the logits moves a ratio by about 1% */
         for (int64_t i = 0; i < b.M; i++) {
-            double zi[8], ls, m;
-            for (int64_t j = 0; j < b.A; j++)
-                zi[j] = b.z[i * b.A + j];
-            float zero = 0.0f;
-            ref r0 = {1, b.A, &b.a[i], &zero, NULL, 0, 0};
-            const double logp = ref_logratio(&r0, zi, 0, &ls, &m);
             const double lrs[3] = {0.0, 0.5, -0.5};
-            b.old[i] = (float)(logp - lrs[i % 3]);
+            b.old[i] = (float)(ref_logp_of(&b, i) - lrs[i % 3]);
         }
         assert_int_equal(lpt_set_f(b.in, "ent_coef", 0.05), 0);
         mb_start(&b);
@@ -820,14 +819,8 @@ static void test_many_samples(void **state) {
                     if (j != b.a[i] && lpt_rng_int(&rng, 0, 3) == 0)
                         b.z[i * b.A + j] = -INFINITY;
             /* old log-probs again, from the masked softmax, near the new ones */
-            for (int64_t i = 0; i < b.M; i++) {
-                double zi[64], ls, m;
-                for (int64_t j = 0; j < b.A; j++)
-                    zi[j] = b.z[i * b.A + j];
-                float zero = 0.0f;
-                ref r0 = {1, b.A, &b.a[i], &zero, NULL, 0, 0};
-                b.old[i] = (float)(ref_logratio(&r0, zi, 0, &ls, &m) - 0.05);
-            }
+            for (int64_t i = 0; i < b.M; i++)
+                b.old[i] = (float)(ref_logp_of(&b, i) - 0.05);
         }
         /* widths 7 and 37 read the log-probs through a strided view (the
          * gather path across several chunks) */
