@@ -141,8 +141,7 @@ static LP__ALWAYS_INLINE float ppo_max_from(const float *LP__RESTRICT z, int64_t
  * clamp, not a select on E, so that the loops still vectorise. */
 #define PPO_T_MIN -87.0f
 static LP__ALWAYS_INLINE float ppo_t(float t) {
-    /* written as x86's max(a, b) = a > b ? a : b, so that it is one vmaxps */
-    return PPO_T_MIN > t ? PPO_T_MIN : t;
+    return t < PPO_T_MIN ? PPO_T_MIN : t;
 }
 
 /* The exponentials E[j] = exp(z_j - max) of z[j0..A), added in order to
@@ -168,9 +167,10 @@ static LP__ALWAYS_INLINE void ppo_exp_from(const float *LP__RESTRICT z, int64_t 
  * lanes are split from the walk: each row leaves 8 lanes in a [rows][8]
  * scratch, and one loop across the rows of a chunk folds them (vectorised
  * over rows, no horizontal shuffles per row; a fold per row cost about a
- * quarter of the kernel). W is the number of lanes a row is walked in: 8, or 16 in the AVX-512
- * build for rows of 16 or more actions (one 512-bit vector per block; the
- * upper 8 lanes are added to the lower 8 before the store). Elements past
+ * quarter of the kernel). W is the number of lanes a row is walked in: 8,
+ * or 16 in the AVX-512 build for rows of 16 or more actions (one 512-bit
+ * vector per block; the upper 8 lanes are added to the lower 8 before the
+ * store). Elements past
  * the last whole block of W go into lane 0 (the sums), or are folded in
  * after the lanes (the max: see ppo_run). */
 static LP__ALWAYS_INLINE void ppo_row_maxw(const float *LP__RESTRICT z, int64_t A, const int W,
@@ -443,35 +443,34 @@ typedef void (*ppo_kernel_fn)(const ppo_job *J, ppo_sums *S);
 /* The body of every build (lp_dispatch.h): the switch lets the common
  * widths compile with A constant; `wide` walks rows of 16 or more actions
  * in 16 lanes (the AVX-512 build). */
-#define PPO_KERNEL_BODY(wide)                                                                      \
-    {                                                                                              \
-        switch (J->A) {                                                                            \
-        case 2:                                                                                    \
-            ppo_run(J, 2, wide, S);                                                                \
-            break;                                                                                 \
-        case 4:                                                                                    \
-            ppo_run(J, 4, wide, S);                                                                \
-            break;                                                                                 \
-        case 8:                                                                                    \
-            ppo_run(J, 8, wide, S);                                                                \
-            break;                                                                                 \
-        case 16:                                                                                   \
-            ppo_run(J, 16, wide, S);                                                               \
-            break;                                                                                 \
-        default:                                                                                   \
-            ppo_run(J, J->A, wide, S);                                                             \
-            break;                                                                                 \
-        }                                                                                          \
+#define PPO_KERNEL_SWITCH(wide)                                                                    \
+    switch (J->A) {                                                                                \
+    case 2:                                                                                        \
+        ppo_run(J, 2, wide, S);                                                                    \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        ppo_run(J, 4, wide, S);                                                                    \
+        break;                                                                                     \
+    case 8:                                                                                        \
+        ppo_run(J, 8, wide, S);                                                                    \
+        break;                                                                                     \
+    case 16:                                                                                       \
+        ppo_run(J, 16, wide, S);                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        ppo_run(J, J->A, wide, S);                                                                 \
+        break;                                                                                     \
     }
 
 /* ppo_kernel_pick: baseline or AVX2; the AVX-512 build on its own (rows of
  * at least 16 actions in 16 lanes), used for rows of at least 8. */
 LP__DEFINE_KERNELS(ppo_kernel_fn, ppo_kernel, void, (const ppo_job *J, ppo_sums *S),
-                   PPO_KERNEL_BODY(0))
+                   { PPO_KERNEL_SWITCH(0); })
 #if LP__HAVE_ISA_VARIANTS
 __attribute__((target(LP__AVX512_TARGET))) static void ppo_kernel_avx512(const ppo_job *J,
-                                                                         ppo_sums *S)
-    PPO_KERNEL_BODY(1)
+                                                                         ppo_sums *S) {
+    PPO_KERNEL_SWITCH(1);
+}
 #endif
 
 /* The advantages' sum and squared deviations in f64 over dense fields, in
@@ -488,7 +487,7 @@ __attribute__((target(LP__AVX512_TARGET))) static void ppo_kernel_avx512(const p
 #define PPO_UNROLL_LANES
 #endif
 
-        static LP__ALWAYS_INLINE double ppo_adv_total(const double *acc) {
+static LP__ALWAYS_INLINE double ppo_adv_total(const double *acc) {
     double h[8];
     for (int l = 0; l < 8; l++)
         h[l] = acc[l] + acc[l + 8];
@@ -508,10 +507,11 @@ static LP__ALWAYS_INLINE int ppo_adv_sum_run(const int32_t *LP__RESTRICT act,
         bad |= (uint32_t)act[i] >= (uint32_t)A ? 1u : 0u;
     double acc[PPO_ADV_LANES] = {0};
     int64_t i = 0;
-    for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES)
+    for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES) {
         PPO_UNROLL_LANES
-    for (int l = 0; l < PPO_ADV_LANES; l++)
-        acc[l] += (double)adv[i + l];
+        for (int l = 0; l < PPO_ADV_LANES; l++)
+            acc[l] += (double)adv[i + l];
+    }
     for (; i < M; i++)
         acc[0] += (double)adv[i];
     *sum = ppo_adv_total(acc);
@@ -530,11 +530,12 @@ static LP__ALWAYS_INLINE double ppo_adv_ss_run(const float *LP__RESTRICT adv, in
     const int64_t M = rows * hor;
     if ((s1 == 1 || hor == 1) && (s0 == hor || rows == 1)) {
         int64_t i = 0;
-        for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES)
+        for (; i + PPO_ADV_LANES <= M; i += PPO_ADV_LANES) {
             PPO_UNROLL_LANES
-        for (int l = 0; l < PPO_ADV_LANES; l++) {
-            const double dv = (double)adv[i + l] - mean;
-            acc[l] += dv * dv;
+            for (int l = 0; l < PPO_ADV_LANES; l++) {
+                const double dv = (double)adv[i + l] - mean;
+                acc[l] += dv * dv;
+            }
         }
         for (; i < M; i++) {
             const double dv = (double)adv[i] - mean;
