@@ -798,8 +798,9 @@ static void test_empty_minibatch(void **state) {
 /* Several chunks with tails (M = 205), every row-width path of the kernel
  * (A < 8 per row; A >= 8 in lanes of 8, or of 16 for A >= 16 in the
  * AVX-512 build, with tails past the last whole block), strided log-probs
- * for some, -inf logits (masked actions) for others: loss, ratios and the
- * whole gradient against the double-precision formula. */
+ * for some, masked actions (-inf logits, or the action_mask field) for
+ * others: loss, ratios and the whole gradient against the double-precision
+ * formula. */
 static void test_many_samples(void **state) {
     (void)state;
     const int64_t widths[] = {8, 16, 7, 37, 24, 32, 64, 17, 3};
@@ -807,20 +808,30 @@ static void test_many_samples(void **state) {
         mb b;
         lpt_rng rng = lpt_rng_seed(77 + (uint64_t)w);
         mb_init(&b, 5, 41, widths[w]);
-        const int masked = w >= 4; /* -inf on about a quarter of the untaken actions */
-        if (masked) {
-            for (int64_t k = 0; k < b.M * b.A; k++)
-                b.z[k] = 0.0f;
-        }
+        /* From width 24 on, about a quarter of the untaken actions are
+         * masked: by -inf logits, or (width 32) by the action_mask field
+         * with the logits left finite. */
+        const int masked = w >= 4, by_field = w == 5;
+        static uint8_t mask[5 * 41 * 64];
+        static float zkeep[5 * 41 * 64];
         fill_random(&b, &rng, 1, 0.2);
         if (masked) {
             for (int64_t i = 0; i < b.M; i++)
-                for (int64_t j = 0; j < b.A; j++)
-                    if (j != b.a[i] && lpt_rng_int(&rng, 0, 3) == 0)
-                        b.z[i * b.A + j] = -INFINITY;
+                for (int64_t j = 0; j < b.A; j++) {
+                    const int64_t k = i * b.A + j;
+                    mask[k] = !(j != b.a[i] && lpt_rng_int(&rng, 0, 3) == 0);
+                    zkeep[k] = b.z[k];
+                    if (!mask[k])
+                        b.z[k] = -INFINITY;
+                }
             /* old log-probs again, from the masked softmax, near the new ones */
             for (int64_t i = 0; i < b.M; i++)
                 b.old[i] = (float)(ref_logp_of(&b, i) - 0.05);
+            if (by_field) {
+                memcpy(b.z, zkeep, (size_t)(b.M * b.A) * sizeof *b.z);
+                assert_true(lpt_add_field(b.in, "action_mask",
+                                          LPT_VIEW(mask, LP_DTYPE_U8, b.R, b.T, b.A)) >= 0);
+            }
         }
         /* widths 7 and 37 read the log-probs through a strided view (the
          * gather path across several chunks) */
@@ -840,7 +851,7 @@ static void test_many_samples(void **state) {
         double *gr = malloc(n * sizeof *gr);
         assert_true(x && adv && gr);
         for (size_t k = 0; k < n; k++)
-            x[k] = b.z[k];
+            x[k] = masked && !mask[k] ? -INFINITY : b.z[k];
         ref rf = {b.M, b.A, b.a, b.old, adv, 0.2, 0.01};
         ref_advantages(&rf, b.adv, 1);
         const double want = ref_loss(x, n, &rf);
