@@ -258,6 +258,36 @@ static LP__ALWAYS_INLINE void ppo_prefetch_row(const float *p, int64_t A, const 
             PPO_PREFETCH(p + j, 0);
 }
 
+/* Stage A of a chunk of n rows of A >= 8 actions, walked in W lanes: each
+ * row's max, exponentials (into E), their sum s and dot d; the lanes go
+ * through the [rows][8] scratches L8 and D8. */
+static LP__ALWAYS_INLINE void ppo_lanes(const ppo_job *J, const float *zc, int64_t i0, int64_t n,
+                                        const int64_t A, const int W, float *LP__RESTRICT E,
+                                        float *LP__RESTRICT L8, float *LP__RESTRICT D8,
+                                        float *LP__RESTRICT mx, float *LP__RESTRICT s,
+                                        float *LP__RESTRICT d) {
+    for (int64_t k = 0; k < n; k++)
+        ppo_row_maxw(zc + k * A, A, W, L8 + k * 8);
+    for (int64_t k = 0; k < n; k++)
+        mx[k] = ppo_fold_max(L8 + k * 8);
+    for (int64_t k = 0; k < n; k++) /* the tail, after the lanes */
+        mx[k] = ppo_max_from(zc + k * A, A & ~(int64_t)(W - 1), A, mx[k]);
+    /* While exp() runs: the next chunk's logits, this chunk's gradient. */
+    const int64_t nnext = J->M - (i0 + n) < n ? J->M - (i0 + n) : n;
+    float *gc = J->g != NULL ? J->g + i0 * A : NULL;
+    for (int64_t k = 0; k < n; k++) {
+        if (k < nnext)
+            ppo_prefetch_row(J->z + (i0 + n + k) * A, A, 0);
+        if (gc != NULL)
+            ppo_prefetch_row(gc + k * A, A, 1);
+        ppo_row_expw(zc + k * A, A, W, mx[k], E + k * A, L8 + k * 8, D8 + k * 8);
+    }
+    for (int64_t k = 0; k < n; k++) {
+        s[k] = ppo_fold_sum(L8 + k * 8);
+        d[k] = ppo_fold_sum(D8 + k * 8);
+    }
+}
+
 /* Adds v[0..n) (n a multiple of 8) into acc in 8 lanes of f64. */
 static LP__ALWAYS_INLINE void ppo_lane_sum(double *LP__RESTRICT acc, const float *LP__RESTRICT v,
                                            int64_t n) {
@@ -330,27 +360,12 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const i
         /* Separate loops: each row's max is ready long before its
          * exponentials need it, and the rows' dependency chains overlap. */
         if (A >= 8) {
-            const int W = wide && A >= 16 ? 16 : 8;
-            for (int64_t k = 0; k < n; k++)
-                ppo_row_maxw(zc + k * A, A, W, L8 + k * 8);
-            for (int64_t k = 0; k < n; k++)
-                mx[k] = ppo_fold_max(L8 + k * 8);
-            for (int64_t k = 0; k < n; k++) /* the tail, after the lanes */
-                mx[k] = ppo_max_from(zc + k * A, A & ~(int64_t)(W - 1), A, mx[k]);
-            /* While exp() runs: the next chunk's logits, this chunk's gradient. */
-            const int64_t nnext = J->M - (i0 + n) < n ? J->M - (i0 + n) : n;
-            float *gc = J->g != NULL ? J->g + i0 * A : NULL;
-            for (int64_t k = 0; k < n; k++) {
-                if (k < nnext)
-                    ppo_prefetch_row(J->z + (i0 + n + k) * A, A, 0);
-                if (gc != NULL)
-                    ppo_prefetch_row(gc + k * A, A, 1);
-                ppo_row_expw(zc + k * A, A, W, mx[k], E + k * A, L8 + k * 8, D8 + k * 8);
-            }
-            for (int64_t k = 0; k < n; k++) {
-                s[k] = ppo_fold_sum(L8 + k * 8);
-                d[k] = ppo_fold_sum(D8 + k * 8);
-            }
+            /* W a constant in each branch, also where A is not: a run-time
+             * lane count left the lanes on the stack (3x slower). */
+            if (wide && A >= 16)
+                ppo_lanes(J, zc, i0, n, A, 16, E, L8, D8, mx, s, d);
+            else
+                ppo_lanes(J, zc, i0, n, A, 8, E, L8, D8, mx, s, d);
         } else {
             for (int64_t k = 0; k < n; k++)
                 mx[k] = ppo_max_from(zc + k * A, 1, A, zc[k * A]);
