@@ -126,11 +126,11 @@ typedef struct ppo_sums {
     double pg, ent, akl, okl, clip, ratio;
 } ppo_sums;
 
-/* max(m, z[j0..A)), in order. NaN elements are skipped here and propagate
- * through z - max later. */
-static LP__ALWAYS_INLINE float ppo_max_from(const float *LP__RESTRICT z, int64_t j0, int64_t A,
-                                            float m) {
-    for (int64_t j = j0; j < A; j++)
+/* Largest of z[0..A), in order (rows of fewer than 8 actions). NaN
+ * elements are skipped here and propagate through z - max later. */
+static LP__ALWAYS_INLINE float ppo_row_max(const float *LP__RESTRICT z, int64_t A) {
+    float m = z[0];
+    for (int64_t j = 1; j < A; j++)
         m = z[j] > m ? z[j] : m;
     return m;
 }
@@ -144,15 +144,13 @@ static LP__ALWAYS_INLINE float ppo_t(float t) {
     return t < PPO_T_MIN ? PPO_T_MIN : t;
 }
 
-/* The exponentials E[j] = exp(z_j - max) of z[j0..A), added in order to
- * *s and their products with z_j - max to *d. Rows of fewer than 8 actions
- * are this alone (their sums are what 8 lanes with only lane 0 used would
- * give); wider rows use it for the elements past their last whole block of
- * lanes. */
-static LP__ALWAYS_INLINE void ppo_exp_from(const float *LP__RESTRICT z, int64_t j0, int64_t A,
-                                           float mx, float *LP__RESTRICT E, float *s, float *d) {
-    float sa = *s, da = *d;
-    for (int64_t j = j0; j < A; j++) {
+/* Rows of fewer than 8 actions, in order: the exponentials E[j] =
+ * exp(z_j - max), their sum *s and their dot *d with z_j - max (the sums
+ * 8 lanes with only lane 0 used would give). */
+static LP__ALWAYS_INLINE void ppo_row_exp(const float *LP__RESTRICT z, int64_t A, float mx,
+                                          float *LP__RESTRICT E, float *s, float *d) {
+    float sa = 0.0f, da = 0.0f;
+    for (int64_t j = 0; j < A; j++) {
         const float t = z[j] - mx;
         const float e = lp__expf_nonpos(t);
         E[j] = e;
@@ -170,17 +168,24 @@ static LP__ALWAYS_INLINE void ppo_exp_from(const float *LP__RESTRICT z, int64_t 
  * quarter of the kernel). W is the number of lanes a row is walked in: 8,
  * or 16 in the AVX-512 build for rows of 16 or more actions (one 512-bit
  * vector per block; the upper 8 lanes are added to the lower 8 before the
- * store). Elements past
- * the last whole block of W go into lane 0 (the sums), or are folded in
- * after the lanes (the max: see ppo_run). */
+ * store). A width that is not a multiple of W ends with the last W
+ * elements as one more block, overlapping the last whole one: the max does
+ * not mind seeing an element twice, the sums add 0 in the lanes already
+ * done (no loop of a run-time length shorter than a vector). */
 static LP__ALWAYS_INLINE void ppo_row_maxw(const float *LP__RESTRICT z, int64_t A, const int W,
                                            float *LP__RESTRICT l8) {
     float lw[16];
     for (int l = 0; l < W; l++)
         lw[l] = z[l];
-    for (int64_t j = W; j + W <= A; j += W)
+    int64_t j = W;
+    for (; j + W <= A; j += W)
         for (int l = 0; l < W; l++)
             lw[l] = z[j + l] > lw[l] ? z[j + l] : lw[l];
+    if (j < A) { /* the last W elements, some seen already: max does not mind */
+        const float *LP__RESTRICT zt = z + (A - W);
+        for (int l = 0; l < W; l++)
+            lw[l] = zt[l] > lw[l] ? zt[l] : lw[l];
+    }
     for (int l = 0; l < 8; l++)
         l8[l] = W == 16 && lw[l + 8] > lw[l] ? lw[l + 8] : lw[l];
 }
@@ -217,7 +222,20 @@ static LP__ALWAYS_INLINE void ppo_row_expw(const float *LP__RESTRICT z, int64_t 
             dw[l] += e * ppo_t(t);
         }
     }
-    ppo_exp_from(z, j, A, mx, E, &sw[0], &dw[0]);
+    if (j < A) {
+        /* The last W elements as one block; the first `skip` of them were
+         * done above (their E is stored again, the same value) and add 0. */
+        const int64_t j0 = A - W;
+        const int skip = (int)(j - j0);
+        for (int l = 0; l < W; l++) {
+            const float t = z[j0 + l] - mx;
+            const float e = lp__expf_nonpos(t);
+            const float et = e * ppo_t(t);
+            E[j0 + l] = e;
+            sw[l] += l >= skip ? e : 0.0f;
+            dw[l] += l >= skip ? et : 0.0f;
+        }
+    }
     for (int l = 0; l < 8; l++) {
         s8_out[l] = W == 16 ? sw[l] + sw[l + 8] : sw[l];
         d8_out[l] = W == 16 ? dw[l] + dw[l + 8] : dw[l];
@@ -239,6 +257,42 @@ static LP__ALWAYS_INLINE void ppo_row_grad(const float *LP__RESTRICT z, const fl
                                            float mx, int32_t a, float kp) {
     for (int64_t j = 0; j < A; j++) /* A < 2^31 (ppo_check_batch): 32-bit compares */
         g[j] = (g[j] + E[j] * (a0 + a1 * ppo_t(z[j] - mx))) - ((int32_t)j == a ? kp : 0.0f);
+}
+
+/* ppo_row_grad for rows of A >= W actions, in blocks of W; a width that is
+ * not a multiple of W ends with the last W elements as one more block,
+ * which overlaps the last whole one. Both are computed from the gradient as
+ * it was before either is stored, so the elements they share get the same
+ * value from both, and no block is read back just after a store to an
+ * overlapping one (which would stall on store forwarding: it did, 1.5x). */
+static LP__ALWAYS_INLINE float ppo_grad_one(const float *LP__RESTRICT z,
+                                            const float *LP__RESTRICT E,
+                                            const float *LP__RESTRICT g, int64_t i, float a0,
+                                            float a1, float mx, int32_t a, float kp) {
+    return (g[i] + E[i] * (a0 + a1 * ppo_t(z[i] - mx))) - ((int32_t)i == a ? kp : 0.0f);
+}
+
+static LP__ALWAYS_INLINE void ppo_row_gradw(const float *LP__RESTRICT z,
+                                            const float *LP__RESTRICT E, float *LP__RESTRICT g,
+                                            int64_t A, const int W, float a0, float a1, float mx,
+                                            int32_t a, float kp) {
+    const int64_t whole = A - A % W;                   /* >= W */
+    const int64_t jl = A % W == 0 ? whole : whole - W; /* where the plain blocks stop */
+    for (int64_t j = 0; j < jl; j += W)
+        for (int l = 0; l < W; l++)
+            g[j + l] = ppo_grad_one(z, E, g, j + l, a0, a1, mx, a, kp);
+    if (jl < A) {
+        const int64_t jt = A - W;
+        float ul[16], ut[16];
+        for (int l = 0; l < W; l++) {
+            ul[l] = ppo_grad_one(z, E, g, jl + l, a0, a1, mx, a, kp);
+            ut[l] = ppo_grad_one(z, E, g, jt + l, a0, a1, mx, a, kp);
+        }
+        for (int l = 0; l < W; l++)
+            g[jt + l] = ut[l];
+        for (int l = 0; l < W; l++)
+            g[jl + l] = ul[l];
+    }
 }
 
 /* Asks for the cache lines of one row of A floats ahead of their use: the
@@ -270,8 +324,6 @@ static LP__ALWAYS_INLINE void ppo_lanes(const ppo_job *J, const float *zc, int64
         ppo_row_maxw(zc + k * A, A, W, L8 + k * 8);
     for (int64_t k = 0; k < n; k++)
         mx[k] = ppo_fold_max(L8 + k * 8);
-    for (int64_t k = 0; k < n; k++) /* the tail, after the lanes */
-        mx[k] = ppo_max_from(zc + k * A, A & ~(int64_t)(W - 1), A, mx[k]);
     /* While exp() runs: the next chunk's logits, this chunk's gradient. */
     const int64_t nnext = J->M - (i0 + n) < n ? J->M - (i0 + n) : n;
     float *gc = J->g != NULL ? J->g + i0 * A : NULL;
@@ -368,11 +420,9 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const i
                 ppo_lanes(J, zc, i0, n, A, 8, E, L8, D8, mx, s, d);
         } else {
             for (int64_t k = 0; k < n; k++)
-                mx[k] = ppo_max_from(zc + k * A, 1, A, zc[k * A]);
-            for (int64_t k = 0; k < n; k++) {
-                s[k] = 0.0f, d[k] = 0.0f;
-                ppo_exp_from(zc + k * A, 0, A, mx[k], E + k * A, &s[k], &d[k]);
-            }
+                mx[k] = ppo_row_max(zc + k * A, A);
+            for (int64_t k = 0; k < n; k++)
+                ppo_row_exp(zc + k * A, A, mx[k], E + k * A, &s[k], &d[k]);
         }
         for (int64_t k = 0; k < n; k++)
             za[k] = zc[k * A + act[k]] - mx[k];
@@ -440,9 +490,18 @@ static LP__ALWAYS_INLINE void ppo_run(const ppo_job *J, const int64_t A, const i
          * mask, so that masked actions get exactly 0). */
         if (J->g != NULL) {
             float *gc = J->g + i0 * A;
-            for (int64_t k = 0; k < n; k++)
-                ppo_row_grad(zc + k * A, E + k * A, gc + k * A, A, c0[k], c1[k], mx[k], act[k],
-                             kpg[k]);
+            if (A >= 16 && wide)
+                for (int64_t k = 0; k < n; k++)
+                    ppo_row_gradw(zc + k * A, E + k * A, gc + k * A, A, 16, c0[k], c1[k], mx[k],
+                                  act[k], kpg[k]);
+            else if (A >= 8)
+                for (int64_t k = 0; k < n; k++)
+                    ppo_row_gradw(zc + k * A, E + k * A, gc + k * A, A, 8, c0[k], c1[k], mx[k],
+                                  act[k], kpg[k]);
+            else
+                for (int64_t k = 0; k < n; k++)
+                    ppo_row_grad(zc + k * A, E + k * A, gc + k * A, A, c0[k], c1[k], mx[k], act[k],
+                                 kpg[k]);
         }
     }
     S->pg = ppo_lanes_total(acc[0]);
