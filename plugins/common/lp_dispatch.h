@@ -88,29 +88,4 @@ static inline int lp__isa_level(void) {
 
 #endif
 
-/* LP__DEFINE_KERNELS with the AVX-512 build as a third choice: defines
- * name##_base, _avx2, _avx512 (where LP__HAVE_ISA_VARIANTS),
- * `static fn_type name##_pick(void)` (the widest) and
- * `static fn_type name##_pick256(void)` (at most AVX2: for data too narrow
- * for 512-bit vectors, where the wider build is slower). */
-#if LP__HAVE_ISA_VARIANTS
-#define LP__DEFINE_KERNELS3(fn_type, name, ret, params, ...)                                       \
-    LP__DEFINE_ISA_VARIANTS(name, ret, params, __VA_ARGS__)                                        \
-    static fn_type name##_pick(void) {                                                             \
-        const int isa = lp__isa_level();                                                           \
-        return isa == LP__ISA_AVX512 ? name##_avx512                                               \
-               : isa == LP__ISA_AVX2 ? name##_avx2                                                 \
-                                     : name##_base;                                                \
-    }                                                                                              \
-    static fn_type name##_pick256(void) {                                                          \
-        return lp__isa_level() >= LP__ISA_AVX2 ? name##_avx2 : name##_base;                        \
-    }
-#else
-#define LP__DEFINE_KERNELS3(fn_type, name, ret, params, ...)                                       \
-    LP__DEFINE_KERNELS(fn_type, name, ret, params, __VA_ARGS__)                                    \
-    static fn_type name##_pick256(void) {                                                          \
-        return name##_base;                                                                        \
-    }
-#endif
-
 #endif /* LP_COMMON_DISPATCH_H */
