@@ -1065,15 +1065,17 @@ static void test_scan_bad_plugins(void **state) {
 
 /* ---- protocol 2: descriptors from the scan's report ------------------------------------- */
 
-static lp_registry *open_scanned(const char *const *paths, size_t count, int describe_only,
-                                 const char *const *only, size_t only_count) {
+/* A registry over `paths` only (no environment, no install dir) with the
+ * given scan mode, describe_only and only_ids. */
+static lp_registry *open_reg(const char *const *paths, size_t count, int scan, int describe_only,
+                             const char *const *only, size_t only_count) {
     lp_registry_options opt;
     lp_registry_options_init(&opt);
     opt.plugin_paths = paths;
     opt.plugin_path_count = count;
     opt.use_env_path = 0;
     opt.use_install_dir = 0;
-    opt.scan = 1;
+    opt.scan = scan;
     opt.describe_only = describe_only;
     opt.only_ids = only;
     opt.only_id_count = only_count;
@@ -1165,7 +1167,7 @@ static void test_report_roundtrip(void **state) {
     size_t n = lp_registry_loss_count(live);
     assert_true(n >= 10);
     for (int round = 0; round < 2; round++) {
-        lp_registry *desc = open_scanned(paths, 3, 1, NULL, 0);
+        lp_registry *desc = open_reg(paths, 3, LP_SCAN_ON, 1, NULL, 0);
         assert_int_equal(lp_registry_loss_count(desc), n);
         assert_int_equal(lp_registry_diag_count(desc), lp_registry_diag_count(live));
         for (size_t i = 0; i < lp_registry_diag_count(live); i++)
@@ -1232,7 +1234,7 @@ static void test_report_garbled(void **state) {
         fmt(cmd, sizeof cmd, "rm -rf %s", cache);
         assert_int_equal(system(cmd), 0);
         const char *paths[] = {dir};
-        lp_registry *reg = open_scanned(paths, 1, 1, NULL, 0);
+        lp_registry *reg = open_reg(paths, 1, LP_SCAN_ON, 1, NULL, 0);
         const lp_diag *d = expect_diag(reg, LP_DIAG_ERROR, file, "report is garbled (line ");
         if (strstr(d->message, cases[k].why) == NULL)
             fail_msg("case %zu: '%s' lacks '%s'", k, d->message, cases[k].why);
@@ -1268,7 +1270,7 @@ static void test_cache_foreign(void **state) {
         fprintf(cf, bodies[k], dir);
         assert_int_equal(fclose(cf), 0);
         const char *paths[] = {dir};
-        lp_registry *reg = open_scanned(paths, 1, 1, NULL, 0);
+        lp_registry *reg = open_reg(paths, 1, LP_SCAN_ON, 1, NULL, 0);
         print_diags(reg);
         assert_int_equal(lp_registry_diag_count(reg), 0);
         expect_good_losses(reg);
@@ -1286,20 +1288,7 @@ static void test_cache_foreign(void **state) {
 /* Open `dir` with only_ids and the given scan mode. */
 static lp_registry *open_only(const char *dir, int scan, const char *const *only, size_t count) {
     const char *paths[] = {dir};
-    lp_registry_options opt;
-    lp_registry_options_init(&opt);
-    opt.plugin_paths = paths;
-    opt.plugin_path_count = 1;
-    opt.use_env_path = 0;
-    opt.use_install_dir = 0;
-    opt.scan = scan;
-    opt.only_ids = only;
-    opt.only_id_count = count;
-    lp_registry *reg = NULL;
-    lp_error err;
-    if (lp_registry_open(&opt, &reg, &err) != LP_OK)
-        fail_msg("lp_registry_open: %s", err.message);
-    return reg;
+    return open_reg(paths, 1, scan, 0, only, count);
 }
 
 static int file_exists(const char *path) {
@@ -1409,7 +1398,7 @@ static void test_cache_v1_removed(void **state) {
     lp_registry_close(reg);
     assert_true(file_exists(v1));
     assert_false(file_exists(v2));
-    reg = open_scanned(paths, 1, 1, NULL, 0);
+    reg = open_reg(paths, 1, LP_SCAN_ON, 1, NULL, 0);
     expect_good_losses(reg);
     lp_registry_close(reg);
     assert_true(file_exists(v2));

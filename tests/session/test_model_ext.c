@@ -891,26 +891,36 @@ static void test_adapter_bind(void **state) {
 static int32_t keep_params(void *user, float *params, float *grads, size_t count, const lp_ctx *ctx,
                            lp_error *err);
 
-/* The recurrent adapter: the same step, with its three fields. */
-static void test_gru_adapter_bind(void **state) {
-    (void)state;
-    tlog_reset();
+/* A GRU over obs f32[3] and 2 actions, and its adapter created with
+ * bind_later and keep_params as the step. */
+static lp_gru_model *make_gru_bind_later(int64_t encoder, int64_t memory, uint64_t seed,
+                                         int64_t max_batch, lp_gru **gru_out) {
     lp_gru_options go;
     lp_gru_options_init(&go);
     go.obs_dim = 3;
     go.num_actions = 2;
-    go.encoder = 4;
-    go.memory = 4;
-    go.max_batch = 16;
-    lp_gru *gru = NULL;
+    go.encoder = encoder;
+    go.memory = memory;
+    go.seed = seed;
+    go.max_batch = max_batch;
     lp_error err;
-    assert_int_equal(lp_gru_create(&go, &gru, &err), LP_OK);
+    assert_int_equal(lp_gru_create(&go, gru_out, &err), LP_OK);
     lp_gru_model_options mo;
     lp_gru_model_options_init(&mo);
     mo.bind_later = 1;
     mo.step = keep_params;
     lp_gru_model *ad = NULL;
-    assert_int_equal(lp_gru_model_create(gru, &mo, &ad, &err), LP_OK);
+    assert_int_equal(lp_gru_model_create(*gru_out, &mo, &ad, &err), LP_OK);
+    return ad;
+}
+
+/* The recurrent adapter: the same step, with its three fields. */
+static void test_gru_adapter_bind(void **state) {
+    (void)state;
+    tlog_reset();
+    lp_gru *gru = NULL;
+    lp_gru_model *ad = make_gru_bind_later(4, 4, 1, 16, &gru);
+    lp_error err;
     lp_model model = lp_gru_model_callbacks(ad);
     assert_int_equal(model.memory_size(model.user), 4); /* what open asks */
     lp_batch mb = {.struct_size = sizeof mb, .rows = 1, .horizon = 1};
@@ -1153,23 +1163,9 @@ static void test_expert_ce_gru_memory(void **state) {
         fclose(r);
     }
 
-    lp_gru_options go;
-    lp_gru_options_init(&go);
-    go.obs_dim = 3;
-    go.num_actions = 2;
-    go.encoder = 8;
-    go.memory = GM;
-    go.seed = 5;
-    go.max_batch = GS * GB;
     lp_gru *gru = NULL;
+    lp_gru_model *ad = make_gru_bind_later(8, GM, 5, GS * GB, &gru);
     lp_error err;
-    assert_int_equal(lp_gru_create(&go, &gru, &err), LP_OK);
-    lp_gru_model_options mo;
-    lp_gru_model_options_init(&mo);
-    mo.bind_later = 1;
-    mo.step = keep_params;
-    lp_gru_model *ad = NULL;
-    assert_int_equal(lp_gru_model_create(gru, &mo, &ad, &err), LP_OK);
     lp_model model = lp_gru_model_callbacks(ad);
     model.forward = no_forward;
     model.backward = no_backward;
