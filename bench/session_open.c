@@ -17,7 +17,8 @@ static double now_ms(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
+    if (argc != 4 || (strcmp(argv[3], "auto") != 0 && strcmp(argv[3], "on") != 0 &&
+                      strcmp(argv[3], "off") != 0)) {
         fputs("usage: session_open DIR CONFIG auto|on|off\n", stderr);
         return 2;
     }
