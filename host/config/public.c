@@ -173,8 +173,8 @@ const char *lp_config_name(const lp_config *c) {
 
 /* Key `i` of an array read with its own stride; NULL (and `err`) when the
  * stride is below this layout's. */
-static int32_t key_at(const lp_config_key *keys, size_t i, lp_config_key *out, const char *fn,
-                      lp_error *err) {
+static int32_t key_at(const lp_config_key *keys, size_t i, int need_name, lp_config_key *out,
+                      const char *fn, lp_error *err) {
     size_t stride = keys[0].struct_size;
     if (stride < LP__SIZE_THROUGH(lp_config_key, hint))
         return lp__error_set(err, LP_EINVAL,
@@ -184,7 +184,7 @@ static int32_t key_at(const lp_config_key *keys, size_t i, lp_config_key *out, c
     memset(out, 0, sizeof *out);
     memcpy(out, (const char *)keys + i * stride, stride < sizeof *out ? stride : sizeof *out);
     const lp_param_spec *s = &out->spec;
-    if (s->name == NULL || s->type < LP_PARAM_FLOAT || s->type > LP_PARAM_ENUM ||
+    if ((need_name && s->name == NULL) || s->type < LP_PARAM_FLOAT || s->type > LP_PARAM_ENUM ||
         (s->type == LP_PARAM_ENUM && s->choices == NULL) ||
         (out->list && s->type != LP_PARAM_INT) ||
         (out->list && out->default_count > 0 && out->default_ints == NULL))
@@ -192,6 +192,15 @@ static int32_t key_at(const lp_config_key *keys, size_t i, lp_config_key *out, c
                              "%s: key %zu ('%s') is not a valid lp_config_key; give a name, a "
                              "type of lp_param_type, choices for an enum, int items for a list",
                              fn, i, s->name != NULL ? s->name : "?");
+    /* An absent key's value is its default: a string or an enum needs one
+     * (as a plugin param does), or the reader would hand out NULL. */
+    if (!out->list && (s->type == LP_PARAM_STRING || s->type == LP_PARAM_ENUM) &&
+        !(s->flags & LP_PARAM_REQUIRED) && s->default_string == NULL)
+        return lp__error_set(err, LP_EINVAL,
+                             "%s: key %zu ('%s') is a%s with no default_string and not "
+                             "LP_PARAM_REQUIRED; give it a default or flag it required",
+                             fn, i, s->name != NULL ? s->name : "?",
+                             s->type == LP_PARAM_ENUM ? "n enum" : " string");
     return LP_OK;
 }
 
@@ -293,7 +302,7 @@ int32_t lp_config_read(lp_config *c, const char *section, const lp_config_key *k
         return lp__error_set(err, LP_EINVAL, "lp_config_read: %zu keys; read at most %zu", count,
                              sizeof names / sizeof names[0]);
     for (size_t i = 0; i < count; i++) {
-        int32_t rc = key_at(keys, i, &k, "lp_config_read", err);
+        int32_t rc = key_at(keys, i, 1, &k, "lp_config_read", err);
         if (rc == LP_OK)
             rc = set_default(&w, &k, &values[i]);
         if (rc != LP_OK)
@@ -302,7 +311,7 @@ int32_t lp_config_read(lp_config *c, const char *section, const lp_config_key *k
     }
     if (sec == NULL) {
         for (size_t i = 0; i < count; i++) {
-            (void)key_at(keys, i, &k, "lp_config_read", err);
+            (void)key_at(keys, i, 1, &k, "lp_config_read", err);
             if (k.spec.flags & LP_PARAM_REQUIRED)
                 return missing_required(&w, &k, NULL, section);
         }
@@ -321,14 +330,14 @@ int32_t lp_config_read(lp_config *c, const char *section, const lp_config_key *k
         while (i < count &&
                !(strlen(names[i]) == kn->len && memcmp(names[i], kn->text, kn->len) == 0))
             i++;
-        (void)key_at(keys, i, &k, "lp_config_read", err);
+        (void)key_at(keys, i, 1, &k, "lp_config_read", err);
         char where[256];
         lp__strf(where, sizeof where, "%s.%s", section, k.spec.name);
         values[i].key_pos = pos_of(kn);
         rc = read_node(&w, &k, vn, where, &values[i]);
     }
     for (size_t i = 0; rc == LP_OK && i < count; i++) {
-        (void)key_at(keys, i, &k, "lp_config_read", err);
+        (void)key_at(keys, i, 1, &k, "lp_config_read", err);
         if (!values[i].set && (k.spec.flags & LP_PARAM_REQUIRED))
             rc = missing_required(&w, &k, map, section);
     }
@@ -421,7 +430,7 @@ int32_t lp_config_read_value(lp_config *c, const char *path, const lp_config_key
     if (c == NULL || path == NULL || key == NULL || value == NULL)
         return lp__error_set(err, LP_EINVAL, "lp_config_read_value: invalid arguments");
     lp_config_key k;
-    int32_t rc = key_at(key, 0, &k, "lp_config_read_value", err);
+    int32_t rc = key_at(key, 0, 0, &k, "lp_config_read_value", err);
     lp__walk w = walker(c, err);
     if (rc == LP_OK)
         rc = set_default(&w, &k, value);
@@ -430,10 +439,13 @@ int32_t lp_config_read_value(lp_config *c, const char *path, const lp_config_key
     const lp__ynode *kn = NULL;
     const lp__ynode *n = follow(c->cfg, path, &kn);
     if (n == NULL) {
+        const char *dot = strrchr(path, '.'), *leaf = dot != NULL ? dot + 1 : path;
         if (k.spec.flags & LP_PARAM_REQUIRED)
             return lp__cfgerr(err, (lp__pos){c->cfg->file, 1, 1},
-                              "missing required key %s (%s); add it", path,
-                              k.list ? "a list of ints" : lp__spec_type_name(k.spec.type));
+                              "missing required key '%s' (%s) %s%.*s; add %s: VALUE", leaf,
+                              k.list ? "a list of ints" : lp__spec_type_name(k.spec.type),
+                              leaf != path ? "in " : "at the top level",
+                              leaf != path ? (int)(leaf - 1 - path) : 0, path, leaf);
         return LP_OK;
     }
     if (kn != NULL)

@@ -877,8 +877,6 @@ static int32_t loop(lp__trainer *t, lp_train_outcome *out, lp_error *err) {
         if (rc == LP_OK)
             rc = set_lr(t, err);
         lp_train_summary sum = {.struct_size = sizeof sum};
-        memset(&sum, 0, sizeof sum);
-        sum.struct_size = sizeof sum;
         if (rc == LP_OK)
             rc = lp_session_train(t->s, NULL, &sum, err); /* the model given at open */
         if (rc != LP_OK)

@@ -265,7 +265,12 @@ static int32_t take_env(lp__train_cfg *tc, const char *section, lp_error *err) {
     tc->env_line = sp.line;
     tc->env_column = sp.column;
     char path[128];
-    snprintf(path, sizeof path, "%s.normalize_obs", section);
+    if (snprintf(path, sizeof path, "%s.normalize_obs", section) >= (int)sizeof path)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_train_run: the environment section's name '%.40s...' is longer "
+                             "than %zu characters (lp_train_options.env_section); use a shorter "
+                             "one",
+                             section, sizeof path - sizeof ".normalize_obs");
     lp_config_value v;
     int32_t rc = lp_config_read_value(tc->config, path, &normalize_obs_key, &v, err);
     if (rc != LP_OK)

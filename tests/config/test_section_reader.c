@@ -276,6 +276,22 @@ static void test_required(void **state) {
     snprintf(want, sizeof want,
              "%s:3:8: missing required key 'size' (an int) in model; add size: VALUE", path_buf);
     assert_string_equal(err.message, want);
+    /* one value at a path: the same message, section and key from the path */
+    assert_int_equal(lp_config_read_value(cfg, "model.size", &k, &v, &err), LP_ECONFIG);
+    snprintf(want, sizeof want,
+             "%s:1:1: missing required key 'size' (an int) in model; add size: VALUE", path_buf);
+    assert_string_equal(err.message, want);
+    /* a string or enum key with neither a default nor REQUIRED: refused,
+     * rather than read as NULL when absent */
+    lp_config_key s = KEY(.name = "kind", .type = LP_PARAM_STRING);
+    assert_int_equal(lp_config_read(cfg, "model", &s, 1, &v, NULL, &err), LP_EINVAL);
+    assert_string_equal(err.message,
+                        "lp_config_read: key 0 ('kind') is a string with no default_string and "
+                        "not LP_PARAM_REQUIRED; give it a default or flag it required");
+    s.spec.name = NULL; /* read_value: the path names it */
+    s.spec.default_string = "plain";
+    assert_int_equal(lp_config_read_value(cfg, "model.kind", &s, &v, &err), LP_OK);
+    assert_string_equal(v.value.s, "plain");
     lp_config_close(cfg);
 }
 

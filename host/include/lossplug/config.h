@@ -104,7 +104,8 @@ typedef struct lp_config_key {
                              spec's bounds; 0: one value of spec.type */
     /* name, type, flags (LP_PARAM_REQUIRED, HAS_MIN, HAS_MAX, MIN_EXCLUSIVE,
      * MAX_EXCLUSIVE), default, bounds, choices: exactly a plugin param's
-     * (abi.h). spec.struct_size is not read. Bounds are doubles: ints are
+     * (abi.h); a string or enum key that is not REQUIRED needs its
+     * default_string. spec.struct_size is not read. Bounds are doubles: ints are
      * exact up to 2^53. */
     lp_param_spec spec;
     size_t max_items;            /* list: at most this many (0: any number) */
@@ -141,7 +142,7 @@ LP_API int32_t lp_config_read(lp_config *cfg, const char *section, const lp_conf
                               lp_error *err);
 
 /* Read one value at `path` ("env.normalize_obs": section, then keys of
- * nested mappings) against `key` (key->spec.name is not read: the path names
+ * nested mappings) against `key` (key->spec.name may be NULL: the path names
  * it in messages), with the same checks. Absent: the default (and an error
  * when REQUIRED). For a key read out of a section that is not otherwise
  * strict (an environment's section, whose other keys the program hands on). */
