@@ -47,6 +47,12 @@ static int32_t lp__options_copy(const lp_registry_options *in, lp_registry_optio
                              "lp_registry_open: options.only_ids is NULL while only_id_count is "
                              "%zu: pass the array or a count of 0",
                              out->only_id_count);
+    if (out->scan != LP_SCAN_AUTO && out->scan != LP_SCAN_ON && out->scan != LP_SCAN_OFF)
+        return lp__error_set(err, LP_EINVAL,
+                             "lp_registry_open: options.scan (a session's scan_plugins) is %d: use "
+                             "LP_SCAN_AUTO (0), "
+                             "LP_SCAN_ON (1) or LP_SCAN_OFF (-1)",
+                             (int)out->scan);
     for (size_t i = 0; out->only_ids != NULL && i < out->only_id_count; i++)
         if (out->only_ids[i] == NULL)
             return lp__error_set(err, LP_EINVAL, "lp_registry_open: options.only_ids[%zu] is NULL",

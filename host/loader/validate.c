@@ -336,6 +336,13 @@ static int32_t lp__fields_check(const lp_field_spec *fields, uint32_t count, uin
                      "field '%s': phase has neither LP_PHASE_ROLLOUT nor LP_PHASE_TRAIN", f->name);
             return LP_EPLUGIN;
         }
+        if ((f->phase & ~(uint32_t)(LP_PHASE_ROLLOUT | LP_PHASE_TRAIN)) != 0) {
+            snprintf(why, why_len,
+                     "field '%s': phase 0x%x has flags other than LP_PHASE_ROLLOUT and "
+                     "LP_PHASE_TRAIN",
+                     f->name, (unsigned)f->phase);
+            return LP_EPLUGIN;
+        }
         if (f->rank < 0 || f->rank > LP_MAX_RANK) {
             snprintf(why, why_len, "field '%s': rank %d is outside 0..%d", f->name, (int)f->rank,
                      LP_MAX_RANK);
@@ -473,14 +480,8 @@ int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_cop
             goto fail;
     }
     if (out->desc.field_count > 0) {
-        void *copy;
-        rc = lp__array_copy(out->desc.fields, out->desc.field_count, sizeof(lp_field_spec),
-                            LP__FIELD_V1, _Alignof(lp_field_spec), "lp_field_spec", &copy, why,
-                            why_len);
-        if (rc != LP_OK)
-            goto fail;
-        out->fields = copy;
-        rc = lp__fields_check(out->fields, out->desc.field_count, minor, why, why_len);
+        rc = lp__field_specs_copy(out->desc.fields, out->desc.field_count, minor, &out->fields,
+                                  why, why_len);
         if (rc != LP_OK)
             goto fail;
     }

@@ -329,7 +329,9 @@ static void test_bad_field(void **state) {
         "loss #2 'fixture_bf_rank' refused: field 'obs': rank 9 is outside 0..8",
         "loss #3 'fixture_bf_dim0' refused: field 'obs': dimension 1 is 0",
         "loss #4 'fixture_bf_negdim' refused: field 'obs': dimension 0 is -7, not a size > 0 nor "
-        "LP_DIM_OBS");
+        "LP_DIM_OBS",
+        "loss #5 'fixture_bf_phase' refused: field 'obs': phase 0x12 has flags other than "
+        "LP_PHASE_ROLLOUT and LP_PHASE_TRAIN");
     lp_registry_close(reg);
 }
 
@@ -1302,6 +1304,23 @@ static int file_exists(const char *path) {
  * cache the default (LP_SCAN_AUTO) scans every file first; LP_SCAN_OFF
  * then uses the cache alone; LP_SCAN_OFF on a cold cache scans nothing and
  * loads every file. */
+/* A scan mode that is none of the three is refused, naming them. */
+static void test_bad_scan_mode(void **state) {
+    (void)state;
+    lp_registry_options opt;
+    lp_registry_options_init(&opt);
+    opt.use_env_path = 0;
+    opt.use_install_dir = 0;
+    opt.scan = 5;
+    lp_registry *reg = NULL;
+    lp_error err;
+    assert_int_equal(lp_registry_open(&opt, &reg, &err), LP_EINVAL);
+    assert_null(reg);
+    assert_string_equal(err.message, "lp_registry_open: options.scan (a session's scan_plugins) "
+                                     "is 5: use LP_SCAN_AUTO (0), LP_SCAN_ON (1) or "
+                                     "LP_SCAN_OFF (-1)");
+}
+
 static void test_only_ids(void **state) {
     fx *f = *state;
     char cache[PATH_MAX], dir[PATH_MAX], file[PATH_MAX], cmd[PATH_MAX + 16];
@@ -1486,6 +1505,7 @@ int main(void) {
         T(test_report_roundtrip),
         T(test_report_garbled),
         T(test_cache_foreign),
+        T(test_bad_scan_mode),
         T(test_only_ids),
         T(test_cache_v1_removed),
         T(test_api),
