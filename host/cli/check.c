@@ -386,24 +386,24 @@ static int check_here(const lp__cli *cli, const lp_registry *reg, int progress) 
 #define DONE_LINE  "=done"
 #define OUTPUT_MAX (64u << 20)
 
-static long now_ms(void) {
+static int64_t now_ms(void) { /* int64_t: a 32-bit long overflows after 24.8 days of uptime */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Read both pipes to their end, until `deadline` (now_ms): the child's
  * stdout into *out, its last progress line into `last`. 0; -1 when out of
  * memory; 1 when the deadline passed first. */
-static int collect(int out_fd, int prog_fd, long deadline, char **out, size_t *out_len, char *last,
-                   size_t last_size, int *done) {
+static int collect(int out_fd, int prog_fd, int64_t deadline, char **out, size_t *out_len,
+                   char *last, size_t last_size, int *done) {
     size_t cap = 0;
     char pbuf[1024];
     size_t plen = 0;
     struct pollfd fds[2] = {{out_fd, POLLIN, 0}, {prog_fd, POLLIN, 0}};
     int open_fds = 2, rc = 0;
     while (open_fds > 0) {
-        long left = deadline - now_ms();
+        const int64_t left = deadline - now_ms();
         if (left <= 0)
             return 1;
         int n = poll(fds, 2, left > INT_MAX ? INT_MAX : (int)left);
@@ -504,7 +504,7 @@ int lp__cmd_check(const lp__cli *cli, const lp_registry *reg) {
     size_t out_len = 0;
     int done = 0;
     const double limit = cli->check_timeout > 0 ? cli->check_timeout : LP__CHECK_TIMEOUT_DEFAULT;
-    const long limit_ms = limit * 1000 < 1 ? 1 : (long)(limit * 1000);
+    const int64_t limit_ms = limit * 1000 < 1 ? 1 : (int64_t)(limit * 1000);
     int crc = collect(out_pipe[0], prog_pipe[0], now_ms() + limit_ms, &out, &out_len, last,
                       sizeof last, &done);
     close(out_pipe[0]);

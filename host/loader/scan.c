@@ -370,7 +370,9 @@ static int32_t lp__scan_run(const char *scanner, const char *path, int timeout_m
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    char *argv[] = {(char *)scanner, (char *)"--v2", (char *)path, NULL};
+    char parent[24]; /* ours: the scan ends if we ended before it could ask to die with us */
+    snprintf(parent, sizeof parent, "%ld", (long)getpid());
+    char *argv[] = {(char *)scanner, (char *)"--v2", (char *)path, parent, NULL};
     pid_t pid;
     int e = posix_spawn(&pid, scanner, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);

@@ -18,19 +18,24 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
-    if (argc != 3 || strcmp(argv[1], "--v2") != 0) {
-        fputs("usage: lossplug-scan --v2 FILE (run by liblossplug, not by hand)\n", stderr);
+    if ((argc != 3 && argc != 4) || strcmp(argv[1], "--v2") != 0) {
+        fputs("usage: lossplug-scan --v2 FILE [PARENT_PID] (run by liblossplug, not by hand)\n",
+              stderr);
         return 2;
     }
     /* Ended with the process that runs the scan: a registry that is killed
      * (a trainer stopped with Ctrl-C, `lossplug check`'s child at its time
-     * limit) leaves no plugin looping in an orphaned scan. */
+     * limit) leaves no plugin looping in an orphaned scan. A parent that died
+     * before this line is not signalled: then we already have another. */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (argc == 4 && (long)getppid() != strtol(argv[3], NULL, 10))
+        return 1;
     /* The report's own descriptor; what the plugin prints goes nowhere. */
     int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);

@@ -86,4 +86,15 @@ if [ -n "$train" ]; then
     [ -n "${LP_TEST_WRAPPER:-}" ] || [ "$took" -le 30 ] || fail "cartpole-train took $took s"
 fi
 
+# The helper's own guard: run with our pid as its parent's, it answers;
+# with another pid (a parent that died before the helper could ask to die
+# with it), it exits 1 at once and loads nothing.
+scanner=$(dirname "$lp")/../lib/lossplug/lossplug-scan
+run "$scanner" --v2 "$dir/good.so" $$
+expect_rc 0 "lossplug-scan with its parent's pid"
+expect_out "lossplug-scan 2" "lossplug-scan with its parent's pid"
+run "$scanner" --v2 "$dir/good.so" 1
+expect_rc 1 "lossplug-scan with another parent's pid"
+if [ -s "$out" ]; then fail "lossplug-scan with another parent's pid wrote a report"; show_last; fi
+
 finish
