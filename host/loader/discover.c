@@ -73,6 +73,33 @@ static int lp__is_dir(const char *path) {
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+static const char lp__self_anchor = 0;
+
+int lp__self_dir(char *buf) {
+    Dl_info info;
+    if (dladdr(&lp__self_anchor, &info) == 0 || info.dli_fname == NULL ||
+        realpath(info.dli_fname, buf) == NULL)
+        return 0;
+    char *slash = strrchr(buf, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    return 1;
+}
+
+int lp__in_build_tree(const char *dir) {
+#if defined(LP_BUILD_DIR)
+    char build[PATH_MAX];
+    if (realpath(LP_BUILD_DIR, build) == NULL)
+        return 0;
+    size_t len = strlen(build);
+    return len > 0 && strncmp(dir, build, len) == 0 && (dir[len] == '/' || dir[len] == '\0');
+#else
+    (void)dir;
+    return 0;
+#endif
+}
+
 /* The root liblossplug adds by itself (the last one of docs/loader.md's
  * search order), computed here and nowhere else. From the file the running
  * library code was loaded from (found with dladdr: liblossplug.so, or the
@@ -84,29 +111,16 @@ static int lp__is_dir(const char *path) {
  *      build's plugins;
  *   3. lp_install_plugin_dir(), the directory configured at build time.
  * Returns `buf` or a constant string. */
-static const char lp__self_anchor = 0;
 static const char *lp__own_plugin_dir(char *buf, size_t size) {
-    Dl_info info;
-    char self[PATH_MAX], build[PATH_MAX];
-    if (dladdr(&lp__self_anchor, &info) == 0 || info.dli_fname == NULL ||
-        realpath(info.dli_fname, self) == NULL)
+    char self[PATH_MAX];
+    if (!lp__self_dir(self))
         return lp_install_plugin_dir();
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return lp_install_plugin_dir();
-    *slash = '\0';
     int n = snprintf(buf, size, "%s/%s", self, LP_PLUGINDIR_FROM_LIBDIR);
     if (n > 0 && (size_t)n < size && lp__is_dir(buf))
         return buf;
-#if defined(LP_BUILD_DIR) && defined(LP_BUILD_PLUGIN_DIR)
-    size_t len = 0;
-    if (realpath(LP_BUILD_DIR, build) != NULL)
-        len = strlen(build);
-    if (len > 0 && strncmp(self, build, len) == 0 && (self[len] == '/' || self[len] == '\0') &&
-        lp__is_dir(LP_BUILD_PLUGIN_DIR))
+#if defined(LP_BUILD_PLUGIN_DIR)
+    if (lp__in_build_tree(self) && lp__is_dir(LP_BUILD_PLUGIN_DIR))
         return LP_BUILD_PLUGIN_DIR;
-#else
-    (void)build;
 #endif
     return lp_install_plugin_dir();
 }

@@ -195,6 +195,14 @@ typedef struct lp__roots {
 int32_t lp__roots_build(const lp_registry_options *opt, lp__roots *roots, lp__diags *diags);
 void lp__roots_free(lp__roots *roots);
 
+/* The directory of the file this library's code is in (resolved), into
+ * buf[PATH_MAX]; 0 when it cannot be found. */
+int lp__self_dir(char *buf);
+
+/* Whether `dir` (resolved) lies inside LP_BUILD_DIR, the build tree this
+ * library was built in; 0 where that is not compiled in. */
+int lp__in_build_tree(const char *dir);
+
 /* The names of the `*.so` entries of `dir`, sorted with strcmp. On a
  * directory that cannot be read, a warning diag and an empty list. LP_OK or
  * LP_ENOMEM. */

@@ -52,25 +52,15 @@ static char *lp__scanner_path(int *oom) {
     const char *env = secure_getenv("LOSSPLUG_SCANNER");
     if (env != NULL && env[0] != '\0')
         return access(env, X_OK) == 0 ? lp__scanner_found(env, oom) : NULL;
-    static const char anchor = 0;
-    Dl_info info;
     char lib[PATH_MAX];
-    if (dladdr(&anchor, &info) != 0 && info.dli_fname != NULL &&
-        realpath(info.dli_fname, lib) != NULL) {
-        char *slash = strrchr(lib, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            char *p = lp__asprintf("%s/%s", lib, LP_SCANNER_FROM_LIBDIR);
-            *oom = p == NULL;
-            if (p == NULL || access(p, X_OK) == 0)
-                return p;
-            free(p);
-        }
-#if defined(LP_BUILD_DIR) && defined(LP_BUILD_SCANNER)
-        char build[PATH_MAX];
-        size_t len = realpath(LP_BUILD_DIR, build) != NULL ? strlen(build) : 0;
-        if (len > 0 && strncmp(lib, build, len) == 0 && (lib[len] == '/' || lib[len] == '\0') &&
-            access(LP_BUILD_SCANNER, X_OK) == 0)
+    if (lp__self_dir(lib)) {
+        char *p = lp__asprintf("%s/%s", lib, LP_SCANNER_FROM_LIBDIR);
+        *oom = p == NULL;
+        if (p == NULL || access(p, X_OK) == 0)
+            return p;
+        free(p);
+#if defined(LP_BUILD_SCANNER)
+        if (lp__in_build_tree(lib) && access(LP_BUILD_SCANNER, X_OK) == 0)
             return lp__scanner_found(LP_BUILD_SCANNER, oom);
 #endif
     }
