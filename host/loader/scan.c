@@ -265,11 +265,16 @@ int32_t lp__scan_cache_load(lp__scan_cache *c) {
 int32_t lp__scan_cache_save(const lp__scan_cache *c) {
     if (!c->dirty || c->file == NULL)
         return LP_OK;
-    char *dir = lp__cache_dir();
+    /* c->file is <cache>/lossplug/<name> (lp__scan_cache_load): create
+     * <cache>/ then <cache>/lossplug/. */
+    char *dir = lp__strdup(c->file);
     if (dir == NULL)
-        return lp__cache_configured() ? LP_ENOMEM : LP_OK;
+        return LP_ENOMEM;
     char *slash = strrchr(dir, '/');
-    if (slash != NULL) { /* create <cache>/ then <cache>/lossplug/ */
+    if (slash != NULL)
+        *slash = '\0';
+    slash = strrchr(dir, '/');
+    if (slash != NULL) {
         *slash = '\0';
         mkdir(dir, 0700);
         *slash = '/';
@@ -308,13 +313,10 @@ int32_t lp__scan_cache_save(const lp__scan_cache *c) {
     } else {
         /* The previous format's cache is never read again: remove it, only
          * that one file of our own cache directory. */
-        const char *base = strrchr(c->file, '/');
-        char *old = base == NULL ? NULL
-                                 : lp__asprintf("%.*s/%s", (int)(base - c->file), c->file,
-                                                LP__CACHE_OLD_NAME);
+        char *old = lp__asprintf("%s/%s", dir, LP__CACHE_OLD_NAME);
         if (old != NULL)
             unlink(old);
-        else if (base != NULL)
+        else
             rc = LP_ENOMEM;
         free(old);
     }
