@@ -158,6 +158,8 @@ static int32_t lp__check_asked_ids(lp_registry *reg) {
             first = reg->plugins[i];
     if (first == NULL)
         return LP_OK;
+    char files[LP_ERROR_MAX] = "";
+    size_t n = 0; /* the list, made when an id first needs it */
     for (size_t k = 0; k < reg->only_id_count; k++) {
         const char *id = reg->only_ids[k];
         int seen = 0;
@@ -167,8 +169,8 @@ static int32_t lp__check_asked_ids(lp_registry *reg) {
             seen = strcmp(reg->losses[i]->copy.desc.id, id) == 0;
         if (seen)
             continue;
-        char files[LP_ERROR_MAX] = "";
-        size_t n = lp__scan_failed_list(reg, files, sizeof files);
+        if (n == 0)
+            n = lp__scan_failed_list(reg, files, sizeof files);
         int32_t rc = lp__diag_add(
             &reg->diags, LP_DIAG_ERROR, LP_ENOENT, first->path,
             "loss id '%.80s' is asked for, but no plugin file that was loaded or scanned provides "
