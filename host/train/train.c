@@ -125,7 +125,7 @@ static int32_t check_recurrent(const lp__trainer *t, const lp_decl *fields, size
                                lp_error *err) {
     if (t->gru == NULL)
         return LP_OK;
-    const lp__train_file *cfg = t->tc.cfg;
+    const lp__train_file *cfg = &t->tc.cfg;
     const lp__pos at_model =
         t->tc.model.type_pos.line ? t->tc.model.type_pos : (lp__pos){cfg->file, 1, 1};
     if (cfg->buffer.sample == LP_SAMPLE_TRANSITIONS)
@@ -157,7 +157,7 @@ static int32_t check_recurrent(const lp__trainer *t, const lp_decl *fields, size
  * then checks the config's types against these. */
 static int32_t choose_decls(const lp__trainer *t, lp_decl *fields, size_t *nf, lp_decl *outputs,
                             size_t *no, lp_error *err) {
-    const lp__train_program *pc = &t->tc.cfg->program;
+    const lp__train_program *pc = &t->tc.cfg.program;
     const int teacher = t->env.teacher != NULL;
     *nf = 0;
     if (pc->has_fields) {
@@ -304,7 +304,7 @@ static int32_t check_action_space(const lp_env *e, lp_error *err) {
 
 static int32_t check_env(const lp__trainer *t, lp_error *err) {
     const lp_env *e = &t->env;
-    const char *cfg = t->tc.cfg->file;
+    const char *cfg = t->tc.cfg.file;
     if (e->reset == NULL || (e->step == NULL && e->action_space != LP_ACTION_BOX))
         return lp__error_set(err, LP_EINVAL,
                              "lp_train_run: the environment has no %s callback; set lp_env.reset "
@@ -334,11 +334,11 @@ static int32_t check_env(const lp__trainer *t, lp_error *err) {
                 (int)d, (long long)e->obs_shape[d]);
         dim *= e->obs_shape[d];
     }
-    int64_t segments = t->tc.cfg->buffer.segments;
+    int64_t segments = t->tc.cfg.buffer.segments;
     if (e->num_envs != segments)
         return lp__cfgerr(err,
-                          t->tc.cfg->buffer.segments_pos.value.line
-                              ? t->tc.cfg->buffer.segments_pos.value
+                          t->tc.cfg.buffer.segments_pos.value.line
+                              ? t->tc.cfg.buffer.segments_pos.value
                               : (lp__pos){cfg, 1, 1},
                           "buffer.segments = %lld but the environment runs %lld environments; "
                           "the trainer gives each environment one buffer row: make the two "
@@ -453,7 +453,7 @@ static int32_t check_model_size(const lp__trainer *t, const lp_mlp_options *mo, 
 
 static int32_t build_model(lp__trainer *t, lp_error *err) {
     const lp__model_cfg *mc = &t->tc.model;
-    const lp__train_buffer *b = &t->tc.cfg->buffer;
+    const lp__train_buffer *b = &t->tc.cfg.buffer;
     lp_mlp_options mo;
     lp_mlp_options_init(&mo);
     mo.obs_dim = t->obs_dim;
@@ -624,7 +624,7 @@ static int32_t setup(lp__trainer *t, const char *path, const lp_env *env, lp_err
         lp__train_cfg_read(path, o->env_section, o->sections, o->section_count, &t->tc, err);
     if (rc != LP_OK)
         return rc;
-    const lp__train_file *cfg = t->tc.cfg;
+    const lp__train_file *cfg = &t->tc.cfg;
     t->seed = o->seed_set ? o->seed : t->tc.trainer.seed;
     t->window = t->tc.trainer.return_window;
     t->horizon = cfg->buffer.horizon;

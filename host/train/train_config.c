@@ -224,7 +224,7 @@ static void take_decls(const lp_config *c, const char *path, lp__train_decl *out
 /* lossplug's own sections, as far as the trainer needs them. */
 static int32_t take_file(lp__train_cfg *tc, lp_error *err) {
     const lp_config *c = tc->config;
-    lp__train_file *f = &tc->view;
+    lp__train_file *f = &tc->cfg;
     f->file = lp_config_name(c);
     lp_config_buffer b;
     b.struct_size = sizeof b;
@@ -252,7 +252,6 @@ static int32_t take_file(lp__train_cfg *tc, lp_error *err) {
                &p->has_outputs);
     p->fields = tc->decls;
     p->outputs = tc->decls + nf;
-    tc->cfg = f;
     return LP_OK;
 }
 

@@ -108,11 +108,10 @@ typedef struct lp__train_file {
 } lp__train_file;
 
 /* Everything the trainer reads from a config. Owns `config` and the arrays
- * below; `cfg` points at `view`. */
+ * below. */
 typedef struct lp__train_cfg {
     lp_config *config;
-    const lp__train_file *cfg;
-    lp__train_file view;
+    lp__train_file cfg;
     lp__train_decl *decls; /* program.fields then program.outputs */
     lp__model_cfg model;
     lp__optim_cfg optim;
