@@ -480,8 +480,8 @@ int32_t lp__desc_copy_make(const lp_loss_desc *raw, uint32_t minor, lp__desc_cop
             goto fail;
     }
     if (out->desc.field_count > 0) {
-        rc = lp__field_specs_copy(out->desc.fields, out->desc.field_count, minor, &out->fields,
-                                  why, why_len);
+        rc = lp__field_specs_copy(out->desc.fields, out->desc.field_count, minor, &out->fields, why,
+                                  why_len);
         if (rc != LP_OK)
             goto fail;
     }
